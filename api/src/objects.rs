@@ -1,0 +1,222 @@
+//! The Kubernetes objects FerroLB reads, decoded from YAML or JSON by `apiVersion` and `kind`.
+use crate::config::ConfigObjects;
+use crate::{v1beta1, v1beta2};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+
+/// One object of a kind FerroLB knows.
+#[derive(Clone, Debug)]
+pub enum Object {
+    Service(Box<Service>),
+    Node(Box<Node>),
+    Namespace(Box<Namespace>),
+    Secret(Box<Secret>),
+    ConfigMap(Box<ConfigMap>),
+    EndpointSlice(Box<EndpointSlice>),
+    IPAddressPool(Box<v1beta1::IPAddressPool>),
+    L2Advertisement(Box<v1beta1::L2Advertisement>),
+    BGPAdvertisement(Box<v1beta1::BGPAdvertisement>),
+    Community(Box<v1beta1::Community>),
+    BFDProfile(Box<v1beta1::BFDProfile>),
+    /// Either version; v1beta1 objects are converted as MetalLB's webhook does.
+    BGPPeer(Box<v1beta2::BGPPeer>),
+    ServiceL2Status(Box<v1beta1::ServiceL2Status>),
+    ServiceBGPStatus(Box<v1beta1::ServiceBGPStatus>),
+    ConfigurationState(Box<v1beta1::ConfigurationState>),
+}
+
+/// Why a document could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("missing apiVersion or kind")]
+    MissingType,
+    #[error("unsupported kind {kind:?} of apiVersion {api_version:?}")]
+    UnsupportedKind { api_version: String, kind: String },
+    #[error("invalid {kind}: {reason}")]
+    Invalid { kind: String, reason: String },
+}
+
+fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Box<T>, DecodeError> {
+    serde_json::from_value(value)
+        .map(Box::new)
+        .map_err(|e| DecodeError::Invalid { kind: kind.to_string(), reason: e.to_string() })
+}
+
+impl Object {
+    /// Decodes one document (already parsed as JSON-compatible data).
+    pub fn decode(value: serde_json::Value) -> Result<Object, DecodeError> {
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
+            return Err(DecodeError::MissingType);
+        };
+        let k = kind.as_str();
+        Ok(match (api_version.as_str(), k) {
+            ("v1", "Service") => Object::Service(typed(k, value)?),
+            ("v1", "Node") => Object::Node(typed(k, value)?),
+            ("v1", "Namespace") => Object::Namespace(typed(k, value)?),
+            ("v1", "Secret") => Object::Secret(typed(k, value)?),
+            ("v1", "ConfigMap") => Object::ConfigMap(typed(k, value)?),
+            ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(k, value)?),
+            ("metallb.io/v1beta1", "IPAddressPool") => Object::IPAddressPool(typed(k, value)?),
+            ("metallb.io/v1beta1", "L2Advertisement") => Object::L2Advertisement(typed(k, value)?),
+            ("metallb.io/v1beta1", "BGPAdvertisement") => Object::BGPAdvertisement(typed(k, value)?),
+            ("metallb.io/v1beta1", "Community") => Object::Community(typed(k, value)?),
+            ("metallb.io/v1beta1", "BFDProfile") => Object::BFDProfile(typed(k, value)?),
+            ("metallb.io/v1beta1", "BGPPeer") => {
+                let old: Box<v1beta1::BGPPeer> = typed(k, value)?;
+                Object::BGPPeer(Box::new((*old).into()))
+            }
+            ("metallb.io/v1beta2", "BGPPeer") => Object::BGPPeer(typed(k, value)?),
+            ("metallb.io/v1beta1", "ServiceL2Status") => Object::ServiceL2Status(typed(k, value)?),
+            ("metallb.io/v1beta1", "ServiceBGPStatus") => Object::ServiceBGPStatus(typed(k, value)?),
+            ("metallb.io/v1beta1", "ConfigurationState") => Object::ConfigurationState(typed(k, value)?),
+            _ => return Err(DecodeError::UnsupportedKind { api_version, kind }),
+        })
+    }
+
+    /// Decodes every document of a multi-document YAML text; empty documents are skipped.
+    /// Each result carries the document's index (from 0).
+    pub fn decode_yaml_stream(text: &str) -> Vec<(usize, Result<Object, DecodeError>)> {
+        let mut out = Vec::new();
+        for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+            let value = match serde_json::Value::deserialize_yaml(document) {
+                Ok(serde_json::Value::Null) => continue,
+                Ok(value) => value,
+                Err(reason) => {
+                    out.push((index, Err(DecodeError::Invalid { kind: "YAML".into(), reason })));
+                    // The YAML stream cannot be trusted past a syntax error.
+                    break;
+                }
+            };
+            out.push((index, Object::decode(value)));
+        }
+        out
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Service(_) => "Service",
+            Object::Node(_) => "Node",
+            Object::Namespace(_) => "Namespace",
+            Object::Secret(_) => "Secret",
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::EndpointSlice(_) => "EndpointSlice",
+            Object::IPAddressPool(_) => "IPAddressPool",
+            Object::L2Advertisement(_) => "L2Advertisement",
+            Object::BGPAdvertisement(_) => "BGPAdvertisement",
+            Object::Community(_) => "Community",
+            Object::BFDProfile(_) => "BFDProfile",
+            Object::BGPPeer(_) => "BGPPeer",
+            Object::ServiceL2Status(_) => "ServiceL2Status",
+            Object::ServiceBGPStatus(_) => "ServiceBGPStatus",
+            Object::ConfigurationState(_) => "ConfigurationState",
+        }
+    }
+
+    pub fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::Service(o) => o.meta(),
+            Object::Node(o) => o.meta(),
+            Object::Namespace(o) => o.meta(),
+            Object::Secret(o) => o.meta(),
+            Object::ConfigMap(o) => o.meta(),
+            Object::EndpointSlice(o) => o.meta(),
+            Object::IPAddressPool(o) => o.meta(),
+            Object::L2Advertisement(o) => o.meta(),
+            Object::BGPAdvertisement(o) => o.meta(),
+            Object::Community(o) => o.meta(),
+            Object::BFDProfile(o) => o.meta(),
+            Object::BGPPeer(o) => o.meta(),
+            Object::ServiceL2Status(o) => o.meta(),
+            Object::ServiceBGPStatus(o) => o.meta(),
+            Object::ConfigurationState(o) => o.meta(),
+        }
+    }
+
+    pub fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::Service(o) => o.meta_mut(),
+            Object::Node(o) => o.meta_mut(),
+            Object::Namespace(o) => o.meta_mut(),
+            Object::Secret(o) => o.meta_mut(),
+            Object::ConfigMap(o) => o.meta_mut(),
+            Object::EndpointSlice(o) => o.meta_mut(),
+            Object::IPAddressPool(o) => o.meta_mut(),
+            Object::L2Advertisement(o) => o.meta_mut(),
+            Object::BGPAdvertisement(o) => o.meta_mut(),
+            Object::Community(o) => o.meta_mut(),
+            Object::BFDProfile(o) => o.meta_mut(),
+            Object::BGPPeer(o) => o.meta_mut(),
+            Object::ServiceL2Status(o) => o.meta_mut(),
+            Object::ServiceBGPStatus(o) => o.meta_mut(),
+            Object::ConfigurationState(o) => o.meta_mut(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or("")
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.meta().namespace.as_deref()
+    }
+
+    /// Whether the kind belongs to the `metallb.io` group (and so to MetalLB's namespace).
+    pub fn is_metallb(&self) -> bool {
+        matches!(
+            self,
+            Object::IPAddressPool(_)
+                | Object::L2Advertisement(_)
+                | Object::BGPAdvertisement(_)
+                | Object::Community(_)
+                | Object::BFDProfile(_)
+                | Object::BGPPeer(_)
+                | Object::ServiceL2Status(_)
+                | Object::ServiceBGPStatus(_)
+                | Object::ConfigurationState(_)
+        )
+    }
+}
+
+/// Parsing a YAML document into JSON-compatible data.
+trait DeserializeYaml: Sized {
+    fn deserialize_yaml(document: serde_yaml::Deserializer<'_>) -> Result<Self, String>;
+}
+
+impl DeserializeYaml for serde_json::Value {
+    fn deserialize_yaml(document: serde_yaml::Deserializer<'_>) -> Result<Self, String> {
+        use serde::Deserialize;
+        serde_json::Value::deserialize(document).map_err(|e| e.to_string())
+    }
+}
+
+impl ConfigObjects {
+    /// Gathers the configuration kinds among `objects`: metallb.io objects of `namespace`
+    /// (or with none), Secrets of `namespace`, and every Node.
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Object>, namespace: &str) -> ConfigObjects {
+        let mut config = ConfigObjects { nodes: Some(Vec::new()), ..ConfigObjects::default() };
+        for object in objects {
+            let in_namespace = object.namespace().is_none_or(|ns| ns == namespace);
+            if !in_namespace && !matches!(object, Object::Node(_)) {
+                continue;
+            }
+            match object {
+                Object::IPAddressPool(o) => config.pools.push((**o).clone()),
+                Object::L2Advertisement(o) => config.l2_advertisements.push((**o).clone()),
+                Object::BGPAdvertisement(o) => config.bgp_advertisements.push((**o).clone()),
+                Object::BGPPeer(o) => config.bgp_peers.push((**o).clone()),
+                Object::BFDProfile(o) => config.bfd_profiles.push((**o).clone()),
+                Object::Community(o) => config.communities.push((**o).clone()),
+                Object::Secret(o) => config.secrets.push((**o).clone()),
+                Object::Node(o) => config.nodes.get_or_insert_with(Vec::new).push((**o).clone()),
+                _ => {}
+            }
+        }
+        if config.nodes.as_ref().is_some_and(Vec::is_empty) {
+            config.nodes = None;
+        }
+        config
+    }
+}
