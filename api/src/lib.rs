@@ -1,13 +1,14 @@
 //! The `metallb.io` API as FerroLB serves it: the object types (serialised exactly as
 //! MetalLB's), Service annotations, the validated configuration model, legacy ConfigMap
 //! conversion and CRD generation.
-pub mod v1beta1;
-pub mod v1beta2;
 pub mod address;
 pub mod config;
-pub mod selector;
 pub mod objects;
+pub mod selector;
+pub mod v1beta1;
+pub mod v1beta2;
 
 /// The namespace MetalLB's objects live in unless told otherwise.
 pub const DEFAULT_NAMESPACE: &str = "metallb-system";
 pub mod crds;
+pub mod legacy;

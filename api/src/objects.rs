@@ -7,7 +7,7 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 
 /// One object of a kind FerroLB knows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Object {
     Service(Box<Service>),
     Node(Box<Node>),
@@ -41,7 +41,10 @@ pub enum DecodeError {
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Box<T>, DecodeError> {
     serde_json::from_value(value)
         .map(Box::new)
-        .map_err(|e| DecodeError::Invalid { kind: kind.to_string(), reason: e.to_string() })
+        .map_err(|e| DecodeError::Invalid {
+            kind: kind.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 impl Object {
@@ -61,7 +64,9 @@ impl Object {
             ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(k, value)?),
             ("metallb.io/v1beta1", "IPAddressPool") => Object::IPAddressPool(typed(k, value)?),
             ("metallb.io/v1beta1", "L2Advertisement") => Object::L2Advertisement(typed(k, value)?),
-            ("metallb.io/v1beta1", "BGPAdvertisement") => Object::BGPAdvertisement(typed(k, value)?),
+            ("metallb.io/v1beta1", "BGPAdvertisement") => {
+                Object::BGPAdvertisement(typed(k, value)?)
+            }
             ("metallb.io/v1beta1", "Community") => Object::Community(typed(k, value)?),
             ("metallb.io/v1beta1", "BFDProfile") => Object::BFDProfile(typed(k, value)?),
             ("metallb.io/v1beta1", "BGPPeer") => {
@@ -70,8 +75,12 @@ impl Object {
             }
             ("metallb.io/v1beta2", "BGPPeer") => Object::BGPPeer(typed(k, value)?),
             ("metallb.io/v1beta1", "ServiceL2Status") => Object::ServiceL2Status(typed(k, value)?),
-            ("metallb.io/v1beta1", "ServiceBGPStatus") => Object::ServiceBGPStatus(typed(k, value)?),
-            ("metallb.io/v1beta1", "ConfigurationState") => Object::ConfigurationState(typed(k, value)?),
+            ("metallb.io/v1beta1", "ServiceBGPStatus") => {
+                Object::ServiceBGPStatus(typed(k, value)?)
+            }
+            ("metallb.io/v1beta1", "ConfigurationState") => {
+                Object::ConfigurationState(typed(k, value)?)
+            }
             _ => return Err(DecodeError::UnsupportedKind { api_version, kind }),
         })
     }
@@ -85,7 +94,13 @@ impl Object {
                 Ok(serde_json::Value::Null) => continue,
                 Ok(value) => value,
                 Err(reason) => {
-                    out.push((index, Err(DecodeError::Invalid { kind: "YAML".into(), reason })));
+                    out.push((
+                        index,
+                        Err(DecodeError::Invalid {
+                            kind: "YAML".into(),
+                            reason,
+                        }),
+                    ));
                     // The YAML stream cannot be trusted past a syntax error.
                     break;
                 }
@@ -195,8 +210,14 @@ impl DeserializeYaml for serde_json::Value {
 impl ConfigObjects {
     /// Gathers the configuration kinds among `objects`: metallb.io objects of `namespace`
     /// (or with none), Secrets of `namespace`, and every Node.
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Object>, namespace: &str) -> ConfigObjects {
-        let mut config = ConfigObjects { nodes: Some(Vec::new()), ..ConfigObjects::default() };
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = &'a Object>,
+        namespace: &str,
+    ) -> ConfigObjects {
+        let mut config = ConfigObjects {
+            nodes: Some(Vec::new()),
+            ..ConfigObjects::default()
+        };
         for object in objects {
             let in_namespace = object.namespace().is_none_or(|ns| ns == namespace);
             if !in_namespace && !matches!(object, Object::Node(_)) {
@@ -210,7 +231,10 @@ impl ConfigObjects {
                 Object::BFDProfile(o) => config.bfd_profiles.push((**o).clone()),
                 Object::Community(o) => config.communities.push((**o).clone()),
                 Object::Secret(o) => config.secrets.push((**o).clone()),
-                Object::Node(o) => config.nodes.get_or_insert_with(Vec::new).push((**o).clone()),
+                Object::Node(o) => config
+                    .nodes
+                    .get_or_insert_with(Vec::new)
+                    .push((**o).clone()),
                 _ => {}
             }
         }

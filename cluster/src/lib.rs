@@ -1,1 +1,105 @@
-pub fn x(){}
+//! Where cluster state comes from and where status goes.
+//!
+//! One interface over two backends: a [`Cluster`] gives a consistent [`Snapshot`] of every
+//! object FerroLB reads, and a new one after every change (a `tokio::sync::watch` channel);
+//! it takes status writes as partial objects (server-side apply semantics: each field
+//! manager owns what it last applied) and Events.
+//! - [`store::FileStore`]: a directory of YAML files (`--store DIR`), for standalone hosts
+//!   and tests.
+//! - [`kubernetes::KubeCluster`]: the Kubernetes API, through kube-rs watchers.
+pub mod kubernetes;
+mod snapshot;
+pub mod store;
+
+pub use snapshot::{ObjectKey, Problem, Snapshot};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// An Event about an object, as `kubectl describe` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub regarding: EventTarget,
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub type_: EventType,
+    /// Short and PascalCase or camelCase, as MetalLB's: `IPAllocated`, `AllocationFailed`, ...
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTarget {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// Failures writing status or Events.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("invalid partial object: {0}")]
+    InvalidPatch(String),
+}
+
+/// Either backend, behind one interface.
+pub enum Cluster {
+    Store(store::FileStore),
+    Kube(kubernetes::KubeCluster),
+}
+
+impl Cluster {
+    /// The current snapshot, then a new one after each change.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        match self {
+            Cluster::Store(s) => s.snapshots(),
+            Cluster::Kube(k) => k.snapshots(),
+        }
+    }
+
+    /// Applies a partial object (with `apiVersion`, `kind`, `metadata.name` and, for
+    /// namespaced kinds, `metadata.namespace`) as this component's field manager: its
+    /// `metadata.annotations`/`labels` to the object, its `status` to the status subresource.
+    pub async fn apply(&self, partial: serde_json::Value) -> Result<(), ClusterError> {
+        match self {
+            Cluster::Store(s) => s.apply(partial),
+            Cluster::Kube(k) => k.apply(partial).await,
+        }
+    }
+
+    /// Deletes an object FerroLB owns (a ServiceL2Status, say); absent objects are fine.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
+        match self {
+            Cluster::Store(s) => s.delete(key),
+            Cluster::Kube(k) => k.delete(key).await,
+        }
+    }
+
+    pub async fn publish(&self, event: Event) -> Result<(), ClusterError> {
+        match self {
+            Cluster::Store(s) => s.publish(event),
+            Cluster::Kube(k) => k.publish(event).await,
+        }
+    }
+}

@@ -10,10 +10,16 @@ pub struct AddressCount {
 }
 
 impl AddressCount {
-    pub const ZERO: AddressCount = AddressCount { carry: false, low: 0 };
+    pub const ZERO: AddressCount = AddressCount {
+        carry: false,
+        low: 0,
+    };
 
     pub fn new(count: u128) -> AddressCount {
-        AddressCount { carry: false, low: count }
+        AddressCount {
+            carry: false,
+            low: count,
+        }
     }
 
     /// The number of addresses from `first` to `last`, both included.
@@ -21,13 +27,20 @@ impl AddressCount {
         let below = last - first;
         match below.checked_add(1) {
             Some(low) => AddressCount { carry: false, low },
-            None => AddressCount { carry: true, low: 0 },
+            None => AddressCount {
+                carry: true,
+                low: 0,
+            },
         }
     }
 
     /// The count as an `i64`, as Kubernetes status counters hold it, saturating.
     pub fn saturating_i64(self) -> i64 {
-        if self.carry { i64::MAX } else { i64::try_from(self.low).unwrap_or(i64::MAX) }
+        if self.carry {
+            i64::MAX
+        } else {
+            i64::try_from(self.low).unwrap_or(i64::MAX)
+        }
     }
 
     /// The count as a `u128`, or `None` for 2^128 and above.
@@ -44,9 +57,15 @@ impl Add for AddressCount {
         let (low, overflow) = self.low.overflowing_add(rhs.low);
         let carries = u8::from(self.carry) + u8::from(rhs.carry) + u8::from(overflow);
         if carries > 1 {
-            AddressCount { carry: true, low: u128::MAX }
+            AddressCount {
+                carry: true,
+                low: u128::MAX,
+            }
         } else {
-            AddressCount { carry: carries == 1, low }
+            AddressCount {
+                carry: carries == 1,
+                low,
+            }
         }
     }
 }

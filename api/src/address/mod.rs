@@ -78,9 +78,17 @@ pub enum AddressError {
     #[error("invalid IP range {range:?}: invalid end IP {end:?}")]
     InvalidEnd { range: String, end: String },
     #[error("invalid IP range {range:?}: start IP {start} is after the end IP {end}")]
-    StartAfterEnd { range: String, start: IpAddr, end: IpAddr },
+    StartAfterEnd {
+        range: String,
+        start: IpAddr,
+        end: IpAddr,
+    },
     #[error("invalid IP range {range:?}: start {start} and end {end} are not of the same family")]
-    MixedFamilies { range: String, start: IpAddr, end: IpAddr },
+    MixedFamilies {
+        range: String,
+        start: IpAddr,
+        end: IpAddr,
+    },
 }
 
 impl AddressRange {
@@ -98,20 +106,28 @@ impl AddressRange {
     /// allowed) or `first-last` split at the first `-`, each side trimmed.
     pub fn parse(entry: &str) -> Result<AddressRange, AddressError> {
         let Some((start, end)) = entry.split_once('-') else {
-            let net: IpNet =
-                entry.parse().map_err(|_| AddressError::InvalidCidr(entry.to_string()))?;
+            let net: IpNet = entry
+                .parse()
+                .map_err(|_| AddressError::InvalidCidr(entry.to_string()))?;
             return Ok(AddressRange::from(net));
         };
-        let first: IpAddr = start.trim().parse().map_err(|_| AddressError::InvalidStart {
-            range: entry.to_string(),
-            start: start.to_string(),
-        })?;
+        let first: IpAddr = start
+            .trim()
+            .parse()
+            .map_err(|_| AddressError::InvalidStart {
+                range: entry.to_string(),
+                start: start.to_string(),
+            })?;
         let last: IpAddr = end.trim().parse().map_err(|_| AddressError::InvalidEnd {
             range: entry.to_string(),
             end: end.to_string(),
         })?;
         if Family::of(&first) != Family::of(&last) {
-            return Err(AddressError::MixedFamilies { range: entry.to_string(), start: first, end: last });
+            return Err(AddressError::MixedFamilies {
+                range: entry.to_string(),
+                start: first,
+                end: last,
+            });
         }
         AddressRange::new(first, last).ok_or(AddressError::StartAfterEnd {
             range: entry.to_string(),
@@ -162,7 +178,11 @@ impl AddressRange {
         let mut start = self.first;
         loop {
             // The largest aligned block starting at `start` that stays inside the range.
-            let align = if start == 0 { bits } else { start.trailing_zeros().min(bits) };
+            let align = if start == 0 {
+                bits
+            } else {
+                start.trailing_zeros().min(bits)
+            };
             let mut size_log2 = align;
             while size_log2 > 0 && !block_fits(start, size_log2, self.last) {
                 size_log2 -= 1;
@@ -182,24 +202,38 @@ impl AddressRange {
     /// The shortest prefix length among the CIDRs covering this range: an aggregation length
     /// below it would announce addresses outside the range.
     pub fn widest_prefix(&self) -> u8 {
-        self.cidrs().iter().map(IpNet::prefix_len).min().unwrap_or(self.family.bits())
+        self.cidrs()
+            .iter()
+            .map(IpNet::prefix_len)
+            .min()
+            .unwrap_or(self.family.bits())
     }
 }
 
 /// `2^bits - 1` without overflow for 128 bits.
 fn low_mask(bits: u32) -> u128 {
-    if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 }
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
 }
 
 fn block_fits(start: u128, size_log2: u32, last: u128) -> bool {
-    start.checked_add(low_mask(size_log2)).is_some_and(|block_last| block_last <= last)
+    start
+        .checked_add(low_mask(size_log2))
+        .is_some_and(|block_last| block_last <= last)
 }
 
 impl From<IpNet> for AddressRange {
     fn from(net: IpNet) -> Self {
         let net = net.trunc();
         let family = Family::of(&net.network());
-        AddressRange { family, first: offset(&net.network()), last: offset(&net.broadcast()) }
+        AddressRange {
+            family,
+            first: offset(&net.network()),
+            last: offset(&net.broadcast()),
+        }
     }
 }
 

@@ -18,7 +18,10 @@ fn parses_cidrs_masked_to_their_network() {
 #[test]
 fn parses_ranges_with_spaces_around_the_dash() {
     let r = AddressRange::parse("203.0.113.101 - 203.0.113.102").unwrap();
-    assert_eq!((r.first(), r.last()), (ip("203.0.113.101"), ip("203.0.113.102")));
+    assert_eq!(
+        (r.first(), r.last()),
+        (ip("203.0.113.101"), ip("203.0.113.102"))
+    );
     let r = AddressRange::parse("2001:db8::1-2001:db8::ff").unwrap();
     assert_eq!(r.len(), AddressCount::new(255));
 }
@@ -29,21 +32,41 @@ fn rejects_bad_entries_with_the_reason() {
         AddressRange::parse("192.0.2.0/33"),
         Err(AddressError::InvalidCidr("192.0.2.0/33".into()))
     );
-    assert_eq!(AddressRange::parse(" 192.0.2.0/24"), Err(AddressError::InvalidCidr(" 192.0.2.0/24".into())));
-    assert!(matches!(AddressRange::parse("192.0.2.x-192.0.2.9"), Err(AddressError::InvalidStart { .. })));
-    assert!(matches!(AddressRange::parse("192.0.2.1-"), Err(AddressError::InvalidEnd { .. })));
+    assert_eq!(
+        AddressRange::parse(" 192.0.2.0/24"),
+        Err(AddressError::InvalidCidr(" 192.0.2.0/24".into()))
+    );
+    assert!(matches!(
+        AddressRange::parse("192.0.2.x-192.0.2.9"),
+        Err(AddressError::InvalidStart { .. })
+    ));
+    assert!(matches!(
+        AddressRange::parse("192.0.2.1-"),
+        Err(AddressError::InvalidEnd { .. })
+    ));
     assert!(matches!(
         AddressRange::parse("192.0.2.9-192.0.2.1"),
         Err(AddressError::StartAfterEnd { .. })
     ));
-    assert!(matches!(AddressRange::parse("192.0.2.1-2001:db8::1"), Err(AddressError::MixedFamilies { .. })));
-    let err = AddressRange::parse("192.0.2.9-192.0.2.1").unwrap_err().to_string();
-    assert_eq!(err, "invalid IP range \"192.0.2.9-192.0.2.1\": start IP 192.0.2.9 is after the end IP 192.0.2.1");
+    assert!(matches!(
+        AddressRange::parse("192.0.2.1-2001:db8::1"),
+        Err(AddressError::MixedFamilies { .. })
+    ));
+    let err = AddressRange::parse("192.0.2.9-192.0.2.1")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid IP range \"192.0.2.9-192.0.2.1\": start IP 192.0.2.9 is after the end IP 192.0.2.1"
+    );
 }
 
 #[test]
 fn counts_whole_spaces_without_overflow() {
-    assert_eq!(AddressRange::parse("0.0.0.0/0").unwrap().len(), AddressCount::new(1 << 32));
+    assert_eq!(
+        AddressRange::parse("0.0.0.0/0").unwrap().len(),
+        AddressCount::new(1 << 32)
+    );
     let all = AddressRange::parse("::/0").unwrap().len();
     assert_eq!(all.to_u128(), None);
     assert_eq!(all.to_string(), "340282366920938463463374607431768211456");
@@ -58,7 +81,10 @@ fn summarises_ranges_into_minimal_cidrs() {
     assert_eq!(cidrs.first().unwrap(), "3.3.3.2/31");
     assert_eq!(cidrs.last().unwrap(), "3.3.3.254/32");
     assert_eq!(r.widest_prefix(), 26);
-    assert_eq!(AddressRange::parse("192.0.2.0/24").unwrap().widest_prefix(), 24);
+    assert_eq!(
+        AddressRange::parse("192.0.2.0/24").unwrap().widest_prefix(),
+        24
+    );
 }
 
 #[test]

@@ -12,7 +12,10 @@ const BFD: &str = "BFDProfile";
 const COMMUNITY: &str = "Community";
 
 pub(super) fn build(objects: &ConfigObjects) -> Result<Config, Vec<ConfigError>> {
-    let mut builder = Builder { objects, errors: Vec::new() };
+    let mut builder = Builder {
+        objects,
+        errors: Vec::new(),
+    };
     let bfd_profiles = builder.bfd_profiles();
     let aliases = builder.community_aliases();
     let mut pools = builder.pools();
@@ -20,7 +23,11 @@ pub(super) fn build(objects: &ConfigObjects) -> Result<Config, Vec<ConfigError>>
     builder.attach_bgp_advertisements(&mut pools, &aliases);
     let peers = builder.peers(&bfd_profiles);
     if builder.errors.is_empty() {
-        Ok(Config { pools, peers, bfd_profiles })
+        Ok(Config {
+            pools,
+            peers,
+            bfd_profiles,
+        })
     } else {
         let mut errors = builder.errors;
         errors.sort();
@@ -42,8 +49,15 @@ fn by_name<K: ResourceExt>(objects: &[K]) -> Vec<&K> {
 }
 
 impl Builder<'_> {
-    fn error(&mut self, kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) {
-        self.errors.push(ConfigError::new(kind, name, field, reason));
+    fn error(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
+        self.errors
+            .push(ConfigError::new(kind, name, field, reason));
     }
 
     /// Checks a name is present and not taken yet by another object of the kind.
@@ -53,14 +67,25 @@ impl Builder<'_> {
             return false;
         }
         if !seen.insert(name.to_string()) {
-            self.error(kind, name, "metadata.name", format!("duplicate definition of {kind} {name:?}"));
+            self.error(
+                kind,
+                name,
+                "metadata.name",
+                format!("duplicate definition of {kind} {name:?}"),
+            );
             return false;
         }
         true
     }
 
     /// Compiles a list of label selectors, rejecting invalid and repeated ones.
-    fn selectors(&mut self, kind: &'static str, name: &str, field: &str, list: &[LabelSelector]) -> Vec<Selector> {
+    fn selectors(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        field: &str,
+        list: &[LabelSelector],
+    ) -> Vec<Selector> {
         let mut compiled: Vec<Selector> = Vec::new();
         for (i, raw) in list.iter().enumerate() {
             match Selector::new(raw) {
@@ -68,7 +93,10 @@ impl Builder<'_> {
                     kind,
                     name,
                     format!("spec.{field}[{i}]"),
-                    format!("duplicate definition of {field} {selector:?}", selector = selector.to_string()),
+                    format!(
+                        "duplicate definition of {field} {selector:?}",
+                        selector = selector.to_string()
+                    ),
                 ),
                 Ok(selector) => compiled.push(selector),
                 Err(reason) => self.error(kind, name, format!("spec.{field}[{i}]"), reason),
@@ -78,13 +106,24 @@ impl Builder<'_> {
     }
 
     /// Reports repeated entries of a list of names.
-    fn unique_names(&mut self, kind: &'static str, name: &str, field: &str, list: &[String]) -> BTreeSet<String> {
+    fn unique_names(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        field: &str,
+        list: &[String],
+    ) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         for (i, entry) in list.iter().enumerate() {
             if entry.is_empty() {
                 self.error(kind, name, format!("spec.{field}[{i}]"), "empty name");
             } else if !seen.insert(entry.clone()) {
-                self.error(kind, name, format!("spec.{field}[{i}]"), format!("duplicate definition of {field} {entry:?}"));
+                self.error(
+                    kind,
+                    name,
+                    format!("spec.{field}[{i}]"),
+                    format!("duplicate definition of {field} {entry:?}"),
+                );
             }
         }
         seen
@@ -100,23 +139,36 @@ impl Builder<'_> {
             }
             let spec = &object.spec;
             let before = self.errors.len();
-            let mut field = |field: &str, value: Option<u32>, min: u32, max: u32, default: u32| match value {
-                Some(v) if !(min..=max).contains(&v) => {
-                    self.errors.push(ConfigError::new(
-                        BFD,
-                        &name,
-                        format!("spec.{field}"),
-                        format!("invalid value {v}, must be in {min}-{max} range"),
-                    ));
-                    default
-                }
-                Some(v) => v,
-                None => default,
-            };
+            let mut field =
+                |field: &str, value: Option<u32>, min: u32, max: u32, default: u32| match value {
+                    Some(v) if !(min..=max).contains(&v) => {
+                        self.errors.push(ConfigError::new(
+                            BFD,
+                            &name,
+                            format!("spec.{field}"),
+                            format!("invalid value {v}, must be in {min}-{max} range"),
+                        ));
+                        default
+                    }
+                    Some(v) => v,
+                    None => default,
+                };
             let profile = BfdProfile {
                 name: name.clone(),
-                receive_interval_ms: field("receiveInterval", spec.receive_interval, 10, 60_000, 300),
-                transmit_interval_ms: field("transmitInterval", spec.transmit_interval, 10, 60_000, 300),
+                receive_interval_ms: field(
+                    "receiveInterval",
+                    spec.receive_interval,
+                    10,
+                    60_000,
+                    300,
+                ),
+                transmit_interval_ms: field(
+                    "transmitInterval",
+                    spec.transmit_interval,
+                    10,
+                    60_000,
+                    300,
+                ),
                 detect_multiplier: field("detectMultiplier", spec.detect_multiplier, 2, 255, 3),
                 echo_interval_ms: field("echoInterval", spec.echo_interval, 10, 60_000, 50),
                 minimum_ttl: field("minimumTtl", spec.minimum_ttl, 1, 254, 254),
@@ -138,7 +190,12 @@ impl Builder<'_> {
             for (i, alias) in object.spec.communities.iter().enumerate() {
                 let field = format!("spec.communities[{i}]");
                 if alias.name.is_empty() {
-                    self.error(COMMUNITY, &name, format!("{field}.name"), "missing alias name");
+                    self.error(
+                        COMMUNITY,
+                        &name,
+                        format!("{field}.name"),
+                        "missing alias name",
+                    );
                     continue;
                 }
                 match alias.value.parse::<BgpCommunity>() {
@@ -180,12 +237,18 @@ impl Builder<'_> {
                         ranges.push(range);
                         all_ranges.push((range, name.clone(), i, entry.clone()));
                     }
-                    Err(e) => self.error(POOL, &name, format!("spec.addresses[{i}]"), address_reason(&e)),
+                    Err(e) => self.error(
+                        POOL,
+                        &name,
+                        format!("spec.addresses[{i}]"),
+                        address_reason(&e),
+                    ),
                 }
             }
             ranges.sort();
             let allocation = spec.service_allocation.as_ref().map(|a| {
-                let namespaces = self.unique_names(POOL, &name, "serviceAllocation.namespaces", &a.namespaces);
+                let namespaces =
+                    self.unique_names(POOL, &name, "serviceAllocation.namespaces", &a.namespaces);
                 ServiceAllocation {
                     priority: a.priority,
                     namespaces,
@@ -229,7 +292,9 @@ impl Builder<'_> {
                 if previous.0.overlaps(&current.0) {
                     overlaps.push((current, previous));
                 }
-                if previous.0.family() == current.0.family() && previous.0.offsets().1 >= current.0.offsets().1 {
+                if previous.0.family() == current.0.family()
+                    && previous.0.offsets().1 >= current.0.offsets().1
+                {
                     continue;
                 }
             }
@@ -248,7 +313,14 @@ impl Builder<'_> {
     }
 
     /// The pools an advertisement names or selects; with neither, every pool.
-    fn selected_pools(&mut self, kind: &'static str, name: &str, names: &[String], selectors: &[LabelSelector], pools: &BTreeMap<String, Pool>) -> Vec<String> {
+    fn selected_pools(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        names: &[String],
+        selectors: &[LabelSelector],
+        pools: &BTreeMap<String, Pool>,
+    ) -> Vec<String> {
         let names = self.unique_names(kind, name, "ipAddressPools", names);
         let selectors = self.selectors(kind, name, "ipAddressPoolSelectors", selectors);
         pools
@@ -271,18 +343,36 @@ impl Builder<'_> {
             }
             let spec = &object.spec;
             let before = self.errors.len();
-            let selected = self.selected_pools(L2_ADV, &name, &spec.ip_address_pools, &spec.ip_address_pool_selectors, pools);
-            let node_selectors = self.selectors(L2_ADV, &name, "nodeSelectors", &spec.node_selectors);
-            let service_selectors = self.selectors(L2_ADV, &name, "serviceSelectors", &spec.service_selectors);
+            let selected = self.selected_pools(
+                L2_ADV,
+                &name,
+                &spec.ip_address_pools,
+                &spec.ip_address_pool_selectors,
+                pools,
+            );
+            let node_selectors =
+                self.selectors(L2_ADV, &name, "nodeSelectors", &spec.node_selectors);
+            let service_selectors =
+                self.selectors(L2_ADV, &name, "serviceSelectors", &spec.service_selectors);
             let interfaces = self.unique_names(L2_ADV, &name, "interfaces", &spec.interfaces);
             let mut preferred = Vec::new();
             for (i, p) in spec.preferred_node_selectors.iter().enumerate() {
                 if !(1..=100).contains(&p.weight) {
-                    self.error(L2_ADV, &name, format!("spec.preferredNodeSelectors[{i}].weight"), format!("invalid weight {}, must be in 1-100 range", p.weight));
+                    self.error(
+                        L2_ADV,
+                        &name,
+                        format!("spec.preferredNodeSelectors[{i}].weight"),
+                        format!("invalid weight {}, must be in 1-100 range", p.weight),
+                    );
                 }
                 match Selector::new(&p.preference) {
                     Ok(s) => preferred.push((p.weight, s)),
-                    Err(reason) => self.error(L2_ADV, &name, format!("spec.preferredNodeSelectors[{i}].preference"), reason),
+                    Err(reason) => self.error(
+                        L2_ADV,
+                        &name,
+                        format!("spec.preferredNodeSelectors[{i}].preference"),
+                        reason,
+                    ),
                 }
             }
             if self.errors.len() != before {
@@ -303,12 +393,24 @@ impl Builder<'_> {
         }
     }
 
-    fn attach_bgp_advertisements(&mut self, pools: &mut BTreeMap<String, Pool>, aliases: &BTreeMap<String, BgpCommunity>) {
+    fn attach_bgp_advertisements(
+        &mut self,
+        pools: &mut BTreeMap<String, Pool>,
+        aliases: &BTreeMap<String, BgpCommunity>,
+    ) {
         let mut seen = BTreeSet::new();
         let objects = by_name(&self.objects.bgp_advertisements);
         for (i, object) in objects.iter().enumerate() {
             if let Some(twin) = objects[..i].iter().find(|o| o.spec == object.spec) {
-                self.error(BGP_ADV, &object.name_any(), "spec", format!("duplicate definition of BGPAdvertisement: equal to {:?}", twin.name_any()));
+                self.error(
+                    BGP_ADV,
+                    &object.name_any(),
+                    "spec",
+                    format!(
+                        "duplicate definition of BGPAdvertisement: equal to {:?}",
+                        twin.name_any()
+                    ),
+                );
             }
         }
         for object in objects {
@@ -318,19 +420,52 @@ impl Builder<'_> {
             }
             let spec = &object.spec;
             let before = self.errors.len();
-            let selected = self.selected_pools(BGP_ADV, &name, &spec.ip_address_pools, &spec.ip_address_pool_selectors, pools);
-            let length = |value: Option<i32>, default: u8, min: i32, max: u8, field: &str, errors: &mut Vec<ConfigError>| match value {
+            let selected = self.selected_pools(
+                BGP_ADV,
+                &name,
+                &spec.ip_address_pools,
+                &spec.ip_address_pool_selectors,
+                pools,
+            );
+            let length = |value: Option<i32>,
+                          default: u8,
+                          min: i32,
+                          max: u8,
+                          field: &str,
+                          errors: &mut Vec<ConfigError>| match value {
                 None => default,
                 Some(v) if v < min || v > i32::from(max) => {
-                    errors.push(ConfigError::new(BGP_ADV, &name, format!("spec.{field}"), format!("invalid aggregation length {v}: must be in {min}-{max} range")));
+                    errors.push(ConfigError::new(
+                        BGP_ADV,
+                        &name,
+                        format!("spec.{field}"),
+                        format!("invalid aggregation length {v}: must be in {min}-{max} range"),
+                    ));
                     default
                 }
                 Some(v) => v as u8,
             };
-            let aggregation_length = length(spec.aggregation_length, 32, 1, 32, "aggregationLength", &mut self.errors);
-            let aggregation_length_v6 = length(spec.aggregation_length_v6, 128, 0, 128, "aggregationLengthV6", &mut self.errors);
-            let service_selectors = self.selectors(BGP_ADV, &name, "serviceSelectors", &spec.service_selectors);
-            if !service_selectors.is_empty() && (aggregation_length != 32 || aggregation_length_v6 != 128) {
+            let aggregation_length = length(
+                spec.aggregation_length,
+                32,
+                1,
+                32,
+                "aggregationLength",
+                &mut self.errors,
+            );
+            let aggregation_length_v6 = length(
+                spec.aggregation_length_v6,
+                128,
+                0,
+                128,
+                "aggregationLengthV6",
+                &mut self.errors,
+            );
+            let service_selectors =
+                self.selectors(BGP_ADV, &name, "serviceSelectors", &spec.service_selectors);
+            if !service_selectors.is_empty()
+                && (aggregation_length != 32 || aggregation_length_v6 != 128)
+            {
                 self.error(BGP_ADV, &name, "spec.serviceSelectors", "serviceSelectors and aggregationLength are mutually exclusive: serviceSelectors can only be used with the default aggregation lengths (32 and 128)");
             }
             let mut communities = BTreeSet::new();
@@ -338,11 +473,18 @@ impl Builder<'_> {
                 let field = format!("spec.communities[{i}]");
                 let value = match aliases.get(entry) {
                     Some(value) => Ok(*value),
-                    None if !entry.contains(':') => Err(format!("{entry:?} is neither a community value nor a Community alias")),
+                    None if !entry.contains(':') => Err(format!(
+                        "{entry:?} is neither a community value nor a Community alias"
+                    )),
                     None => entry.parse::<BgpCommunity>(),
                 };
                 match value {
-                    Ok(value) if !communities.insert(value) => self.error(BGP_ADV, &name, field, format!("duplicate definition of community {entry:?}")),
+                    Ok(value) if !communities.insert(value) => self.error(
+                        BGP_ADV,
+                        &name,
+                        field,
+                        format!("duplicate definition of community {entry:?}"),
+                    ),
                     Ok(_) => {}
                     Err(reason) => self.error(BGP_ADV, &name, field, reason),
                 }
@@ -353,7 +495,12 @@ impl Builder<'_> {
                 aggregation_length_v6,
                 local_pref: spec.local_pref,
                 communities,
-                node_selectors: self.selectors(BGP_ADV, &name, "nodeSelectors", &spec.node_selectors),
+                node_selectors: self.selectors(
+                    BGP_ADV,
+                    &name,
+                    "nodeSelectors",
+                    &spec.node_selectors,
+                ),
                 peers: self.unique_names(BGP_ADV, &name, "peers", &spec.peers),
                 service_selectors,
             };
@@ -361,13 +508,17 @@ impl Builder<'_> {
                 continue;
             }
             for pool_name in selected {
-                let Some(pool) = pools.get_mut(&pool_name) else { continue };
+                let Some(pool) = pools.get_mut(&pool_name) else {
+                    continue;
+                };
                 if let Some(reason) = aggregation_problem(pool, &advertisement) {
                     self.error(BGP_ADV, &name, "spec.aggregationLength", reason);
                     continue;
                 }
                 let nodes = self.objects.nodes.as_deref();
-                if let Some(other) = pool.bgp_advertisements.iter().find(|other| local_pref_conflict(pool.families(), other, &advertisement, nodes)) {
+                if let Some(other) = pool.bgp_advertisements.iter().find(|other| {
+                    local_pref_conflict(pool.families(), other, &advertisement, nodes)
+                }) {
                     self.error(BGP_ADV, &name, "spec.localPref", format!(
                         "local preference {} conflicts with {} of BGPAdvertisement {:?} for the same routes of pool {:?} to the same peers from the same nodes",
                         advertisement.local_pref, other.local_pref, other.name, pool.name
@@ -389,10 +540,14 @@ impl Builder<'_> {
             }
             let before = self.errors.len();
             let peer = self.peer(&name, &object.spec, bfd_profiles);
-            let Some(peer) = peer.filter(|_| self.errors.len() == before) else { continue };
+            let Some(peer) = peer.filter(|_| self.errors.len() == before) else {
+                continue;
+            };
             let nodes = self.objects.nodes.as_deref();
             if let Some(twin) = peers.values().find(|other| {
-                other.endpoint == peer.endpoint && other.vrf == peer.vrf && nodes_overlap(&other.node_selectors, &peer.node_selectors, nodes)
+                other.endpoint == peer.endpoint
+                    && other.vrf == peer.vrf
+                    && nodes_overlap(&other.node_selectors, &peer.node_selectors, nodes)
             }) {
                 self.error(PEER, &name, "spec.peerAddress", format!(
                     "duplicate peer: BGPPeer {:?} already peers with the same router from the same nodes",
@@ -405,17 +560,32 @@ impl Builder<'_> {
         peers
     }
 
-    fn peer(&mut self, name: &str, spec: &v1beta2::BGPPeerSpec, bfd_profiles: &BTreeMap<String, BfdProfile>) -> Option<Peer> {
+    fn peer(
+        &mut self,
+        name: &str,
+        spec: &v1beta2::BGPPeerSpec,
+        bfd_profiles: &BTreeMap<String, BfdProfile>,
+    ) -> Option<Peer> {
         if spec.my_asn == 0 {
             self.error(PEER, name, "spec.myASN", "missing local ASN");
         }
         let peer_asn = match (spec.peer_asn, spec.dynamic_asn) {
             (0, None) => {
-                self.error(PEER, name, "spec.peerASN", "missing peer ASN: set peerASN or dynamicASN");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.peerASN",
+                    "missing peer ASN: set peerASN or dynamicASN",
+                );
                 None
             }
             (asn, Some(_)) if asn != 0 => {
-                self.error(PEER, name, "spec.dynamicASN", "both peerASN and dynamicASN specified");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.dynamicASN",
+                    "both peerASN and dynamicASN specified",
+                );
                 None
             }
             (0, Some(mode)) => Some(PeerAsn::Dynamic(mode)),
@@ -427,60 +597,126 @@ impl Builder<'_> {
             None => false,
         };
         if internal && spec.ebgp_multi_hop {
-            self.error(PEER, name, "spec.ebgpMultiHop", "ebgpMultiHop set for an iBGP peer");
+            self.error(
+                PEER,
+                name,
+                "spec.ebgpMultiHop",
+                "ebgpMultiHop set for an iBGP peer",
+            );
         }
         let endpoint = match (spec.peer_address.as_str(), spec.interface.as_str()) {
             ("", "") => {
-                self.error(PEER, name, "spec.peerAddress", "peer has no peerAddress or interface specified");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.peerAddress",
+                    "peer has no peerAddress or interface specified",
+                );
                 None
             }
             (address, interface) if !address.is_empty() && !interface.is_empty() => {
-                self.error(PEER, name, "spec.interface", "peer has both peerAddress and interface specified");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.interface",
+                    "peer has both peerAddress and interface specified",
+                );
                 None
             }
             ("", interface) => Some(PeerEndpoint::Interface(interface.to_string())),
             (address, _) => match address.parse::<IpAddr>() {
                 Ok(ip) => Some(PeerEndpoint::Address(ip)),
                 Err(_) => {
-                    self.error(PEER, name, "spec.peerAddress", format!("invalid peer address {address:?}"));
+                    self.error(
+                        PEER,
+                        name,
+                        "spec.peerAddress",
+                        format!("invalid peer address {address:?}"),
+                    );
                     None
                 }
             },
         };
         let (hold_time, keepalive_time) = self.timers(name, spec)?;
-        let connect_time = spec.connect_time.as_deref().and_then(|text| match parse_go_duration(text) {
-            Ok(d) if d.subsec_nanos() != 0 => {
-                self.error(PEER, name, "spec.connectTime", "connect time should contain a whole number of seconds");
-                None
-            }
-            Ok(d) if !(1..=65535).contains(&d.as_secs()) => {
-                self.error(PEER, name, "spec.connectTime", "connect time should be between 1 and 65535 seconds");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(reason) => {
-                self.error(PEER, name, "spec.connectTime", reason);
-                None
-            }
-        });
+        let connect_time =
+            spec.connect_time
+                .as_deref()
+                .and_then(|text| match parse_go_duration(text) {
+                    Ok(d) if d.subsec_nanos() != 0 => {
+                        self.error(
+                            PEER,
+                            name,
+                            "spec.connectTime",
+                            "connect time should contain a whole number of seconds",
+                        );
+                        None
+                    }
+                    Ok(d) if !(1..=65535).contains(&d.as_secs()) => {
+                        self.error(
+                            PEER,
+                            name,
+                            "spec.connectTime",
+                            "connect time should be between 1 and 65535 seconds",
+                        );
+                        None
+                    }
+                    Ok(d) => Some(d),
+                    Err(reason) => {
+                        self.error(PEER, name, "spec.connectTime", reason);
+                        None
+                    }
+                });
         let port = match spec.peer_port {
             Some(0) => {
-                self.error(PEER, name, "spec.peerPort", "invalid port 0, must be in 1-16384 range");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.peerPort",
+                    "invalid port 0, must be in 1-16384 range",
+                );
                 179
             }
             Some(port) if port > 16384 => {
-                self.error(PEER, name, "spec.peerPort", format!("invalid port {port}, must be in 1-16384 range"));
+                self.error(
+                    PEER,
+                    name,
+                    "spec.peerPort",
+                    format!("invalid port {port}, must be in 1-16384 range"),
+                );
                 179
             }
             Some(port) => port,
             None => 179,
         };
-        let router_id = (!spec.router_id.is_empty()).then(|| spec.router_id.parse::<std::net::Ipv4Addr>()).and_then(|r| {
-            r.map_err(|_| self.error(PEER, name, "spec.routerID", format!("invalid router ID {:?}: must be an IPv4 address", spec.router_id))).ok()
-        });
-        let source_address = (!spec.source_address.is_empty()).then(|| spec.source_address.parse::<IpAddr>()).and_then(|r| {
-            r.map_err(|_| self.error(PEER, name, "spec.sourceAddress", format!("invalid source address {:?}", spec.source_address))).ok()
-        });
+        let router_id = (!spec.router_id.is_empty())
+            .then(|| spec.router_id.parse::<std::net::Ipv4Addr>())
+            .and_then(|r| {
+                r.map_err(|_| {
+                    self.error(
+                        PEER,
+                        name,
+                        "spec.routerID",
+                        format!(
+                            "invalid router ID {:?}: must be an IPv4 address",
+                            spec.router_id
+                        ),
+                    )
+                })
+                .ok()
+            });
+        let source_address = (!spec.source_address.is_empty())
+            .then(|| spec.source_address.parse::<IpAddr>())
+            .and_then(|r| {
+                r.map_err(|_| {
+                    self.error(
+                        PEER,
+                        name,
+                        "spec.sourceAddress",
+                        format!("invalid source address {:?}", spec.source_address),
+                    )
+                })
+                .ok()
+            });
         if spec.local_asn == Some(0) {
             self.error(PEER, name, "spec.localASN", "invalid localASN 0");
         }
@@ -490,7 +726,12 @@ impl Builder<'_> {
         if let Some(profile) = &bfd_profile
             && !bfd_profiles.contains_key(profile)
         {
-            self.error(PEER, name, "spec.bfdProfile", format!("references BFDProfile {profile:?}, which does not exist"));
+            self.error(
+                PEER,
+                name,
+                "spec.bfdProfile",
+                format!("references BFDProfile {profile:?}, which does not exist"),
+            );
         }
         Some(Peer {
             name: name.to_string(),
@@ -516,14 +757,20 @@ impl Builder<'_> {
 
     /// Hold and keepalive times with MetalLB's defaults: 90s hold, keepalive a third of it.
     fn timers(&mut self, name: &str, spec: &v1beta2::BGPPeerSpec) -> Option<(Duration, Duration)> {
-        let mut parse = |field: &str, text: &Option<String>| match text.as_deref().map(parse_go_duration) {
-            None => Some(None),
-            Some(Ok(d)) => Some(Some(d)),
-            Some(Err(reason)) => {
-                self.errors.push(ConfigError::new(PEER, name, format!("spec.{field}"), reason));
-                None
-            }
-        };
+        let mut parse =
+            |field: &str, text: &Option<String>| match text.as_deref().map(parse_go_duration) {
+                None => Some(None),
+                Some(Ok(d)) => Some(Some(d)),
+                Some(Err(reason)) => {
+                    self.errors.push(ConfigError::new(
+                        PEER,
+                        name,
+                        format!("spec.{field}"),
+                        reason,
+                    ));
+                    None
+                }
+            };
         let hold = parse("holdTime", &spec.hold_time);
         let keepalive = parse("keepaliveTime", &spec.keepalive_time);
         let (hold, keepalive) = match (hold?, keepalive?) {
@@ -535,7 +782,12 @@ impl Builder<'_> {
         // BGP carries whole seconds (RFC 4271 4.2).
         let hold = Duration::from_secs(hold.as_secs());
         if hold != Duration::ZERO && hold < Duration::from_secs(3) {
-            self.error(PEER, name, "spec.holdTime", format!("invalid hold time {hold:?}: must be 0 or >=3s"));
+            self.error(
+                PEER,
+                name,
+                "spec.holdTime",
+                format!("invalid hold time {hold:?}: must be 0 or >=3s"),
+            );
             return None;
         }
         if keepalive > hold {
@@ -551,16 +803,27 @@ impl Builder<'_> {
             ("", "") => None,
             (password, "") => Some(password.to_string()),
             (password, _) if !password.is_empty() => {
-                self.error(PEER, name, "spec.passwordSecret", "can not have both password and passwordSecret set");
+                self.error(
+                    PEER,
+                    name,
+                    "spec.passwordSecret",
+                    "can not have both password and passwordSecret set",
+                );
                 None
             }
             (_, secret_name) => {
                 let namespace = spec.password_secret.namespace.as_deref();
                 let secret = self.objects.secrets.iter().find(|s| {
-                    s.name_any() == secret_name && namespace.is_none_or(|ns| s.namespace().as_deref() == Some(ns))
+                    s.name_any() == secret_name
+                        && namespace.is_none_or(|ns| s.namespace().as_deref() == Some(ns))
                 });
                 let Some(secret) = secret else {
-                    self.error(PEER, name, "spec.passwordSecret", format!("secret {secret_name:?} not found"));
+                    self.error(
+                        PEER,
+                        name,
+                        "spec.passwordSecret",
+                        format!("secret {secret_name:?} not found"),
+                    );
                     return None;
                 };
                 if secret.type_.as_deref() != Some("kubernetes.io/basic-auth") {
@@ -572,9 +835,20 @@ impl Builder<'_> {
                     .as_ref()
                     .and_then(|d| d.get("password"))
                     .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-                    .or_else(|| secret.string_data.as_ref().and_then(|d| d.get("password")).cloned());
+                    .or_else(|| {
+                        secret
+                            .string_data
+                            .as_ref()
+                            .and_then(|d| d.get("password"))
+                            .cloned()
+                    });
                 if password.is_none() {
-                    self.error(PEER, name, "spec.passwordSecret", format!("password not specified in secret {secret_name:?}"));
+                    self.error(
+                        PEER,
+                        name,
+                        "spec.passwordSecret",
+                        format!("password not specified in secret {secret_name:?}"),
+                    );
                 }
                 password
             }
@@ -606,8 +880,16 @@ fn aggregation_problem(pool: &Pool, advertisement: &BgpAdvertisement) -> Option<
 
 /// Two advertisements of one pool conflict when they would send the same routes to the same
 /// peers from the same nodes with different LOCAL_PREF (MetalLB's rule).
-fn local_pref_conflict(families: BTreeSet<Family>, a: &BgpAdvertisement, b: &BgpAdvertisement, nodes: Option<&[Node]>) -> bool {
-    if !a.service_selectors.is_empty() || !b.service_selectors.is_empty() || a.local_pref == b.local_pref {
+fn local_pref_conflict(
+    families: BTreeSet<Family>,
+    a: &BgpAdvertisement,
+    b: &BgpAdvertisement,
+    nodes: Option<&[Node]>,
+) -> bool {
+    if !a.service_selectors.is_empty()
+        || !b.service_selectors.is_empty()
+        || a.local_pref == b.local_pref
+    {
         return false;
     }
     let same_routes = families.iter().any(|family| match family {
@@ -621,9 +903,13 @@ fn local_pref_conflict(families: BTreeSet<Family>, a: &BgpAdvertisement, b: &Bgp
 /// Whether some node is selected by both lists (empty lists select every node). With the
 /// nodes unknown, whether the selectors could select a common node.
 fn nodes_overlap(a: &[Selector], b: &[Selector], nodes: Option<&[Node]>) -> bool {
-    let selects = |list: &[Selector], labels: &BTreeMap<String, String>| list.is_empty() || list.iter().any(|s| s.matches(labels));
+    let selects = |list: &[Selector], labels: &BTreeMap<String, String>| {
+        list.is_empty() || list.iter().any(|s| s.matches(labels))
+    };
     match nodes {
-        Some(nodes) => nodes.iter().any(|node| selects(a, node.labels()) && selects(b, node.labels())),
+        Some(nodes) => nodes
+            .iter()
+            .any(|node| selects(a, node.labels()) && selects(b, node.labels())),
         None => {
             let any = [Selector::default()];
             let a = if a.is_empty() { &any[..] } else { a };

@@ -23,7 +23,9 @@ impl FromStr for BgpCommunity {
                         format!("invalid section {s:?} of community {text:?}: {e}, expected a 16-bit number")
                     })
                 };
-                Ok(BgpCommunity::Standard(u32::from(section(high)?) << 16 | u32::from(section(low)?)))
+                Ok(BgpCommunity::Standard(
+                    u32::from(section(high)?) << 16 | u32::from(section(low)?),
+                ))
             }
             [marker, a, b, c] => {
                 if *marker != "large" {
@@ -60,8 +62,14 @@ mod tests {
 
     #[test]
     fn parses_both_forms_and_round_trips() {
-        assert_eq!("65000:100".parse(), Ok(BgpCommunity::Standard(65000 << 16 | 100)));
-        assert_eq!("large:4200000000:1:2".parse(), Ok(BgpCommunity::Large(4_200_000_000, 1, 2)));
+        assert_eq!(
+            "65000:100".parse(),
+            Ok(BgpCommunity::Standard(65000 << 16 | 100))
+        );
+        assert_eq!(
+            "large:4200000000:1:2".parse(),
+            Ok(BgpCommunity::Large(4_200_000_000, 1, 2))
+        );
         for text in ["65000:100", "large:1:2:3", "0:0"] {
             assert_eq!(text.parse::<BgpCommunity>().unwrap().to_string(), text);
         }
@@ -69,7 +77,15 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_and_malformed() {
-        for bad in ["65536:1", "1:-1", "big:1:2:3", "large:1:2:4294967296", "1:2:3", "alias", ""] {
+        for bad in [
+            "65536:1",
+            "1:-1",
+            "big:1:2:3",
+            "large:1:2:4294967296",
+            "1:2:3",
+            "alias",
+            "",
+        ] {
             assert!(bad.parse::<BgpCommunity>().is_err(), "{bad}");
         }
     }

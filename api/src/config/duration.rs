@@ -17,9 +17,13 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
     }
     let mut total_nanos: u128 = 0;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
         let (number, tail) = rest.split_at(number_len);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let unit_nanos: u128 = match unit {
             "ns" => 1,
@@ -31,10 +35,16 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             _ => return Err(invalid()),
         };
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if (whole.is_empty() && fraction.is_empty()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        if (whole.is_empty() && fraction.is_empty())
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(invalid());
         }
-        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| invalid())?
+        };
         let mut nanos = whole.checked_mul(unit_nanos).ok_or_else(invalid)?;
         let mut scale = unit_nanos;
         for digit in fraction.bytes() {
@@ -64,8 +74,20 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "90", "s", "-1s", "1x", "1..2s", "9999999999999999999999h"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad} -> {:?}", parse_go_duration(bad));
+        for bad in [
+            "",
+            "90",
+            "s",
+            "-1s",
+            "1x",
+            "1..2s",
+            "9999999999999999999999h",
+        ] {
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad} -> {:?}",
+                parse_go_duration(bad)
+            );
         }
     }
 }

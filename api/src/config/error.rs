@@ -19,12 +19,21 @@ impl ConfigError {
         field: impl Into<String>,
         reason: impl Into<String>,
     ) -> ConfigError {
-        ConfigError { kind, name: name.into(), field: field.into(), reason: reason.into() }
+        ConfigError {
+            kind,
+            name: name.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}: {}: {}", self.kind, self.name, self.field, self.reason)
+        write!(
+            f,
+            "{} {:?}: {}: {}",
+            self.kind, self.name, self.field, self.reason
+        )
     }
 }

@@ -24,7 +24,10 @@ impl Selector {
         for (key, value) in selector.match_labels.iter().flatten() {
             check_key(key)?;
             check_value(value)?;
-            requirements.push(Requirement::In(key.clone(), BTreeSet::from([value.clone()])));
+            requirements.push(Requirement::In(
+                key.clone(),
+                BTreeSet::from([value.clone()]),
+            ));
         }
         for expression in selector.match_expressions.iter().flatten() {
             requirements.push(requirement(expression)?);
@@ -62,13 +65,21 @@ impl Selector {
         for a in &self.requirements {
             for b in &other.requirements {
                 let disjoint = match (a, b) {
-                    (Requirement::In(k1, v1), Requirement::In(k2, v2)) => k1 == k2 && v1.is_disjoint(v2),
-                    (Requirement::In(k1, v1), Requirement::NotIn(k2, v2))
-                    | (Requirement::NotIn(k2, v2), Requirement::In(k1, v1)) => k1 == k2 && v1.is_subset(v2),
-                    (Requirement::In(k1, _) | Requirement::Exists(k1), Requirement::DoesNotExist(k2))
-                    | (Requirement::DoesNotExist(k2), Requirement::In(k1, _) | Requirement::Exists(k1)) => {
-                        k1 == k2
+                    (Requirement::In(k1, v1), Requirement::In(k2, v2)) => {
+                        k1 == k2 && v1.is_disjoint(v2)
                     }
+                    (Requirement::In(k1, v1), Requirement::NotIn(k2, v2))
+                    | (Requirement::NotIn(k2, v2), Requirement::In(k1, v1)) => {
+                        k1 == k2 && v1.is_subset(v2)
+                    }
+                    (
+                        Requirement::In(k1, _) | Requirement::Exists(k1),
+                        Requirement::DoesNotExist(k2),
+                    )
+                    | (
+                        Requirement::DoesNotExist(k2),
+                        Requirement::In(k1, _) | Requirement::Exists(k1),
+                    ) => k1 == k2,
                     _ => false,
                 };
                 if disjoint {
@@ -86,7 +97,9 @@ impl fmt::Display for Selector {
             .requirements
             .iter()
             .map(|r| match r {
-                Requirement::In(k, v) if v.len() == 1 => format!("{k}={}", v.iter().next().map_or("", |s| s)),
+                Requirement::In(k, v) if v.len() == 1 => {
+                    format!("{k}={}", v.iter().next().map_or("", |s| s))
+                }
                 Requirement::In(k, v) => format!("{k} in ({})", join(v)),
                 Requirement::NotIn(k, v) => format!("{k} notin ({})", join(v)),
                 Requirement::Exists(k) => k.clone(),
@@ -98,7 +111,11 @@ impl fmt::Display for Selector {
 }
 
 fn join(values: &BTreeSet<String>) -> String {
-    values.iter().map(String::as_str).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn requirement(expression: &LabelSelectorRequirement) -> Result<Requirement, String> {
@@ -110,15 +127,19 @@ fn requirement(expression: &LabelSelectorRequirement) -> Result<Requirement, Str
     }
     let set: BTreeSet<String> = values.iter().cloned().collect();
     if set.len() != values.len() {
-        return Err(format!("duplicate definition of match expression value in label selector for key {key:?}"));
+        return Err(format!(
+            "duplicate definition of match expression value in label selector for key {key:?}"
+        ));
     }
     match expression.operator.as_str() {
-        "In" | "NotIn" if values.is_empty() => {
-            Err(format!("values: must be specified when operator is {:?}", expression.operator))
-        }
-        "Exists" | "DoesNotExist" if !values.is_empty() => {
-            Err(format!("values: may not be specified when operator is {:?}", expression.operator))
-        }
+        "In" | "NotIn" if values.is_empty() => Err(format!(
+            "values: must be specified when operator is {:?}",
+            expression.operator
+        )),
+        "Exists" | "DoesNotExist" if !values.is_empty() => Err(format!(
+            "values: may not be specified when operator is {:?}",
+            expression.operator
+        )),
         "In" => Ok(Requirement::In(key, set)),
         "NotIn" => Ok(Requirement::NotIn(key, set)),
         "Exists" => Ok(Requirement::Exists(key)),
@@ -139,12 +160,16 @@ fn check_key(key: &str) -> Result<(), String> {
             && prefix.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
         if !valid_prefix {
-            return Err(format!("invalid label key {key:?}: the prefix must be a DNS subdomain"));
+            return Err(format!(
+                "invalid label key {key:?}: the prefix must be a DNS subdomain"
+            ));
         }
     }
     if name.is_empty() || !is_label_name(name) {
@@ -170,7 +195,9 @@ fn is_label_name(s: &str) -> bool {
     s.len() <= 63
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]
@@ -178,7 +205,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -193,7 +223,10 @@ mod tests {
     fn matches_like_kubernetes() {
         let s = Selector::new(&LabelSelector {
             match_labels: Some(labels(&[("zone", "a")])),
-            match_expressions: Some(vec![expr("tier", "In", &["web", "db"]), expr("gpu", "DoesNotExist", &[])]),
+            match_expressions: Some(vec![
+                expr("tier", "In", &["web", "db"]),
+                expr("gpu", "DoesNotExist", &[]),
+            ]),
         })
         .unwrap();
         assert!(s.matches(&labels(&[("zone", "a"), ("tier", "web")])));
@@ -207,12 +240,21 @@ mod tests {
         for (e, reason) in [
             (expr("a", "In", &[]), "must be specified"),
             (expr("a", "Exists", &["x"]), "may not be specified"),
-            (expr("a", "Near", &["x"]), "not a valid label selector operator"),
+            (
+                expr("a", "Near", &["x"]),
+                "not a valid label selector operator",
+            ),
             (expr("-a", "Exists", &[]), "invalid label key"),
-            (expr("a", "In", &["x", "x"]), "duplicate definition of match expression value"),
+            (
+                expr("a", "In", &["x", "x"]),
+                "duplicate definition of match expression value",
+            ),
         ] {
-            let err = Selector::new(&LabelSelector { match_expressions: Some(vec![e]), ..Default::default() })
-                .unwrap_err();
+            let err = Selector::new(&LabelSelector {
+                match_expressions: Some(vec![e]),
+                ..Default::default()
+            })
+            .unwrap_err();
             assert!(err.contains(reason), "{err}");
         }
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "BFDProfile",
     namespaced,
+    derive = "PartialEq",
     printcolumn = r#"{"name":"Passive Mode","type":"boolean","jsonPath":".spec.passiveMode"}"#,
     printcolumn = r#"{"name":"Transmit Interval","type":"integer","jsonPath":".spec.transmitInterval"}"#,
     printcolumn = r#"{"name":"Receive Interval","type":"integer","jsonPath":".spec.receiveInterval"}"#,
@@ -37,7 +38,11 @@ pub struct BFDProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passive_mode: Option<bool>,
     /// 1 to 254 (default 254), for multi-hop sessions.
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "minimumTtl")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "minimumTtl"
+    )]
     #[schemars(range(min = 1, max = 254))]
     pub minimum_ttl: Option<u32>,
 }

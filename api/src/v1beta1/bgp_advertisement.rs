@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "BGPAdvertisement",
     namespaced,
+    derive = "PartialEq",
     printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#,
     printcolumn = r#"{"name":"IPAddressPool Selectors","type":"string","jsonPath":".spec.ipAddressPoolSelectors"}"#,
     printcolumn = r#"{"name":"Peers","type":"string","jsonPath":".spec.peers"}"#,
@@ -18,7 +19,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct BGPAdvertisementSpec {
     /// Prefix length of the IPv4 routes announced; 32 unless aggregated.
-    #[serde(default = "default_aggregation_v4", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default = "default_aggregation_v4",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1))]
     pub aggregation_length: Option<i32>,
     /// Prefix length of the IPv6 routes announced; 128 unless aggregated.

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
     version = "v1beta1",
     kind = "BGPPeer",
     namespaced,
+    derive = "PartialEq",
     deprecated = "v1beta1 is deprecated, please use v1beta2",
     printcolumn = r#"{"name":"Address","type":"string","jsonPath":".spec.peerAddress"}"#,
     printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
@@ -26,22 +27,38 @@ pub struct BGPPeerSpec {
     pub peer_asn: u32,
     #[serde(rename = "peerAddress")]
     pub peer_address: String,
-    #[serde(rename = "sourceAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "sourceAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source_address: String,
     #[serde(rename = "peerPort", default, skip_serializing_if = "is_zero_u16")]
     #[schemars(range(max = 16384))]
     pub peer_port: u16,
     #[serde(rename = "holdTime", default, skip_serializing_if = "String::is_empty")]
     pub hold_time: String,
-    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "keepaliveTime",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub keepalive_time: String,
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LegacyNodeSelector>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
-    #[serde(rename = "bfdProfile", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "bfdProfile",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub bfd_profile: String,
     #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "is_false")]
     pub ebgp_multi_hop: bool,
@@ -104,7 +121,11 @@ impl From<BGPPeer> for v1beta2::BGPPeer {
                 peer_asn: spec.peer_asn,
                 peer_address: spec.peer_address,
                 source_address: spec.source_address,
-                peer_port: Some(if spec.peer_port == 0 { 179 } else { spec.peer_port }),
+                peer_port: Some(if spec.peer_port == 0 {
+                    179
+                } else {
+                    spec.peer_port
+                }),
                 hold_time: duration(spec.hold_time),
                 keepalive_time: duration(spec.keepalive_time),
                 router_id: spec.router_id,

@@ -4,7 +4,13 @@ use serde::{Deserialize, Serialize};
 
 /// Names for BGP community values, usable in BGPAdvertisement `communities`.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[kube(group = "metallb.io", version = "v1beta1", kind = "Community", namespaced)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "Community",
+    namespaced,
+    derive = "PartialEq"
+)]
 #[serde(rename_all = "camelCase")]
 pub struct CommunitySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "ConfigurationState",
     namespaced,
+    derive = "PartialEq",
     no_spec,
     status = "ConfigurationStateStatus",
     printcolumn = r#"{"name":"Result","type":"string","jsonPath":".status.result"}"#,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "IPAddressPool",
     namespaced,
+    derive = "PartialEq",
     status = "IPAddressPoolStatus",
     printcolumn = r#"{"name":"Auto Assign","type":"boolean","jsonPath":".spec.autoAssign"}"#,
     printcolumn = r#"{"name":"Avoid Buggy IPs","type":"boolean","jsonPath":".spec.avoidBuggyIPs"}"#,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "L2Advertisement",
     namespaced,
+    derive = "PartialEq",
     printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#,
     printcolumn = r#"{"name":"IPAddressPool Selectors","type":"string","jsonPath":".spec.ipAddressPoolSelectors"}"#,
     printcolumn = r#"{"name":"Interfaces","type":"string","jsonPath":".spec.interfaces"}"#,

@@ -15,9 +15,11 @@ pub use community::{Community, CommunityAlias, CommunitySpec};
 pub use configuration_state::{
     ConfigurationResult, ConfigurationState, ConfigurationStateSpec, ConfigurationStateStatus,
 };
-pub use ip_address_pool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation};
+pub use ip_address_pool::{
+    IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation,
+};
 pub use l2_advertisement::{L2Advertisement, L2AdvertisementSpec, PreferredNodeSelector};
 pub use service_status::{
-    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus,
-    ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus,
+    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus, ServiceL2Status,
+    ServiceL2StatusSpec, ServiceL2StatusStatus,
 };

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta2",
     kind = "BGPPeer",
     namespaced,
+    derive = "PartialEq",
     printcolumn = r#"{"name":"Address","type":"string","jsonPath":".spec.peerAddress"}"#,
     printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
     printcolumn = r#"{"name":"BFD Profile","type":"string","jsonPath":".spec.bfdProfile"}"#,
@@ -28,40 +29,80 @@ pub struct BGPPeerSpec {
     #[schemars(range(min = 1))]
     pub local_asn: Option<u32>,
     /// Accept whatever AS the peer opens with, as long as it is internal or external.
-    #[serde(rename = "dynamicASN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dynamicASN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dynamic_asn: Option<DynamicAsnMode>,
     /// The peer's address; exclusive with `interface`.
-    #[serde(rename = "peerAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "peerAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub peer_address: String,
     /// Unnumbered BGP over this node interface; exclusive with `peerAddress`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub interface: String,
-    #[serde(rename = "sourceAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "sourceAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source_address: String,
-    #[serde(rename = "peerPort", default = "default_port", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "peerPort",
+        default = "default_port",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 16384))]
     pub peer_port: Option<u16>,
     /// A Go duration such as `90s`; 0 or at least 3s.
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<String>,
-    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keepaliveTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub keepalive_time: Option<String>,
     /// Time between connection attempts, whole seconds from 1s to 65535s.
-    #[serde(rename = "connectTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "connectTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connect_time: Option<String>,
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     /// TCP MD5 password in clear text; exclusive with `passwordSecret`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
     /// A `kubernetes.io/basic-auth` Secret holding the password under `password`.
-    #[serde(rename = "passwordSecret", default, skip_serializing_if = "is_empty_secret_ref")]
+    #[serde(
+        rename = "passwordSecret",
+        default,
+        skip_serializing_if = "is_empty_secret_ref"
+    )]
     pub password_secret: SecretReference,
-    #[serde(rename = "bfdProfile", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "bfdProfile",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub bfd_profile: String,
-    #[serde(rename = "enableGracefulRestart", default, skip_serializing_if = "is_false")]
+    #[serde(
+        rename = "enableGracefulRestart",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub enable_graceful_restart: bool,
     #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "is_false")]
     pub ebgp_multi_hop: bool,
@@ -71,7 +112,11 @@ pub struct BGPPeerSpec {
     #[serde(rename = "disableMP", default, skip_serializing_if = "is_false")]
     pub disable_mp: bool,
     /// Carry IPv4 and IPv6 routes over one session.
-    #[serde(rename = "dualStackAddressFamily", default, skip_serializing_if = "is_false")]
+    #[serde(
+        rename = "dualStackAddressFamily",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub dual_stack_address_family: bool,
 }
 

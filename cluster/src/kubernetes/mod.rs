@@ -1,0 +1,380 @@
+//! The Kubernetes backend: a watcher per kind feeding one snapshot, status through server-side
+//! apply, Events through the events.k8s.io API.
+mod resources;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{ClusterError, Event, EventType, ObjectKey, Snapshot};
+use ferrolb_api::objects::Object;
+use ferrolb_api::{v1beta1, v1beta2};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, ObjectReference, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// How long changes are gathered before a new snapshot is built: a burst of watch events
+/// (a rollout, a resync) becomes one snapshot, not hundreds.
+const COALESCE: Duration = Duration::from_millis(20);
+
+/// What the watchers have seen, per kind, and whether each kind's initial list is complete.
+#[derive(Default)]
+struct WatchState {
+    kinds: BTreeMap<&'static str, KindState>,
+}
+
+#[derive(Default)]
+struct KindState {
+    objects: BTreeMap<ObjectKey, Object>,
+    /// Objects of an initial list (or relist) in progress.
+    pending: Option<BTreeMap<ObjectKey, Object>>,
+    listed: bool,
+}
+
+pub struct KubeCluster {
+    client: Client,
+    field_manager: String,
+    recorder: Recorder,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KubeCluster {
+    /// Connects with a kubeconfig file, or the in-cluster/default configuration.
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        namespace: &str,
+        component: &str,
+    ) -> Result<KubeCluster, ClusterError> {
+        let config = match kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?;
+                kube::Config::from_custom_kubeconfig(
+                    file,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| ClusterError::Kube(kube::Error::InferConfig(e)))?,
+        };
+        let client = Client::try_from(config)?;
+        Ok(KubeCluster::new(client, namespace, component))
+    }
+
+    /// Starts a watcher per kind: Services, EndpointSlices, Nodes and Namespaces cluster-wide,
+    /// Secrets, ConfigMaps and every metallb.io kind in MetalLB's `namespace`.
+    pub fn new(client: Client, namespace: &str, component: &str) -> KubeCluster {
+        let state = Arc::new(Mutex::new(WatchState::default()));
+        let changed = Arc::new(Notify::new());
+        let (sender, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        let all = |kind: &'static str| -> (&'static str, Arc<Mutex<WatchState>>, Arc<Notify>) {
+            (kind, state.clone(), changed.clone())
+        };
+        let c = &client;
+        let ns = namespace;
+        let mut tasks = vec![
+            spawn_watch(Api::<Service>::all(c.clone()), all("Service"), |o| {
+                Object::Service(Box::new(o))
+            }),
+            spawn_watch(
+                Api::<EndpointSlice>::all(c.clone()),
+                all("EndpointSlice"),
+                |o| Object::EndpointSlice(Box::new(o)),
+            ),
+            spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |o| {
+                Object::Node(Box::new(o))
+            }),
+            spawn_watch(Api::<Namespace>::all(c.clone()), all("Namespace"), |o| {
+                Object::Namespace(Box::new(o))
+            }),
+            spawn_watch(
+                Api::<Secret>::namespaced(c.clone(), ns),
+                all("Secret"),
+                |o| Object::Secret(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<ConfigMap>::namespaced(c.clone(), ns),
+                all("ConfigMap"),
+                |o| Object::ConfigMap(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::IPAddressPool>::namespaced(c.clone(), ns),
+                all("IPAddressPool"),
+                |o| Object::IPAddressPool(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::L2Advertisement>::namespaced(c.clone(), ns),
+                all("L2Advertisement"),
+                |o| Object::L2Advertisement(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::BGPAdvertisement>::namespaced(c.clone(), ns),
+                all("BGPAdvertisement"),
+                |o| Object::BGPAdvertisement(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::Community>::namespaced(c.clone(), ns),
+                all("Community"),
+                |o| Object::Community(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::BFDProfile>::namespaced(c.clone(), ns),
+                all("BFDProfile"),
+                |o| Object::BFDProfile(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta2::BGPPeer>::namespaced(c.clone(), ns),
+                all("BGPPeer"),
+                |o| Object::BGPPeer(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::ServiceL2Status>::namespaced(c.clone(), ns),
+                all("ServiceL2Status"),
+                |o| Object::ServiceL2Status(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::ServiceBGPStatus>::namespaced(c.clone(), ns),
+                all("ServiceBGPStatus"),
+                |o| Object::ServiceBGPStatus(Box::new(o)),
+            ),
+            spawn_watch(
+                Api::<v1beta1::ConfigurationState>::namespaced(c.clone(), ns),
+                all("ConfigurationState"),
+                |o| Object::ConfigurationState(Box::new(o)),
+            ),
+        ];
+        let expected_kinds = tasks.len();
+        tasks.push(tokio::spawn(build_snapshots(
+            state,
+            changed,
+            sender,
+            expected_kinds,
+        )));
+        let reporter = Reporter {
+            controller: component.to_string(),
+            instance: std::env::var("HOSTNAME").ok(),
+        };
+        KubeCluster {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            field_manager: component.to_string(),
+            snapshots,
+            tasks,
+        }
+    }
+
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Server-side apply of a partial object: labels and annotations to the object itself,
+    /// `status` to the status subresource.
+    pub async fn apply(&self, partial: serde_json::Value) -> Result<(), ClusterError> {
+        let (api, name) = self.dynamic_api(&partial)?;
+        let params = PatchParams::apply(&self.field_manager).force();
+        let metadata = partial.get("metadata").cloned().unwrap_or_default();
+        let identity = |extra: Option<(&str, serde_json::Value)>| {
+            let mut object = serde_json::json!({
+                "apiVersion": partial["apiVersion"],
+                "kind": partial["kind"],
+                "metadata": {"name": metadata["name"]},
+            });
+            if let Some(ns) = metadata.get("namespace") {
+                object["metadata"]["namespace"] = ns.clone();
+            }
+            if let Some((key, value)) = extra {
+                object[key] = value;
+            }
+            object
+        };
+        let has_meta = metadata.get("annotations").is_some() || metadata.get("labels").is_some();
+        let owned = resources::OWNED_KINDS.contains(&partial["kind"].as_str().unwrap_or(""));
+        if has_meta || owned {
+            let mut main = identity(None);
+            for field in ["annotations", "labels", "ownerReferences"] {
+                if let Some(value) = metadata.get(field) {
+                    main["metadata"][field] = value.clone();
+                }
+            }
+            api.patch(&name, &params, &Patch::Apply(main)).await?;
+        }
+        if let Some(status) = partial.get("status") {
+            api.patch_status(
+                &name,
+                &params,
+                &Patch::Apply(identity(Some(("status", status.clone())))),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
+        let resource = resources::api_resource(key.kind)
+            .ok_or_else(|| ClusterError::InvalidPatch(format!("unknown kind {}", key.kind)))?;
+        let api: Api<DynamicObject> = match &key.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        };
+        match api.delete(&key.name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn publish(&self, event: Event) -> Result<(), ClusterError> {
+        let reference = ObjectReference {
+            api_version: Some(event.regarding.api_version.clone()),
+            kind: Some(event.regarding.kind.clone()),
+            name: Some(event.regarding.name.clone()),
+            namespace: event.regarding.namespace.clone(),
+            uid: event.regarding.uid.clone(),
+            ..ObjectReference::default()
+        };
+        let kube_event = kube::runtime::events::Event {
+            type_: match event.type_ {
+                EventType::Normal => kube::runtime::events::EventType::Normal,
+                EventType::Warning => kube::runtime::events::EventType::Warning,
+            },
+            reason: event.reason.clone(),
+            note: Some(event.message.clone()),
+            action: event.reason,
+            secondary: None,
+        };
+        self.recorder.publish(&kube_event, &reference).await?;
+        Ok(())
+    }
+
+    fn dynamic_api(
+        &self,
+        partial: &serde_json::Value,
+    ) -> Result<(Api<DynamicObject>, String), ClusterError> {
+        let field = |pointer: &str| partial.pointer(pointer).and_then(|v| v.as_str());
+        let (Some(kind), Some(name)) = (field("/kind"), field("/metadata/name")) else {
+            return Err(ClusterError::InvalidPatch(
+                "kind and metadata.name are required".into(),
+            ));
+        };
+        let resource = resources::api_resource(kind)
+            .ok_or_else(|| ClusterError::InvalidPatch(format!("unknown kind {kind}")))?;
+        let api = match field("/metadata/namespace") {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        };
+        Ok((api, name.to_string()))
+    }
+}
+
+impl Drop for KubeCluster {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Runs one kind's watcher (with kube's default backoff on errors) into the shared state.
+fn spawn_watch<K>(
+    api: Api<K>,
+    (kind, state, changed): (&'static str, Arc<Mutex<WatchState>>, Arc<Notify>),
+    wrap: fn(K) -> Object,
+) -> tokio::task::JoinHandle<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(kind, %error, "watch failed; retrying");
+                    continue;
+                }
+            };
+            let mut state = state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let entry = state.kinds.entry(kind).or_default();
+            let keyed = |o: K| {
+                let object = wrap(o);
+                (ObjectKey::of(&object), object)
+            };
+            match event {
+                watcher::Event::Init => entry.pending = Some(BTreeMap::new()),
+                watcher::Event::InitApply(o) => {
+                    let (key, object) = keyed(o);
+                    entry
+                        .pending
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key, object);
+                }
+                watcher::Event::InitDone => {
+                    entry.objects = entry.pending.take().unwrap_or_default();
+                    entry.listed = true;
+                }
+                watcher::Event::Apply(o) => {
+                    let (key, object) = keyed(o);
+                    entry.objects.insert(key, object);
+                }
+                watcher::Event::Delete(o) => {
+                    entry.objects.remove(&ObjectKey::of(&wrap(o)));
+                }
+            }
+            drop(state);
+            changed.notify_one();
+        }
+    })
+}
+
+/// Publishes a snapshot once every kind has been listed, and again after changes.
+async fn build_snapshots(
+    state: Arc<Mutex<WatchState>>,
+    changed: Arc<Notify>,
+    sender: watch::Sender<Arc<Snapshot>>,
+    expected_kinds: usize,
+) {
+    loop {
+        changed.notified().await;
+        tokio::time::sleep(COALESCE).await;
+        let snapshot = {
+            let state = state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if state.kinds.len() < expected_kinds || !state.kinds.values().all(|k| k.listed) {
+                continue;
+            }
+            Snapshot {
+                objects: state
+                    .kinds
+                    .values()
+                    .flat_map(|k| k.objects.clone())
+                    .collect(),
+                problems: Vec::new(),
+            }
+        };
+        if **sender.borrow() != snapshot {
+            sender.send_replace(Arc::new(snapshot));
+        }
+        if sender.is_closed() {
+            return;
+        }
+    }
+}

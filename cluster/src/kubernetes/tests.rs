@@ -1,0 +1,285 @@
+//! The Kubernetes backend against kube-rs's tower-test mock: every request is checked.
+use super::*;
+use http::{Method, Request, Response};
+use kube::client::Body;
+use tokio::sync::mpsc;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// A request the fake API server saw, other than list and watch calls.
+#[derive(Debug)]
+struct Seen {
+    method: Method,
+    path: String,
+    query: String,
+    content_type: String,
+    body: serde_json::Value,
+}
+
+fn list(api_version: &str, items: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"apiVersion": api_version, "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+/// Serves lists from `lists` (by path; anything else an empty list), holds watches open,
+/// echoes writes back and reports them on `seen`. Returns the list paths asked for on `listed`.
+fn fake_api_server(
+    mut handle: Handle,
+    lists: BTreeMap<&'static str, serde_json::Value>,
+) -> (
+    mpsc::UnboundedReceiver<Seen>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (listed_tx, listed) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut open_watches = Vec::new();
+        while let Some((request, respond)) = handle.next_request().await {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or("").to_string();
+            if request.method() == Method::GET && query.contains("watch=true") {
+                open_watches.push(respond);
+                continue;
+            }
+            if request.method() == Method::GET {
+                listed_tx.send(path.clone()).ok();
+                let body = lists
+                    .get(path.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| list("v1", serde_json::json!([])));
+                respond.send_response(Response::new(Body::from(
+                    serde_json::to_vec(&body).unwrap(),
+                )));
+                continue;
+            }
+            let content_type = request
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let method = request.method().clone();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body: serde_json::Value =
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            respond.send_response(Response::new(Body::from(bytes.to_vec())));
+            seen_tx
+                .send(Seen {
+                    method,
+                    path,
+                    query,
+                    content_type,
+                    body,
+                })
+                .ok();
+        }
+    });
+    (seen, listed)
+}
+
+fn mock_cluster(
+    lists: BTreeMap<&'static str, serde_json::Value>,
+) -> (
+    KubeCluster,
+    mpsc::UnboundedReceiver<Seen>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let (seen, listed) = fake_api_server(handle, lists);
+    (
+        KubeCluster::new(client, "metallb-system", "ferrolb-controller"),
+        seen,
+        listed,
+    )
+}
+
+async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .expect("no request within 5 s")
+        .expect("server gone")
+}
+
+#[tokio::test]
+async fn builds_one_snapshot_from_every_kind_once_all_are_listed() {
+    let lists = BTreeMap::from([
+        (
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools",
+            list(
+                "metallb.io/v1beta1",
+                serde_json::json!([{
+                    "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                    "metadata": {"name": "first", "namespace": "metallb-system", "resourceVersion": "1"},
+                    "spec": {"addresses": ["198.51.100.0/24"]}
+                }]),
+            ),
+        ),
+        (
+            "/api/v1/services",
+            list(
+                "v1",
+                serde_json::json!([{
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "web", "namespace": "demo", "resourceVersion": "1"},
+                    "spec": {"type": "LoadBalancer"}
+                }]),
+            ),
+        ),
+    ]);
+    let (cluster, _seen, mut listed) = mock_cluster(lists);
+    let mut snapshots = cluster.snapshots();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        snapshots.wait_for(|s| !s.objects.is_empty()),
+    )
+    .await
+    .expect("no snapshot")
+    .unwrap();
+    let snapshot = snapshots.borrow().clone();
+    assert!(
+        snapshot
+            .get(&ObjectKey::new(
+                "IPAddressPool",
+                Some("metallb-system"),
+                "first"
+            ))
+            .is_some()
+    );
+    assert!(
+        snapshot
+            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .is_some()
+    );
+    assert_eq!(snapshot.objects.len(), 2);
+
+    let mut paths = Vec::new();
+    while let Ok(path) = listed.try_recv() {
+        paths.push(path);
+    }
+    paths.sort();
+    let ns = "/namespaces/metallb-system";
+    let mut expected: Vec<String> = vec![
+        "/api/v1/services".into(),
+        "/apis/discovery.k8s.io/v1/endpointslices".into(),
+        "/api/v1/nodes".into(),
+        "/api/v1/namespaces".into(),
+        format!("/api/v1{ns}/secrets"),
+        format!("/api/v1{ns}/configmaps"),
+        format!("/apis/metallb.io/v1beta1{ns}/ipaddresspools"),
+        format!("/apis/metallb.io/v1beta1{ns}/l2advertisements"),
+        format!("/apis/metallb.io/v1beta1{ns}/bgpadvertisements"),
+        format!("/apis/metallb.io/v1beta1{ns}/communities"),
+        format!("/apis/metallb.io/v1beta1{ns}/bfdprofiles"),
+        format!("/apis/metallb.io/v1beta2{ns}/bgppeers"),
+        format!("/apis/metallb.io/v1beta1{ns}/servicel2statuses"),
+        format!("/apis/metallb.io/v1beta1{ns}/servicebgpstatuses"),
+        format!("/apis/metallb.io/v1beta1{ns}/configurationstates"),
+    ];
+    expected.sort();
+    assert_eq!(paths, expected);
+}
+
+#[tokio::test]
+async fn applies_annotations_and_status_server_side() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    cluster
+        .apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": "first"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
+        }))
+        .await
+        .unwrap();
+
+    let main = next(&mut seen).await;
+    assert_eq!(main.method, Method::PATCH);
+    assert_eq!(main.path, "/api/v1/namespaces/demo/services/web");
+    assert!(
+        main.query.contains("fieldManager=ferrolb-controller") && main.query.contains("force=true"),
+        "{}",
+        main.query
+    );
+    assert_eq!(main.content_type, "application/apply-patch+yaml");
+    assert_eq!(
+        main.body,
+        serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": "first"}}})
+    );
+
+    let status = next(&mut seen).await;
+    assert_eq!(status.method, Method::PATCH);
+    assert_eq!(status.path, "/api/v1/namespaces/demo/services/web/status");
+    assert!(status.query.contains("fieldManager=ferrolb-controller"));
+    assert_eq!(
+        status.body,
+        serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo"}, "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}})
+    );
+}
+
+#[tokio::test]
+async fn applies_pool_status_counters_to_the_status_subresource_only() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    cluster
+        .apply(serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "first", "namespace": "metallb-system"},
+            "status": {"assignedIPv4": 1, "assignedIPv6": 0, "availableIPv4": 255, "availableIPv6": 0}
+        }))
+        .await
+        .unwrap();
+    let request = next(&mut seen).await;
+    assert_eq!(
+        request.path,
+        "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/first/status"
+    );
+    assert_eq!(request.body["status"]["availableIPv4"], 255);
+}
+
+#[tokio::test]
+async fn publishes_events() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    cluster
+        .publish(Event {
+            regarding: crate::EventTarget {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                namespace: Some("demo".into()),
+                name: "web".into(),
+                uid: Some("u-1".into()),
+            },
+            type_: EventType::Warning,
+            reason: "AllocationFailed".into(),
+            message: "no available IPs".into(),
+        })
+        .await
+        .unwrap();
+    let request = next(&mut seen).await;
+    assert_eq!(request.method, Method::POST);
+    assert_eq!(
+        request.path,
+        "/apis/events.k8s.io/v1/namespaces/demo/events"
+    );
+    assert_eq!(request.body["reason"], "AllocationFailed");
+    assert_eq!(request.body["note"], "no available IPs");
+    assert_eq!(request.body["type"], "Warning");
+    assert_eq!(request.body["regarding"]["name"], "web");
+    assert_eq!(request.body["regarding"]["uid"], "u-1");
+    assert_eq!(request.body["reportingController"], "ferrolb-controller");
+}
+
+#[tokio::test]
+async fn deletes_owned_objects_and_ignores_missing_ones() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    cluster
+        .delete(&ObjectKey::new(
+            "ServiceL2Status",
+            Some("metallb-system"),
+            "l2-web",
+        ))
+        .await
+        .unwrap();
+    let request = next(&mut seen).await;
+    assert_eq!(request.method, Method::DELETE);
+    assert_eq!(
+        request.path,
+        "/apis/metallb.io/v1beta1/namespaces/metallb-system/servicel2statuses/l2-web"
+    );
+}

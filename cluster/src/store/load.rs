@@ -1,0 +1,293 @@
+//! Reading the store directory into a [`Snapshot`], reparsing only files that changed.
+use crate::{ObjectKey, Problem, Snapshot};
+use ferrolb_api::objects::{DecodeError, Object};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What identifies a file's version without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+impl Fingerprint {
+    fn of(metadata: &std::fs::Metadata) -> Fingerprint {
+        Fingerprint {
+            len: metadata.len(),
+            mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+            inode: metadata.ino(),
+        }
+    }
+}
+
+type Documents = Vec<(usize, Result<Object, DecodeError>)>;
+
+/// Reads a store directory, remembering parsed files between calls.
+pub(super) struct Loader {
+    dir: PathBuf,
+    namespace: String,
+    user_files: BTreeMap<PathBuf, (Fingerprint, Documents)>,
+    status_files: BTreeMap<PathBuf, (Fingerprint, Result<serde_json::Value, String>)>,
+    seen: Vec<(PathBuf, Fingerprint)>,
+}
+
+/// Reads a store directory once (for `ferrolbctl`).
+pub fn load(dir: &Path, namespace: &str) -> Snapshot {
+    Loader::new(dir, namespace).load()
+}
+
+impl Loader {
+    pub(super) fn new(dir: &Path, namespace: &str) -> Loader {
+        Loader {
+            dir: dir.to_path_buf(),
+            namespace: namespace.to_string(),
+            user_files: BTreeMap::new(),
+            status_files: BTreeMap::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Lists the files that make up the store with their fingerprints, in a stable order.
+    fn scan(&self) -> Vec<(PathBuf, Fingerprint)> {
+        let mut files = Vec::new();
+        collect_yaml(&self.dir, &mut files);
+        let mut status = Vec::new();
+        collect_yaml_recursive(&self.dir.join("status"), &mut status);
+        files.extend(status);
+        files
+    }
+
+    /// Whether anything changed since the last [`Loader::load`].
+    pub(super) fn changed(&self) -> bool {
+        self.scan() != self.seen
+    }
+
+    pub(super) fn load(&mut self) -> Snapshot {
+        let files = self.scan();
+        let status_dir = self.dir.join("status");
+        let mut snapshot = Snapshot::default();
+        let mut user_files = BTreeMap::new();
+        let mut status_files = BTreeMap::new();
+        for (path, fingerprint) in &files {
+            if path.starts_with(&status_dir) {
+                let parsed = match self.status_files.remove(path) {
+                    Some((old, parsed)) if old == *fingerprint => parsed,
+                    _ => read_status_file(path),
+                };
+                status_files.insert(path.clone(), (*fingerprint, parsed));
+            } else {
+                let documents = match self.user_files.remove(path) {
+                    Some((old, documents)) if old == *fingerprint => documents,
+                    _ => read_user_file(path),
+                };
+                user_files.insert(path.clone(), (*fingerprint, documents));
+            }
+        }
+        for (path, (_, documents)) in &user_files {
+            self.add_user_objects(&mut snapshot, path, documents);
+        }
+        for (path, (_, partial)) in &status_files {
+            match partial {
+                Ok(partial) => merge_status(&mut snapshot, path, partial),
+                Err(reason) => snapshot.problems.push(Problem {
+                    source: path.display().to_string(),
+                    document: None,
+                    reason: reason.clone(),
+                }),
+            }
+        }
+        self.user_files = user_files;
+        self.status_files = status_files;
+        self.seen = files;
+        snapshot
+    }
+
+    fn add_user_objects(&self, snapshot: &mut Snapshot, path: &Path, documents: &Documents) {
+        let source = path.display().to_string();
+        for (index, decoded) in documents {
+            let problem = |reason: String| Problem {
+                source: source.clone(),
+                document: Some(index + 1),
+                reason,
+            };
+            let mut object = match decoded {
+                Ok(object) => object.clone(),
+                Err(e) => {
+                    snapshot.problems.push(problem(e.to_string()));
+                    continue;
+                }
+            };
+            if object.name().is_empty() {
+                snapshot
+                    .problems
+                    .push(problem(format!("{} without metadata.name", object.kind())));
+                continue;
+            }
+            default_namespace(&mut object, &self.namespace);
+            let key = ObjectKey::of(&object);
+            if snapshot.objects.contains_key(&key) {
+                snapshot.problems.push(problem(format!(
+                    "{key} is defined twice; the first definition is used"
+                )));
+                continue;
+            }
+            snapshot.objects.insert(key, object);
+        }
+    }
+}
+
+/// Namespaced objects written without a namespace: metallb.io kinds go to MetalLB's namespace,
+/// the rest to `default`, as `kubectl apply` would put them.
+fn default_namespace(object: &mut Object, metallb_namespace: &str) {
+    let cluster_scoped = matches!(object, Object::Node(_) | Object::Namespace(_));
+    let meta = object.meta();
+    if cluster_scoped || meta.namespace.as_deref().is_some_and(|ns| !ns.is_empty()) {
+        return;
+    }
+    let namespace = if object.is_metallb() {
+        metallb_namespace
+    } else {
+        "default"
+    };
+    object.meta_mut().namespace = Some(namespace.to_string());
+}
+
+fn read_user_file(path: &Path) -> Documents {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Object::decode_yaml_stream(&text),
+        Err(e) => vec![(
+            0,
+            Err(DecodeError::Invalid {
+                kind: "file".into(),
+                reason: e.to_string(),
+            }),
+        )],
+    }
+}
+
+fn read_status_file(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    serde_yaml::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Kinds whose objects FerroLB creates itself: a status file alone makes them exist.
+const OWNED_KINDS: [&str; 3] = ["ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"];
+
+/// Merges a component's partial object over the user's object, or adds it when FerroLB owns
+/// the kind. Partials for objects that no longer exist are stale and ignored.
+fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) {
+    let problem = |reason: String| Problem {
+        source: path.display().to_string(),
+        document: None,
+        reason,
+    };
+    let decoded = match Object::decode(partial.clone()) {
+        Ok(object) => object,
+        Err(e) => {
+            snapshot.problems.push(problem(e.to_string()));
+            return;
+        }
+    };
+    let key = ObjectKey::of(&decoded);
+    let Some(existing) = snapshot.objects.get(&key) else {
+        if OWNED_KINDS.contains(&key.kind) {
+            snapshot.objects.insert(key, decoded);
+        }
+        return;
+    };
+    let mut merged = match object_json(existing) {
+        Ok(v) => v,
+        Err(reason) => return snapshot.problems.push(problem(reason)),
+    };
+    merge_json(&mut merged, partial);
+    match Object::decode(merged) {
+        Ok(object) => {
+            snapshot.objects.insert(key, object);
+        }
+        Err(e) => snapshot.problems.push(problem(e.to_string())),
+    }
+}
+
+pub(crate) fn object_json(object: &Object) -> Result<serde_json::Value, String> {
+    let value = match object {
+        Object::Service(o) => serde_json::to_value(o),
+        Object::Node(o) => serde_json::to_value(o),
+        Object::Namespace(o) => serde_json::to_value(o),
+        Object::Secret(o) => serde_json::to_value(o),
+        Object::ConfigMap(o) => serde_json::to_value(o),
+        Object::EndpointSlice(o) => serde_json::to_value(o),
+        Object::IPAddressPool(o) => serde_json::to_value(o),
+        Object::L2Advertisement(o) => serde_json::to_value(o),
+        Object::BGPAdvertisement(o) => serde_json::to_value(o),
+        Object::Community(o) => serde_json::to_value(o),
+        Object::BFDProfile(o) => serde_json::to_value(o),
+        Object::BGPPeer(o) => serde_json::to_value(o),
+        Object::ServiceL2Status(o) => serde_json::to_value(o),
+        Object::ServiceBGPStatus(o) => serde_json::to_value(o),
+        Object::ConfigurationState(o) => serde_json::to_value(o),
+    };
+    value.map_err(|e| e.to_string())
+}
+
+/// JSON merge (RFC 7386 without deletion): objects merge key by key, anything else replaces.
+fn merge_json(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge_json(
+                    target.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    let visible = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !n.starts_with('.'));
+    visible
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        )
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<(PathBuf, Fingerprint)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut found: Vec<(PathBuf, Fingerprint)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let path = e.path();
+            let metadata = std::fs::metadata(&path).ok()?;
+            (metadata.is_file() && is_yaml(&path)).then(|| (path, Fingerprint::of(&metadata)))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    out.extend(found);
+}
+
+fn collect_yaml_recursive(dir: &Path, out: &mut Vec<(PathBuf, Fingerprint)>) {
+    collect_yaml(dir, out);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut subdirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        collect_yaml_recursive(&sub, out);
+    }
+}

@@ -1,0 +1,298 @@
+use super::*;
+use ferrolb_api::objects::Object;
+use std::time::Duration;
+
+const POOL: &str = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: first\nspec:\n  addresses: [198.51.100.0/24]\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n";
+
+fn store_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Waits (bounded) until the snapshot satisfies `check`, returning how long it took.
+async fn wait_for(store: &FileStore, check: impl Fn(&Snapshot) -> bool) -> Duration {
+    let start = tokio::time::Instant::now();
+    let mut snapshots = store.snapshots();
+    loop {
+        if check(&snapshots.borrow_and_update()) {
+            return start.elapsed();
+        }
+        tokio::time::timeout(Duration::from_secs(5), snapshots.changed())
+            .await
+            .expect("the store did not change within 5 s")
+            .unwrap();
+    }
+}
+
+fn pool_key(name: &str) -> ObjectKey {
+    ObjectKey::new("IPAddressPool", Some("metallb-system"), name)
+}
+
+#[tokio::test]
+async fn loads_objects_and_defaults_namespaces() {
+    let dir = store_with(&[
+        ("pools.yaml", POOL),
+        ("svc.yml", SERVICE),
+        ("notes.txt", "not yaml: ["),
+    ]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let snapshot = store.snapshots().borrow().clone();
+    assert!(
+        snapshot.get(&pool_key("first")).is_some(),
+        "{:?}",
+        snapshot.objects.keys()
+    );
+    assert!(
+        snapshot
+            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .is_some()
+    );
+    assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+}
+
+#[tokio::test]
+async fn sees_changes_within_a_second() {
+    let dir = store_with(&[("pools.yaml", POOL)]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    std::fs::write(
+        dir.path().join("more.yaml"),
+        POOL.replace("first", "second")
+            .replace("198.51.100", "203.0.113"),
+    )
+    .unwrap();
+    let took = wait_for(&store, |s| s.get(&pool_key("second")).is_some()).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    std::fs::remove_file(dir.path().join("pools.yaml")).unwrap();
+    let took = wait_for(&store, |s| s.get(&pool_key("first")).is_none()).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[tokio::test]
+async fn skips_bad_files_and_invalid_objects_and_keeps_the_rest() {
+    let bad_object = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: broken}\nspec:\n  addresses: 42\n";
+    let unknown = "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n";
+    let dir = store_with(&[
+        ("a-good.yaml", POOL),
+        (
+            "b-mixed.yaml",
+            &format!("{bad_object}---\n{unknown}---\n{SERVICE}"),
+        ),
+        ("c-syntax.yaml", "kind: [unclosed\n"),
+    ]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let snapshot = store.snapshots().borrow().clone();
+    assert!(snapshot.get(&pool_key("first")).is_some());
+    assert!(
+        snapshot
+            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .is_some()
+    );
+    assert!(snapshot.get(&pool_key("broken")).is_none());
+    let problems: Vec<String> = snapshot.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].contains("b-mixed.yaml (document 1): invalid IPAddressPool"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].contains("b-mixed.yaml (document 2): unsupported kind \"Gadget\""),
+        "{}",
+        problems[1]
+    );
+    assert!(
+        problems[2].contains("c-syntax.yaml (document 1)"),
+        "{}",
+        problems[2]
+    );
+}
+
+#[tokio::test]
+async fn reports_duplicates_and_keeps_the_first() {
+    let dir = store_with(&[
+        ("a.yaml", POOL),
+        ("b.yaml", &POOL.replace("198.51.100.0/24", "203.0.113.0/24")),
+    ]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let snapshot = store.snapshots().borrow().clone();
+    let Some(Object::IPAddressPool(pool)) = snapshot.get(&pool_key("first")) else {
+        panic!("pool missing")
+    };
+    assert_eq!(pool.spec.addresses, ["198.51.100.0/24"]);
+    assert!(
+        snapshot.problems[0]
+            .to_string()
+            .contains("b.yaml (document 1): IPAddressPool metallb-system/first is defined twice")
+    );
+}
+
+fn service_status(ip: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": "first"}},
+        "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}
+    })
+}
+
+#[tokio::test]
+async fn status_is_written_under_status_only_and_merged_over_the_user_object() {
+    let dir = store_with(&[("svc.yaml", SERVICE)]);
+    let before = std::fs::read(dir.path().join("svc.yaml")).unwrap();
+    let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    store.apply(service_status("198.51.100.7")).unwrap();
+    let key = ObjectKey::new("Service", Some("demo"), "web");
+    wait_for(&store, |s| match s.get(&key) {
+        Some(Object::Service(svc)) => {
+            let ingress = svc
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.clone())
+                .unwrap_or_default();
+            ingress.first().map(|i| i.ip.as_deref()) == Some(Some("198.51.100.7"))
+                && svc
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a["metallb.io/ip-allocated-from-pool"] == "first")
+                && svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+        }
+        _ => false,
+    })
+    .await;
+    assert_eq!(
+        std::fs::read(dir.path().join("svc.yaml")).unwrap(),
+        before,
+        "the user's file was touched"
+    );
+    let written = dir
+        .path()
+        .join("status/ferrolb-controller/service/demo/web.yaml");
+    assert!(written.is_file());
+    let mut stray = Vec::new();
+    collect_files(dir.path(), &mut stray);
+    stray
+        .retain(|p| p != &dir.path().join("svc.yaml") && !p.starts_with(dir.path().join("status")));
+    assert!(stray.is_empty(), "files written outside status/: {stray:?}");
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out)
+        } else {
+            out.push(path)
+        }
+    }
+}
+
+#[tokio::test]
+async fn status_writes_are_atomic() {
+    let dir = store_with(&[("svc.yaml", SERVICE)]);
+    let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    let path = dir
+        .path()
+        .join("status/ferrolb-controller/service/demo/web.yaml");
+    store.apply(service_status("198.51.100.0")).unwrap();
+    // A reader racing 2,000 rewrites (each longer or shorter than the last) must always see a
+    // whole file: the old one or the new one.
+    let reader_path = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut reads = 0;
+        for _ in 0..20_000 {
+            let text = std::fs::read_to_string(&reader_path).unwrap();
+            let value: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+            assert_eq!(value["kind"], "Service", "partial read: {text:?}");
+            reads += 1;
+        }
+        reads
+    });
+    for i in 0..2_000u32 {
+        let ip = format!("198.51.100.{}", i % 256);
+        let mut partial = service_status(&ip);
+        partial["metadata"]["annotations"]["padding"] =
+            serde_json::json!("x".repeat((i % 7) as usize * 100));
+        store.apply(partial).unwrap();
+    }
+    assert_eq!(reader.join().unwrap(), 20_000);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("web.yaml")]);
+}
+
+#[tokio::test]
+async fn owned_objects_appear_and_disappear() {
+    let dir = store_with(&[]);
+    let store = FileStore::open(dir.path(), "metallb-system", "speaker-n1").unwrap();
+    store
+        .apply(serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+            "metadata": {"name": "l2-web-n1", "namespace": "metallb-system"},
+            "status": {"node": "n1", "serviceName": "web", "serviceNamespace": "demo", "interfaces": [{"name": "eth0"}]}
+        }))
+        .unwrap();
+    let key = ObjectKey::new("ServiceL2Status", Some("metallb-system"), "l2-web-n1");
+    wait_for(&store, |s| s.get(&key).is_some()).await;
+    store.delete(&key).unwrap();
+    wait_for(&store, |s| s.get(&key).is_none()).await;
+    // Status for an object that does not exist is stale, not a new object.
+    store.apply(service_status("198.51.100.1")).unwrap();
+    tokio::time::sleep(POLL_INTERVAL * 2).await;
+    assert!(
+        store
+            .snapshots()
+            .borrow()
+            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn rejects_paths_that_leave_the_store() {
+    let dir = store_with(&[]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let mut partial = service_status("198.51.100.1");
+    partial["metadata"]["name"] = serde_json::json!("../../escape");
+    assert!(store.apply(partial).is_err());
+    assert!(FileStore::open(&dir.path().join("missing"), "metallb-system", "test").is_err());
+}
+
+#[tokio::test]
+async fn events_are_kept_per_component() {
+    let dir = store_with(&[]);
+    let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    for i in 0..(EVENTS_KEPT + 3) {
+        store
+            .publish(crate::Event {
+                regarding: crate::EventTarget {
+                    api_version: "v1".into(),
+                    kind: "Service".into(),
+                    namespace: Some("demo".into()),
+                    name: "web".into(),
+                    uid: None,
+                },
+                type_: crate::EventType::Normal,
+                reason: "IPAllocated".into(),
+                message: format!("event {i}"),
+            })
+            .unwrap();
+    }
+    let text =
+        std::fs::read_to_string(dir.path().join("status/ferrolb-controller/events.log.json"))
+            .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), EVENTS_KEPT);
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains(&format!("event {}", EVENTS_KEPT + 2))
+    );
+}
