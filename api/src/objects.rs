@@ -170,6 +170,28 @@ impl Object {
         }
     }
 
+    /// The object as JSON, with its `apiVersion` and `kind`.
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        let value = match self {
+            Object::Service(o) => serde_json::to_value(o),
+            Object::Node(o) => serde_json::to_value(o),
+            Object::Namespace(o) => serde_json::to_value(o),
+            Object::Secret(o) => serde_json::to_value(o),
+            Object::ConfigMap(o) => serde_json::to_value(o),
+            Object::EndpointSlice(o) => serde_json::to_value(o),
+            Object::IPAddressPool(o) => serde_json::to_value(o),
+            Object::L2Advertisement(o) => serde_json::to_value(o),
+            Object::BGPAdvertisement(o) => serde_json::to_value(o),
+            Object::Community(o) => serde_json::to_value(o),
+            Object::BFDProfile(o) => serde_json::to_value(o),
+            Object::BGPPeer(o) => serde_json::to_value(o),
+            Object::ServiceL2Status(o) => serde_json::to_value(o),
+            Object::ServiceBGPStatus(o) => serde_json::to_value(o),
+            Object::ConfigurationState(o) => serde_json::to_value(o),
+        };
+        value.map_err(|e| e.to_string())
+    }
+
     pub fn name(&self) -> &str {
         self.meta().name.as_deref().unwrap_or("")
     }

@@ -11,7 +11,7 @@ pub mod kubernetes;
 mod snapshot;
 pub mod store;
 
-pub use snapshot::{ObjectKey, Problem, Snapshot};
+pub use snapshot::{ObjectKey, Problem, Snapshot, Source};
 
 use std::path::PathBuf;
 use std::sync::Arc;

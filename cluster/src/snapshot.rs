@@ -56,11 +56,20 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Where an object was written: a file of the store and the document in it (from 1).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Source {
+    pub file: String,
+    pub document: usize,
+}
+
 /// Every object, keyed, plus what had to be skipped to build it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub objects: BTreeMap<ObjectKey, Object>,
     pub problems: Vec<Problem>,
+    /// For the file store: where each user object was defined.
+    pub sources: BTreeMap<ObjectKey, Source>,
 }
 
 macro_rules! typed_iter {

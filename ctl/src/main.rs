@@ -1,1 +1,100 @@
-fn main() {}
+//! `ferrolbctl`: FerroLB's command-line tool.
+mod get;
+mod validate;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrolbctl",
+    version,
+    about = "Inspect and check FerroLB configurations"
+)]
+struct Cli {
+    /// Read a file store directory instead of a Kubernetes API.
+    #[arg(long, global = true, conflicts_with = "kubeconfig")]
+    store: Option<PathBuf>,
+    /// The kubeconfig to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The namespace MetalLB's objects live in.
+    #[arg(long, global = true, default_value = ferrolb_api::DEFAULT_NAMESPACE)]
+    namespace: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lists Services with their IPs, pools, or layer 2 and BGP announcement status.
+    Get {
+        what: get::What,
+        #[arg(short, long, value_enum)]
+        output: Option<Output>,
+    },
+    /// Checks files or store directories with the admission webhook's rules; exit 1 with one
+    /// line per problem (file, object, field, reason).
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Turns a legacy MetalLB ConfigMap into metallb.io objects, printed as YAML.
+    ConvertConfigmap { file: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { paths } => {
+            let report = validate::validate(&paths, &cli.namespace);
+            for line in &report.problems {
+                println!("{line}");
+            }
+            if report.problems.is_empty() {
+                println!("valid: {} objects", report.objects);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::ConvertConfigmap { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let converted = ferrolb_api::legacy::convert_configmap_yaml(&text)
+                .with_context(|| format!("converting {}", file.display()))?;
+            print!("{}", converted.to_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get { what, output } => {
+            let snapshot = get::snapshot(
+                cli.store.as_deref(),
+                cli.kubeconfig.as_deref(),
+                &cli.namespace,
+            )
+            .await?;
+            print!("{}", get::render(&snapshot, what, output)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -189,6 +189,11 @@ pub fn convert_configmap_yaml(text: &str) -> Result<Converted, ConversionError> 
             "kind is not ConfigMap".into(),
         ));
     }
+    convert_configmap(&configmap)
+}
+
+/// Converts a ConfigMap, then checks the result with the full validation.
+pub fn convert_configmap(configmap: &ConfigMap) -> Result<Converted, ConversionError> {
     let namespace = configmap
         .metadata
         .namespace

@@ -368,6 +368,7 @@ async fn build_snapshots(
                     .flat_map(|k| k.objects.clone())
                     .collect(),
                 problems: Vec::new(),
+                sources: BTreeMap::new(),
             }
         };
         if **sender.borrow() != snapshot {

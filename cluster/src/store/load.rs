@@ -1,5 +1,5 @@
 //! Reading the store directory into a [`Snapshot`], reparsing only files that changed.
-use crate::{ObjectKey, Problem, Snapshot};
+use crate::{ObjectKey, Problem, Snapshot, Source};
 use ferrolb_api::objects::{DecodeError, Object};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -135,6 +135,13 @@ impl Loader {
                 )));
                 continue;
             }
+            snapshot.sources.insert(
+                key.clone(),
+                Source {
+                    file: source.clone(),
+                    document: index + 1,
+                },
+            );
             snapshot.objects.insert(key, object);
         }
     }
@@ -199,7 +206,7 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
         }
         return;
     };
-    let mut merged = match object_json(existing) {
+    let mut merged = match existing.to_json() {
         Ok(v) => v,
         Err(reason) => return snapshot.problems.push(problem(reason)),
     };
@@ -210,27 +217,6 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
         }
         Err(e) => snapshot.problems.push(problem(e.to_string())),
     }
-}
-
-pub(crate) fn object_json(object: &Object) -> Result<serde_json::Value, String> {
-    let value = match object {
-        Object::Service(o) => serde_json::to_value(o),
-        Object::Node(o) => serde_json::to_value(o),
-        Object::Namespace(o) => serde_json::to_value(o),
-        Object::Secret(o) => serde_json::to_value(o),
-        Object::ConfigMap(o) => serde_json::to_value(o),
-        Object::EndpointSlice(o) => serde_json::to_value(o),
-        Object::IPAddressPool(o) => serde_json::to_value(o),
-        Object::L2Advertisement(o) => serde_json::to_value(o),
-        Object::BGPAdvertisement(o) => serde_json::to_value(o),
-        Object::Community(o) => serde_json::to_value(o),
-        Object::BFDProfile(o) => serde_json::to_value(o),
-        Object::BGPPeer(o) => serde_json::to_value(o),
-        Object::ServiceL2Status(o) => serde_json::to_value(o),
-        Object::ServiceBGPStatus(o) => serde_json::to_value(o),
-        Object::ConfigurationState(o) => serde_json::to_value(o),
-    };
-    value.map_err(|e| e.to_string())
 }
 
 /// JSON merge (RFC 7386 without deletion): objects merge key by key, anything else replaces.
@@ -290,4 +276,30 @@ fn collect_yaml_recursive(dir: &Path, out: &mut Vec<(PathBuf, Fingerprint)>) {
     for sub in subdirs {
         collect_yaml_recursive(&sub, out);
     }
+}
+
+/// Reads files and store directories together, as one set of objects (for `ferrolbctl
+/// validate`): a directory contributes its YAML files, not its `status/`.
+pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Snapshot {
+    let loader = Loader::new(Path::new("."), namespace);
+    let mut snapshot = Snapshot::default();
+    for path in paths {
+        let mut files = Vec::new();
+        if path.is_dir() {
+            collect_yaml(path, &mut files);
+        } else {
+            files.push((
+                path.clone(),
+                Fingerprint {
+                    len: 0,
+                    mtime_ns: 0,
+                    inode: 0,
+                },
+            ));
+        }
+        for (file, _) in files {
+            loader.add_user_objects(&mut snapshot, &file, &read_user_file(&file));
+        }
+    }
+    snapshot
 }

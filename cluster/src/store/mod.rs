@@ -10,7 +10,7 @@
 mod load;
 mod write;
 
-pub use load::load;
+pub use load::{load, load_paths};
 
 use crate::{ClusterError, Event, ObjectKey, Snapshot};
 use load::Loader;

@@ -1,0 +1,190 @@
+//! `ferrolbctl` as users run it: the real binary on real files.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ferrolbctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrolbctl"))
+        .args(args)
+        .output()
+        .expect("ferrolbctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn seed(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/examples/seed")
+        .join(name);
+    assert!(
+        path.exists(),
+        "the seed configurations are missing: {}",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn seed_objects_validate_unchanged() {
+    let out = ferrolbctl(&[
+        "validate",
+        &seed("ipaddresspool.yaml"),
+        &seed("service.yaml"),
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "valid: 2 objects\n");
+}
+
+#[test]
+fn seed_configmaps_validate_convert_and_the_result_validates() {
+    for name in ["configmap-layer2-list.yaml", "configmap-layer2-range.yaml"] {
+        let out = ferrolbctl(&["validate", &seed(name)]);
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+        let converted = ferrolbctl(&["convert-configmap", &seed(name)]);
+        assert!(
+            converted.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&converted.stderr)
+        );
+        let text = stdout(&converted);
+        assert!(
+            text.contains("kind: IPAddressPool") && text.contains("kind: L2Advertisement"),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("converted.yaml");
+        std::fs::write(&file, &text).unwrap();
+        let out = ferrolbctl(&["validate", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{name} converted: {}", stdout(&out));
+        assert_eq!(stdout(&out), "valid: 2 objects\n");
+    }
+}
+
+#[test]
+fn the_standalone_example_validates() {
+    let out = ferrolbctl(&["validate", &repo("examples/standalone")]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[test]
+fn problems_name_file_object_field_and_reason_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pools.yaml"),
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: good, namespace: metallb-system}\nspec:\n  addresses: [198.51.100.0/24]\n---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bad, namespace: metallb-system}\nspec:\n  addresses: [198.51.100.9-198.51.100.1]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "kind: [\n").unwrap();
+    let out = ferrolbctl(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines.iter().any(|l| l.contains("broken.yaml (document 1)")),
+        "{text}"
+    );
+    let pool_line = lines
+        .iter()
+        .find(|l| l.contains("pools.yaml"))
+        .expect("a line for pools.yaml");
+    assert!(
+        pool_line.contains(
+            "pools.yaml (document 2): IPAddressPool \"bad\": spec.addresses[0]: invalid IP range"
+        ),
+        "{pool_line}"
+    );
+}
+
+#[test]
+fn a_missing_path_is_a_problem() {
+    let out = ferrolbctl(&["validate", "/nonexistent/ferrolb"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("no such file or directory"));
+}
+
+#[test]
+fn a_bad_configmap_fails_conversion_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("cm.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\ndata:\n  config: |\n    address-pools:\n    - name: x\n      protocol: layer2\n      addresses: [198.51.100.0/33]\n").unwrap();
+    let out = ferrolbctl(&["convert-configmap", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid CIDR"));
+    let out = ferrolbctl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("ConfigMap \"config\": legacy MetalLB configuration"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn get_services_json_shows_status_and_the_pool_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["pool.yaml", "web.yaml", "nodes.yaml"] {
+        std::fs::copy(
+            repo(&format!("examples/standalone/{file}")),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    let store =
+        ferrolb_cluster::store::FileStore::open(dir.path(), "metallb-system", "ferrolb-controller")
+            .unwrap();
+    store
+        .apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": "demo"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
+        }))
+        .unwrap();
+    let store_dir = dir.path().to_str().unwrap();
+    let out = ferrolbctl(&["--store", store_dir, "get", "services", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    let web = &list["items"][0];
+    assert_eq!(web["kind"], "Service");
+    assert_eq!(
+        web["status"]["loadBalancer"]["ingress"][0]["ip"],
+        "198.51.100.10"
+    );
+    assert_eq!(
+        web["metadata"]["annotations"]["metallb.io/ip-allocated-from-pool"],
+        "demo"
+    );
+    assert_eq!(web["spec"]["ports"][0]["port"], 80);
+
+    let table = stdout(&ferrolbctl(&["--store", store_dir, "get", "services"]));
+    assert!(
+        table.lines().nth(1).unwrap().split_whitespace().eq([
+            "demo",
+            "web",
+            "198.51.100.10",
+            "demo"
+        ]),
+        "{table}"
+    );
+    let yaml = stdout(&ferrolbctl(&[
+        "--store", store_dir, "get", "pools", "-o", "yaml",
+    ]));
+    assert!(
+        yaml.contains("kind: IPAddressPool") && yaml.contains("198.51.100.10-198.51.100.20"),
+        "{yaml}"
+    );
+}
