@@ -1,0 +1,137 @@
+//! Real BGP routers started on lab hosts: GoBGP, BIRD 2 and FRR's bgpd, as LAB.md runs them.
+use crate::Lab;
+use std::net::Ipv4Addr;
+
+/// A BGP neighbour in a router's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Neighbor {
+    pub address: Ipv4Addr,
+    pub asn: u32,
+}
+
+impl Lab {
+    /// Starts gobgpd on `host` with the given AS and neighbours; its gRPC API stays on the
+    /// host's loopback.
+    pub fn start_gobgp(
+        &mut self,
+        host: &str,
+        asn: u32,
+        neighbors: &[Neighbor],
+    ) -> anyhow::Result<()> {
+        let router_id = self.host(host).ipv4;
+        let mut toml =
+            format!("[global.config]\n  as = {asn}\n  router-id = \"{router_id}\"\n  port = 179\n");
+        for n in neighbors {
+            toml.push_str(&format!(
+                "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}\n",
+                n.address, n.asn
+            ));
+        }
+        let path = self.dir().join(format!("{host}-gobgpd.toml"));
+        std::fs::write(&path, toml)?;
+        let path = path.display().to_string();
+        self.spawn(
+            host,
+            "gobgpd",
+            &[
+                "gobgpd",
+                "-f",
+                &path,
+                "--api-hosts",
+                "127.0.0.1:50051",
+                "-p",
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// `gobgp` CLI output on `host` (e.g. `["neighbor"]`, `["global", "rib"]`).
+    pub fn gobgp(&self, host: &str, args: &[&str]) -> String {
+        let mut full = vec!["gobgp", "-u", "127.0.0.1", "-p", "50051"];
+        full.extend_from_slice(args);
+        String::from_utf8_lossy(&self.exec_unchecked(host, &full).stdout).into_owned()
+    }
+
+    /// Starts BIRD 2 in the foreground on `host` with a router id, the `device` protocol and
+    /// `protocols` (BIRD configuration text). Returns the control socket's path for `birdc`.
+    pub fn start_bird(&mut self, host: &str, protocols: &str) -> anyhow::Result<String> {
+        let router_id = self.host(host).ipv4;
+        let config = format!("router id {router_id};\nprotocol device {{}}\n{protocols}\n");
+        let conf = self.dir().join(format!("{host}-bird.conf"));
+        std::fs::write(&conf, config)?;
+        let socket = self
+            .dir()
+            .join(format!("{host}-bird.ctl"))
+            .display()
+            .to_string();
+        let pid = self
+            .dir()
+            .join(format!("{host}-bird.pid"))
+            .display()
+            .to_string();
+        let conf = conf.display().to_string();
+        self.spawn(
+            host,
+            "bird",
+            &["bird", "-f", "-c", &conf, "-s", &socket, "-P", &pid],
+        )?;
+        Ok(socket)
+    }
+
+    /// `birdc` output on `host`.
+    pub fn birdc(&self, host: &str, socket: &str, command: &str) -> String {
+        let mut args = vec!["birdc", "-s", socket];
+        args.extend(command.split_whitespace());
+        String::from_utf8_lossy(&self.exec_unchecked(host, &args).stdout).into_owned()
+    }
+
+    /// Starts FRR's bgpd without zebra on `host` (LAB.md's way, in the foreground) with the
+    /// given configuration. Returns the vty socket folder for `vtysh`.
+    pub fn start_frr_bgpd(&mut self, host: &str, config: &str) -> anyhow::Result<String> {
+        let dir = self.dir().join(format!("{host}-frr"));
+        std::fs::create_dir_all(&dir)?;
+        // bgpd drops to the frr user: its folder must be writable by it.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        std::fs::set_permissions(
+            self.dir(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        let conf = dir.join("bgpd.conf");
+        std::fs::write(&conf, config)?;
+        std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        let d = dir.display().to_string();
+        let bgpd =
+            crate::which("bgpd").ok_or_else(|| anyhow::anyhow!("FRR's bgpd is not installed"))?;
+        let bgpd = bgpd.display().to_string();
+        let conf = conf.display().to_string();
+        let pid = format!("{d}/bgpd.pid");
+        let zserv = format!("{d}/zserv.api");
+        self.spawn(
+            host,
+            "bgpd",
+            &[
+                &bgpd,
+                "-f",
+                &conf,
+                "-i",
+                &pid,
+                "-z",
+                &zserv,
+                "--vty_socket",
+                &d,
+                "-Z",
+            ],
+        )?;
+        Ok(d)
+    }
+
+    /// `vtysh` output on `host` for FRR started with [`Lab::start_frr_bgpd`].
+    pub fn vtysh(&self, host: &str, vty_dir: &str, command: &str) -> String {
+        String::from_utf8_lossy(
+            &self
+                .exec_unchecked(host, &["vtysh", "--vty_socket", vty_dir, "-c", command])
+                .stdout,
+        )
+        .into_owned()
+    }
+}

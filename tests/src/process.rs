@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+use std::process::Child;
+
+/// A program the lab started; killed (and reaped) on drop. Its output goes to `log`.
+pub struct Daemon {
+    pub name: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Daemon {
+    pub(crate) fn new(name: String, log: PathBuf, child: Child) -> Daemon {
+        Daemon { name, log, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What the program printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the program with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
