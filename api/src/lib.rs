@@ -10,5 +10,6 @@ pub mod v1beta2;
 
 /// The namespace MetalLB's objects live in unless told otherwise.
 pub const DEFAULT_NAMESPACE: &str = "metallb-system";
+pub mod annotations;
 pub mod crds;
 pub mod legacy;

@@ -34,6 +34,22 @@ impl AddressCount {
         }
     }
 
+    /// `self - n`, or zero when `n` is larger.
+    pub fn saturating_sub(self, n: u128) -> AddressCount {
+        match (self.carry, self.low.checked_sub(n)) {
+            (_, Some(low)) => AddressCount {
+                carry: self.carry,
+                low,
+            },
+            // 2^128 + low - n, with n > low: fits in a u128.
+            (true, None) => AddressCount {
+                carry: false,
+                low: u128::MAX - (n - self.low) + 1,
+            },
+            (false, None) => AddressCount::ZERO,
+        }
+    }
+
     /// The count as an `i64`, as Kubernetes status counters hold it, saturating.
     pub fn saturating_i64(self) -> i64 {
         if self.carry {

@@ -1,0 +1,521 @@
+//! The allocator: which Service holds which IPs. Pure and deterministic: no I/O, no clock,
+//! no randomness; every choice is the lowest address of the first eligible pool by name.
+//!
+//! Costs: taking or freeing an address is O(log n) in the pool's free intervals, so filling
+//! a pool of n addresses costs O(n log n) (MetalLB scans each pool first-fit: O(n^2)).
+mod free_space;
+mod request;
+
+#[cfg(test)]
+mod tests;
+
+pub use free_space::FreeSpace;
+pub use request::{FamilyPolicy, Request, ServiceKey, Sharing};
+
+use ferrolb_api::address::{AddressCount, Family};
+use ferrolb_api::config::{Config, Pool};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+/// The IPs a Service holds and the pool they come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub pool: String,
+    /// In the order of the Service's families (primary first).
+    pub ips: Vec<IpAddr>,
+}
+
+/// Why a Service got no IP. The text is what the `AllocationFailed` Event says.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AllocationError {
+    #[error("pool {0:?} does not exist")]
+    UnknownPool(String),
+    #[error("{ip} is not in any pool")]
+    NotInAnyPool { ip: IpAddr },
+    #[error("{ip} is not in pool {pool:?}")]
+    NotInPool { ip: IpAddr, pool: String },
+    #[error("{ip} is skipped by pool {pool:?}, which avoids buggy IPs")]
+    BuggyIp { ip: IpAddr, pool: String },
+    #[error("{ip} is already in use by {holder} and cannot be shared with it")]
+    InUse { ip: IpAddr, holder: String },
+    #[error("requested IPs {ips:?} do not match the Service's IP families ({families})")]
+    WrongFamilies { ips: Vec<IpAddr>, families: String },
+    #[error("requested IPs {0:?} are not all in the same pool")]
+    SplitAcrossPools(Vec<IpAddr>),
+    #[error("no available IPs{0}")]
+    NoAvailableIps(String),
+}
+
+/// What happened to a Service's assignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The Service keeps what it had.
+    Kept(Assignment),
+    /// New or changed IPs.
+    Assigned(Assignment),
+}
+
+struct PoolState {
+    pool: Pool,
+    v4: FreeSpace,
+    v6: FreeSpace,
+}
+
+impl PoolState {
+    fn new(pool: &Pool) -> PoolState {
+        PoolState {
+            v4: FreeSpace::new(Family::V4, &pool.ranges, pool.avoid_buggy_ips),
+            v6: FreeSpace::new(Family::V6, &pool.ranges, pool.avoid_buggy_ips),
+            pool: pool.clone(),
+        }
+    }
+
+    fn space(&mut self, family: Family) -> &mut FreeSpace {
+        match family {
+            Family::V4 => &mut self.v4,
+            Family::V6 => &mut self.v6,
+        }
+    }
+
+    fn has_family(&self, family: Family) -> bool {
+        match family {
+            Family::V4 => self.v4.capacity() != AddressCount::ZERO,
+            Family::V6 => self.v6.capacity() != AddressCount::ZERO,
+        }
+    }
+}
+
+/// The Services holding one IP, with what each shares it under.
+#[derive(Default)]
+struct Holders {
+    pool: String,
+    services: BTreeMap<ServiceKey, Option<Sharing>>,
+}
+
+/// Usage of a pool, for status counters and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub capacity_v4: AddressCount,
+    pub in_use_v4: u128,
+    pub capacity_v6: AddressCount,
+    pub in_use_v6: u128,
+}
+
+#[derive(Default)]
+pub struct Allocator {
+    pools: BTreeMap<String, PoolState>,
+    assignments: HashMap<ServiceKey, Assignment>,
+    holders: HashMap<IpAddr, Holders>,
+    /// IPs held under each sharing key, to find a shareable IP without scanning.
+    by_sharing_key: HashMap<String, BTreeSet<IpAddr>>,
+}
+
+impl Allocator {
+    pub fn new(config: &Config) -> Allocator {
+        let mut allocator = Allocator::default();
+        allocator.set_config(config);
+        allocator
+    }
+
+    /// Switches to a new set of pools. Assignments whose IPs all remain in their pool are kept;
+    /// the others are dropped and their Services returned, to be allocated again.
+    pub fn set_config(&mut self, config: &Config) -> Vec<ServiceKey> {
+        self.pools = config
+            .pools
+            .values()
+            .map(|p| (p.name.clone(), PoolState::new(p)))
+            .collect();
+        let holders = std::mem::take(&mut self.holders);
+        self.by_sharing_key.clear();
+        let mut lost = Vec::new();
+        let mut assignments: Vec<(ServiceKey, Assignment)> = self.assignments.drain().collect();
+        assignments.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, assignment) in assignments {
+            let still_valid = self.pools.get(&assignment.pool).is_some_and(|state| {
+                assignment
+                    .ips
+                    .iter()
+                    .all(|ip| state.pool.contains(ip) && usable_in(state, ip))
+            });
+            if !still_valid {
+                lost.push(key);
+                continue;
+            }
+            for ip in &assignment.ips {
+                let sharing = holders
+                    .get(ip)
+                    .and_then(|h| h.services.get(&key).cloned())
+                    .flatten();
+                self.hold(ip, &assignment.pool, &key, sharing);
+            }
+            self.assignments.insert(key, assignment);
+        }
+        lost
+    }
+
+    pub fn assignment(&self, key: &ServiceKey) -> Option<&Assignment> {
+        self.assignments.get(key)
+    }
+
+    pub fn assignments(&self) -> impl Iterator<Item = (&ServiceKey, &Assignment)> {
+        self.assignments.iter()
+    }
+
+    pub fn usage(&self, pool: &str) -> Option<PoolUsage> {
+        self.pools.get(pool).map(|s| PoolUsage {
+            capacity_v4: s.v4.capacity(),
+            in_use_v4: s.v4.used(),
+            capacity_v6: s.v6.capacity(),
+            in_use_v6: s.v6.used(),
+        })
+    }
+
+    /// Frees a Service's IPs (those no other Service shares).
+    pub fn release(&mut self, key: &ServiceKey) {
+        let Some(assignment) = self.assignments.remove(key) else {
+            return;
+        };
+        for ip in &assignment.ips {
+            let Some(holders) = self.holders.get_mut(ip) else {
+                continue;
+            };
+            if let Some(Some(sharing)) = holders.services.remove(key)
+                && !holders
+                    .services
+                    .values()
+                    .flatten()
+                    .any(|s| s.key == sharing.key)
+                && let Some(ips) = self.by_sharing_key.get_mut(&sharing.key)
+            {
+                ips.remove(ip);
+            }
+            if holders.services.is_empty() {
+                let pool = holders.pool.clone();
+                self.holders.remove(ip);
+                if let Some(state) = self.pools.get_mut(&pool) {
+                    state.space(Family::of(ip)).give_back(ip);
+                }
+            }
+        }
+    }
+
+    /// Keeps a Service's current IPs when they still fit its request, otherwise gives it new
+    /// ones; `current` are the IPs it holds now (from its status after a restart).
+    pub fn ensure(
+        &mut self,
+        request: &Request,
+        current: &[IpAddr],
+    ) -> Result<Outcome, AllocationError> {
+        let existing = self.assignments.get(&request.key).cloned();
+        let candidate = existing
+            .as_ref()
+            .map(|a| a.ips.clone())
+            .unwrap_or_else(|| current.to_vec());
+        if !candidate.is_empty() {
+            if existing.is_some() {
+                self.release(&request.key);
+            }
+            if self.fits(request, &candidate)
+                && let Ok(mut assignment) = self.claim(request, &candidate)
+            {
+                let kept = existing.as_ref() == Some(&assignment)
+                    || (existing.is_none() && assignment.ips == candidate);
+                if self.add_missing_family(request, &mut assignment) {
+                    return Ok(Outcome::Assigned(assignment));
+                }
+                return Ok(if kept {
+                    Outcome::Kept(assignment)
+                } else {
+                    Outcome::Assigned(assignment)
+                });
+            }
+        }
+        self.release(&request.key);
+        self.allocate(request).map(Outcome::Assigned)
+    }
+
+    /// Whether IPs a Service holds still match what it asks for (families, requested IPs).
+    fn fits(&self, request: &Request, ips: &[IpAddr]) -> bool {
+        let families: BTreeSet<Family> = ips.iter().map(Family::of).collect();
+        if families.len() != ips.len() || !families.iter().all(|f| request.families().contains(f)) {
+            return false;
+        }
+        if request.policy == FamilyPolicy::RequireDualStack && families.len() < 2 {
+            return false;
+        }
+        if request.policy != FamilyPolicy::PreferDualStack && !families.contains(&request.primary) {
+            return false;
+        }
+        if !request.requested_ips.is_empty() {
+            let requested: BTreeSet<&IpAddr> = request.requested_ips.iter().collect();
+            return requested == ips.iter().collect();
+        }
+        true
+    }
+
+    /// A PreferDualStack Service whose pool now has its other family gets an address of it.
+    fn add_missing_family(&mut self, request: &Request, assignment: &mut Assignment) -> bool {
+        if request.policy != FamilyPolicy::PreferDualStack || !request.requested_ips.is_empty() {
+            return false;
+        }
+        let held: BTreeSet<Family> = assignment.ips.iter().map(Family::of).collect();
+        let Some(missing) = request.families().into_iter().find(|f| !held.contains(f)) else {
+            return false;
+        };
+        let Some(ip) = self.take_in_pool(request, &assignment.pool, missing) else {
+            return false;
+        };
+        self.hold(
+            &ip,
+            &assignment.pool.clone(),
+            &request.key,
+            request.sharing.clone(),
+        );
+        assignment.ips.push(ip);
+        assignment
+            .ips
+            .sort_by_key(|ip| Family::of(ip) != request.primary);
+        self.assignments
+            .insert(request.key.clone(), assignment.clone());
+        true
+    }
+
+    /// Gives a Service exactly `ips`, which must be free or shareable with it.
+    pub fn claim(
+        &mut self,
+        request: &Request,
+        ips: &[IpAddr],
+    ) -> Result<Assignment, AllocationError> {
+        let mut pool_name: Option<String> = None;
+        for ip in ips {
+            let pool = match &request.pool {
+                Some(name) => {
+                    let state = self
+                        .pools
+                        .get(name)
+                        .ok_or_else(|| AllocationError::UnknownPool(name.clone()))?;
+                    if !state.pool.contains(ip) {
+                        return Err(AllocationError::NotInPool {
+                            ip: *ip,
+                            pool: name.clone(),
+                        });
+                    }
+                    name.clone()
+                }
+                None => self
+                    .pool_of(ip)
+                    .ok_or(AllocationError::NotInAnyPool { ip: *ip })?,
+            };
+            if pool_name.as_ref().is_some_and(|p| *p != pool) {
+                return Err(AllocationError::SplitAcrossPools(ips.to_vec()));
+            }
+            if !usable_in(&self.pools[&pool], ip) {
+                return Err(AllocationError::BuggyIp { ip: *ip, pool });
+            }
+            self.check_available(request, ip)?;
+            pool_name = Some(pool);
+        }
+        let pool = pool_name.ok_or_else(|| AllocationError::NoAvailableIps(String::new()))?;
+        for ip in ips {
+            self.hold(ip, &pool, &request.key, request.sharing.clone());
+        }
+        let assignment = Assignment {
+            pool,
+            ips: ips.to_vec(),
+        };
+        self.assignments
+            .insert(request.key.clone(), assignment.clone());
+        Ok(assignment)
+    }
+
+    /// Allocates for a Service that holds nothing: its requested IPs, or the lowest free
+    /// addresses of the first pool (in MetalLB's order) that has all the families it needs.
+    pub fn allocate(&mut self, request: &Request) -> Result<Assignment, AllocationError> {
+        if !request.requested_ips.is_empty() {
+            let requested_families: BTreeSet<Family> =
+                request.requested_ips.iter().map(Family::of).collect();
+            if !self.fits(request, &request.requested_ips)
+                && !(request.policy == FamilyPolicy::PreferDualStack
+                    && requested_families.len() == request.requested_ips.len())
+            {
+                return Err(AllocationError::WrongFamilies {
+                    ips: request.requested_ips.clone(),
+                    families: request.describe_families(),
+                });
+            }
+            return self.claim(request, &request.requested_ips);
+        }
+        let candidates: Vec<String> = match &request.pool {
+            Some(name) if !self.pools.contains_key(name) => {
+                return Err(AllocationError::UnknownPool(name.clone()));
+            }
+            Some(name) => vec![name.clone()],
+            None => self.pool_order(request),
+        };
+        for pool in &candidates {
+            if let Some(assignment) = self.allocate_in(request, pool) {
+                return Ok(assignment);
+            }
+        }
+        let detail = if candidates.is_empty() {
+            ": no pool serves this Service".to_string()
+        } else {
+            format!(" in pools {candidates:?}")
+        };
+        Err(AllocationError::NoAvailableIps(detail))
+    }
+
+    /// Pools for automatic allocation, in MetalLB's order: those whose serviceAllocation selects
+    /// the Service by priority (lower first, unset last), then the other autoAssign pools;
+    /// ties broken by name.
+    fn pool_order(&self, request: &Request) -> Vec<String> {
+        let mut selected: Vec<(i64, &str)> = Vec::new();
+        let mut general: Vec<&str> = Vec::new();
+        for state in self.pools.values().filter(|s| s.pool.auto_assign) {
+            match &state.pool.allocation {
+                Some(allocation) => {
+                    if request.matches(allocation) {
+                        let priority = if allocation.priority == 0 {
+                            i64::MAX
+                        } else {
+                            i64::from(allocation.priority)
+                        };
+                        selected.push((priority, &state.pool.name));
+                    }
+                }
+                None => general.push(&state.pool.name),
+            }
+        }
+        selected.sort();
+        selected
+            .into_iter()
+            .map(|(_, n)| n.to_string())
+            .chain(general.into_iter().map(str::to_string))
+            .collect()
+    }
+
+    fn allocate_in(&mut self, request: &Request, pool: &str) -> Option<Assignment> {
+        let state = self.pools.get(pool)?;
+        let wanted: Vec<Family> = match request.policy {
+            FamilyPolicy::PreferDualStack => request
+                .families()
+                .into_iter()
+                .filter(|f| state.has_family(*f))
+                .collect(),
+            _ => request.families(),
+        };
+        if wanted.is_empty() {
+            return None;
+        }
+        let mut ips = Vec::new();
+        for family in wanted {
+            match self.take_in_pool(request, pool, family) {
+                Some(ip) => {
+                    self.hold(&ip, pool, &request.key, request.sharing.clone());
+                    ips.push(ip);
+                }
+                None => {
+                    // Undo what this pool gave before trying the next one.
+                    self.assignments.insert(
+                        request.key.clone(),
+                        Assignment {
+                            pool: pool.to_string(),
+                            ips,
+                        },
+                    );
+                    self.release(&request.key);
+                    return None;
+                }
+            }
+        }
+        let assignment = Assignment {
+            pool: pool.to_string(),
+            ips,
+        };
+        self.assignments
+            .insert(request.key.clone(), assignment.clone());
+        Some(assignment)
+    }
+
+    /// An address of `family` in `pool` for the Service: one it may share, else the lowest free.
+    /// Free addresses are taken from the pool here; shared ones are already held.
+    fn take_in_pool(&mut self, request: &Request, pool: &str, family: Family) -> Option<IpAddr> {
+        if let Some(sharing) = &request.sharing
+            && let Some(ips) = self.by_sharing_key.get(&sharing.key)
+        {
+            let shareable = ips.iter().copied().find(|ip| {
+                Family::of(ip) == family
+                    && self.holders.get(ip).is_some_and(|h| h.pool == pool)
+                    && self.check_available(request, ip).is_ok()
+            });
+            if shareable.is_some() {
+                return shareable;
+            }
+        }
+        self.pools.get_mut(pool)?.space(family).take_lowest()
+    }
+
+    /// Ok when `ip` is free, or held only by Services it can be shared with.
+    fn check_available(&self, request: &Request, ip: &IpAddr) -> Result<(), AllocationError> {
+        let Some(holders) = self.holders.get(ip) else {
+            return Ok(());
+        };
+        for (other, sharing) in &holders.services {
+            if *other == request.key {
+                continue;
+            }
+            let compatible = match (&request.sharing, sharing) {
+                (Some(mine), Some(theirs)) => mine.compatible_with(theirs),
+                _ => false,
+            };
+            if !compatible {
+                return Err(AllocationError::InUse {
+                    ip: *ip,
+                    holder: other.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, ip: &IpAddr, pool: &str, key: &ServiceKey, sharing: Option<Sharing>) {
+        let holders = self.holders.entry(*ip).or_default();
+        if holders.services.is_empty() {
+            holders.pool = pool.to_string();
+            // Reserve the address in the pool's free space (a no-op if it was just taken).
+            if let Some(state) = self.pools.get_mut(pool) {
+                state.space(Family::of(ip)).take(ip);
+            }
+        }
+        if let Some(sharing) = &sharing {
+            self.by_sharing_key
+                .entry(sharing.key.clone())
+                .or_default()
+                .insert(*ip);
+        }
+        holders.services.insert(key.clone(), sharing);
+    }
+
+    fn pool_of(&self, ip: &IpAddr) -> Option<String> {
+        self.pools
+            .values()
+            .find(|s| s.pool.contains(ip))
+            .map(|s| s.pool.name.clone())
+    }
+}
+
+/// Whether a pool may hand out `ip` (avoidBuggyIPs excludes `.0` and `.255`).
+fn usable_in(state: &PoolState, ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) if state.pool.avoid_buggy_ips => !matches!(v4.octets()[3], 0 | 255),
+        _ => true,
+    }
+}
+
+impl fmt::Display for Assignment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ips: Vec<String> = self.ips.iter().map(ToString::to_string).collect();
+        write!(f, "{} from pool {}", ips.join(","), self.pool)
+    }
+}

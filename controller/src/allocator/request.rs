@@ -1,0 +1,107 @@
+//! What a Service asks the allocator for, independent of how it was written.
+use ferrolb_api::address::Family;
+use ferrolb_api::config::ServiceAllocation;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+/// `namespace/name` of a Service.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ServiceKey {
+    pub fn new(namespace: &str, name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// `spec.ipFamilyPolicy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyPolicy {
+    SingleStack,
+    PreferDualStack,
+    RequireDualStack,
+}
+
+/// What a Service shares its IP under (`allow-shared-ip`), and what decides compatibility.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sharing {
+    pub key: String,
+    /// `None` with externalTrafficPolicy Cluster; the pod selector with Local, since Local
+    /// Services sharing an IP must reach the same pods.
+    pub local_selector: Option<BTreeMap<String, String>>,
+    /// (protocol, port) pairs the Service exposes.
+    pub ports: BTreeSet<(String, i32)>,
+}
+
+impl Sharing {
+    /// MetalLB's rule: same key; both Cluster or both Local with the same selector; no
+    /// (protocol, port) in common.
+    pub fn compatible_with(&self, other: &Sharing) -> bool {
+        self.key == other.key
+            && self.local_selector == other.local_selector
+            && self.ports.is_disjoint(&other.ports)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub key: ServiceKey,
+    /// `spec.ipFamilies[0]`.
+    pub primary: Family,
+    pub policy: FamilyPolicy,
+    pub requested_ips: Vec<IpAddr>,
+    /// `address-pool`.
+    pub pool: Option<String>,
+    pub sharing: Option<Sharing>,
+    pub labels: BTreeMap<String, String>,
+    pub namespace_labels: BTreeMap<String, String>,
+}
+
+impl Request {
+    /// The families the Service wants, primary first.
+    pub fn families(&self) -> Vec<Family> {
+        let other = match self.primary {
+            Family::V4 => Family::V6,
+            Family::V6 => Family::V4,
+        };
+        match self.policy {
+            FamilyPolicy::SingleStack => vec![self.primary],
+            _ => vec![self.primary, other],
+        }
+    }
+
+    pub fn describe_families(&self) -> String {
+        let families: Vec<String> = self.families().iter().map(ToString::to_string).collect();
+        format!("{:?} {}", self.policy, families.join(","))
+    }
+
+    /// Whether a pool's serviceAllocation selects this Service.
+    pub fn matches(&self, allocation: &ServiceAllocation) -> bool {
+        let namespace_ok = (allocation.namespaces.is_empty()
+            && allocation.namespace_selectors.is_empty())
+            || allocation.namespaces.contains(&self.key.namespace)
+            || allocation
+                .namespace_selectors
+                .iter()
+                .any(|s| s.matches(&self.namespace_labels));
+        let service_ok = allocation.service_selectors.is_empty()
+            || allocation
+                .service_selectors
+                .iter()
+                .any(|s| s.matches(&self.labels));
+        namespace_ok && service_ok
+    }
+}

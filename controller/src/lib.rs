@@ -1,0 +1,2 @@
+//! FerroLB's controller: gives LoadBalancer Services their IPs from IPAddressPools.
+pub mod allocator;
