@@ -333,12 +333,7 @@ impl Allocator {
     /// addresses of the first pool (in MetalLB's order) that has all the families it needs.
     pub fn allocate(&mut self, request: &Request) -> Result<Assignment, AllocationError> {
         if !request.requested_ips.is_empty() {
-            let requested_families: BTreeSet<Family> =
-                request.requested_ips.iter().map(Family::of).collect();
-            if !self.fits(request, &request.requested_ips)
-                && !(request.policy == FamilyPolicy::PreferDualStack
-                    && requested_families.len() == request.requested_ips.len())
-            {
+            if !self.fits(request, &request.requested_ips) {
                 return Err(AllocationError::WrongFamilies {
                     ips: request.requested_ips.clone(),
                     families: request.describe_families(),
