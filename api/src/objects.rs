@@ -27,6 +27,25 @@ pub enum Object {
     ConfigurationState(Box<v1beta1::ConfigurationState>),
 }
 
+/// Every kind [`Object`] holds.
+pub const KINDS: [&str; 15] = [
+    "Service",
+    "Node",
+    "Namespace",
+    "Secret",
+    "ConfigMap",
+    "EndpointSlice",
+    "IPAddressPool",
+    "L2Advertisement",
+    "BGPAdvertisement",
+    "Community",
+    "BFDProfile",
+    "BGPPeer",
+    "ServiceL2Status",
+    "ServiceBGPStatus",
+    "ConfigurationState",
+];
+
 /// Why a document could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

@@ -33,6 +33,7 @@ pub(super) struct Loader {
     user_files: BTreeMap<PathBuf, (Fingerprint, Documents)>,
     status_files: BTreeMap<PathBuf, (Fingerprint, Result<serde_json::Value, String>)>,
     seen: Vec<(PathBuf, Fingerprint)>,
+    stale: Vec<PathBuf>,
 }
 
 /// Reads a store directory once (for `ferrolbctl`).
@@ -48,6 +49,7 @@ impl Loader {
             user_files: BTreeMap::new(),
             status_files: BTreeMap::new(),
             seen: Vec::new(),
+            stale: Vec::new(),
         }
     }
 
@@ -90,9 +92,14 @@ impl Loader {
         for (path, (_, documents)) in &user_files {
             self.add_user_objects(&mut snapshot, path, documents);
         }
+        let mut stale = Vec::new();
         for (path, (_, partial)) in &status_files {
             match partial {
-                Ok(partial) => merge_status(&mut snapshot, path, partial),
+                Ok(partial) => {
+                    if !merge_status(&mut snapshot, path, partial) {
+                        stale.push(path.clone());
+                    }
+                }
                 Err(reason) => snapshot.problems.push(Problem {
                     source: path.display().to_string(),
                     document: None,
@@ -103,7 +110,13 @@ impl Loader {
         self.user_files = user_files;
         self.status_files = status_files;
         self.seen = files;
+        self.stale = stale;
         snapshot
+    }
+
+    /// Status files of the last load whose object no longer exists.
+    pub(super) fn stale(&self) -> &[PathBuf] {
+        &self.stale
     }
 
     fn add_user_objects(&self, snapshot: &mut Snapshot, path: &Path, documents: &Documents) {
@@ -186,37 +199,47 @@ const OWNED_KINDS: [&str; 3] = ["ServiceL2Status", "ServiceBGPStatus", "Configur
 
 /// Merges a component's partial object over the user's object, or adds it when FerroLB owns
 /// the kind. Partials for objects that no longer exist are stale and ignored.
-fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) {
+/// Returns false when the partial is stale: its object no longer exists.
+fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) -> bool {
     let problem = |reason: String| Problem {
         source: path.display().to_string(),
         document: None,
         reason,
     };
-    let decoded = match Object::decode(partial.clone()) {
-        Ok(object) => object,
-        Err(e) => {
-            snapshot.problems.push(problem(e.to_string()));
-            return;
-        }
+    let field = |pointer: &str| partial.pointer(pointer).and_then(|v| v.as_str());
+    let kind = field("/kind").and_then(|k| {
+        ferrolb_api::objects::KINDS
+            .iter()
+            .find(|known| **known == k)
+    });
+    let (Some(kind), Some(name)) = (kind, field("/metadata/name")) else {
+        snapshot.problems.push(problem(
+            "a status file needs a known kind and metadata.name".into(),
+        ));
+        return true;
     };
-    let key = ObjectKey::of(&decoded);
-    let Some(existing) = snapshot.objects.get(&key) else {
-        if OWNED_KINDS.contains(&key.kind) {
-            snapshot.objects.insert(key, decoded);
-        }
-        return;
+    let key = ObjectKey::new(kind, field("/metadata/namespace"), name);
+    let merged = match snapshot.objects.get(&key) {
+        Some(existing) => match existing.to_json() {
+            Ok(mut merged) => {
+                merge_json(&mut merged, partial);
+                merged
+            }
+            Err(reason) => {
+                snapshot.problems.push(problem(reason));
+                return true;
+            }
+        },
+        None if OWNED_KINDS.contains(kind) => partial.clone(),
+        None => return false,
     };
-    let mut merged = match existing.to_json() {
-        Ok(v) => v,
-        Err(reason) => return snapshot.problems.push(problem(reason)),
-    };
-    merge_json(&mut merged, partial);
     match Object::decode(merged) {
         Ok(object) => {
             snapshot.objects.insert(key, object);
         }
         Err(e) => snapshot.problems.push(problem(e.to_string())),
     }
+    true
 }
 
 /// JSON merge (RFC 7386 without deletion): objects merge key by key, anything else replaces.

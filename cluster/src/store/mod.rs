@@ -50,7 +50,9 @@ impl FileStore {
             });
         }
         let mut loader = Loader::new(dir, namespace);
+        let own_status = dir.join("status").join(component);
         let first = Arc::new(loader.load());
+        remove_stale(&loader, &own_status);
         log_problems(&first, None);
         let (sender, snapshots) = watch::channel(first);
         let poller = tokio::spawn(async move {
@@ -65,6 +67,7 @@ impl FileStore {
                     continue;
                 }
                 let next = loader.load();
+                remove_stale(&loader, &own_status);
                 let previous = sender.borrow().clone();
                 if *previous != next {
                     log_problems(&next, Some(&previous));
@@ -116,6 +119,16 @@ impl FileStore {
 impl Drop for FileStore {
     fn drop(&mut self) {
         self.poller.abort();
+    }
+}
+
+/// Removes this component's status for objects that were deleted, so that an object created
+/// again under the same name starts clean.
+fn remove_stale(loader: &Loader, own_status: &Path) {
+    for path in loader.stale().iter().filter(|p| p.starts_with(own_status)) {
+        if let Err(error) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), %error, "could not remove stale status");
+        }
     }
 }
 

@@ -1,0 +1,150 @@
+//! Prometheus metrics and the health endpoints, on `--port` (7472).
+use crate::allocator::PoolUsage;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+type PoolGauge = Family<Vec<(String, String)>, Gauge>;
+
+/// The allocator gauges MetalLB exports, per pool.
+pub struct Metrics {
+    registry: Registry,
+    addresses_total: PoolGauge,
+    addresses_in_use_total: PoolGauge,
+    ipv4_addresses_total: PoolGauge,
+    ipv4_addresses_in_use_total: PoolGauge,
+    ipv6_addresses_total: PoolGauge,
+    ipv6_addresses_in_use_total: PoolGauge,
+    config_valid: Gauge,
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let metallb = registry.sub_registry_with_prefix("metallb");
+        let mut gauge = |name: &str, help: &str| {
+            let family = PoolGauge::default();
+            metallb.register(name, help, family.clone());
+            family
+        };
+        let addresses_total = gauge(
+            "allocator_addresses_total",
+            "Number of usable IP addresses, per pool",
+        );
+        let addresses_in_use_total = gauge(
+            "allocator_addresses_in_use_total",
+            "Number of IP addresses in use, per pool",
+        );
+        let ipv4_addresses_total = gauge(
+            "allocator_ipv4_addresses_total",
+            "Number of usable IPv4 addresses, per pool",
+        );
+        let ipv4_addresses_in_use_total = gauge(
+            "allocator_ipv4_addresses_in_use_total",
+            "Number of IPv4 addresses in use, per pool",
+        );
+        let ipv6_addresses_total = gauge(
+            "allocator_ipv6_addresses_total",
+            "Number of usable IPv6 addresses, per pool",
+        );
+        let ipv6_addresses_in_use_total = gauge(
+            "allocator_ipv6_addresses_in_use_total",
+            "Number of IPv6 addresses in use, per pool",
+        );
+        let config_valid = Gauge::default();
+        registry.register(
+            "ferrolb_controller_config_valid",
+            "1 when the current configuration is valid, 0 when the last valid one is kept",
+            config_valid.clone(),
+        );
+        Metrics {
+            registry,
+            addresses_total,
+            addresses_in_use_total,
+            ipv4_addresses_total,
+            ipv4_addresses_in_use_total,
+            ipv6_addresses_total,
+            ipv6_addresses_in_use_total,
+            config_valid,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the gauges from the allocator's usage; pools that disappeared are dropped.
+    pub fn record(&self, usage: &BTreeMap<String, PoolUsage>, config_valid: bool) {
+        for family in [
+            &self.addresses_total,
+            &self.addresses_in_use_total,
+            &self.ipv4_addresses_total,
+            &self.ipv4_addresses_in_use_total,
+            &self.ipv6_addresses_total,
+            &self.ipv6_addresses_in_use_total,
+        ] {
+            family.clear();
+        }
+        for (pool, u) in usage {
+            let labels = vec![("pool".to_string(), pool.clone())];
+            let v4 = u.capacity_v4.saturating_i64();
+            let v6 = u.capacity_v6.saturating_i64();
+            let used_v4 = i64::try_from(u.in_use_v4).unwrap_or(i64::MAX);
+            let used_v6 = i64::try_from(u.in_use_v6).unwrap_or(i64::MAX);
+            self.addresses_total
+                .get_or_create(&labels)
+                .set(v4.saturating_add(v6));
+            self.addresses_in_use_total
+                .get_or_create(&labels)
+                .set(used_v4.saturating_add(used_v6));
+            self.ipv4_addresses_total.get_or_create(&labels).set(v4);
+            self.ipv4_addresses_in_use_total
+                .get_or_create(&labels)
+                .set(used_v4);
+            self.ipv6_addresses_total.get_or_create(&labels).set(v6);
+            self.ipv6_addresses_in_use_total
+                .get_or_create(&labels)
+                .set(used_v6);
+        }
+        self.config_valid.set(i64::from(config_valid));
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` (ready after the first reconcile).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let for_metrics = metrics.clone();
+    let router = axum::Router::new()
+        .route("/metrics", get(move || async move { for_metrics.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if metrics.ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        );
+    axum::serve(listener, router).await
+}

@@ -1,0 +1,332 @@
+//! One pass of the controller over a snapshot: pure, returning what to write.
+//!
+//! Every pass looks at every LoadBalancer Service: first those that hold IPs (in memory, or in
+//! their status after a restart), which keep them when still valid, then the others, each
+//! group in name order. The result is compared with what the snapshot already shows, so an
+//! unchanged cluster produces no writes.
+use crate::allocator::{AllocationError, Allocator, Assignment, Outcome, PoolUsage, ServiceKey};
+use crate::service;
+use ferrolb_api::annotations::IP_ALLOCATED_FROM_POOL;
+use ferrolb_api::config::{Config, ConfigError};
+use ferrolb_api::v1beta1::{ConfigurationResult, IPAddressPoolStatus};
+use ferrolb_cluster::{Event, EventTarget, EventType, Snapshot};
+use k8s_openapi::api::core::v1::Service;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+/// What a pass decided.
+#[derive(Debug, Default)]
+pub struct Actions {
+    /// Partial objects to apply (Service status and annotation, pool status, ConfigurationState).
+    pub applies: Vec<serde_json::Value>,
+    pub events: Vec<Event>,
+    /// Per pool, for metrics.
+    pub usage: BTreeMap<String, PoolUsage>,
+    /// The configuration errors, when the current configuration is rejected.
+    pub config_errors: Vec<ConfigError>,
+}
+
+pub struct Controller {
+    namespace: String,
+    lb_class: Option<String>,
+    allocator: Allocator,
+    /// The configuration in force: the last one that validated.
+    config: Option<Config>,
+    /// The last warning reported per Service, so a failure is reported once, not every pass.
+    reported: HashMap<ServiceKey, String>,
+    deprecation_reported: HashSet<ServiceKey>,
+}
+
+impl Controller {
+    pub fn new(namespace: &str, lb_class: Option<&str>) -> Controller {
+        Controller {
+            namespace: namespace.to_string(),
+            lb_class: lb_class.map(str::to_string),
+            allocator: Allocator::default(),
+            config: None,
+            reported: HashMap::new(),
+            deprecation_reported: HashSet::new(),
+        }
+    }
+
+    pub fn reconcile(&mut self, snapshot: &Snapshot) -> Actions {
+        let mut actions = Actions::default();
+        match Config::build(&snapshot.config_objects(&self.namespace)) {
+            Ok(config) => {
+                if self.config.as_ref() != Some(&config) {
+                    self.allocator.set_config(&config);
+                    self.config = Some(config);
+                }
+            }
+            Err(errors) => {
+                if self.config.is_some() {
+                    tracing::warn!(
+                        errors = errors.len(),
+                        "configuration rejected; the last valid one stays in force"
+                    );
+                }
+                actions.config_errors = errors;
+            }
+        }
+        self.configuration_state(snapshot, &mut actions);
+        let Some(config) = self.config.clone() else {
+            return actions;
+        };
+
+        let namespaces = snapshot.namespace_labels();
+        let empty = BTreeMap::new();
+        let services: BTreeMap<ServiceKey, &Service> = snapshot
+            .services()
+            .map(|s| (service::key_of(s), s))
+            .collect();
+        let ours: Vec<(&ServiceKey, &Service)> = services
+            .iter()
+            .filter(|(_, s)| service::is_ours(s, self.lb_class.as_deref()))
+            .map(|(k, s)| (k, *s))
+            .collect();
+
+        // Services that left (deleted, no longer LoadBalancer, another class) free their IPs.
+        let ours_keys: HashSet<&ServiceKey> = ours.iter().map(|(k, _)| *k).collect();
+        let gone: Vec<ServiceKey> = self
+            .allocator
+            .assignments()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !ours_keys.contains(k))
+            .collect();
+        for key in gone {
+            self.allocator.release(&key);
+            self.reported.remove(&key);
+        }
+        for (key, svc) in &services {
+            // Only Services carrying our pool annotation: another controller's IPs are not ours to clear.
+            if !ours_keys.contains(key) && service::status_pool(svc).is_some() {
+                actions.applies.push(service_partial(svc, None));
+                actions.events.push(event(
+                    svc,
+                    EventType::Normal,
+                    "ClearAssignment",
+                    "The Service is not handled by FerroLB any more: its IPs were freed".into(),
+                ));
+            }
+        }
+
+        // Holders first, so that a valid assignment is never taken by a newcomer.
+        let (holders, newcomers): (Vec<_>, Vec<_>) = ours.into_iter().partition(|(k, s)| {
+            self.allocator.assignment(k).is_some() || !service::status_ips(s).is_empty()
+        });
+        for (key, svc) in holders.into_iter().chain(newcomers) {
+            let labels = namespaces.get(&key.namespace).unwrap_or(&empty);
+            let (request, annotations) = match service::request(svc, labels) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    // A bad annotation leaves this Service as it is, and no other.
+                    self.warn_once(
+                        &mut actions,
+                        key,
+                        svc,
+                        "AllocationFailed",
+                        format!("Failed to read the Service's annotations: {error}"),
+                    );
+                    continue;
+                }
+            };
+            if !annotations.deprecated_keys.is_empty()
+                && self.deprecation_reported.insert(key.clone())
+            {
+                let message = format!(
+                    "{} is deprecated, use the metallb.io/ prefix instead",
+                    annotations.deprecated_keys.join(", ")
+                );
+                actions.events.push(event(
+                    svc,
+                    EventType::Warning,
+                    "deprecatedAnnotation",
+                    message,
+                ));
+            }
+            let outcome = self.allocator.ensure(&request, &service::status_ips(svc));
+            self.apply_outcome(&mut actions, key, svc, outcome);
+        }
+
+        for pool in config.pools.values() {
+            let Some(usage) = self.allocator.usage(&pool.name) else {
+                continue;
+            };
+            actions.usage.insert(pool.name.clone(), usage);
+            let status = IPAddressPoolStatus {
+                assigned_ipv4: i64::try_from(usage.in_use_v4).unwrap_or(i64::MAX),
+                assigned_ipv6: i64::try_from(usage.in_use_v6).unwrap_or(i64::MAX),
+                available_ipv4: usage
+                    .capacity_v4
+                    .saturating_sub(usage.in_use_v4)
+                    .saturating_i64(),
+                available_ipv6: usage
+                    .capacity_v6
+                    .saturating_sub(usage.in_use_v6)
+                    .saturating_i64(),
+            };
+            let current = snapshot
+                .pools()
+                .find(|p| p.metadata.name.as_deref() == Some(&pool.name))
+                .and_then(|p| p.status.clone());
+            if current.as_ref() != Some(&status) {
+                actions.applies.push(json!({
+                    "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                    "metadata": {"name": pool.name, "namespace": self.namespace},
+                    "status": status,
+                }));
+            }
+        }
+        actions
+    }
+
+    fn apply_outcome(
+        &mut self,
+        actions: &mut Actions,
+        key: &ServiceKey,
+        svc: &Service,
+        outcome: Result<Outcome, AllocationError>,
+    ) {
+        let assignment = match outcome {
+            Ok(Outcome::Kept(assignment)) => assignment,
+            Ok(Outcome::Assigned(assignment)) => {
+                let ips: Vec<String> = assignment.ips.iter().map(ToString::to_string).collect();
+                actions.events.push(event(
+                    svc,
+                    EventType::Normal,
+                    "IPAllocated",
+                    format!("Assigned IP {ips:?} from pool {}", assignment.pool),
+                ));
+                self.reported.remove(key);
+                assignment
+            }
+            Err(error) => {
+                if !service::status_ips(svc).is_empty() {
+                    actions.applies.push(service_partial(svc, None));
+                    actions.events.push(event(
+                        svc,
+                        EventType::Normal,
+                        "ClearAssignment",
+                        format!("Current IPs cleared: {error}"),
+                    ));
+                }
+                self.warn_once(
+                    actions,
+                    key,
+                    svc,
+                    "AllocationFailed",
+                    format!(
+                        "Failed to allocate IP for {key:?}: {error}",
+                        key = key.to_string()
+                    ),
+                );
+                return;
+            }
+        };
+        if !shows(svc, &assignment) {
+            actions
+                .applies
+                .push(service_partial(svc, Some(&assignment)));
+        }
+    }
+
+    fn warn_once(
+        &mut self,
+        actions: &mut Actions,
+        key: &ServiceKey,
+        svc: &Service,
+        reason: &str,
+        message: String,
+    ) {
+        if self.reported.get(key) != Some(&message) {
+            tracing::warn!(service = %key, "{message}");
+            actions
+                .events
+                .push(event(svc, EventType::Warning, reason, message.clone()));
+            self.reported.insert(key.clone(), message);
+        }
+    }
+
+    /// The `controller` ConfigurationState: Valid, or Invalid with the errors.
+    fn configuration_state(&self, snapshot: &Snapshot, actions: &mut Actions) {
+        let (result, summary) = if actions.config_errors.is_empty() {
+            (ConfigurationResult::Valid, String::new())
+        } else {
+            (
+                ConfigurationResult::Invalid,
+                actions
+                    .config_errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        };
+        let current = snapshot.objects.values().find_map(|o| match o {
+            ferrolb_api::objects::Object::ConfigurationState(s)
+                if s.metadata.name.as_deref() == Some("controller")
+                    && s.metadata.namespace.as_deref() == Some(&self.namespace) =>
+            {
+                s.status.clone()
+            }
+            _ => None,
+        });
+        if current
+            .as_ref()
+            .is_some_and(|s| s.result == Some(result) && s.error_summary == summary)
+        {
+            return;
+        }
+        actions.applies.push(json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "ConfigurationState",
+            "metadata": {"name": "controller", "namespace": self.namespace, "labels": {"metallb.io/component-type": "controller"}},
+            "status": {"result": result, "errorSummary": summary},
+        }));
+    }
+}
+
+/// Whether the Service's status and annotation already show `assignment`.
+fn shows(svc: &Service, assignment: &Assignment) -> bool {
+    service::status_ips(svc) == assignment.ips
+        && service::status_pool(svc) == Some(assignment.pool.as_str())
+}
+
+/// The controller's share of a Service: the pool annotation and the ingress IPs; with no
+/// assignment, both cleared.
+fn service_partial(svc: &Service, assignment: Option<&Assignment>) -> serde_json::Value {
+    let (annotations, load_balancer) = match assignment {
+        Some(a) => {
+            let ingress: Vec<serde_json::Value> = a
+                .ips
+                .iter()
+                .map(|ip: &IpAddr| json!({"ip": ip.to_string()}))
+                .collect();
+            (
+                json!({ IP_ALLOCATED_FROM_POOL: a.pool }),
+                json!({ "ingress": ingress }),
+            )
+        }
+        None => (json!({}), json!({})),
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "annotations": annotations},
+        "status": {"loadBalancer": load_balancer},
+    })
+}
+
+fn event(svc: &Service, type_: EventType, reason: &str, message: String) -> Event {
+    Event {
+        regarding: EventTarget {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: svc.metadata.namespace.clone(),
+            name: svc.metadata.name.clone().unwrap_or_default(),
+            uid: svc.metadata.uid.clone(),
+        },
+        type_,
+        reason: reason.to_string(),
+        message,
+    }
+}
