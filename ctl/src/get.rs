@@ -41,7 +41,7 @@ pub fn render(snapshot: &Snapshot, what: What, output: Option<Output>) -> anyhow
         .objects
         .values()
         .filter(|o| match (what, o) {
-            (What::Services, Object::Service(s)) => is_load_balancer(s),
+            (What::Services, Object::Service(_)) => true,
             (What::Pools, Object::IPAddressPool(_)) => true,
             (What::L2status, Object::ServiceL2Status(_)) => true,
             (What::Bgpstatus, Object::ServiceBGPStatus(_)) => true,
@@ -55,10 +55,6 @@ pub fn render(snapshot: &Snapshot, what: What, output: Option<Output>) -> anyhow
     }
 }
 
-fn is_load_balancer(service: &k8s_openapi::api::core::v1::Service) -> bool {
-    service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
-}
-
 fn list(objects: &[&Object]) -> anyhow::Result<serde_json::Value> {
     let items = objects
         .iter()
@@ -70,10 +66,11 @@ fn list(objects: &[&Object]) -> anyhow::Result<serde_json::Value> {
 fn table(objects: &[&Object], what: What, wide: bool) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let header: &[&str] = match (what, wide) {
-        (What::Services, false) => &["NAMESPACE", "NAME", "EXTERNAL-IP", "POOL"],
+        (What::Services, false) => &["NAMESPACE", "NAME", "TYPE", "EXTERNAL-IP", "POOL"],
         (What::Services, true) => &[
             "NAMESPACE",
             "NAME",
+            "TYPE",
             "EXTERNAL-IP",
             "POOL",
             "REQUESTED",
@@ -117,14 +114,21 @@ fn table(objects: &[&Object], what: What, wide: bool) -> String {
                     .flatten()
                     .filter_map(|i| i.ip.clone())
                     .collect();
+                let type_ = s
+                    .spec
+                    .as_ref()
+                    .and_then(|sp| sp.type_.clone())
+                    .unwrap_or_else(|| "ClusterIP".into());
+                let external = match (ips.is_empty(), type_.as_str()) {
+                    (false, _) => ips.join(","),
+                    (true, "LoadBalancer") => "<pending>".into(),
+                    (true, _) => "<none>".into(),
+                };
                 let mut row = vec![
                     s.metadata.namespace.clone().unwrap_or_default(),
                     s.metadata.name.clone().unwrap_or_default(),
-                    if ips.is_empty() {
-                        "<pending>".into()
-                    } else {
-                        ips.join(",")
-                    },
+                    type_,
+                    external,
                     annotation("ip-allocated-from-pool"),
                 ];
                 if wide {

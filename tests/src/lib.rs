@@ -4,6 +4,7 @@
 mod lab;
 mod peers;
 mod process;
+pub mod standalone;
 mod wait;
 
 pub use lab::{Host, Lab, STANDARD_HOSTS};

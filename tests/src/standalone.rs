@@ -1,0 +1,186 @@
+//! FerroLB's binaries on a file store, checked the way a user would: with `ferrolbctl`.
+use crate::wait_until;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A binary of this workspace, built by `cargo build --workspace --bins` (scripts/test does it
+/// before the tests).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("a target directory");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A store directory and a controller running on it; both go away on drop.
+pub struct StoreRun {
+    dir: tempfile::TempDir,
+    controller: Option<Child>,
+}
+
+impl Default for StoreRun {
+    fn default() -> Self {
+        StoreRun::new()
+    }
+}
+
+impl StoreRun {
+    pub fn new() -> StoreRun {
+        StoreRun {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            controller: None,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a user file (atomically, as an editor saving it would appear to a reader).
+    pub fn write(&self, file: &str, yaml: &str) {
+        let temporary = self.dir().join(format!(".{file}.tmp"));
+        std::fs::write(&temporary, yaml).expect("writing a store file");
+        std::fs::rename(&temporary, self.dir().join(file)).expect("renaming a store file");
+    }
+
+    pub fn remove(&self, file: &str) {
+        std::fs::remove_file(self.dir().join(file)).expect("removing a store file");
+    }
+
+    /// Starts `ferrolb-controller --store DIR` with `extra` arguments.
+    pub fn start_controller(&mut self, extra: &[&str]) {
+        assert!(
+            self.controller.is_none(),
+            "the controller is already running"
+        );
+        let log = std::fs::File::create(self.dir().join("controller.log.txt")).expect("a log file");
+        let child = Command::new(binary("ferrolb-controller"))
+            .arg("--store")
+            .arg(self.dir())
+            .args(["--port", "0", "--log-level", "debug"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a log file"))
+            .stderr(log)
+            .spawn()
+            .expect("starting ferrolb-controller");
+        self.controller = Some(child);
+    }
+
+    /// Stops the controller with SIGKILL, as a crash would.
+    pub fn kill_controller(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn controller_log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("controller.log.txt")).unwrap_or_default()
+    }
+
+    /// `ferrolbctl --store DIR get WHAT -o json`, parsed.
+    pub fn get(&self, what: &str) -> serde_json::Value {
+        let output = Command::new(binary("ferrolbctl"))
+            .arg("--store")
+            .arg(self.dir())
+            .args(["get", what, "-o", "json"])
+            .output()
+            .expect("running ferrolbctl");
+        assert!(
+            output.status.success(),
+            "ferrolbctl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("ferrolbctl prints JSON")
+    }
+
+    /// The Service `namespace/name` as `ferrolbctl get services -o json` shows it.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        self.get("services")["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["metadata"]["namespace"] == namespace && s["metadata"]["name"] == name)
+            .cloned()
+    }
+
+    /// Waits (10 s at most) until the Service satisfies `check`, and returns it.
+    pub fn wait_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_until(Duration::from_secs(10), Duration::from_millis(50), || self.service(namespace, name).filter(|s| check(s)))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{namespace}/{name}: {what} never happened; it is {:#}\nevents: {:#?}\ncontroller log:\n{}",
+                    self.service(namespace, name).unwrap_or_default(),
+                    self.events(),
+                    self.controller_log()
+                )
+            })
+    }
+
+    /// Events the controller published.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.dir().join("status/ferrolb-controller/events.log.json"))
+                .unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (10 s at most) for an Event with `reason` about `name`; returns its message.
+    pub fn wait_event(&self, name: &str, reason: &str) -> String {
+        wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            self.events()
+                .into_iter()
+                .find(|e| e["regarding"]["name"] == name && e["reason"] == reason)
+                .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no {reason} event for {name}; events: {:#?}\n{}",
+                self.events(),
+                self.controller_log()
+            )
+        })
+    }
+}
+
+impl Drop for StoreRun {
+    fn drop(&mut self) {
+        self.kill_controller();
+    }
+}
+
+/// The ingress IPs of a Service as `ferrolbctl` shows it.
+pub fn ingress(service: &serde_json::Value) -> Vec<String> {
+    service["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ip"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The pool a Service's IPs came from, per its annotation.
+pub fn pool_of(service: &serde_json::Value) -> Option<String> {
+    service["metadata"]["annotations"]["metallb.io/ip-allocated-from-pool"]
+        .as_str()
+        .map(str::to_string)
+}

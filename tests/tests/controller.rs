@@ -1,0 +1,506 @@
+//! `ferrolb-controller --store DIR`: each MetalLB allocation rule, checked with
+//! `ferrolbctl get services -o json` as a user would.
+use ferrolb_e2e::standalone::{StoreRun, ingress, pool_of};
+use ferrolb_e2e::wait_until;
+use std::time::Duration;
+
+fn pool(name: &str, addresses: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec:\n  addresses: [{addresses}]\n{extra}---\n"
+    )
+}
+
+/// A LoadBalancer Service in namespace `ns` with annotations (`key: value` lines) and extra spec lines.
+fn service(ns: &str, name: &str, annotations: &[(&str, &str)], spec: &str) -> String {
+    let annotations: String = annotations
+        .iter()
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
+    let annotations = if annotations.is_empty() {
+        String::new()
+    } else {
+        format!("  annotations:\n{annotations}")
+    };
+    let spec = if spec.is_empty() {
+        "  ports: [{port: 80, protocol: TCP}]\n".to_string()
+    } else {
+        spec.to_string()
+    };
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\n{annotations}spec:\n  type: LoadBalancer\n{spec}---\n"
+    )
+}
+
+fn has_ip(s: &serde_json::Value) -> bool {
+    !ingress(s).is_empty()
+}
+
+#[test]
+fn requested_ips_through_annotations_and_spec() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+    run.write(
+        "services.yaml",
+        &(service(
+            "demo",
+            "new-key",
+            &[("metallb.io/loadBalancerIPs", "198.51.100.7")],
+            "",
+        ) + &service(
+            "demo",
+            "old-key",
+            &[("metallb.universe.tf/loadBalancerIPs", "198.51.100.8")],
+            "",
+        ) + &service(
+            "demo",
+            "spec-field",
+            &[],
+            "  loadBalancerIP: 198.51.100.9\n  ports: [{port: 80}]\n",
+        )),
+    );
+    run.start_controller(&[]);
+    for (name, ip) in [
+        ("new-key", "198.51.100.7"),
+        ("old-key", "198.51.100.8"),
+        ("spec-field", "198.51.100.9"),
+    ] {
+        let s = run.wait_service("demo", name, "allocation", has_ip);
+        assert_eq!(ingress(&s), [ip], "{name}");
+        assert_eq!(pool_of(&s).as_deref(), Some("blue"));
+    }
+    let warning = run.wait_event("old-key", "deprecatedAnnotation");
+    assert!(
+        warning.contains("metallb.universe.tf/loadBalancerIPs"),
+        "{warning}"
+    );
+    assert!(
+        run.wait_event("new-key", "IPAllocated")
+            .contains("198.51.100.7")
+    );
+}
+
+#[test]
+fn impossible_requests_fail_with_a_warning_and_no_ip() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+    run.write(
+        "services.yaml",
+        &(service(
+            "demo",
+            "holder",
+            &[("metallb.io/loadBalancerIPs", "198.51.100.7")],
+            "",
+        ) + &service(
+            "demo",
+            "outside",
+            &[("metallb.io/loadBalancerIPs", "203.0.113.7")],
+            "",
+        ) + &service(
+            "demo",
+            "taken",
+            &[("metallb.io/loadBalancerIPs", "198.51.100.7")],
+            "",
+        ) + &service(
+            "demo",
+            "family",
+            &[("metallb.io/loadBalancerIPs", "2001:db8::7")],
+            "  ipFamilies: [IPv4]\n  ports: [{port: 80}]\n",
+        )),
+    );
+    run.start_controller(&[]);
+    run.wait_service("demo", "holder", "allocation", has_ip);
+    assert!(
+        run.wait_event("outside", "AllocationFailed")
+            .contains("not in any pool")
+    );
+    assert!(
+        run.wait_event("taken", "AllocationFailed")
+            .contains("already in use by demo/holder")
+    );
+    assert!(
+        run.wait_event("family", "AllocationFailed")
+            .contains("do not match the Service's IP families")
+    );
+    for name in ["outside", "taken", "family"] {
+        assert!(
+            ingress(&run.service("demo", name).unwrap()).is_empty(),
+            "{name} got an IP"
+        );
+    }
+}
+
+#[test]
+fn the_pool_annotation_pins_the_pool_and_moves_a_service() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool("a-first", "198.51.100.0/24", "") + &pool("b-second", "203.0.113.0/24", "")),
+    );
+    run.write("svc.yaml", &service("demo", "web", &[], ""));
+    run.start_controller(&[]);
+    let s = run.wait_service("demo", "web", "allocation", has_ip);
+    assert_eq!(pool_of(&s).as_deref(), Some("a-first"));
+    run.write(
+        "svc.yaml",
+        &service(
+            "demo",
+            "web",
+            &[("metallb.io/address-pool", "b-second")],
+            "",
+        ),
+    );
+    let s = run.wait_service("demo", "web", "a move to b-second", |s| {
+        pool_of(s).as_deref() == Some("b-second")
+    });
+    assert_eq!(ingress(&s), ["203.0.113.0"]);
+}
+
+#[test]
+fn services_share_an_ip_only_under_the_sharing_rule() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+    let shared = [("metallb.io/allow-shared-ip", "k")];
+    run.write(
+        "services.yaml",
+        &(service(
+            "demo",
+            "a-http",
+            &shared,
+            "  ports: [{port: 80, protocol: TCP}]\n",
+        ) + &service(
+            "demo",
+            "b-dns",
+            &shared,
+            "  ports: [{port: 53, protocol: UDP}]\n",
+        ) + &service(
+            "demo",
+            "c-http-again",
+            &shared,
+            "  ports: [{port: 80, protocol: TCP}]\n",
+        ) + &service(
+            "demo",
+            "d-local",
+            &shared,
+            "  externalTrafficPolicy: Local\n  selector: {app: x}\n  ports: [{port: 443}]\n",
+        )),
+    );
+    run.start_controller(&[]);
+    let a = ingress(&run.wait_service("demo", "a-http", "allocation", has_ip));
+    assert_eq!(
+        ingress(&run.wait_service("demo", "b-dns", "allocation", has_ip)),
+        a,
+        "compatible ports share"
+    );
+    assert_ne!(
+        ingress(&run.wait_service("demo", "c-http-again", "allocation", has_ip)),
+        a,
+        "the same port cannot share"
+    );
+    assert_ne!(
+        ingress(&run.wait_service("demo", "d-local", "allocation", has_ip)),
+        a,
+        "Local cannot share with Cluster"
+    );
+}
+
+#[test]
+fn pools_are_chosen_by_service_allocation_priority_then_auto_assign() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool("a-general", "198.51.100.0/30", "")
+            + &pool("b-manual", "198.51.100.8/30", "  autoAssign: false\n")
+            + &pool("c-team", "203.0.113.0/30", "  serviceAllocation:\n    priority: 10\n    namespaces: [team]\n")
+            + &pool("d-gold", "203.0.113.8/30", "  serviceAllocation:\n    priority: 1\n    serviceSelectors: [{matchLabels: {tier: gold}}]\n")
+            + &pool("e-buggy", "203.0.113.255-203.0.114.1", "  avoidBuggyIPs: true\n  autoAssign: false\n")),
+    );
+    let gold = "apiVersion: v1\nkind: Service\nmetadata: {name: gold, namespace: team, labels: {tier: gold}}\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n---\n";
+    run.write(
+        "services.yaml",
+        &(service("other", "plain", &[], "")
+            + &service("team", "teamsvc", &[], "")
+            + gold
+            + &service(
+                "other",
+                "manual",
+                &[("metallb.io/address-pool", "b-manual")],
+                "",
+            )
+            + &service(
+                "other",
+                "buggy",
+                &[("metallb.io/address-pool", "e-buggy")],
+                "",
+            )),
+    );
+    run.start_controller(&[]);
+    let pool =
+        |name: &str, ns: &str| pool_of(&run.wait_service(ns, name, "allocation", has_ip)).unwrap();
+    assert_eq!(pool("plain", "other"), "a-general");
+    assert_eq!(pool("teamsvc", "team"), "c-team");
+    assert_eq!(pool("gold", "team"), "d-gold");
+    assert_eq!(pool("manual", "other"), "b-manual");
+    assert_eq!(
+        ingress(&run.wait_service("other", "buggy", "allocation", has_ip)),
+        ["203.0.114.1"],
+        "avoidBuggyIPs skips .255 and .0"
+    );
+}
+
+#[test]
+fn dual_stack_services() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool("a-v4", "198.51.100.0/30", "")
+            + &pool("b-dual", "203.0.113.0/30, 2001:db8::/126", "")),
+    );
+    run.write(
+        "services.yaml",
+        &(service("demo", "require", &[], "  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv6, IPv4]\n  ports: [{port: 80}]\n")
+            + &service("demo", "prefer", &[], "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv4, IPv6]\n  ports: [{port: 80}]\n")),
+    );
+    run.start_controller(&[]);
+    let s = run.wait_service("demo", "require", "allocation", has_ip);
+    assert_eq!(
+        ingress(&s),
+        ["2001:db8::", "203.0.113.0"],
+        "primary family first"
+    );
+    let s = run.wait_service("demo", "prefer", "allocation", has_ip);
+    assert_eq!(ingress(&s), ["198.51.100.0"]);
+    // The pool gains IPv6: the PreferDualStack Service gains an IPv6 address and keeps its IPv4 one.
+    run.write(
+        "pools.yaml",
+        &(pool("a-v4", "198.51.100.0/30, 2001:db8:1::/126", "")
+            + &pool("b-dual", "203.0.113.0/30, 2001:db8::/126", "")),
+    );
+    let s = run.wait_service("demo", "prefer", "the IPv6 address", |s| {
+        ingress(s).len() == 2
+    });
+    assert_eq!(ingress(&s), ["198.51.100.0", "2001:db8:1::"]);
+}
+
+#[test]
+fn load_balancer_class_is_honoured() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+    run.write(
+        "services.yaml",
+        &(service("demo", "none", &[], "")
+            + &service(
+                "demo",
+                "ours",
+                &[],
+                "  loadBalancerClass: example.com/ferrolb\n  ports: [{port: 80}]\n",
+            )
+            + &service(
+                "demo",
+                "theirs",
+                &[],
+                "  loadBalancerClass: example.com/other\n  ports: [{port: 80}]\n",
+            )),
+    );
+    run.start_controller(&["--lb-class", "example.com/ferrolb"]);
+    run.wait_service("demo", "none", "allocation", has_ip);
+    run.wait_service("demo", "ours", "allocation", has_ip);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        ingress(&run.service("demo", "theirs").unwrap()).is_empty(),
+        "another class's Service got an IP"
+    );
+}
+
+#[test]
+fn leaving_load_balancer_or_being_deleted_frees_the_ip() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("tiny", "198.51.100.1/32", ""));
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    run.write("b.yaml", &service("demo", "b", &[], ""));
+    run.wait_event("b", "AllocationFailed");
+    // a becomes ClusterIP: its status and annotation are cleared, b gets the address.
+    run.write(
+        "a.yaml",
+        &service("demo", "a", &[], "").replace("type: LoadBalancer", "type: ClusterIP"),
+    );
+    let a = run.wait_service("demo", "a", "clearing", |s| {
+        !has_ip(s) && pool_of(s).is_none()
+    });
+    assert!(pool_of(&a).is_none());
+    run.wait_service("demo", "b", "the freed IP", |s| {
+        ingress(s) == ["198.51.100.1"]
+    });
+    // b is deleted: a, LoadBalancer again, gets the address back.
+    run.remove("b.yaml");
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.wait_service("demo", "a", "the freed IP", |s| {
+        ingress(s) == ["198.51.100.1"]
+    });
+}
+
+#[test]
+fn a_shrinking_pool_moves_only_the_services_that_lost_their_ip() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool("a-main", "198.51.100.0/30", "") + &pool("b-spare", "203.0.113.0/31", "")),
+    );
+    run.write(
+        "services.yaml",
+        &(service("demo", "s0", &[], "")
+            + &service("demo", "s1", &[], "")
+            + &service("demo", "s2", &[], "")),
+    );
+    run.start_controller(&[]);
+    for (name, ip) in [
+        ("s0", "198.51.100.0"),
+        ("s1", "198.51.100.1"),
+        ("s2", "198.51.100.2"),
+    ] {
+        assert_eq!(
+            ingress(&run.wait_service("demo", name, "allocation", has_ip)),
+            [ip]
+        );
+    }
+    run.write(
+        "pools.yaml",
+        &(pool("a-main", "198.51.100.0/31", "") + &pool("b-spare", "203.0.113.0/31", "")),
+    );
+    run.wait_service("demo", "s2", "a move to b-spare", |s| {
+        ingress(s) == ["203.0.113.0"]
+    });
+    assert_eq!(
+        ingress(&run.service("demo", "s0").unwrap()),
+        ["198.51.100.0"]
+    );
+    assert_eq!(
+        ingress(&run.service("demo", "s1").unwrap()),
+        ["198.51.100.1"]
+    );
+    // The spare pool goes away too: s2 has nowhere to go.
+    run.write("pools.yaml", &pool("a-main", "198.51.100.0/31", ""));
+    run.wait_service("demo", "s2", "losing its IP", |s| !has_ip(s));
+    assert!(
+        run.wait_event("s2", "AllocationFailed")
+            .contains("no available IPs")
+    );
+}
+
+#[test]
+fn a_restart_changes_no_assignment() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/28", ""));
+    let services: String = (0..8)
+        .map(|i| service("demo", &format!("s{i}"), &[], ""))
+        .collect();
+    run.write("services.yaml", &services);
+    run.start_controller(&[]);
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        run.get("services")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(has_ip)
+            .then_some(())
+    })
+    .expect("every Service allocated");
+    // Shuffle the holders: delete s0 and s3, let s0 come back with another address.
+    run.write(
+        "services.yaml",
+        &services.replace("name: s0\n", "name: s9\n"),
+    );
+    run.wait_service("demo", "s9", "allocation", has_ip);
+    let before = run.get("services");
+    run.kill_controller();
+    // A new Service appears while the controller is down; it must not take anyone's address.
+    run.write("late.yaml", &service("demo", "late", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "late", "allocation", has_ip);
+    let after = run.get("services");
+    for s in before["items"].as_array().unwrap() {
+        let name = s["metadata"]["name"].as_str().unwrap();
+        let now = after["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["metadata"]["name"] == name)
+            .unwrap();
+        assert_eq!(ingress(now), ingress(s), "{name} moved on restart");
+    }
+}
+
+#[test]
+fn a_bad_configuration_keeps_the_last_good_one_and_a_bad_service_blocks_nobody() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    // An overlapping pool makes the configuration invalid...
+    run.write("bad.yaml", &pool("red", "198.51.100.128/25", ""));
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let state =
+            std::fs::read_to_string(run.dir().join(
+                "status/ferrolb-controller/configurationstate/metallb-system/controller.yaml",
+            ))
+            .ok()?;
+        (state.contains("Invalid") && state.contains("overlaps")).then_some(())
+    })
+    .expect("ConfigurationState reports the invalid configuration");
+    // ...yet the last good one still serves: a keeps its IP, a new Service is allocated, and
+    // a Service with a broken annotation only hurts itself.
+    run.write(
+        "more.yaml",
+        &(service(
+            "demo",
+            "broken",
+            &[("metallb.io/loadBalancerIPs", "not-an-ip")],
+            "",
+        ) + &service("demo", "b", &[], "")),
+    );
+    run.wait_service("demo", "b", "allocation", has_ip);
+    assert!(
+        run.wait_event("broken", "AllocationFailed")
+            .contains("not an IP address")
+    );
+    assert_eq!(
+        ingress(&run.service("demo", "a").unwrap()),
+        ["198.51.100.0"]
+    );
+    run.remove("bad.yaml");
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let state =
+            std::fs::read_to_string(run.dir().join(
+                "status/ferrolb-controller/configurationstate/metallb-system/controller.yaml",
+            ))
+            .ok()?;
+        state.contains("Valid").then_some(())
+    })
+    .expect("ConfigurationState back to Valid");
+}
+
+#[test]
+fn pool_status_counters_follow_allocations() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &pool("blue", "198.51.100.0/30, 2001:db8::/126", ""),
+    );
+    run.write(
+        "svc.yaml",
+        &(service("demo", "a", &[], "") + &service("demo", "b", &[], "")),
+    );
+    run.start_controller(&[]);
+    let status = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let pools = run.get("pools");
+        let status = pools["items"][0]["status"].clone();
+        (status["assignedIPv4"] == 2).then_some(status)
+    })
+    .unwrap_or_else(|| panic!("pool status never counted 2: {:#}", run.get("pools")));
+    assert_eq!(
+        status,
+        serde_json::json!({"assignedIPv4": 2, "assignedIPv6": 0, "availableIPv4": 2, "availableIPv6": 4})
+    );
+}
