@@ -40,12 +40,14 @@ pub fn render(snapshot: &Snapshot, what: What, output: Option<Output>) -> anyhow
     let objects: Vec<&Object> = snapshot
         .objects
         .values()
-        .filter(|o| match (what, o) {
-            (What::Services, Object::Service(_)) => true,
-            (What::Pools, Object::IPAddressPool(_)) => true,
-            (What::L2status, Object::ServiceL2Status(_)) => true,
-            (What::Bgpstatus, Object::ServiceBGPStatus(_)) => true,
-            _ => false,
+        .filter(|o| {
+            matches!(
+                (what, o),
+                (What::Services, Object::Service(_))
+                    | (What::Pools, Object::IPAddressPool(_))
+                    | (What::L2status, Object::ServiceL2Status(_))
+                    | (What::Bgpstatus, Object::ServiceBGPStatus(_))
+            )
         })
         .collect();
     match output {

@@ -175,6 +175,7 @@ async fn get_services_json_shows_status_and_the_pool_annotation() {
         table.lines().nth(1).unwrap().split_whitespace().eq([
             "demo",
             "web",
+            "LoadBalancer",
             "198.51.100.10",
             "demo"
         ]),
