@@ -66,7 +66,7 @@ pub enum ClusterError {
 /// Either backend, behind one interface.
 pub enum Cluster {
     Store(store::FileStore),
-    Kube(kubernetes::KubeCluster),
+    Kube(Box<kubernetes::KubeCluster>),
 }
 
 impl Cluster {
@@ -85,6 +85,15 @@ impl Cluster {
         match self {
             Cluster::Store(s) => s.apply(partial),
             Cluster::Kube(k) => k.apply(partial).await,
+        }
+    }
+
+    /// Makes applied changes visible to other readers now (the file store writes in the
+    /// background otherwise; the Kubernetes API has nothing to flush).
+    pub fn flush(&self) -> Result<(), ClusterError> {
+        match self {
+            Cluster::Store(s) => s.flush(),
+            Cluster::Kube(_) => Ok(()),
         }
     }
 

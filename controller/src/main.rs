@@ -4,12 +4,17 @@ use clap::Parser;
 use ferrolb_cluster::Cluster;
 use ferrolb_controller::metrics::{self, Metrics};
 use ferrolb_controller::reconcile::{Actions, Controller};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long to wait before retrying writes that failed.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How long a write may take to show in the snapshot before it is made again.
+const IN_FLIGHT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let cluster = match &args.store {
         Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open(
@@ -54,14 +60,14 @@ async fn main() -> anyhow::Result<()> {
             &args.namespace,
             "ferrolb-controller",
         )?),
-        None => Cluster::Kube(
+        None => Cluster::Kube(Box::new(
             ferrolb_cluster::kubernetes::KubeCluster::connect(
                 args.kubeconfig.as_deref(),
                 &args.namespace,
                 "ferrolb-controller",
             )
             .await?,
-        ),
+        )),
     };
     let metrics = Arc::new(Metrics::new());
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
@@ -72,11 +78,18 @@ async fn main() -> anyhow::Result<()> {
 
     let mut controller = Controller::new(&args.namespace, args.lb_class.as_deref());
     let mut snapshots = cluster.snapshots();
+    let mut writer = Writer::default();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let actions = controller.reconcile(&snapshot);
         metrics.record(&actions.usage, actions.config_errors.is_empty());
-        let retry = !execute(&cluster, actions).await;
+        tracing::debug!(
+            objects = snapshot.objects.len(),
+            writes = actions.applies.len(),
+            events = actions.events.len(),
+            "pass done"
+        );
+        let retry = !writer.execute(&cluster, actions).await;
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { break },
             () = tokio::time::sleep(RETRY), if retry => {}
@@ -87,19 +100,52 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes what a pass decided; false when something failed and should be retried.
-async fn execute(cluster: &Cluster, actions: Actions) -> bool {
-    let mut ok = true;
-    for partial in actions.applies {
-        if let Err(error) = cluster.apply(partial).await {
+/// Writes what passes decide, skipping a write identical to one made moments ago that the
+/// snapshot does not show yet: without this, every pass during a burst would write again
+/// everything still on its way.
+#[derive(Default)]
+struct Writer {
+    recent: HashMap<String, (serde_json::Value, Instant)>,
+}
+
+impl Writer {
+    /// Returns false when a write failed and should be retried.
+    async fn execute(&mut self, cluster: &Cluster, actions: Actions) -> bool {
+        let now = Instant::now();
+        self.recent
+            .retain(|_, (_, at)| now.duration_since(*at) < IN_FLIGHT);
+        let mut ok = true;
+        for partial in actions.applies {
+            let key = format!(
+                "{}/{}/{}",
+                partial["kind"], partial["metadata"]["namespace"], partial["metadata"]["name"]
+            );
+            if self
+                .recent
+                .get(&key)
+                .is_some_and(|(last, _)| *last == partial)
+            {
+                continue;
+            }
+            match cluster.apply(partial.clone()).await {
+                Ok(()) => {
+                    self.recent.insert(key, (partial, now));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "writing status failed");
+                    ok = false;
+                }
+            }
+        }
+        if let Err(error) = cluster.flush() {
             tracing::error!(%error, "writing status failed");
             ok = false;
         }
-    }
-    for event in actions.events {
-        if let Err(error) = cluster.publish(event).await {
-            tracing::warn!(%error, "publishing an event failed");
+        for event in actions.events {
+            if let Err(error) = cluster.publish(event).await {
+                tracing::warn!(%error, "publishing an event failed");
+            }
         }
+        ok
     }
-    ok
 }

@@ -289,7 +289,7 @@ impl Controller {
 /// Whether the Service's status and annotation already show `assignment`.
 fn shows(svc: &Service, assignment: &Assignment) -> bool {
     service::status_ips(svc) == assignment.ips
-        && service::status_pool(svc) == Some(assignment.pool.as_str())
+        && service::status_pool(svc) == Some(&*assignment.pool)
 }
 
 /// The controller's share of a Service: the pool annotation and the ingress IPs; with no
@@ -303,7 +303,7 @@ fn service_partial(svc: &Service, assignment: Option<&Assignment>) -> serde_json
                 .map(|ip: &IpAddr| json!({"ip": ip.to_string()}))
                 .collect();
             (
-                json!({ IP_ALLOCATED_FROM_POOL: a.pool }),
+                json!({ IP_ALLOCATED_FROM_POOL: &*a.pool }),
                 json!({ "ingress": ingress }),
             )
         }

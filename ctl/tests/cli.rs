@@ -149,6 +149,7 @@ async fn get_services_json_shows_status_and_the_pool_annotation() {
             "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
         }))
         .unwrap();
+    store.flush().unwrap();
     let store_dir = dir.path().to_str().unwrap();
     let out = ferrolbctl(&["--store", store_dir, "get", "services", "-o", "json"]);
     assert!(

@@ -31,9 +31,9 @@ pub(super) struct Loader {
     dir: PathBuf,
     namespace: String,
     user_files: BTreeMap<PathBuf, (Fingerprint, Documents)>,
-    status_files: BTreeMap<PathBuf, (Fingerprint, Result<serde_json::Value, String>)>,
+    status_files: BTreeMap<PathBuf, (Fingerprint, Result<Vec<serde_json::Value>, String>)>,
     seen: Vec<(PathBuf, Fingerprint)>,
-    stale: Vec<PathBuf>,
+    stale: Vec<(PathBuf, ObjectKey)>,
 }
 
 /// Reads a store directory once (for `ferrolbctl`).
@@ -93,11 +93,13 @@ impl Loader {
             self.add_user_objects(&mut snapshot, path, documents);
         }
         let mut stale = Vec::new();
-        for (path, (_, partial)) in &status_files {
-            match partial {
-                Ok(partial) => {
-                    if !merge_status(&mut snapshot, path, partial) {
-                        stale.push(path.clone());
+        for (path, (_, partials)) in &status_files {
+            match partials {
+                Ok(partials) => {
+                    for partial in partials {
+                        if let Some(key) = merge_status(&mut snapshot, path, partial) {
+                            stale.push((path.clone(), key));
+                        }
                     }
                 }
                 Err(reason) => snapshot.problems.push(Problem {
@@ -115,7 +117,7 @@ impl Loader {
     }
 
     /// Status files of the last load whose object no longer exists.
-    pub(super) fn stale(&self) -> &[PathBuf] {
+    pub(super) fn stale(&self) -> &[(PathBuf, ObjectKey)] {
         &self.stale
     }
 
@@ -189,9 +191,16 @@ fn read_user_file(path: &Path) -> Documents {
     }
 }
 
-fn read_status_file(path: &Path) -> Result<serde_json::Value, String> {
+/// A status file: partial objects, several per file.
+fn read_status_file(path: &Path) -> Result<Vec<serde_json::Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            <serde_json::Value as serde::Deserialize>::deserialize(document)
+                .map_err(|e| e.to_string())
+        })
+        .filter(|v| !matches!(v, Ok(serde_json::Value::Null)))
+        .collect()
 }
 
 /// Kinds whose objects FerroLB creates itself: a status file alone makes them exist.
@@ -199,8 +208,12 @@ const OWNED_KINDS: [&str; 3] = ["ServiceL2Status", "ServiceBGPStatus", "Configur
 
 /// Merges a component's partial object over the user's object, or adds it when FerroLB owns
 /// the kind. Partials for objects that no longer exist are stale and ignored.
-/// Returns false when the partial is stale: its object no longer exists.
-fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) -> bool {
+/// Returns the key when the partial is stale: its object no longer exists.
+fn merge_status(
+    snapshot: &mut Snapshot,
+    path: &Path,
+    partial: &serde_json::Value,
+) -> Option<ObjectKey> {
     let problem = |reason: String| Problem {
         source: path.display().to_string(),
         document: None,
@@ -216,7 +229,7 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
         snapshot.problems.push(problem(
             "a status file needs a known kind and metadata.name".into(),
         ));
-        return true;
+        return None;
     };
     let key = ObjectKey::new(kind, field("/metadata/namespace"), name);
     let merged = match snapshot.objects.get(&key) {
@@ -227,11 +240,11 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
             }
             Err(reason) => {
                 snapshot.problems.push(problem(reason));
-                return true;
+                return None;
             }
         },
         None if OWNED_KINDS.contains(kind) => partial.clone(),
-        None => return false,
+        None => return Some(key),
     };
     match Object::decode(merged) {
         Ok(object) => {
@@ -239,7 +252,7 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
         }
         Err(e) => snapshot.problems.push(problem(e.to_string())),
     }
-    true
+    None
 }
 
 /// JSON merge (RFC 7386 without deletion): objects merge key by key, anything else replaces.

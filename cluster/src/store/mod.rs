@@ -1,10 +1,10 @@
 //! The file store: a directory of Kubernetes YAML instead of an API server (`--store DIR`).
 //!
 //! - Every `*.yaml`/`*.yml` file directly in DIR holds objects, several per file.
-//! - FerroLB writes only under `DIR/status/<component>/`, one file per object it applies to,
-//!   each written to a temporary name and renamed, so readers never see half a file. A
-//!   component's files are its field manager's share: they are merged over the user's
-//!   objects when the store is read.
+//! - FerroLB writes only under `DIR/status/<component>/`: the partial objects it applies, a
+//!   file per kind and namespace, each written to a temporary name and renamed, so readers
+//!   never see half a file. A component's files are its field manager's share: they are
+//!   merged over the user's objects when the store is read.
 //! - The directory is polled every [`POLL_INTERVAL`]; only files whose size, mtime or inode
 //!   changed are parsed again.
 mod load;
@@ -19,19 +19,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use write::OwnStatus;
 
 /// How often the directory is checked for changes: well inside the one second DESIGN.md allows.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// How many Events a component keeps in its `events.yaml`.
+/// How often new status and Events are written out: a burst of thousands becomes one write.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How many Events a component keeps in its `events.log.json`.
 const EVENTS_KEPT: usize = 500;
 
 /// A running file store: the current snapshot, refreshed in the background.
 pub struct FileStore {
-    dir: PathBuf,
-    component: String,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    events: Mutex<VecDeque<Event>>,
+    own: Arc<Mutex<OwnStatus>>,
+    events: Arc<Mutex<EventLog>>,
+    flusher: tokio::task::JoinHandle<()>,
     poller: tokio::task::JoinHandle<()>,
 }
 
@@ -50,9 +54,10 @@ impl FileStore {
             });
         }
         let mut loader = Loader::new(dir, namespace);
-        let own_status = dir.join("status").join(component);
+        let own = Arc::new(Mutex::new(OwnStatus::load(dir, component)?));
         let first = Arc::new(loader.load());
-        remove_stale(&loader, &own_status);
+        remove_stale(&loader, &own);
+        let poller_own = own.clone();
         log_problems(&first, None);
         let (sender, snapshots) = watch::channel(first);
         let poller = tokio::spawn(async move {
@@ -67,7 +72,7 @@ impl FileStore {
                     continue;
                 }
                 let next = loader.load();
-                remove_stale(&loader, &own_status);
+                remove_stale(&loader, &poller_own);
                 let previous = sender.borrow().clone();
                 if *previous != next {
                     log_problems(&next, Some(&previous));
@@ -75,11 +80,18 @@ impl FileStore {
                 }
             }
         });
+        let events = Arc::new(Mutex::new(EventLog::default()));
+        let flusher = tokio::spawn(flush(
+            own.clone(),
+            events.clone(),
+            dir.to_path_buf(),
+            component.to_string(),
+        ));
         Ok(FileStore {
-            dir: dir.to_path_buf(),
-            component: component.to_string(),
             snapshots,
-            events: Mutex::new(VecDeque::new()),
+            own,
+            events,
+            flusher,
             poller,
         })
     }
@@ -88,12 +100,20 @@ impl FileStore {
         self.snapshots.clone()
     }
 
+    /// Records a partial object; it reaches the disk at the next [`FileStore::flush`], done
+    /// in the background every [`FLUSH_INTERVAL`].
     pub fn apply(&self, partial: serde_json::Value) -> Result<(), ClusterError> {
-        write::apply(&self.dir, &self.component, &partial)
+        lock(&self.own).apply(partial)
     }
 
     pub fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
-        write::delete(&self.dir, &self.component, key)
+        lock(&self.own).delete(key);
+        Ok(())
+    }
+
+    /// Writes out every status change recorded so far.
+    pub fn flush(&self) -> Result<(), ClusterError> {
+        lock(&self.own).flush()
     }
 
     pub fn publish(&self, event: Event) -> Result<(), ClusterError> {
@@ -104,30 +124,71 @@ impl FileStore {
             "{}",
             event.message
         );
-        let mut events = self
-            .events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        events.push_back(event);
-        while events.len() > EVENTS_KEPT {
-            events.pop_front();
+        let mut log = lock(&self.events);
+        log.events.push_back(event);
+        while log.events.len() > EVENTS_KEPT {
+            log.events.pop_front();
         }
-        write::events(&self.dir, &self.component, events.make_contiguous())
+        log.dirty = true;
+        Ok(())
+    }
+}
+
+/// The Events a component published, newest last.
+#[derive(Default)]
+struct EventLog {
+    events: VecDeque<Event>,
+    /// Whether the file is behind.
+    dirty: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes status and Events out when they changed.
+async fn flush(
+    own: Arc<Mutex<OwnStatus>>,
+    log: Arc<Mutex<EventLog>>,
+    dir: PathBuf,
+    component: String,
+) {
+    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
+    loop {
+        interval.tick().await;
+        if let Err(error) = lock(&own).flush() {
+            tracing::warn!(%error, "writing status failed; retrying");
+        }
+        let events: Vec<Event> = {
+            let mut log = lock(&log);
+            if !log.dirty {
+                continue;
+            }
+            log.dirty = false;
+            log.events.iter().cloned().collect()
+        };
+        if let Err(error) = write::events(&dir, &component, &events) {
+            tracing::warn!(%error, "writing events failed");
+        }
     }
 }
 
 impl Drop for FileStore {
     fn drop(&mut self) {
         self.poller.abort();
+        self.flusher.abort();
     }
 }
 
-/// Removes this component's status for objects that were deleted, so that an object created
+/// Drops this component's status for objects that were deleted, so that an object created
 /// again under the same name starts clean.
-fn remove_stale(loader: &Loader, own_status: &Path) {
-    for path in loader.stale().iter().filter(|p| p.starts_with(own_status)) {
-        if let Err(error) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), %error, "could not remove stale status");
+fn remove_stale(loader: &Loader, own: &Mutex<OwnStatus>) {
+    let mut own = lock(own);
+    for (path, key) in loader.stale() {
+        if own.owns(path) {
+            own.delete(key);
         }
     }
 }

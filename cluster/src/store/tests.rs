@@ -171,7 +171,7 @@ async fn status_is_written_under_status_only_and_merged_over_the_user_object() {
     );
     let written = dir
         .path()
-        .join("status/ferrolb-controller/service/demo/web.yaml");
+        .join("status/ferrolb-controller/service/demo.yaml");
     assert!(written.is_file());
     let mut stray = Vec::new();
     collect_files(dir.path(), &mut stray);
@@ -197,8 +197,9 @@ async fn status_writes_are_atomic() {
     let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
     let path = dir
         .path()
-        .join("status/ferrolb-controller/service/demo/web.yaml");
+        .join("status/ferrolb-controller/service/demo.yaml");
     store.apply(service_status("198.51.100.0")).unwrap();
+    store.flush().unwrap();
     // A reader racing 2,000 rewrites (each longer or shorter than the last) must always see a
     // whole file: the old one or the new one.
     let reader_path = path.clone();
@@ -208,6 +209,10 @@ async fn status_writes_are_atomic() {
             let text = std::fs::read_to_string(&reader_path).unwrap();
             let value: serde_json::Value = serde_yaml::from_str(&text).unwrap();
             assert_eq!(value["kind"], "Service", "partial read: {text:?}");
+            assert!(
+                text.ends_with("ip: 198.51.100.0\n") || text.contains("padding"),
+                "partial read: {text:?}"
+            );
             reads += 1;
         }
         reads
@@ -218,13 +223,14 @@ async fn status_writes_are_atomic() {
         partial["metadata"]["annotations"]["padding"] =
             serde_json::json!("x".repeat((i % 7) as usize * 100));
         store.apply(partial).unwrap();
+        store.flush().unwrap();
     }
     assert_eq!(reader.join().unwrap(), 20_000);
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("web.yaml")]);
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("demo.yaml")]);
 }
 
 #[tokio::test]
@@ -284,6 +290,8 @@ async fn events_are_kept_per_component() {
             })
             .unwrap();
     }
+    // Written in the background, in one go.
+    tokio::time::sleep(FLUSH_INTERVAL * 3).await;
     let text =
         std::fs::read_to_string(dir.path().join("status/ferrolb-controller/events.log.json"))
             .unwrap();

@@ -17,11 +17,13 @@ use ferrolb_api::config::{Config, Pool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The IPs a Service holds and the pool they come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
-    pub pool: String,
+    /// Shared with the pool's other assignments: one allocation per pool, not per Service.
+    pub pool: Arc<str>,
     /// In the order of the Service's families (primary first).
     pub ips: Vec<IpAddr>,
 }
@@ -57,6 +59,7 @@ pub enum Outcome {
 }
 
 struct PoolState {
+    name: Arc<str>,
     pool: Pool,
     v4: FreeSpace,
     v6: FreeSpace,
@@ -65,6 +68,7 @@ struct PoolState {
 impl PoolState {
     fn new(pool: &Pool) -> PoolState {
         PoolState {
+            name: pool.name.as_str().into(),
             v4: FreeSpace::new(Family::V4, &pool.ranges, pool.avoid_buggy_ips),
             v6: FreeSpace::new(Family::V6, &pool.ranges, pool.avoid_buggy_ips),
             pool: pool.clone(),
@@ -86,11 +90,29 @@ impl PoolState {
     }
 }
 
-/// The Services holding one IP, with what each shares it under.
-#[derive(Default)]
+/// The Services holding one IP, with what each shares it under. Almost always one Service:
+/// a Vec of one costs far less than a map.
 struct Holders {
-    pool: String,
-    services: BTreeMap<ServiceKey, Option<Sharing>>,
+    pool: Arc<str>,
+    services: Vec<(ServiceKey, Option<Sharing>)>,
+}
+
+impl Holders {
+    fn get(&self, key: &ServiceKey) -> Option<&Option<Sharing>> {
+        self.services.iter().find(|(k, _)| k == key).map(|(_, s)| s)
+    }
+
+    fn remove(&mut self, key: &ServiceKey) -> Option<Option<Sharing>> {
+        let index = self.services.iter().position(|(k, _)| k == key)?;
+        Some(self.services.swap_remove(index).1)
+    }
+
+    fn insert(&mut self, key: &ServiceKey, sharing: Option<Sharing>) {
+        match self.services.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = sharing,
+            None => self.services.push((key.clone(), sharing)),
+        }
+    }
 }
 
 /// Usage of a pool, for status counters and metrics.
@@ -132,7 +154,7 @@ impl Allocator {
         let mut assignments: Vec<(ServiceKey, Assignment)> = self.assignments.drain().collect();
         assignments.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, assignment) in assignments {
-            let still_valid = self.pools.get(&assignment.pool).is_some_and(|state| {
+            let still_valid = self.pools.get(&*assignment.pool).is_some_and(|state| {
                 assignment
                     .ips
                     .iter()
@@ -143,10 +165,7 @@ impl Allocator {
                 continue;
             }
             for ip in &assignment.ips {
-                let sharing = holders
-                    .get(ip)
-                    .and_then(|h| h.services.get(&key).cloned())
-                    .flatten();
+                let sharing = holders.get(ip).and_then(|h| h.get(&key).cloned()).flatten();
                 self.hold(ip, &assignment.pool, &key, sharing);
             }
             self.assignments.insert(key, assignment);
@@ -180,11 +199,11 @@ impl Allocator {
             let Some(holders) = self.holders.get_mut(ip) else {
                 continue;
             };
-            if let Some(Some(sharing)) = holders.services.remove(key)
+            if let Some(Some(sharing)) = holders.remove(key)
                 && !holders
                     .services
-                    .values()
-                    .flatten()
+                    .iter()
+                    .filter_map(|(_, s)| s.as_ref())
                     .any(|s| s.key == sharing.key)
                 && let Some(ips) = self.by_sharing_key.get_mut(&sharing.key)
             {
@@ -193,7 +212,7 @@ impl Allocator {
             if holders.services.is_empty() {
                 let pool = holders.pool.clone();
                 self.holders.remove(ip);
-                if let Some(state) = self.pools.get_mut(&pool) {
+                if let Some(state) = self.pools.get_mut(&*pool) {
                     state.space(Family::of(ip)).give_back(ip);
                 }
             }
@@ -321,7 +340,7 @@ impl Allocator {
             self.hold(ip, &pool, &request.key, request.sharing.clone());
         }
         let assignment = Assignment {
-            pool,
+            pool: self.pools[&pool].name.clone(),
             ips: ips.to_vec(),
         };
         self.assignments
@@ -341,11 +360,11 @@ impl Allocator {
             }
             return self.claim(request, &request.requested_ips);
         }
-        let candidates: Vec<String> = match &request.pool {
-            Some(name) if !self.pools.contains_key(name) => {
-                return Err(AllocationError::UnknownPool(name.clone()));
-            }
-            Some(name) => vec![name.clone()],
+        let candidates: Vec<Arc<str>> = match &request.pool {
+            Some(name) => match self.pools.get(name) {
+                Some(state) => vec![state.name.clone()],
+                None => return Err(AllocationError::UnknownPool(name.clone())),
+            },
             None => self.pool_order(request),
         };
         for pool in &candidates {
@@ -364,9 +383,9 @@ impl Allocator {
     /// Pools for automatic allocation, in MetalLB's order: those whose serviceAllocation selects
     /// the Service by priority (lower first, unset last), then the other autoAssign pools;
     /// ties broken by name.
-    fn pool_order(&self, request: &Request) -> Vec<String> {
-        let mut selected: Vec<(i64, &str)> = Vec::new();
-        let mut general: Vec<&str> = Vec::new();
+    fn pool_order(&self, request: &Request) -> Vec<Arc<str>> {
+        let mut selected: Vec<(i64, &Arc<str>)> = Vec::new();
+        let mut general: Vec<&Arc<str>> = Vec::new();
         for state in self.pools.values().filter(|s| s.pool.auto_assign) {
             match &state.pool.allocation {
                 Some(allocation) => {
@@ -376,22 +395,23 @@ impl Allocator {
                         } else {
                             i64::from(allocation.priority)
                         };
-                        selected.push((priority, &state.pool.name));
+                        selected.push((priority, &state.name));
                     }
                 }
-                None => general.push(&state.pool.name),
+                None => general.push(&state.name),
             }
         }
         selected.sort();
         selected
             .into_iter()
-            .map(|(_, n)| n.to_string())
-            .chain(general.into_iter().map(str::to_string))
+            .map(|(_, n)| n.clone())
+            .chain(general.into_iter().cloned())
             .collect()
     }
 
     fn allocate_in(&mut self, request: &Request, pool: &str) -> Option<Assignment> {
         let state = self.pools.get(pool)?;
+        let name = state.name.clone();
         let wanted: Vec<Family> = match request.policy {
             FamilyPolicy::PreferDualStack => request
                 .families()
@@ -400,7 +420,13 @@ impl Allocator {
                 .collect(),
             _ => request.families(),
         };
-        if wanted.is_empty() {
+        // A full pool is skipped without touching anything (unless the Service may share an
+        // address already held): filling pools in order stays O(pools) per Service.
+        let full = |f: &Family| match f {
+            Family::V4 => state.v4.available() == AddressCount::ZERO,
+            Family::V6 => state.v6.available() == AddressCount::ZERO,
+        };
+        if wanted.is_empty() || (request.sharing.is_none() && wanted.iter().any(full)) {
             return None;
         }
         let mut ips = Vec::new();
@@ -412,22 +438,14 @@ impl Allocator {
                 }
                 None => {
                     // Undo what this pool gave before trying the next one.
-                    self.assignments.insert(
-                        request.key.clone(),
-                        Assignment {
-                            pool: pool.to_string(),
-                            ips,
-                        },
-                    );
+                    self.assignments
+                        .insert(request.key.clone(), Assignment { pool: name, ips });
                     self.release(&request.key);
                     return None;
                 }
             }
         }
-        let assignment = Assignment {
-            pool: pool.to_string(),
-            ips,
-        };
+        let assignment = Assignment { pool: name, ips };
         self.assignments
             .insert(request.key.clone(), assignment.clone());
         Some(assignment)
@@ -441,7 +459,7 @@ impl Allocator {
         {
             let shareable = ips.iter().copied().find(|ip| {
                 Family::of(ip) == family
-                    && self.holders.get(ip).is_some_and(|h| h.pool == pool)
+                    && self.holders.get(ip).is_some_and(|h| &*h.pool == pool)
                     && self.check_available(request, ip).is_ok()
             });
             if shareable.is_some() {
@@ -475,21 +493,28 @@ impl Allocator {
     }
 
     fn hold(&mut self, ip: &IpAddr, pool: &str, key: &ServiceKey, sharing: Option<Sharing>) {
-        let holders = self.holders.entry(*ip).or_default();
-        if holders.services.is_empty() {
-            holders.pool = pool.to_string();
-            // Reserve the address in the pool's free space (a no-op if it was just taken).
-            if let Some(state) = self.pools.get_mut(pool) {
-                state.space(Family::of(ip)).take(ip);
-            }
-        }
         if let Some(sharing) = &sharing {
             self.by_sharing_key
                 .entry(sharing.key.clone())
                 .or_default()
                 .insert(*ip);
         }
-        holders.services.insert(key.clone(), sharing);
+        if let Some(holders) = self.holders.get_mut(ip) {
+            holders.insert(key, sharing);
+            return;
+        }
+        let Some(state) = self.pools.get_mut(pool) else {
+            return;
+        };
+        // Reserve the address in the pool's free space (a no-op if it was just taken).
+        state.space(Family::of(ip)).take(ip);
+        self.holders.insert(
+            *ip,
+            Holders {
+                pool: state.name.clone(),
+                services: vec![(key.clone(), sharing)],
+            },
+        );
     }
 
     fn pool_of(&self, ip: &IpAddr) -> Option<String> {
