@@ -3,3 +3,4 @@ pub mod allocator;
 pub mod metrics;
 pub mod reconcile;
 pub mod service;
+pub mod writer;

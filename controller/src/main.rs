@@ -3,18 +3,14 @@ use anyhow::Context;
 use clap::Parser;
 use ferrolb_cluster::Cluster;
 use ferrolb_controller::metrics::{self, Metrics};
-use ferrolb_controller::reconcile::{Actions, Controller};
-use std::collections::HashMap;
+use ferrolb_controller::reconcile::Controller;
+use ferrolb_controller::writer::Writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How long to wait before retrying writes that failed.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// How long a write may take to show in the snapshot before it is made again.
-const IN_FLIGHT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(
@@ -98,54 +94,4 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("controller stopped");
     Ok(())
-}
-
-/// Writes what passes decide, skipping a write identical to one made moments ago that the
-/// snapshot does not show yet: without this, every pass during a burst would write again
-/// everything still on its way.
-#[derive(Default)]
-struct Writer {
-    recent: HashMap<String, (serde_json::Value, Instant)>,
-}
-
-impl Writer {
-    /// Returns false when a write failed and should be retried.
-    async fn execute(&mut self, cluster: &Cluster, actions: Actions) -> bool {
-        let now = Instant::now();
-        self.recent
-            .retain(|_, (_, at)| now.duration_since(*at) < IN_FLIGHT);
-        let mut ok = true;
-        for partial in actions.applies {
-            let key = format!(
-                "{}/{}/{}",
-                partial["kind"], partial["metadata"]["namespace"], partial["metadata"]["name"]
-            );
-            if self
-                .recent
-                .get(&key)
-                .is_some_and(|(last, _)| *last == partial)
-            {
-                continue;
-            }
-            match cluster.apply(partial.clone()).await {
-                Ok(()) => {
-                    self.recent.insert(key, (partial, now));
-                }
-                Err(error) => {
-                    tracing::error!(%error, "writing status failed");
-                    ok = false;
-                }
-            }
-        }
-        if let Err(error) = cluster.flush() {
-            tracing::error!(%error, "writing status failed");
-            ok = false;
-        }
-        for event in actions.events {
-            if let Err(error) = cluster.publish(event).await {
-                tracing::warn!(%error, "publishing an event failed");
-            }
-        }
-        ok
-    }
 }

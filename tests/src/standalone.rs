@@ -26,6 +26,7 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct StoreRun {
     dir: tempfile::TempDir,
     controller: Option<Child>,
+    metrics_port: u16,
 }
 
 impl Default for StoreRun {
@@ -39,6 +40,7 @@ impl StoreRun {
         StoreRun {
             dir: tempfile::tempdir().expect("a temporary directory"),
             controller: None,
+            metrics_port: 0,
         }
     }
 
@@ -64,10 +66,19 @@ impl StoreRun {
             "the controller is already running"
         );
         let log = std::fs::File::create(self.dir().join("controller.log.txt")).expect("a log file");
+        self.metrics_port = free_port();
+        let port = self.metrics_port.to_string();
         let child = Command::new(binary("ferrolb-controller"))
             .arg("--store")
             .arg(self.dir())
-            .args(["--port", "0", "--log-level", "debug"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--log-level",
+                "debug",
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("a log file"))
@@ -83,6 +94,24 @@ impl StoreRun {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// `GET path` on the controller's metrics port (waiting up to 5 s for it to listen).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let connect = || std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).ok();
+        let mut stream = wait_until(Duration::from_secs(5), Duration::from_millis(20), connect)
+            .expect("the controller listens");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .expect("sending a request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("reading the response");
+        response
     }
 
     pub fn controller_log(&self) -> String {
@@ -166,6 +195,14 @@ impl Drop for StoreRun {
     fn drop(&mut self) {
         self.kill_controller();
     }
+}
+
+/// A TCP port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// The ingress IPs of a Service as `ferrolbctl` shows it.

@@ -504,3 +504,35 @@ fn pool_status_counters_follow_allocations() {
         serde_json::json!({"assignedIPv4": 2, "assignedIPv6": 0, "availableIPv4": 2, "availableIPv6": 4})
     );
 }
+
+#[test]
+fn metrics_and_health_are_served() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &pool("blue", "198.51.100.0/30, 2001:db8::/126", ""),
+    );
+    run.write(
+        "svc.yaml",
+        &(service("demo", "a", &[], "") + &service("demo", "b", &[], "")),
+    );
+    run.start_controller(&[]);
+    run.wait_service("demo", "b", "allocation", has_ip);
+    let metrics = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let text = run.http_get("/metrics");
+        text.contains("metallb_allocator_addresses_in_use_total{pool=\"blue\"} 2")
+            .then_some(text)
+    })
+    .unwrap_or_else(|| panic!("metrics never counted 2: {}", run.http_get("/metrics")));
+    for line in [
+        "metallb_allocator_addresses_total{pool=\"blue\"} 8",
+        "metallb_allocator_ipv4_addresses_total{pool=\"blue\"} 4",
+        "metallb_allocator_ipv4_addresses_in_use_total{pool=\"blue\"} 2",
+        "metallb_allocator_ipv6_addresses_total{pool=\"blue\"} 4",
+        "metallb_allocator_ipv6_addresses_in_use_total{pool=\"blue\"} 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+    assert!(run.http_get("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(run.http_get("/readyz").starts_with("HTTP/1.1 200"));
+}

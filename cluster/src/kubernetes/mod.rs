@@ -2,6 +2,8 @@
 //! apply, Events through the events.k8s.io API.
 mod resources;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 #[cfg(test)]
 mod tests;
 

@@ -1,102 +1,16 @@
 //! The Kubernetes backend against kube-rs's tower-test mock: every request is checked.
+use super::fake::{list, mock_cluster as mock, next};
 use super::*;
-use http::{Method, Request, Response};
-use kube::client::Body;
-use tokio::sync::mpsc;
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-/// A request the fake API server saw, other than list and watch calls.
-#[derive(Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: String,
-    content_type: String,
-    body: serde_json::Value,
-}
-
-fn list(api_version: &str, items: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({"apiVersion": api_version, "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
-}
-
-/// Serves lists from `lists` (by path; anything else an empty list), holds watches open,
-/// echoes writes back and reports them on `seen`. Returns the list paths asked for on `listed`.
-fn fake_api_server(
-    mut handle: Handle,
-    lists: BTreeMap<&'static str, serde_json::Value>,
-) -> (
-    mpsc::UnboundedReceiver<Seen>,
-    mpsc::UnboundedReceiver<String>,
-) {
-    let (seen_tx, seen) = mpsc::unbounded_channel();
-    let (listed_tx, listed) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut open_watches = Vec::new();
-        while let Some((request, respond)) = handle.next_request().await {
-            let path = request.uri().path().to_string();
-            let query = request.uri().query().unwrap_or("").to_string();
-            if request.method() == Method::GET && query.contains("watch=true") {
-                open_watches.push(respond);
-                continue;
-            }
-            if request.method() == Method::GET {
-                listed_tx.send(path.clone()).ok();
-                let body = lists
-                    .get(path.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| list("v1", serde_json::json!([])));
-                respond.send_response(Response::new(Body::from(
-                    serde_json::to_vec(&body).unwrap(),
-                )));
-                continue;
-            }
-            let content_type = request
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            let method = request.method().clone();
-            let bytes = request.into_body().collect_bytes().await.unwrap();
-            let body: serde_json::Value =
-                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            respond.send_response(Response::new(Body::from(bytes.to_vec())));
-            seen_tx
-                .send(Seen {
-                    method,
-                    path,
-                    query,
-                    content_type,
-                    body,
-                })
-                .ok();
-        }
-    });
-    (seen, listed)
-}
+use http::Method;
 
 fn mock_cluster(
     lists: BTreeMap<&'static str, serde_json::Value>,
 ) -> (
     KubeCluster,
-    mpsc::UnboundedReceiver<Seen>,
-    mpsc::UnboundedReceiver<String>,
+    tokio::sync::mpsc::UnboundedReceiver<super::fake::Seen>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
-    let (seen, listed) = fake_api_server(handle, lists);
-    (
-        KubeCluster::new(client, "metallb-system", "ferrolb-controller"),
-        seen,
-        listed,
-    )
-}
-
-async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
-    tokio::time::timeout(Duration::from_secs(5), seen.recv())
-        .await
-        .expect("no request within 5 s")
-        .expect("server gone")
+    mock(lists, "metallb-system", "ferrolb-controller")
 }
 
 #[tokio::test]

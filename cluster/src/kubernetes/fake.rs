@@ -1,0 +1,106 @@
+//! A fake Kubernetes API server on kube-rs's tower-test mock, for tests of the backend and of
+//! the components above it: it serves lists, holds watches open and reports every write.
+use super::KubeCluster;
+use http::{Method, Request, Response};
+use kube::Client;
+use kube::client::Body;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// A request the fake API server saw, other than list and watch calls.
+#[derive(Debug)]
+pub struct Seen {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: serde_json::Value,
+}
+
+/// A Kubernetes list response.
+pub fn list(api_version: &str, items: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"apiVersion": api_version, "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+/// Serves lists from `lists` (by path; anything else an empty list), holds watches open,
+/// echoes writes back and reports them on `seen`. Returns the list paths asked for on `listed`.
+fn fake_api_server(
+    mut handle: Handle,
+    lists: BTreeMap<&'static str, serde_json::Value>,
+) -> (
+    mpsc::UnboundedReceiver<Seen>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (listed_tx, listed) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut open_watches = Vec::new();
+        while let Some((request, respond)) = handle.next_request().await {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or("").to_string();
+            if request.method() == Method::GET && query.contains("watch=true") {
+                open_watches.push(respond);
+                continue;
+            }
+            if request.method() == Method::GET {
+                listed_tx.send(path.clone()).ok();
+                let body = lists
+                    .get(path.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| list("v1", serde_json::json!([])));
+                respond.send_response(Response::new(Body::from(
+                    serde_json::to_vec(&body).unwrap(),
+                )));
+                continue;
+            }
+            let content_type = request
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let method = request.method().clone();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body: serde_json::Value =
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            respond.send_response(Response::new(Body::from(bytes.to_vec())));
+            seen_tx
+                .send(Seen {
+                    method,
+                    path,
+                    query,
+                    content_type,
+                    body,
+                })
+                .ok();
+        }
+    });
+    (seen, listed)
+}
+
+/// A [`KubeCluster`] for MetalLB's `namespace`, writing as `component`, on a fake API server
+/// that serves `lists` (by path). Returns the writes it sees and the list paths it served.
+pub fn mock_cluster(
+    lists: BTreeMap<&'static str, serde_json::Value>,
+    namespace: &str,
+    component: &str,
+) -> (
+    KubeCluster,
+    mpsc::UnboundedReceiver<Seen>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let (seen, listed) = fake_api_server(handle, lists);
+    (KubeCluster::new(client, namespace, component), seen, listed)
+}
+
+/// The next write the fake server saw (5 s at most).
+pub async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .expect("no request within 5 s")
+        .expect("server gone")
+}
