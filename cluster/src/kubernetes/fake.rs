@@ -52,17 +52,17 @@ fn fake_api_server(
                     .cloned()
                     .unwrap_or_else(|| list("v1", serde_json::json!([])));
                 respond.send_response(Response::new(Body::from(
-                    serde_json::to_vec(&body).unwrap(),
+                    serde_json::to_vec(&body).expect("JSON always serialises"),
                 )));
                 continue;
             }
             let content_type = request
                 .headers()
                 .get("content-type")
-                .map(|v| v.to_str().unwrap().to_string())
+                .map(|v| v.to_str().unwrap_or_default().to_string())
                 .unwrap_or_default();
             let method = request.method().clone();
-            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let bytes = request.into_body().collect_bytes().await.expect("a request body");
             let body: serde_json::Value =
                 serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
             respond.send_response(Response::new(Body::from(bytes.to_vec())));
