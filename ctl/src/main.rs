@@ -1,5 +1,6 @@
 //! `ferrolbctl`: FerroLB's command-line tool.
 mod get;
+mod helm_values;
 mod validate;
 
 use anyhow::Context;

@@ -18,7 +18,26 @@ pub fn validate(paths: &[PathBuf], namespace: &str) -> Report {
         }
     }
     let snapshot = ferrolb_cluster::store::load_paths(paths, namespace);
-    problems.extend(snapshot.problems.iter().map(ToString::to_string));
+    // Helm chart values are not objects: checked on their own, not reported as undecodable.
+    let values = helm_values_documents(&snapshot);
+    for (file, document, reasons) in &values {
+        for reason in reasons {
+            problems.push(format!(
+                "{file} (document {document}): Helm values: {reason}"
+            ));
+        }
+    }
+    problems.extend(
+        snapshot
+            .problems
+            .iter()
+            .filter(|p| {
+                !values
+                    .iter()
+                    .any(|(file, doc, _)| *file == p.source && Some(*doc) == p.document)
+            })
+            .map(ToString::to_string),
+    );
     let at = |key: &ObjectKey| match snapshot.sources.get(key) {
         Some(source) => format!("{} (document {})", source.file, source.document),
         None => "?".to_string(),
@@ -55,7 +74,38 @@ pub fn validate(paths: &[PathBuf], namespace: &str) -> Report {
         }
     }
     Report {
-        objects: snapshot.objects.len(),
+        objects: snapshot.objects.len() + values.len(),
         problems,
     }
+}
+
+/// The documents that failed to decode as objects but are Helm chart values: (file, document
+/// from 1, problems found in them).
+fn helm_values_documents(
+    snapshot: &ferrolb_cluster::Snapshot,
+) -> Vec<(String, usize, Vec<String>)> {
+    let mut found = Vec::new();
+    let files: std::collections::BTreeSet<&str> = snapshot
+        .problems
+        .iter()
+        .map(|p| p.source.as_str())
+        .collect();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            let Ok(value) = <serde_yaml::Value as serde::Deserialize>::deserialize(document) else {
+                break;
+            };
+            if crate::helm_values::looks_like_values(&value) {
+                found.push((
+                    file.to_string(),
+                    index + 1,
+                    crate::helm_values::check(&value),
+                ));
+            }
+        }
+    }
+    found
 }

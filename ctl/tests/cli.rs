@@ -45,6 +45,24 @@ fn seed_objects_validate_unchanged() {
 }
 
 #[test]
+fn seed_helm_values_validate_unchanged() {
+    let out = ferrolbctl(&["validate", &seed("values.yaml")]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("values.yaml");
+    std::fs::write(&bad, "speaker:\n  memberlist:\n    mlBindPort: seven\n").unwrap();
+    let out = ferrolbctl(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains(
+            "(document 1): Helm values: speaker.memberlist.mlBindPort: seven is not a port number"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn seed_configmaps_validate_convert_and_the_result_validates() {
     for name in ["configmap-layer2-list.yaml", "configmap-layer2-range.yaml"] {
         let out = ferrolbctl(&["validate", &seed(name)]);

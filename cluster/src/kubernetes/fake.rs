@@ -62,7 +62,11 @@ fn fake_api_server(
                 .map(|v| v.to_str().unwrap_or_default().to_string())
                 .unwrap_or_default();
             let method = request.method().clone();
-            let bytes = request.into_body().collect_bytes().await.expect("a request body");
+            let bytes = request
+                .into_body()
+                .collect_bytes()
+                .await
+                .expect("a request body");
             let body: serde_json::Value =
                 serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
             respond.send_response(Response::new(Body::from(bytes.to_vec())));
