@@ -54,14 +54,14 @@ pub fn check(values: &Value) -> Vec<String> {
             continue;
         }
         expect_bool(&mut problems, section, component, "enabled");
-        if let Some(level) = present(&section["logLevel"]) {
-            if !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l)) {
-                problems.push(format!(
-                    "{component}.logLevel: {} is not one of {}",
-                    display(level),
-                    LOG_LEVELS.join(", ")
-                ));
-            }
+        if let Some(level) = present(&section["logLevel"])
+            && !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l))
+        {
+            problems.push(format!(
+                "{component}.logLevel: {} is not one of {}",
+                display(level),
+                LOG_LEVELS.join(", ")
+            ));
         }
         let image = &section["image"];
         for field in ["repository", "tag", "pullPolicy"] {
