@@ -70,6 +70,9 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
     /// For the file store: where each user object was defined.
     pub sources: BTreeMap<ObjectKey, Source>,
+    /// Whether every kind has been read at least once. Until then the snapshot is incomplete
+    /// (the Kubernetes backend starts with an empty one) and must not be acted on.
+    pub synced: bool,
 }
 
 macro_rules! typed_iter {

@@ -72,6 +72,7 @@ fn request(i: usize) -> Request {
         key: ServiceKey::new(&format!("ns-{}", i % 100), &format!("svc-{i}")),
         primary: Family::V6,
         policy: FamilyPolicy::SingleStack,
+        ip_families: vec![],
         requested_ips: vec![],
         pool: None,
         sharing: None,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long to wait before retrying writes that failed.
+/// How long to wait before another pass when writes failed or are still in flight.
 const RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Parser)]
@@ -78,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let actions = controller.reconcile(&snapshot);
-        metrics.record(&actions.usage, actions.config_errors.is_empty());
+        if snapshot.synced {
+            metrics.record(&actions.usage, actions.config_errors.is_empty());
+        }
         tracing::debug!(
             objects = snapshot.objects.len(),
             writes = actions.applies.len(),

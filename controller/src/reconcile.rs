@@ -33,8 +33,8 @@ pub struct Controller {
     allocator: Allocator,
     /// The configuration in force: the last one that validated.
     config: Option<Config>,
-    /// The last warning reported per Service, so a failure is reported once, not every pass.
-    reported: HashMap<ServiceKey, String>,
+    /// The last Event of each reason reported per Service, so a condition is reported once.
+    reported: HashMap<(ServiceKey, &'static str), String>,
     deprecation_reported: HashSet<ServiceKey>,
 }
 
@@ -52,6 +52,11 @@ impl Controller {
 
     pub fn reconcile(&mut self, snapshot: &Snapshot) -> Actions {
         let mut actions = Actions::default();
+        // Before the first complete listing, an empty snapshot would look like a cluster with
+        // no pools, and clear every Service: never act on it.
+        if !snapshot.synced {
+            return actions;
+        }
         match Config::build(&snapshot.config_objects(&self.namespace)) {
             Ok(config) => {
                 if self.config.as_ref() != Some(&config) {
@@ -96,56 +101,86 @@ impl Controller {
             .collect();
         for key in gone {
             self.allocator.release(&key);
-            self.reported.remove(&key);
+            self.reported.retain(|(k, _), _| *k != key);
         }
         for (key, svc) in &services {
-            // Only Services carrying our pool annotation: another controller's IPs are not ours to clear.
-            if !ours_keys.contains(key) && service::status_pool(svc).is_some() {
+            // A Service of our class that is no longer LoadBalancer loses what we wrote on it;
+            // Services of another class are not ours to touch.
+            if !ours_keys.contains(key)
+                && service::in_our_class(svc, self.lb_class.as_deref())
+                && (service::status_pool(svc).is_some() || !service::status_ips(svc).is_empty())
+            {
                 actions.applies.push(service_partial(svc, None));
-                actions.events.push(event(
+                let message =
+                    "The Service is not of type LoadBalancer any more: its IPs were freed"
+                        .to_string();
+                self.report_once(
+                    &mut actions,
+                    key,
                     svc,
                     EventType::Normal,
                     "ClearAssignment",
-                    "The Service is not handled by FerroLB any more: its IPs were freed".into(),
-                ));
+                    message,
+                );
             }
         }
 
-        // Holders first, so that a valid assignment is never taken by a newcomer.
-        let (holders, newcomers): (Vec<_>, Vec<_>) = ours.into_iter().partition(|(k, s)| {
-            self.allocator.assignment(k).is_some() || !service::status_ips(s).is_empty()
-        });
-        for (key, svc) in holders.into_iter().chain(newcomers) {
+        let mut requests = Vec::new();
+        for (key, svc) in ours {
             let labels = namespaces.get(&key.namespace).unwrap_or(&empty);
-            let (request, annotations) = match service::request(svc, labels) {
-                Ok(parsed) => parsed,
+            match service::request(svc, labels) {
+                Ok((request, annotations)) => {
+                    if !annotations.deprecated_keys.is_empty()
+                        && self.deprecation_reported.insert(key.clone())
+                    {
+                        let message = format!(
+                            "{} is deprecated, use the metallb.io/ prefix instead",
+                            annotations.deprecated_keys.join(", ")
+                        );
+                        actions.events.push(event(
+                            svc,
+                            EventType::Warning,
+                            "deprecatedAnnotation",
+                            message,
+                        ));
+                    }
+                    requests.push((key, svc, request));
+                }
                 Err(error) => {
-                    // A bad annotation leaves this Service as it is, and no other.
-                    self.warn_once(
+                    // A bad annotation leaves this Service as it is, and no other: it keeps
+                    // holding the IPs it shows, so nobody else is given them meanwhile.
+                    self.allocator.reserve(key, &service::status_ips(svc));
+                    let message = format!("Failed to read the Service's annotations: {error}");
+                    self.report_once(
                         &mut actions,
                         key,
                         svc,
+                        EventType::Warning,
                         "AllocationFailed",
-                        format!("Failed to read the Service's annotations: {error}"),
+                        message,
                     );
-                    continue;
                 }
-            };
-            if !annotations.deprecated_keys.is_empty()
-                && self.deprecation_reported.insert(key.clone())
-            {
-                let message = format!(
-                    "{} is deprecated, use the metallb.io/ prefix instead",
-                    annotations.deprecated_keys.join(", ")
-                );
-                actions.events.push(event(
-                    svc,
-                    EventType::Warning,
-                    "deprecatedAnnotation",
-                    message,
-                ));
             }
-            let outcome = self.allocator.ensure(&request, &service::status_ips(svc));
+        }
+
+        // First every holder keeps what still fits, before anyone is given an address: a valid
+        // assignment is never taken by a Service that sorts earlier.
+        let mut to_allocate = Vec::new();
+        for (key, svc, request) in &requests {
+            let holds =
+                self.allocator.assignment(key).is_some() || !service::status_ips(svc).is_empty();
+            match holds
+                .then(|| self.allocator.keep(request, &service::status_ips(svc)))
+                .flatten()
+            {
+                Some(outcome) => self.apply_outcome(&mut actions, key, svc, Ok(outcome)),
+                None => to_allocate.push((holds, *key, *svc, request)),
+            }
+        }
+        // Then former holders whose IPs no longer fit, then newcomers, each in name order.
+        to_allocate.sort_by_key(|(holds, key, _, _)| (!holds, *key));
+        for (_, key, svc, request) in to_allocate {
+            let outcome = self.allocator.allocate(request).map(Outcome::Assigned);
             self.apply_outcome(&mut actions, key, svc, outcome);
         }
 
@@ -192,34 +227,37 @@ impl Controller {
             Ok(Outcome::Kept(assignment)) => assignment,
             Ok(Outcome::Assigned(assignment)) => {
                 let ips: Vec<String> = assignment.ips.iter().map(ToString::to_string).collect();
-                actions.events.push(event(
-                    svc,
-                    EventType::Normal,
-                    "IPAllocated",
-                    format!("Assigned IP {ips:?} from pool {}", assignment.pool),
-                ));
-                self.reported.remove(key);
+                let message = format!("Assigned IP {ips:?} from pool {}", assignment.pool);
+                actions
+                    .events
+                    .push(event(svc, EventType::Normal, "IPAllocated", message));
+                self.reported.retain(|(k, _), _| k != key);
                 assignment
             }
             Err(error) => {
-                if !service::status_ips(svc).is_empty() {
+                if !service::status_ips(svc).is_empty() || service::status_pool(svc).is_some() {
                     actions.applies.push(service_partial(svc, None));
-                    actions.events.push(event(
+                    let message = format!("Current IPs cleared: {error}");
+                    self.report_once(
+                        actions,
+                        key,
                         svc,
                         EventType::Normal,
                         "ClearAssignment",
-                        format!("Current IPs cleared: {error}"),
-                    ));
+                        message,
+                    );
                 }
-                self.warn_once(
+                let message = format!(
+                    "Failed to allocate IP for {key:?}: {error}",
+                    key = key.to_string()
+                );
+                self.report_once(
                     actions,
                     key,
                     svc,
+                    EventType::Warning,
                     "AllocationFailed",
-                    format!(
-                        "Failed to allocate IP for {key:?}: {error}",
-                        key = key.to_string()
-                    ),
+                    message,
                 );
                 return;
             }
@@ -231,20 +269,25 @@ impl Controller {
         }
     }
 
-    fn warn_once(
+    /// Publishes an Event unless the same one was already published for this Service: a
+    /// condition that lasts is reported once, not at every pass.
+    fn report_once(
         &mut self,
         actions: &mut Actions,
         key: &ServiceKey,
         svc: &Service,
-        reason: &str,
+        type_: EventType,
+        reason: &'static str,
         message: String,
     ) {
-        if self.reported.get(key) != Some(&message) {
-            tracing::warn!(service = %key, "{message}");
+        if self.reported.get(&(key.clone(), reason)) != Some(&message) {
+            if type_ == EventType::Warning {
+                tracing::warn!(service = %key, "{message}");
+            }
             actions
                 .events
-                .push(event(svc, EventType::Warning, reason, message.clone()));
-            self.reported.insert(key.clone(), message);
+                .push(event(svc, type_, reason, message.clone()));
+            self.reported.insert((key.clone(), reason), message);
         }
     }
 
@@ -307,7 +350,12 @@ fn service_partial(svc: &Service, assignment: Option<&Assignment>) -> serde_json
                 json!({ "ingress": ingress }),
             )
         }
-        None => (json!({}), json!({})),
+        // Removing (null, as in a JSON merge patch) what we wrote, even if another manager
+        // (MetalLB, before a migration) wrote it first.
+        None => (
+            json!({ IP_ALLOCATED_FROM_POOL: null }),
+            json!({ "ingress": [] }),
+        ),
     };
     json!({
         "apiVersion": "v1", "kind": "Service",

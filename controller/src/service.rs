@@ -13,17 +13,20 @@ pub fn key_of(service: &Service) -> ServiceKey {
     )
 }
 
-/// Whether the controller is in charge of the Service: type LoadBalancer, and no
-/// `loadBalancerClass` or exactly ours.
+/// Whether the Service's `loadBalancerClass` is the controller's, as MetalLB decides it:
+/// without `--lb-class`, Services with no class; with it, exactly that class.
+pub fn in_our_class(service: &Service, lb_class: Option<&str>) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_class.as_deref())
+        == lb_class
+}
+
+/// Whether the controller is in charge of the Service: type LoadBalancer, of our class.
 pub fn is_ours(service: &Service, lb_class: Option<&str>) -> bool {
-    let Some(spec) = &service.spec else {
-        return false;
-    };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && match spec.load_balancer_class.as_deref() {
-            None => true,
-            Some(class) => Some(class) == lb_class,
-        }
+    service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+        && in_our_class(service, lb_class)
 }
 
 /// The IPs in the Service's status.
@@ -115,6 +118,7 @@ pub fn request(
         key: key_of(service),
         primary,
         policy,
+        ip_families: families,
         requested_ips,
         pool: annotations.pool.clone(),
         sharing,

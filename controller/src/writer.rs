@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long a write may take to show in the snapshot before it is made again.
-const IN_FLIGHT: Duration = Duration::from_secs(10);
+/// How long a write may take to show in the snapshot before it is made again (the store shows
+/// a write within ~250 ms, the Kubernetes API within milliseconds).
+const IN_FLIGHT: Duration = Duration::from_secs(2);
 
 /// Writes what passes decide, skipping a write identical to one made moments ago that the
 /// snapshot does not show yet: without this, every pass during a burst would write again
@@ -17,7 +18,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Returns false when a write failed and should be retried.
+    /// Returns true when everything was written; false when a write failed or was held back
+    /// as in flight, so another pass must follow soon (a Service deleted and created again
+    /// within [`IN_FLIGHT`] needs the same write once more).
     pub async fn execute(&mut self, cluster: &Cluster, actions: Actions) -> bool {
         let now = Instant::now();
         self.recent
@@ -33,6 +36,7 @@ impl Writer {
                 .get(&key)
                 .is_some_and(|(last, _)| *last == partial)
             {
+                ok = false;
                 continue;
             }
             match cluster.apply(partial.clone()).await {

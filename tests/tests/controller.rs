@@ -283,32 +283,43 @@ fn dual_stack_services() {
 
 #[test]
 fn load_balancer_class_is_honoured() {
-    let mut run = StoreRun::new();
-    run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
-    run.write(
-        "services.yaml",
-        &(service("demo", "none", &[], "")
-            + &service(
-                "demo",
-                "ours",
-                &[],
-                "  loadBalancerClass: example.com/ferrolb\n  ports: [{port: 80}]\n",
-            )
-            + &service(
-                "demo",
-                "theirs",
-                &[],
-                "  loadBalancerClass: example.com/other\n  ports: [{port: 80}]\n",
-            )),
-    );
-    run.start_controller(&["--lb-class", "example.com/ferrolb"]);
-    run.wait_service("demo", "none", "allocation", has_ip);
-    run.wait_service("demo", "ours", "allocation", has_ip);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        ingress(&run.service("demo", "theirs").unwrap()).is_empty(),
-        "another class's Service got an IP"
-    );
+    let services = service("demo", "none", &[], "")
+        + &service(
+            "demo",
+            "ours",
+            &[],
+            "  loadBalancerClass: example.com/ferrolb\n  ports: [{port: 80}]\n",
+        )
+        + &service(
+            "demo",
+            "theirs",
+            &[],
+            "  loadBalancerClass: example.com/other\n  ports: [{port: 80}]\n",
+        );
+    // As MetalLB: without --lb-class, Services with no class; with it, exactly that class.
+    for (args, served, ignored) in [
+        (vec![], vec!["none"], vec!["ours", "theirs"]),
+        (
+            vec!["--lb-class", "example.com/ferrolb"],
+            vec!["ours"],
+            vec!["none", "theirs"],
+        ),
+    ] {
+        let mut run = StoreRun::new();
+        run.write("pools.yaml", &pool("blue", "198.51.100.0/24", ""));
+        run.write("services.yaml", &services);
+        run.start_controller(&args);
+        for name in served {
+            run.wait_service("demo", name, "allocation", has_ip);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for name in ignored {
+            assert!(
+                ingress(&run.service("demo", name).unwrap()).is_empty(),
+                "{name} got an IP with {args:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -535,4 +546,61 @@ fn metrics_and_health_are_served() {
     }
     assert!(run.http_get("/healthz").starts_with("HTTP/1.1 200"));
     assert!(run.http_get("/readyz").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn after_a_restart_holders_keep_their_ips_before_anyone_reallocates() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool("z-old", "203.0.113.0/30", "  autoAssign: false\n")
+            + &pool("main", "198.51.100.0/30", "")),
+    );
+    run.write(
+        "a.yaml",
+        &service("demo", "a", &[("metallb.io/address-pool", "z-old")], ""),
+    );
+    run.write("b.yaml", &service("demo", "b", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "a", "allocation", |s| ingress(s) == ["203.0.113.0"]);
+    run.wait_service("demo", "b", "allocation", |s| {
+        ingress(s) == ["198.51.100.0"]
+    });
+    run.kill_controller();
+    // While the controller is down: a's pool goes away, a is moved to main, b has a broken
+    // annotation, and a newcomer c arrives. a sorts first, yet must not take b's address, and
+    // c must not take it either: b still holds it.
+    run.write("pools.yaml", &pool("main", "198.51.100.0/30", ""));
+    run.write(
+        "a.yaml",
+        &service("demo", "a", &[("metallb.io/address-pool", "main")], ""),
+    );
+    run.write(
+        "b.yaml",
+        &service(
+            "demo",
+            "b",
+            &[("metallb.io/loadBalancerIPs", "198.51.100.0,198.51.100.1")],
+            "",
+        ),
+    );
+    run.write("c.yaml", &service("demo", "c", &[], ""));
+    run.start_controller(&[]);
+    let a = ingress(&run.wait_service("demo", "a", "a move to main", |s| {
+        pool_of(s).as_deref() == Some("main")
+    }));
+    let c = ingress(&run.wait_service("demo", "c", "allocation", has_ip));
+    assert!(
+        run.wait_event("b", "AllocationFailed")
+            .contains("more than one IPv4")
+    );
+    assert_eq!(
+        ingress(&run.service("demo", "b").unwrap()),
+        ["198.51.100.0"],
+        "b lost its address"
+    );
+    assert!(
+        !a.contains(&"198.51.100.0".to_string()) && !c.contains(&"198.51.100.0".to_string()),
+        "a={a:?} c={c:?}"
+    );
 }

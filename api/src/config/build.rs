@@ -776,7 +776,7 @@ impl Builder<'_> {
         let (hold, keepalive) = match (hold?, keepalive?) {
             (None, None) => (Duration::from_secs(90), Duration::from_secs(30)),
             (Some(hold), None) => (hold, hold / 3),
-            (None, Some(keepalive)) => (keepalive * 3, keepalive),
+            (None, Some(keepalive)) => (keepalive.saturating_mul(3), keepalive),
             (Some(hold), Some(keepalive)) => (hold, keepalive),
         };
         // BGP carries whole seconds (RFC 4271 4.2).

@@ -54,6 +54,10 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
         total_nanos = total_nanos.checked_add(nanos).ok_or_else(invalid)?;
         rest = tail;
     }
+    // Go's durations are int64 nanoseconds (about 292 years); longer ones are errors there too.
+    if total_nanos > i64::MAX as u128 {
+        return Err(format!("invalid duration {text:?}: too long"));
+    }
     let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| invalid())?;
     Ok(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
 }

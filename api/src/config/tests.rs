@@ -479,6 +479,8 @@ fn checks_hold_and_keepalive_times() {
         "spec.holdTime",
         "invalid duration",
     );
+    // A keepalive near the longest Go duration must not overflow the derived hold time.
+    build(&peer("p", &format!("{PEER_OK}\n  keepaliveTime: 2562047h"))).unwrap();
     let config = build(&peer("p", &format!("{PEER_OK}\n  keepaliveTime: 5s"))).unwrap();
     assert_eq!(config.peers["p"].hold_time, Duration::from_secs(15));
     let config = build(&peer("p", &format!("{PEER_OK}\n  holdTime: 0s"))).unwrap();

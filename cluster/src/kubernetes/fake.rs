@@ -69,7 +69,12 @@ fn fake_api_server(
                 .expect("a request body");
             let body: serde_json::Value =
                 serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            respond.send_response(Response::new(Body::from(bytes.to_vec())));
+            // Answer with the object as written (without the nulls of a merge patch), as the
+            // API server answers a write with the resulting object.
+            let mut answer = body.clone();
+            strip_nulls(&mut answer);
+            let answer = serde_json::to_vec(&answer).expect("JSON always serialises");
+            respond.send_response(Response::new(Body::from(answer)));
             seen_tx
                 .send(Seen {
                     method,
@@ -107,4 +112,11 @@ pub async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
         .await
         .expect("no request within 5 s")
         .expect("server gone")
+}
+
+fn strip_nulls(value: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(strip_nulls);
+    }
 }

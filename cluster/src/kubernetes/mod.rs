@@ -203,7 +203,31 @@ impl KubeCluster {
             }
             object
         };
-        let has_meta = metadata.get("annotations").is_some() || metadata.get("labels").is_some();
+        // Annotations set to null are removed with a JSON merge patch: server-side apply can
+        // only drop fields this manager owns, and a field written before (by MetalLB, during a
+        // migration) belongs to another.
+        let mut removed = serde_json::Map::new();
+        let mut metadata = metadata.clone();
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(|a| a.as_object_mut())
+        {
+            annotations.retain(|key, value| {
+                if value.is_null() {
+                    removed.insert(key.clone(), serde_json::Value::Null);
+                }
+                !value.is_null()
+            });
+        }
+        if !removed.is_empty() {
+            let patch = serde_json::json!({"metadata": {"annotations": removed}});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+        }
+        let has_meta = metadata
+            .get("annotations")
+            .is_some_and(|a| a.as_object().is_some_and(|a| !a.is_empty()))
+            || metadata.get("labels").is_some();
         let owned = resources::OWNED_KINDS.contains(&partial["kind"].as_str().unwrap_or(""));
         if has_meta || owned {
             let mut main = identity(None);
@@ -371,6 +395,7 @@ async fn build_snapshots(
                     .collect(),
                 problems: Vec::new(),
                 sources: BTreeMap::new(),
+                synced: true,
             }
         };
         if **sender.borrow() != snapshot {

@@ -197,3 +197,31 @@ async fn deletes_owned_objects_and_ignores_missing_ones() {
         "/apis/metallb.io/v1beta1/namespaces/metallb-system/servicel2statuses/l2-web"
     );
 }
+
+#[tokio::test]
+async fn clearing_removes_the_annotation_with_a_merge_patch_and_empties_ingress() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    cluster
+        .apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": null}},
+            "status": {"loadBalancer": {"ingress": []}}
+        }))
+        .await
+        .unwrap();
+    let removal = next(&mut seen).await;
+    assert_eq!(removal.method, Method::PATCH);
+    assert_eq!(removal.path, "/api/v1/namespaces/demo/services/web");
+    assert_eq!(removal.content_type, "application/merge-patch+json");
+    assert_eq!(
+        removal.body,
+        serde_json::json!({"metadata": {"annotations": {"metallb.io/ip-allocated-from-pool": null}}})
+    );
+    let status = next(&mut seen).await;
+    assert_eq!(status.path, "/api/v1/namespaces/demo/services/web/status");
+    assert_eq!(status.content_type, "application/apply-patch+yaml");
+    assert_eq!(
+        status.body["status"],
+        serde_json::json!({"loadBalancer": {"ingress": []}})
+    );
+}

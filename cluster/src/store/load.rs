@@ -71,7 +71,10 @@ impl Loader {
     pub(super) fn load(&mut self) -> Snapshot {
         let files = self.scan();
         let status_dir = self.dir.join("status");
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            synced: true,
+            ..Snapshot::default()
+        };
         let mut user_files = BTreeMap::new();
         let mut status_files = BTreeMap::new();
         for (path, fingerprint) in &files {
@@ -84,7 +87,8 @@ impl Loader {
             } else {
                 let documents = match self.user_files.remove(path) {
                     Some((old, documents)) if old == *fingerprint => documents,
-                    _ => read_user_file(path),
+                    Some((_, previous)) => keep_last_good(previous, read_user_file(path)),
+                    None => read_user_file(path),
                 };
                 user_files.insert(path.clone(), (*fingerprint, documents));
             }
@@ -178,6 +182,22 @@ fn default_namespace(object: &mut Object, metallb_namespace: &str) {
     object.meta_mut().namespace = Some(namespace.to_string());
 }
 
+/// A file that no longer parses as YAML (a typo being fixed, a half-saved file) keeps the
+/// objects of its last good version, so its Services do not vanish and lose their IPs for a
+/// moment; the syntax error is still reported.
+fn keep_last_good(previous: Documents, current: Documents) -> Documents {
+    let syntax_error = |docs: &Documents| {
+        docs.iter()
+            .any(|(_, d)| matches!(d, Err(DecodeError::Invalid { kind, .. }) if kind == "YAML"))
+    };
+    if !syntax_error(&current) {
+        return current;
+    }
+    let mut kept: Documents = previous.into_iter().filter(|(_, d)| d.is_ok()).collect();
+    kept.extend(current.into_iter().filter(|(_, d)| d.is_err()));
+    kept
+}
+
 fn read_user_file(path: &Path) -> Documents {
     match std::fs::read_to_string(path) {
         Ok(text) => Object::decode_yaml_stream(&text),
@@ -255,15 +275,20 @@ fn merge_status(
     None
 }
 
-/// JSON merge (RFC 7386 without deletion): objects merge key by key, anything else replaces.
+/// JSON merge patch (RFC 7386): objects merge key by key, `null` removes a key, anything
+/// else replaces.
 fn merge_json(target: &mut serde_json::Value, patch: &serde_json::Value) {
     match (target, patch) {
         (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
             for (key, value) in patch {
-                merge_json(
-                    target.entry(key.clone()).or_insert(serde_json::Value::Null),
-                    value,
-                );
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge_json(
+                        target.entry(key.clone()).or_insert(serde_json::Value::Null),
+                        value,
+                    );
+                }
             }
         }
         (target, patch) => *target = patch.clone(),
@@ -318,7 +343,10 @@ fn collect_yaml_recursive(dir: &Path, out: &mut Vec<(PathBuf, Fingerprint)>) {
 /// validate`): a directory contributes its YAML files, not its `status/`.
 pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Snapshot {
     let loader = Loader::new(Path::new("."), namespace);
-    let mut snapshot = Snapshot::default();
+    let mut snapshot = Snapshot {
+        synced: true,
+        ..Snapshot::default()
+    };
     for path in paths {
         let mut files = Vec::new();
         if path.is_dir() {

@@ -304,3 +304,26 @@ async fn events_are_kept_per_component() {
             .contains(&format!("event {}", EVENTS_KEPT + 2))
     );
 }
+
+#[tokio::test]
+async fn a_file_with_a_syntax_error_keeps_its_last_good_objects() {
+    let dir = store_with(&[("pools.yaml", POOL)]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    std::fs::write(
+        dir.path().join("pools.yaml"),
+        format!("{POOL}  broken: [\n"),
+    )
+    .unwrap();
+    wait_for(&store, |s| !s.problems.is_empty()).await;
+    let snapshot = store.snapshots().borrow().clone();
+    assert!(
+        snapshot.get(&pool_key("first")).is_some(),
+        "the pool vanished while its file was broken"
+    );
+    // A file that parses but drops the object really removes it.
+    std::fs::write(dir.path().join("pools.yaml"), "# emptied\n").unwrap();
+    wait_for(&store, |s| {
+        s.get(&pool_key("first")).is_none() && s.problems.is_empty()
+    })
+    .await;
+}

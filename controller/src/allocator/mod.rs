@@ -219,39 +219,48 @@ impl Allocator {
         }
     }
 
-    /// Keeps a Service's current IPs when they still fit its request, otherwise gives it new
-    /// ones; `current` are the IPs it holds now (from its status after a restart).
-    pub fn ensure(
-        &mut self,
-        request: &Request,
-        current: &[IpAddr],
-    ) -> Result<Outcome, AllocationError> {
+    /// Keeps the IPs a Service holds (in memory, or `current` from its status after a
+    /// restart) when they still fit its request; `None` when they do not, with nothing held.
+    pub fn keep(&mut self, request: &Request, current: &[IpAddr]) -> Option<Outcome> {
         let existing = self.assignments.get(&request.key).cloned();
         let candidate = existing
             .as_ref()
             .map(|a| a.ips.clone())
             .unwrap_or_else(|| current.to_vec());
-        if !candidate.is_empty() {
-            if existing.is_some() {
-                self.release(&request.key);
-            }
-            if self.fits(request, &candidate)
-                && let Ok(mut assignment) = self.claim(request, &candidate)
-            {
-                let kept = existing.as_ref() == Some(&assignment)
-                    || (existing.is_none() && assignment.ips == candidate);
-                if self.add_missing_family(request, &mut assignment) {
-                    return Ok(Outcome::Assigned(assignment));
-                }
-                return Ok(if kept {
-                    Outcome::Kept(assignment)
-                } else {
-                    Outcome::Assigned(assignment)
-                });
-            }
-        }
         self.release(&request.key);
+        if candidate.is_empty() || !self.fits(request, &candidate) {
+            return None;
+        }
+        let mut assignment = self.claim(request, &candidate).ok()?;
+        let kept = existing.as_ref().is_none_or(|e| *e == assignment);
+        if self.add_missing_family(request, &mut assignment) || !kept {
+            Some(Outcome::Assigned(assignment))
+        } else {
+            Some(Outcome::Kept(assignment))
+        }
+    }
+
+    /// Keeps a Service's IPs when they still fit ([`Allocator::keep`]), otherwise gives it new
+    /// ones.
+    pub fn ensure(
+        &mut self,
+        request: &Request,
+        current: &[IpAddr],
+    ) -> Result<Outcome, AllocationError> {
+        if let Some(outcome) = self.keep(request, current) {
+            return Ok(outcome);
+        }
         self.allocate(request).map(Outcome::Assigned)
+    }
+
+    /// Holds `ips` for a Service whose request cannot be read (a broken annotation), so no one
+    /// else gets them meanwhile; nothing is shared. Returns whether they could be held.
+    pub fn reserve(&mut self, key: &ServiceKey, ips: &[IpAddr]) -> bool {
+        if self.assignments.contains_key(key) {
+            return true;
+        }
+        let request = Request::reservation(key, ips);
+        self.claim(&request, ips).is_ok()
     }
 
     /// Whether IPs a Service holds still match what it asks for (families, requested IPs).

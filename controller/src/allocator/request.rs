@@ -62,6 +62,9 @@ pub struct Request {
     /// `spec.ipFamilies[0]`.
     pub primary: Family,
     pub policy: FamilyPolicy,
+    /// `spec.ipFamilies`, primary first; empty when unknown. A PreferDualStack Service of a
+    /// single-stack cluster lists one family only, and must get only that one.
+    pub ip_families: Vec<Family>,
     pub requested_ips: Vec<IpAddr>,
     /// `address-pool`.
     pub pool: Option<String>,
@@ -79,7 +82,28 @@ impl Request {
         };
         match self.policy {
             FamilyPolicy::SingleStack => vec![self.primary],
+            FamilyPolicy::PreferDualStack if self.ip_families.len() == 1 => vec![self.primary],
             _ => vec![self.primary, other],
+        }
+    }
+
+    /// A request that only holds `ips` for `key`: their families, nothing shared.
+    pub fn reservation(key: &ServiceKey, ips: &[IpAddr]) -> Request {
+        let primary = ips.first().map(Family::of).unwrap_or(Family::V4);
+        Request {
+            key: key.clone(),
+            primary,
+            policy: if ips.len() > 1 {
+                FamilyPolicy::RequireDualStack
+            } else {
+                FamilyPolicy::SingleStack
+            },
+            ip_families: Vec::new(),
+            requested_ips: ips.to_vec(),
+            pool: None,
+            sharing: None,
+            labels: BTreeMap::new(),
+            namespace_labels: BTreeMap::new(),
         }
     }
 

@@ -22,6 +22,7 @@ fn request(name: &str) -> Request {
         key: ServiceKey::new("default", name),
         primary: Family::V4,
         policy: FamilyPolicy::SingleStack,
+        ip_families: vec![],
         requested_ips: vec![],
         pool: None,
         sharing: None,
@@ -212,6 +213,35 @@ fn dual_stack_policies() {
     let mut prefer = request("p");
     prefer.policy = FamilyPolicy::PreferDualStack;
     assert_eq!(a.allocate(&prefer).unwrap().ips, vec![ip("198.51.100.0")]);
+}
+
+#[test]
+fn prefer_dual_stack_on_a_single_stack_cluster_gets_one_family() {
+    let mut a = Allocator::new(&config(&pool("dual", "203.0.113.0/30, 2001:db8::/126", "")));
+    let mut prefer = request("p");
+    prefer.policy = FamilyPolicy::PreferDualStack;
+    prefer.ip_families = vec![Family::V4];
+    assert_eq!(a.allocate(&prefer).unwrap().ips, vec![ip("203.0.113.0")]);
+    assert_eq!(
+        a.ensure(&prefer, &[]).unwrap(),
+        Outcome::Kept(Assignment {
+            pool: "dual".into(),
+            ips: vec![ip("203.0.113.0")]
+        })
+    );
+}
+
+#[test]
+fn a_reservation_holds_status_ips_against_newcomers() {
+    let mut a = Allocator::new(&config(&pool("a", "198.51.100.0/31", "")));
+    assert!(a.reserve(&ServiceKey::new("default", "broken"), &[ip("198.51.100.0")]));
+    assert_eq!(
+        a.allocate(&request("new")).unwrap().ips,
+        vec![ip("198.51.100.1")]
+    );
+    let mut r = request("other");
+    r.requested_ips = vec![ip("198.51.100.0")];
+    assert!(matches!(a.allocate(&r), Err(AllocationError::InUse { .. })));
 }
 
 #[test]
