@@ -102,6 +102,7 @@ impl Controller {
         for key in gone {
             self.allocator.release(&key);
             self.reported.retain(|(k, _), _| *k != key);
+            self.deprecation_reported.remove(&key);
         }
         for (key, svc) in &services {
             // A Service of our class that is no longer LoadBalancer loses what we wrote on it;
