@@ -1,0 +1,3 @@
+//! Membership compatible with hashicorp/memberlist, the gossip library MetalLB's speakers use,
+//! so FerroLB and MetalLB speakers can share one cluster.
+pub mod wire;
