@@ -1,3 +1,4 @@
 //! Membership compatible with hashicorp/memberlist, the gossip library MetalLB's speakers use,
 //! so FerroLB and MetalLB speakers can share one cluster.
+pub mod core;
 pub mod wire;

@@ -1,0 +1,945 @@
+//! The membership state machine, sans I/O: SWIM as hashicorp/memberlist runs it, with
+//! Lifeguard's suspicion that shrinks with independent confirmations and local health
+//! awareness that slows a struggling node's own probing.
+//!
+//! Inputs are decoded messages, the current time and timer expiries; outputs are messages to
+//! send (datagrams and push-pull streams) and membership events. The driver owns sockets and
+//! clocks; tests and the simulation drive the same code with a fake network and clock.
+mod rng;
+
+#[cfg(test)]
+mod tests;
+
+pub use rng::Rng;
+
+use crate::wire::{
+    Ack, Alive, IndirectPing, Message, Nack, NodeState, Ping, PushNodeState, PushPull, Suspicion,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Protocol versions we speak: [min, max, current, delegate min, max, current]. Protocol 2 is
+/// what Go memberlist uses by default; 5 adds checksums, which we accept.
+pub const VERSIONS: [u8; 6] = [1, 5, 2, 0, 0, 0];
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    /// The address and port other members reach us at.
+    pub addr: SocketAddr,
+    pub meta: Vec<u8>,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub indirect_checks: usize,
+    /// Suspicion lasts `suspicion_mult * log10(n) * probe_interval` at least...
+    pub suspicion_mult: u32,
+    /// ...and this many times that at most, without confirmations.
+    pub suspicion_max_timeout_mult: u32,
+    pub gossip_interval: Duration,
+    pub gossip_nodes: usize,
+    /// Each broadcast is sent `retransmit_mult * log10(n + 1)` times.
+    pub retransmit_mult: u32,
+    pub push_pull_interval: Duration,
+    /// Lifeguard: how far a struggling node slows its own probing.
+    pub awareness_max_multiplier: u32,
+    /// Dead members are still gossiped to this long, so they learn they were declared dead.
+    pub gossip_to_the_dead: Duration,
+}
+
+impl Config {
+    /// memberlist's LAN defaults (what MetalLB uses).
+    pub fn lan(name: &str, addr: SocketAddr) -> Config {
+        Config {
+            name: name.to_string(),
+            addr,
+            meta: Vec::new(),
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_checks: 3,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            retransmit_mult: 4,
+            push_pull_interval: Duration::from_secs(30),
+            awareness_max_multiplier: 8,
+            gossip_to_the_dead: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Alive,
+    Suspect,
+    Dead,
+    /// Left on purpose (a graceful shutdown).
+    Left,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub meta: Vec<u8>,
+    pub incarnation: u32,
+    pub state: State,
+    pub vsn: Vec<u8>,
+    pub state_change: Instant,
+}
+
+impl Member {
+    fn is_gone(&self) -> bool {
+        matches!(self.state, State::Dead | State::Left)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Joined(Member),
+    Updated(Member),
+    /// Declared dead by failure detection.
+    Failed(Member),
+    /// Left gracefully.
+    Left(Member),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Messages for one datagram (a compound when several).
+    Packet {
+        to: SocketAddr,
+        messages: Vec<Message>,
+    },
+    /// A push-pull over a new TCP connection; the answer comes back to
+    /// [`Memberlist::handle_push_pull_answer`].
+    PushPull {
+        to: SocketAddr,
+        message: PushPull,
+    },
+    Event(Event),
+}
+
+/// A probe of ours in flight.
+struct Probe {
+    target: String,
+    indirect_at: Instant,
+    fail_at: Instant,
+    indirect_sent: bool,
+    nacks_expected: usize,
+    nacks: usize,
+}
+
+/// An indirect probe we run for another member: our sequence number maps to theirs.
+struct Relay {
+    requester: SocketAddr,
+    seq_no: u32,
+    nack: bool,
+    expires: Instant,
+}
+
+struct SuspicionTimer {
+    from: BTreeSet<String>,
+    started: Instant,
+    min: Duration,
+    max: Duration,
+    /// Confirmations after which the timeout reaches its minimum.
+    expected: u32,
+    incarnation: u32,
+}
+
+impl SuspicionTimer {
+    /// Lifeguard: the timeout shrinks logarithmically with independent confirmations.
+    fn deadline(&self) -> Instant {
+        let confirmations = self.from.len().saturating_sub(1) as f64;
+        let frac = if self.expected == 0 {
+            1.0
+        } else {
+            ((confirmations + 1.0).ln() / (f64::from(self.expected) + 1.0).ln()).min(1.0)
+        };
+        let span = self.max.saturating_sub(self.min).as_secs_f64();
+        let timeout = self.max.as_secs_f64() - span * frac;
+        self.started + Duration::from_secs_f64(timeout.max(self.min.as_secs_f64()))
+    }
+}
+
+struct Broadcast {
+    /// The member the message is about: a newer message about it replaces this one.
+    about: String,
+    message: Message,
+    remaining: u32,
+}
+
+pub struct Memberlist {
+    config: Config,
+    incarnation: u32,
+    members: BTreeMap<String, Member>,
+    probe_order: Vec<String>,
+    probe_index: usize,
+    seq_no: u32,
+    probes: HashMap<u32, Probe>,
+    relays: HashMap<u32, Relay>,
+    suspicions: HashMap<String, SuspicionTimer>,
+    broadcasts: Vec<Broadcast>,
+    /// Lifeguard's local health score: 0 is healthy.
+    awareness: u32,
+    rng: Rng,
+    next_probe: Instant,
+    next_gossip: Instant,
+    next_push_pull: Instant,
+    leaving: bool,
+}
+
+fn log10_nodes(n: usize) -> f64 {
+    (n.max(1) as f64).log10().max(1.0)
+}
+
+impl Memberlist {
+    pub fn new(config: Config, now: Instant, seed: u64) -> Memberlist {
+        let mut list = Memberlist {
+            incarnation: 0,
+            members: BTreeMap::new(),
+            probe_order: Vec::new(),
+            probe_index: 0,
+            seq_no: 0,
+            probes: HashMap::new(),
+            relays: HashMap::new(),
+            suspicions: HashMap::new(),
+            broadcasts: Vec::new(),
+            awareness: 0,
+            rng: Rng::new(seed),
+            next_probe: now + config.probe_interval,
+            next_gossip: now + config.gossip_interval,
+            next_push_pull: now + config.push_pull_interval,
+            leaving: false,
+            config,
+        };
+        let me = list.alive_message();
+        list.members.insert(
+            list.config.name.clone(),
+            Member {
+                name: list.config.name.clone(),
+                addr: list.config.addr,
+                meta: list.config.meta.clone(),
+                incarnation: 0,
+                state: State::Alive,
+                vsn: VERSIONS.to_vec(),
+                state_change: now,
+            },
+        );
+        list.queue(me);
+        list
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// Members currently alive or suspected (not yet declared dead), ourselves included.
+    pub fn live_members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values().filter(|m| !m.is_gone())
+    }
+
+    /// The current probe period, stretched by Lifeguard's awareness when we are struggling.
+    fn scaled(&self, d: Duration) -> Duration {
+        d * (self.awareness + 1)
+    }
+
+    fn alive_message(&self) -> Message {
+        Message::Alive(Alive {
+            incarnation: self.incarnation,
+            node: self.config.name.clone(),
+            addr: ip_bytes(self.config.addr.ip()),
+            port: self.config.addr.port(),
+            meta: self.config.meta.clone(),
+            vsn: VERSIONS.to_vec(),
+        })
+    }
+
+    /// Starts joining through `seeds`: a push-pull with each.
+    pub fn join(&mut self, seeds: &[SocketAddr]) -> Vec<Output> {
+        seeds
+            .iter()
+            .filter(|s| **s != self.config.addr)
+            .map(|s| Output::PushPull {
+                to: *s,
+                message: self.local_state(true),
+            })
+            .collect()
+    }
+
+    fn local_state(&self, join: bool) -> PushPull {
+        let nodes = self
+            .members
+            .values()
+            .map(|m| PushNodeState {
+                name: m.name.clone(),
+                addr: ip_bytes(m.addr.ip()),
+                port: m.addr.port(),
+                meta: m.meta.clone(),
+                incarnation: m.incarnation,
+                state: match m.state {
+                    State::Alive => NodeState::Alive,
+                    State::Suspect => NodeState::Suspect,
+                    State::Dead => NodeState::Dead,
+                    State::Left => NodeState::Left,
+                },
+                vsn: m.vsn.clone(),
+            })
+            .collect();
+        PushPull {
+            join,
+            nodes,
+            user_state: Vec::new(),
+        }
+    }
+
+    /// A push-pull another member opened with us: merge its state, answer with ours.
+    pub fn handle_push_pull(&mut self, message: PushPull, now: Instant) -> (PushPull, Vec<Output>) {
+        let answer = self.local_state(message.join);
+        let mut out = Vec::new();
+        self.merge(message, now, &mut out);
+        (answer, out)
+    }
+
+    /// The answer to a push-pull we opened.
+    pub fn handle_push_pull_answer(&mut self, message: PushPull, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.merge(message, now, &mut out);
+        out
+    }
+
+    /// memberlist's mergeState: a remote "dead" is only a suspicion here; a "left" is final.
+    fn merge(&mut self, remote: PushPull, now: Instant, out: &mut Vec<Output>) {
+        for node in remote.nodes {
+            let Some(addr) = socket_addr(&node.addr, node.port) else {
+                continue;
+            };
+            match node.state {
+                NodeState::Alive => {
+                    let alive = Alive {
+                        incarnation: node.incarnation,
+                        node: node.name,
+                        addr: node.addr,
+                        port: node.port,
+                        meta: node.meta,
+                        vsn: node.vsn,
+                    };
+                    self.on_alive(alive, Some(addr), now, out);
+                }
+                NodeState::Left => self.on_dead(
+                    Suspicion {
+                        incarnation: node.incarnation,
+                        from: node.name.clone(),
+                        node: node.name,
+                    },
+                    now,
+                    out,
+                ),
+                NodeState::Dead | NodeState::Suspect => {
+                    // Unknown members are learnt as alive first, as memberlist does.
+                    if !self.members.contains_key(&node.name) {
+                        let alive = Alive {
+                            incarnation: node.incarnation,
+                            node: node.name.clone(),
+                            addr: node.addr.clone(),
+                            port: node.port,
+                            meta: node.meta.clone(),
+                            vsn: node.vsn.clone(),
+                        };
+                        self.on_alive(alive, Some(addr), now, out);
+                    }
+                    self.on_suspect(
+                        Suspicion {
+                            incarnation: node.incarnation,
+                            node: node.name,
+                            from: self.config.name.clone(),
+                        },
+                        now,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Messages from one datagram.
+    pub fn handle_packet(
+        &mut self,
+        from: SocketAddr,
+        messages: Vec<Message>,
+        now: Instant,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        for message in messages {
+            match message {
+                Message::Ping(ping) => self.on_ping(from, ping, &mut out),
+                Message::IndirectPing(req) => self.on_indirect_ping(from, req, now, &mut out),
+                Message::Ack(ack) => self.on_ack(ack, now, &mut out),
+                Message::Nack(nack) => {
+                    if let Some(probe) = self.probes.get_mut(&nack.seq_no) {
+                        probe.nacks += 1;
+                    }
+                }
+                Message::Alive(alive) => self.on_alive(alive, None, now, &mut out),
+                Message::Suspect(s) => self.on_suspect(s, now, &mut out),
+                Message::Dead(d) => self.on_dead(d, now, &mut out),
+                Message::PushPull(_) | Message::User(_) | Message::Err(_) => {}
+            }
+        }
+        out
+    }
+
+    fn on_ping(&mut self, from: SocketAddr, ping: Ping, out: &mut Vec<Output>) {
+        // A ping for another name (an old member at a reused address) gets no answer.
+        if !ping.node.is_empty() && ping.node != self.config.name {
+            return;
+        }
+        let to = socket_addr(&ping.source_addr, ping.source_port).unwrap_or(from);
+        out.push(Output::Packet {
+            to,
+            messages: vec![Message::Ack(Ack {
+                seq_no: ping.seq_no,
+                payload: Vec::new(),
+            })],
+        });
+    }
+
+    fn on_indirect_ping(
+        &mut self,
+        from: SocketAddr,
+        req: IndirectPing,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(target) = socket_addr(&req.target, req.port) else {
+            return;
+        };
+        let requester = socket_addr(&req.source_addr, req.source_port).unwrap_or(from);
+        self.seq_no = self.seq_no.wrapping_add(1);
+        let seq_no = self.seq_no;
+        self.relays.insert(
+            seq_no,
+            Relay {
+                requester,
+                seq_no: req.seq_no,
+                nack: req.nack,
+                expires: now + self.config.probe_timeout,
+            },
+        );
+        let ping = Ping {
+            seq_no,
+            node: req.node,
+            ..Ping::default()
+        };
+        out.push(Output::Packet {
+            to: target,
+            messages: vec![Message::Ping(ping)],
+        });
+    }
+
+    fn on_ack(&mut self, ack: Ack, now: Instant, out: &mut Vec<Output>) {
+        if let Some(relay) = self.relays.remove(&ack.seq_no) {
+            out.push(Output::Packet {
+                to: relay.requester,
+                messages: vec![Message::Ack(Ack {
+                    seq_no: relay.seq_no,
+                    payload: Vec::new(),
+                })],
+            });
+            return;
+        }
+        if let Some(probe) = self.probes.remove(&ack.seq_no) {
+            // A probe answered in time is good news about our own health too.
+            self.awareness = self.awareness.saturating_sub(1);
+            let _ = (probe.target, now);
+        }
+    }
+
+    fn on_alive(
+        &mut self,
+        alive: Alive,
+        addr: Option<SocketAddr>,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(addr) = addr.or_else(|| socket_addr(&alive.addr, alive.port)) else {
+            return;
+        };
+        if alive.node == self.config.name {
+            // Someone thinks of an older us: refute with a higher incarnation.
+            if alive.incarnation > self.incarnation
+                || (alive.incarnation == self.incarnation && addr != self.config.addr)
+            {
+                self.refute(alive.incarnation, now);
+            }
+            return;
+        }
+        let known = self.members.get(&alive.node).cloned();
+        match known {
+            None => {
+                let member = Member {
+                    name: alive.node.clone(),
+                    addr,
+                    meta: alive.meta.clone(),
+                    incarnation: alive.incarnation,
+                    state: State::Alive,
+                    vsn: alive.vsn.clone(),
+                    state_change: now,
+                };
+                self.members.insert(member.name.clone(), member.clone());
+                // New members are probed in a random place of the round, as memberlist does.
+                let at = self.rng.below(self.probe_order.len() + 1);
+                self.probe_order.insert(at, member.name.clone());
+                out.push(Output::Event(Event::Joined(member)));
+            }
+            Some(member) => {
+                let rejoined = member.is_gone() && alive.incarnation >= member.incarnation;
+                if alive.incarnation <= member.incarnation && !rejoined {
+                    return;
+                }
+                self.suspicions.remove(&member.name);
+                let updated = Member {
+                    addr,
+                    meta: alive.meta.clone(),
+                    incarnation: alive.incarnation,
+                    state: State::Alive,
+                    vsn: alive.vsn.clone(),
+                    state_change: now,
+                    ..member.clone()
+                };
+                self.members.insert(updated.name.clone(), updated.clone());
+                if rejoined {
+                    out.push(Output::Event(Event::Joined(updated)));
+                } else if member.state != State::Alive
+                    || member.addr != addr
+                    || member.meta != alive.meta
+                {
+                    out.push(Output::Event(Event::Updated(updated)));
+                }
+            }
+        }
+        self.queue(Message::Alive(alive));
+    }
+
+    fn on_suspect(&mut self, s: Suspicion, now: Instant, out: &mut Vec<Output>) {
+        if s.node == self.config.name {
+            if !self.leaving {
+                // Lifeguard: being suspected means our own view may be the unhealthy one.
+                self.awareness = (self.awareness + 1).min(self.config.awareness_max_multiplier - 1);
+                self.refute(s.incarnation, now);
+            }
+            return;
+        }
+        let Some(member) = self.members.get_mut(&s.node) else {
+            return;
+        };
+        if s.incarnation < member.incarnation || member.is_gone() {
+            return;
+        }
+        if member.state == State::Suspect {
+            // An independent confirmation shortens the suspicion.
+            if let Some(suspicion) = self.suspicions.get_mut(&s.node)
+                && suspicion.from.insert(s.from.clone())
+            {
+                self.queue(Message::Suspect(s));
+            }
+            return;
+        }
+        member.state = State::Suspect;
+        member.incarnation = s.incarnation;
+        member.state_change = now;
+        let updated = member.clone();
+        let n = self.members.len();
+        let min = self
+            .config
+            .probe_interval
+            .mul_f64(f64::from(self.config.suspicion_mult) * log10_nodes(n));
+        let expected = self.config.suspicion_mult.saturating_sub(2);
+        self.suspicions.insert(
+            s.node.clone(),
+            SuspicionTimer {
+                from: BTreeSet::from([s.from.clone()]),
+                started: now,
+                min,
+                max: min * self.config.suspicion_max_timeout_mult,
+                expected,
+                incarnation: s.incarnation,
+            },
+        );
+        out.push(Output::Event(Event::Updated(updated)));
+        self.queue(Message::Suspect(s));
+    }
+
+    fn on_dead(&mut self, d: Suspicion, now: Instant, out: &mut Vec<Output>) {
+        if d.node == self.config.name {
+            if !self.leaving {
+                self.refute(d.incarnation, now);
+            }
+            return;
+        }
+        let Some(member) = self.members.get_mut(&d.node) else {
+            return;
+        };
+        if d.incarnation < member.incarnation || member.is_gone() {
+            return;
+        }
+        // A member declaring itself dead has left gracefully.
+        let left = d.from == d.node;
+        member.state = if left { State::Left } else { State::Dead };
+        member.incarnation = d.incarnation;
+        member.state_change = now;
+        let gone = member.clone();
+        self.suspicions.remove(&d.node);
+        out.push(Output::Event(if left {
+            Event::Left(gone)
+        } else {
+            Event::Failed(gone)
+        }));
+        self.queue(Message::Dead(d));
+    }
+
+    /// Answers a claim about us (suspected, declared dead, an older incarnation) with a
+    /// higher incarnation, so the claim loses everywhere.
+    fn refute(&mut self, claimed: u32, now: Instant) {
+        self.incarnation = self.incarnation.max(claimed) + 1;
+        if let Some(me) = self.members.get_mut(&self.config.name) {
+            me.incarnation = self.incarnation;
+            me.state_change = now;
+        }
+        let alive = self.alive_message();
+        self.queue(alive);
+    }
+
+    fn queue(&mut self, message: Message) {
+        let about = match &message {
+            Message::Alive(a) => a.node.clone(),
+            Message::Suspect(s) | Message::Dead(s) => s.node.clone(),
+            _ => String::new(),
+        };
+        let n = self.members.len().max(1);
+        let remaining = (f64::from(self.config.retransmit_mult) * ((n + 1) as f64).log10())
+            .ceil()
+            .max(1.0) as u32;
+        self.broadcasts.retain(|b| b.about != about);
+        self.broadcasts.push(Broadcast {
+            about,
+            message,
+            remaining,
+        });
+    }
+
+    /// Up to `max` pending broadcasts, each counted as sent once more.
+    fn take_broadcasts(&mut self, max: usize) -> Vec<Message> {
+        // Fewest sends first: new news travels before old news.
+        self.broadcasts
+            .sort_by_key(|b| std::cmp::Reverse(b.remaining));
+        let out: Vec<Message> = self
+            .broadcasts
+            .iter_mut()
+            .take(max)
+            .map(|b| {
+                b.remaining -= 1;
+                b.message.clone()
+            })
+            .collect();
+        self.broadcasts.retain(|b| b.remaining > 0);
+        out
+    }
+
+    /// When [`Memberlist::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        let mut next = self
+            .next_probe
+            .min(self.next_gossip)
+            .min(self.next_push_pull);
+        for probe in self.probes.values() {
+            next = next.min(if probe.indirect_sent {
+                probe.fail_at
+            } else {
+                probe.indirect_at
+            });
+        }
+        for s in self.suspicions.values() {
+            next = next.min(s.deadline());
+        }
+        for r in self.relays.values() {
+            next = next.min(r.expires);
+        }
+        next
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.expire_probes(now, &mut out);
+        self.expire_suspicions(now, &mut out);
+        out.extend(self.expired_relays(now));
+        if now >= self.next_probe {
+            self.next_probe = now + self.scaled(self.config.probe_interval);
+            self.probe(now, &mut out);
+        }
+        if now >= self.next_gossip {
+            self.next_gossip = now + self.config.gossip_interval;
+            self.gossip(now, &mut out);
+        }
+        if now >= self.next_push_pull {
+            self.next_push_pull = now + self.config.push_pull_interval;
+            let candidates: Vec<SocketAddr> = self
+                .others()
+                .filter(|m| m.state == State::Alive)
+                .map(|m| m.addr)
+                .collect();
+            if !candidates.is_empty() {
+                let to = candidates[self.rng.below(candidates.len())];
+                out.push(Output::PushPull {
+                    to,
+                    message: self.local_state(false),
+                });
+            }
+        }
+        out
+    }
+
+    fn others(&self) -> impl Iterator<Item = &Member> {
+        self.members.values().filter(|m| m.name != self.config.name)
+    }
+
+    /// The next member of the round to probe: round-robin over a shuffled order (SWIM's
+    /// bounded detection time), skipping the dead.
+    fn probe(&mut self, now: Instant, out: &mut Vec<Output>) {
+        for _ in 0..=self.probe_order.len() {
+            if self.probe_index >= self.probe_order.len() {
+                self.probe_order
+                    .retain(|n| self.members.get(n).is_some_and(|m| !m.is_gone()));
+                let mut order = std::mem::take(&mut self.probe_order);
+                self.rng.shuffle(&mut order);
+                self.probe_order = order;
+                self.probe_index = 0;
+                if self.probe_order.is_empty() {
+                    return;
+                }
+            }
+            let name = self.probe_order[self.probe_index].clone();
+            self.probe_index += 1;
+            let Some(target) = self.members.get(&name).filter(|m| !m.is_gone()) else {
+                continue;
+            };
+            self.seq_no = self.seq_no.wrapping_add(1);
+            let seq_no = self.seq_no;
+            let timeout = self.scaled(self.config.probe_timeout);
+            let interval = self.scaled(self.config.probe_interval);
+            let to = target.addr;
+            self.probes.insert(
+                seq_no,
+                Probe {
+                    target: name.clone(),
+                    indirect_at: now + timeout,
+                    fail_at: now + interval,
+                    indirect_sent: false,
+                    nacks_expected: 0,
+                    nacks: 0,
+                },
+            );
+            // Lifeguard's buddy system: a suspected member learns of it from the probe itself,
+            // so it can refute even when the suspicion's gossip passed it by.
+            let suspected = (target.state == State::Suspect).then(|| {
+                Message::Suspect(crate::wire::Suspicion {
+                    incarnation: target.incarnation,
+                    node: name.clone(),
+                    from: self.config.name.clone(),
+                })
+            });
+            let mut messages = vec![Message::Ping(Ping {
+                seq_no,
+                node: name,
+                ..Ping::default()
+            })];
+            messages.extend(suspected);
+            messages.extend(self.take_broadcasts(4));
+            out.push(Output::Packet { to, messages });
+            return;
+        }
+    }
+
+    fn expire_probes(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let due: Vec<u32> = self
+            .probes
+            .iter()
+            .filter(|(_, p)| (!p.indirect_sent && now >= p.indirect_at) || now >= p.fail_at)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq_no in due {
+            let Some(probe) = self.probes.get(&seq_no) else {
+                continue;
+            };
+            if !probe.indirect_sent && now < probe.fail_at {
+                // No ack in time: ask k others to probe the target for us.
+                let target = probe.target.clone();
+                let Some(member) = self.members.get(&target).cloned() else {
+                    self.probes.remove(&seq_no);
+                    continue;
+                };
+                let mut helpers: Vec<SocketAddr> = self
+                    .others()
+                    .filter(|m| m.name != target && m.state == State::Alive)
+                    .map(|m| m.addr)
+                    .collect();
+                self.rng.shuffle(&mut helpers);
+                helpers.truncate(self.config.indirect_checks);
+                for helper in &helpers {
+                    let request = IndirectPing {
+                        seq_no,
+                        target: ip_bytes(member.addr.ip()),
+                        port: member.addr.port(),
+                        node: target.clone(),
+                        nack: true,
+                        source_addr: ip_bytes(self.config.addr.ip()),
+                        source_port: self.config.addr.port(),
+                        source_node: self.config.name.clone(),
+                    };
+                    out.push(Output::Packet {
+                        to: *helper,
+                        messages: vec![Message::IndirectPing(request)],
+                    });
+                }
+                if let Some(probe) = self.probes.get_mut(&seq_no) {
+                    probe.indirect_sent = true;
+                    probe.nacks_expected = helpers.len();
+                }
+                continue;
+            }
+            let Some(probe) = self.probes.remove(&seq_no) else {
+                continue;
+            };
+            // Lifeguard: helpers that did not even nack point at our own network, not the target.
+            let missed_nacks = probe.nacks_expected.saturating_sub(probe.nacks) as u32;
+            if probe.nacks_expected > 0 && missed_nacks > 0 {
+                self.awareness = (self.awareness + missed_nacks.min(1))
+                    .min(self.config.awareness_max_multiplier - 1);
+            }
+            let Some(member) = self.members.get(&probe.target) else {
+                continue;
+            };
+            if member.is_gone() {
+                continue;
+            }
+            let suspicion = Suspicion {
+                incarnation: member.incarnation,
+                node: probe.target,
+                from: self.config.name.clone(),
+            };
+            self.on_suspect(suspicion, now, out);
+        }
+    }
+
+    fn expire_suspicions(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let due: Vec<(String, u32)> = self
+            .suspicions
+            .iter()
+            .filter(|(_, s)| now >= s.deadline())
+            .map(|(n, s)| (n.clone(), s.incarnation))
+            .collect();
+        for (node, incarnation) in due {
+            self.suspicions.remove(&node);
+            self.on_dead(
+                Suspicion {
+                    incarnation,
+                    node,
+                    from: self.config.name.clone(),
+                },
+                now,
+                out,
+            );
+        }
+    }
+
+    /// Sends pending broadcasts to a few random members, recently dead ones included.
+    fn gossip(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.broadcasts.is_empty() {
+            return;
+        }
+        let window = self.config.gossip_to_the_dead;
+        let mut targets: Vec<SocketAddr> = self
+            .others()
+            .filter(|m| !m.is_gone() || now.saturating_duration_since(m.state_change) < window)
+            .filter(|m| m.state != State::Left)
+            .map(|m| m.addr)
+            .collect();
+        self.rng.shuffle(&mut targets);
+        targets.truncate(self.config.gossip_nodes);
+        for to in targets {
+            let messages = self.take_broadcasts(8);
+            if messages.is_empty() {
+                break;
+            }
+            out.push(Output::Packet { to, messages });
+        }
+    }
+
+    /// Leaves gracefully: tells every live member at once that we left, so takeover starts
+    /// now rather than after a failure detection.
+    pub fn leave(&mut self, now: Instant) -> Vec<Output> {
+        self.leaving = true;
+        self.incarnation += 1;
+        let dead = Message::Dead(Suspicion {
+            incarnation: self.incarnation,
+            node: self.config.name.clone(),
+            from: self.config.name.clone(),
+        });
+        if let Some(me) = self.members.get_mut(&self.config.name) {
+            me.state = State::Left;
+            me.incarnation = self.incarnation;
+            me.state_change = now;
+        }
+        self.others()
+            .filter(|m| !m.is_gone())
+            .map(|m| Output::Packet {
+                to: m.addr,
+                messages: vec![dead.clone()],
+            })
+            .collect()
+    }
+
+    /// Relayed probes that got no answer in time; a requester that asked for it gets a nack,
+    /// telling it that we, at least, are alive and reachable.
+    fn expired_relays(&mut self, now: Instant) -> Vec<Output> {
+        let expired: Vec<u32> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| now >= r.expires)
+            .map(|(s, _)| *s)
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|s| self.relays.remove(&s))
+            .filter(|r| r.nack)
+            .map(|r| Output::Packet {
+                to: r.requester,
+                messages: vec![Message::Nack(Nack { seq_no: r.seq_no })],
+            })
+            .collect()
+    }
+}
+
+/// memberlist carries IPv4 addresses as 4 bytes and IPv6 as 16.
+pub fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+pub fn socket_addr(ip: &[u8], port: u16) -> Option<SocketAddr> {
+    let ip: IpAddr = match ip.len() {
+        4 => <[u8; 4]>::try_from(ip).ok()?.into(),
+        16 => <[u8; 16]>::try_from(ip).ok()?.into(),
+        _ => return None,
+    };
+    (port != 0).then_some(SocketAddr::new(ip, port))
+}

@@ -1,0 +1,338 @@
+//! A deterministic simulation: many members on a fake network with a fake clock, every
+//! message going through the real wire encoding. Seeded, so every run is the same.
+use super::*;
+use crate::wire::{decode_packet, decode_stream, encode_packet, encode_stream};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+
+const LATENCY: Duration = Duration::from_millis(1);
+
+enum Delivery {
+    Packet {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    PushPull {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    Answer {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+struct Sim {
+    start: Instant,
+    now: Instant,
+    nodes: Vec<Memberlist>,
+    queue: BinaryHeap<(Reverse<Instant>, Reverse<u64>, usize)>,
+    deliveries: HashMap<usize, Delivery>,
+    sequence: u64,
+    rng: Rng,
+    /// Chance in a million that a datagram is lost.
+    loss_ppm: u64,
+    /// Nodes whose network is cut.
+    cut: HashSet<usize>,
+    /// Nodes on the far side of a partition: they reach each other only.
+    partition: HashSet<usize>,
+    events: Vec<(Duration, usize, Event)>,
+}
+
+/// Simulated members live in RFC 2544's benchmarking range: nothing is ever sent there.
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::from([198, 18, (i / 250) as u8, (i % 250) as u8 + 1]),
+        7946,
+    )
+}
+
+fn index_of(to: SocketAddr) -> usize {
+    let IpAddr::V4(v4) = to.ip() else {
+        panic!("IPv4 only")
+    };
+    let o = v4.octets();
+    usize::from(o[2]) * 250 + usize::from(o[3]) - 1
+}
+
+impl Sim {
+    fn new(n: usize, seed: u64) -> Sim {
+        #[allow(clippy::disallowed_methods)] // any base will do: the clock is never read again
+        let start = Instant::now();
+        let nodes = (0..n)
+            .map(|i| {
+                Memberlist::new(
+                    Config::lan(&format!("n{i}"), addr(i)),
+                    start,
+                    seed.wrapping_add(i as u64),
+                )
+            })
+            .collect();
+        Sim {
+            start,
+            now: start,
+            nodes,
+            queue: BinaryHeap::new(),
+            deliveries: HashMap::new(),
+            sequence: 0,
+            rng: Rng::new(seed),
+            loss_ppm: 0,
+            cut: HashSet::new(),
+            partition: HashSet::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        !self.cut.contains(&a)
+            && !self.cut.contains(&b)
+            && self.partition.contains(&a) == self.partition.contains(&b)
+    }
+
+    fn send(&mut self, from: usize, outputs: Vec<Output>) {
+        for output in outputs {
+            let delivery = match output {
+                Output::Packet { to, messages } => Delivery::Packet {
+                    from,
+                    to: index_of(to),
+                    bytes: encode_packet(&messages, false, None, [0; 12]),
+                },
+                Output::PushPull { to, message } => Delivery::PushPull {
+                    from,
+                    to: index_of(to),
+                    bytes: encode_stream(&Message::PushPull(message), None, [0; 12]),
+                },
+                Output::Event(event) => {
+                    self.events.push((self.now - self.start, from, event));
+                    continue;
+                }
+            };
+            self.sequence += 1;
+            self.deliveries.insert(self.sequence as usize, delivery);
+            self.queue.push((
+                Reverse(self.now + LATENCY),
+                Reverse(self.sequence),
+                self.sequence as usize,
+            ));
+        }
+    }
+
+    fn join_all(&mut self, via: usize) {
+        for i in 0..self.nodes.len() {
+            if i != via {
+                let out = self.nodes[i].join(&[addr(via)]);
+                self.send(i, out);
+            }
+        }
+    }
+
+    /// Runs the cluster for `span` of simulated time.
+    fn run(&mut self, span: Duration) {
+        let end = self.now + span;
+        loop {
+            let next_timer = self
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.next_deadline(), i))
+                .min()
+                .expect("nodes");
+            let next_delivery = self.queue.peek().map(|(Reverse(at), _, _)| *at);
+            let at = next_delivery.map_or(next_timer.0, |d| d.min(next_timer.0));
+            if at > end {
+                self.now = end;
+                return;
+            }
+            self.now = self.now.max(at);
+            if next_delivery == Some(at) {
+                let (_, _, id) = self.queue.pop().expect("peeked");
+                let delivery = self.deliveries.remove(&id).expect("queued");
+                self.deliver(delivery);
+            } else {
+                let i = next_timer.1;
+                let out = self.nodes[i].tick(self.now);
+                self.send(i, out);
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Packet { from, to, bytes } => {
+                let lost = self.loss_ppm > 0 && self.rng.below(1_000_000) < self.loss_ppm as usize;
+                if lost || !self.reachable(from, to) {
+                    return;
+                }
+                let messages = decode_packet(&bytes, None).expect("our packets decode");
+                let out = self.nodes[to].handle_packet(addr(from), messages, self.now);
+                self.send(to, out);
+            }
+            Delivery::PushPull { from, to, bytes } => {
+                if !self.reachable(from, to) {
+                    return;
+                }
+                let Message::PushPull(request) =
+                    decode_stream(&bytes, None).expect("our streams decode")
+                else {
+                    panic!("push-pull")
+                };
+                let (answer, out) = self.nodes[to].handle_push_pull(request, self.now);
+                self.send(to, out);
+                self.sequence += 1;
+                let bytes = encode_stream(&Message::PushPull(answer), None, [0; 12]);
+                self.deliveries.insert(
+                    self.sequence as usize,
+                    Delivery::Answer {
+                        from: to,
+                        to: from,
+                        bytes,
+                    },
+                );
+                self.queue.push((
+                    Reverse(self.now + LATENCY),
+                    Reverse(self.sequence),
+                    self.sequence as usize,
+                ));
+            }
+            Delivery::Answer { from, to, bytes } => {
+                if !self.reachable(from, to) {
+                    return;
+                }
+                let Message::PushPull(answer) =
+                    decode_stream(&bytes, None).expect("our streams decode")
+                else {
+                    panic!("push-pull")
+                };
+                let out = self.nodes[to].handle_push_pull_answer(answer, self.now);
+                self.send(to, out);
+            }
+        }
+    }
+
+    /// How many members `i` sees alive or suspected.
+    fn live(&self, i: usize) -> usize {
+        self.nodes[i].live_members().count()
+    }
+
+    fn failures(&self) -> Vec<&(Duration, usize, Event)> {
+        self.events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::Failed(_)))
+            .collect()
+    }
+}
+
+#[test]
+fn members_converge_after_joining_through_one() {
+    let mut sim = Sim::new(5, 1);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(10));
+    for i in 0..5 {
+        assert_eq!(
+            sim.live(i),
+            5,
+            "n{i} sees {:?}",
+            sim.nodes[i]
+                .live_members()
+                .map(|m| &m.name)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_cut_off_member_is_declared_failed_by_everyone() {
+    let mut sim = Sim::new(5, 2);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(10));
+    sim.cut.insert(4);
+    let cut_at = sim.now - sim.start;
+    sim.run(Duration::from_secs(40));
+    for i in 0..4 {
+        assert_eq!(sim.live(i), 4, "n{i} still counts n4");
+        let failed = sim
+            .events
+            .iter()
+            .find(|(_, who, e)| *who == i && matches!(e, Event::Failed(m) if m.name == "n4"));
+        let (at, _, _) = failed.unwrap_or_else(|| panic!("n{i} never declared n4 failed"));
+        // LAN defaults: a probe round, then at most the longest suspicion (24 s).
+        assert!(
+            *at - cut_at < Duration::from_secs(30),
+            "n{i} took {:?}",
+            *at - cut_at
+        );
+    }
+}
+
+#[test]
+fn a_suspected_member_refutes_and_stays() {
+    let mut sim = Sim::new(4, 3);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(8));
+    sim.cut.insert(3);
+    sim.run(Duration::from_millis(2500));
+    sim.cut.clear();
+    sim.run(Duration::from_secs(30));
+    assert!(sim.failures().is_empty(), "{:?}", sim.failures());
+    let incarnation = sim.nodes[0]
+        .members()
+        .find(|m| m.name == "n3")
+        .expect("known")
+        .incarnation;
+    assert!(incarnation > 0, "n3 never refuted");
+    assert!((0..4).all(|i| sim.live(i) == 4));
+}
+
+#[test]
+fn a_graceful_leave_is_seen_at_once() {
+    let mut sim = Sim::new(4, 4);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(8));
+    let out = sim.nodes[2].leave(sim.now);
+    sim.send(2, out);
+    let left_at = sim.now;
+    sim.run(Duration::from_millis(20));
+    for i in [0, 1, 3] {
+        let seen = sim
+            .events
+            .iter()
+            .find(|(_, who, e)| *who == i && matches!(e, Event::Left(m) if m.name == "n2"));
+        let (at, _, _) = seen.unwrap_or_else(|| panic!("n{i} did not see n2 leave"));
+        assert!(sim.start + *at - left_at <= Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_large_cluster_converges_survives_loss_and_heals_a_partition() {
+    let mut sim = Sim::new(128, 5);
+    sim.loss_ppm = 50_000; // 5 %
+    sim.join_all(0);
+    sim.run(Duration::from_secs(60));
+    for i in 0..128 {
+        assert_eq!(sim.live(i), 128, "n{i} has not converged");
+    }
+    sim.run(Duration::from_secs(120));
+    assert!(
+        sim.failures().is_empty(),
+        "false failures at 5% loss: {}",
+        sim.failures().len()
+    );
+
+    // Cut 16 members off from the rest: each side declares the other failed...
+    sim.partition = (112..128).collect();
+    sim.run(Duration::from_secs(60));
+    assert!(
+        sim.live(0) <= 112,
+        "the majority still counts the minority: {}",
+        sim.live(0)
+    );
+    // ...and after the partition heals, anti-entropy (push-pull) brings everyone back.
+    sim.partition.clear();
+    sim.run(Duration::from_secs(120));
+    for i in [0, 50, 111, 112, 127] {
+        assert_eq!(sim.live(i), 128, "n{i} did not heal");
+    }
+}
