@@ -22,6 +22,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `target/<profile>`, where cargo puts the workspace's binaries.
+pub fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("a target directory")
+}
+
 /// A store directory and a controller running on it; both go away on drop.
 pub struct StoreRun {
     dir: tempfile::TempDir,

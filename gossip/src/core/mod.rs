@@ -198,7 +198,9 @@ fn log10_nodes(n: usize) -> f64 {
 impl Memberlist {
     pub fn new(config: Config, now: Instant, seed: u64) -> Memberlist {
         let mut list = Memberlist {
-            incarnation: 0,
+            // memberlist starts at 1, and ignores an alive message at 0 for a new member (its
+            // unknown members start as dead at 0, and only a higher incarnation wins).
+            incarnation: 1,
             members: BTreeMap::new(),
             probe_order: Vec::new(),
             probe_index: 0,
@@ -222,7 +224,7 @@ impl Memberlist {
                 name: list.config.name.clone(),
                 addr: list.config.addr,
                 meta: list.config.meta.clone(),
-                incarnation: 0,
+                incarnation: 1,
                 state: State::Alive,
                 vsn: VERSIONS.to_vec(),
                 state_change: now,

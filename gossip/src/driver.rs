@@ -1,0 +1,288 @@
+//! The tokio shell around the core: one UDP socket and one TCP listener on the same port
+//! (memberlist's 7946), timers from the core's next deadline, and push-pull streams.
+use crate::core::{Config, Event, Member, Memberlist, Output};
+use crate::wire::{
+    Keyring, Message, WireError, decode_packet, decode_stream, encode_packet, encode_stream,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How long a push-pull connection may take, as memberlist's TCPTimeout (10 s) but shorter:
+/// a LAN peer that needs longer is in trouble anyway.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often joining is retried until one seed answers.
+const REJOIN_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct GossipConfig {
+    pub core: Config,
+    pub bind: SocketAddr,
+    pub keyring: Option<Keyring>,
+    /// Where to join: retried until one answers.
+    pub seeds: Vec<SocketAddr>,
+}
+
+enum Command {
+    Members(oneshot::Sender<Vec<Member>>),
+    Leave(oneshot::Sender<()>),
+}
+
+/// Messages from connection tasks to the main loop.
+enum Internal {
+    /// A push-pull someone opened with us; answer on the sender.
+    Incoming {
+        message: crate::wire::PushPull,
+        answer: oneshot::Sender<crate::wire::PushPull>,
+    },
+    /// The answer to a push-pull we opened.
+    Answer(crate::wire::PushPull),
+}
+
+/// A running member: its events, and a handle to ask for members or to leave.
+pub struct Gossip {
+    pub events: mpsc::UnboundedReceiver<Event>,
+    commands: mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gossip {
+    pub async fn start(config: GossipConfig) -> std::io::Result<Gossip> {
+        let udp = UdpSocket::bind(config.bind).await?;
+        let tcp = TcpListener::bind(config.bind).await?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (commands, commands_rx) = mpsc::channel(16);
+        let task = tokio::spawn(run(config, udp, tcp, events_tx, commands_rx));
+        Ok(Gossip {
+            events,
+            commands,
+            task,
+        })
+    }
+
+    pub async fn members(&self) -> Vec<Member> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Members(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Tells every member we are leaving, then stops.
+    pub async fn leave(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Leave(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for Gossip {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn nonce() -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).expect("the OS provides randomness");
+    nonce
+}
+
+fn seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    u64::from_le_bytes(bytes)
+}
+
+async fn run(
+    config: GossipConfig,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    events: mpsc::UnboundedSender<Event>,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let keyring = config.keyring;
+    let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
+    let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
+    let mut joined = config.seeds.is_empty();
+    let mut rejoin = tokio::time::interval(REJOIN_INTERVAL);
+    let mut buf = vec![0u8; 65_536];
+    let mut dropped: u64 = 0;
+    loop {
+        let deadline = Instant::from_std(core.next_deadline());
+        let outputs = tokio::select! {
+            received = udp.recv_from(&mut buf) => match received {
+                Ok((len, from)) => match decode_packet(&buf[..len], keyring.as_ref()) {
+                    Ok(messages) => core.handle_packet(from, messages, Instant::now().into_std()),
+                    Err(error) => {
+                        dropped += 1;
+                        report_dropped(from, &error, dropped);
+                        Vec::new()
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "receiving a datagram failed");
+                    Vec::new()
+                }
+            },
+            accepted = tcp.accept() => {
+                if let Ok((stream, from)) = accepted {
+                    tokio::spawn(serve_stream(stream, from, keyring.clone(), internal_tx.clone()));
+                }
+                Vec::new()
+            }
+            Some(message) = internal.recv() => match message {
+                Internal::Incoming { message, answer } => {
+                    let (reply, outputs) = core.handle_push_pull(message, Instant::now().into_std());
+                    let _ = answer.send(reply);
+                    outputs
+                }
+                Internal::Answer(message) => {
+                    joined = true;
+                    core.handle_push_pull_answer(message, Instant::now().into_std())
+                }
+            },
+            _ = rejoin.tick(), if !joined => core.join(&config.seeds),
+            () = tokio::time::sleep_until(deadline) => core.tick(Instant::now().into_std()),
+            command = commands.recv() => match command {
+                Some(Command::Members(reply)) => {
+                    let _ = reply.send(core.members().cloned().collect());
+                    Vec::new()
+                }
+                Some(Command::Leave(done)) => {
+                    let outputs = core.leave(Instant::now().into_std());
+                    send_all(&udp, outputs, keyring.as_ref(), &events, &internal_tx).await;
+                    let _ = done.send(());
+                    return;
+                }
+                None => return,
+            },
+        };
+        send_all(&udp, outputs, keyring.as_ref(), &events, &internal_tx).await;
+    }
+}
+
+fn report_dropped(from: SocketAddr, error: &WireError, dropped: u64) {
+    match error {
+        WireError::Decrypt | WireError::NotEncrypted | WireError::UnexpectedlyEncrypted => {
+            tracing::warn!(%from, %error, dropped, "dropped a packet: check that every speaker has the same memberlist secret key");
+        }
+        _ => tracing::debug!(%from, %error, dropped, "dropped a malformed packet"),
+    }
+}
+
+async fn send_all(
+    udp: &UdpSocket,
+    outputs: Vec<Output>,
+    keyring: Option<&Keyring>,
+    events: &mpsc::UnboundedSender<Event>,
+    internal: &mpsc::Sender<Internal>,
+) {
+    for output in outputs {
+        match output {
+            Output::Packet { to, messages } => {
+                let packet = encode_packet(&messages, false, keyring, nonce());
+                if let Err(error) = udp.send_to(&packet, to).await {
+                    tracing::debug!(%to, %error, "sending a datagram failed");
+                }
+            }
+            Output::PushPull { to, message } => {
+                let bytes = encode_stream(&Message::PushPull(message), keyring, nonce());
+                tokio::spawn(push_pull(to, bytes, keyring.cloned(), internal.clone()));
+            }
+            Output::Event(event) => {
+                tracing::info!(?event, "membership changed");
+                let _ = events.send(event);
+            }
+        }
+    }
+}
+
+/// Opens a push-pull with `to` and hands its answer to the main loop.
+async fn push_pull(
+    to: SocketAddr,
+    bytes: Vec<u8>,
+    keyring: Option<Keyring>,
+    internal: mpsc::Sender<Internal>,
+) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(to).await?;
+        stream.write_all(&bytes).await?;
+        read_message(&mut stream, keyring.as_ref()).await
+    };
+    match tokio::time::timeout(STREAM_TIMEOUT, exchange).await {
+        Ok(Ok(Message::PushPull(answer))) => {
+            let _ = internal.send(Internal::Answer(answer)).await;
+        }
+        Ok(Ok(_)) => tracing::debug!(%to, "push-pull answered with another message"),
+        Ok(Err(error)) => {
+            tracing::warn!(%to, %error, "push-pull failed (is the memberlist secret key the same everywhere?)")
+        }
+        Err(_) => tracing::warn!(%to, "push-pull timed out"),
+    }
+}
+
+/// Serves a push-pull someone opened with us.
+async fn serve_stream(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    keyring: Option<Keyring>,
+    internal: mpsc::Sender<Internal>,
+) {
+    let exchange = async {
+        let message = read_message(&mut stream, keyring.as_ref()).await?;
+        let Message::PushPull(message) = message else {
+            return Err(std::io::Error::other("only push-pull is served on streams"));
+        };
+        let (answer_tx, answer_rx) = oneshot::channel();
+        internal
+            .send(Internal::Incoming {
+                message,
+                answer: answer_tx,
+            })
+            .await
+            .map_err(std::io::Error::other)?;
+        let answer = answer_rx.await.map_err(std::io::Error::other)?;
+        stream
+            .write_all(&encode_stream(
+                &Message::PushPull(answer),
+                keyring.as_ref(),
+                nonce(),
+            ))
+            .await
+    };
+    match tokio::time::timeout(STREAM_TIMEOUT, exchange).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%from, %error, "refused a push-pull (a different memberlist secret key?)")
+        }
+        Err(_) => tracing::debug!(%from, "push-pull timed out"),
+    }
+}
+
+/// Reads until one whole message has arrived (streams are not length-prefixed unless
+/// encrypted: the message itself says where it ends).
+async fn read_message(
+    stream: &mut TcpStream,
+    keyring: Option<&Keyring>,
+) -> std::io::Result<Message> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match decode_stream(&buf, keyring) {
+            Ok(message) => return Ok(message),
+            Err(WireError::Truncated) if buf.len() < crate::wire::MAX_STREAM_BYTES => {}
+            Err(error) => return Err(std::io::Error::other(error)),
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other(WireError::Truncated));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
