@@ -4,6 +4,10 @@ use crate::core::{Config, Event, Member, Memberlist, Output};
 use crate::wire::{
     Keyring, Message, WireError, decode_packet, decode_stream, encode_packet, encode_stream,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +28,77 @@ pub struct GossipConfig {
     pub keyring: Option<Keyring>,
     /// Where to join: retried until one answers.
     pub seeds: Vec<SocketAddr>,
+    pub metrics: GossipMetrics,
+}
+
+type Labels = Vec<(String, String)>;
+
+/// Gossip metrics, to register in the component's registry.
+#[derive(Clone, Default)]
+pub struct GossipMetrics {
+    members: Family<Labels, Gauge>,
+    probes: Counter,
+    suspicions: Counter,
+    failures: Counter,
+    dropped: Family<Labels, Counter>,
+}
+
+impl GossipMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        let gossip = registry.sub_registry_with_prefix("ferrolb_gossip");
+        gossip.register("members", "Members known, by state", self.members.clone());
+        gossip.register("probes", "Probes sent", self.probes.clone());
+        gossip.register("suspicions", "Members suspected", self.suspicions.clone());
+        gossip.register("failures", "Members declared failed", self.failures.clone());
+        gossip.register(
+            "packets_dropped",
+            "Packets dropped, by reason",
+            self.dropped.clone(),
+        );
+    }
+
+    fn record(&self, core: &Memberlist) {
+        for state in ["alive", "suspect", "dead", "left"] {
+            let count = core
+                .members()
+                .filter(|m| state_label(m.state) == state)
+                .count();
+            self.members
+                .get_or_create(&vec![("state".into(), state.into())])
+                .set(count as i64);
+        }
+        let stats = core.stats();
+        // Counters only move forward: add what happened since the last record.
+        self.probes
+            .inc_by(stats.probes.saturating_sub(self.probes.get()));
+        self.suspicions
+            .inc_by(stats.suspicions.saturating_sub(self.suspicions.get()));
+        self.failures
+            .inc_by(stats.failures.saturating_sub(self.failures.get()));
+    }
+
+    fn drop_packet(&self, error: &WireError) {
+        let reason = match error {
+            WireError::Decrypt | WireError::NotEncrypted | WireError::UnexpectedlyEncrypted => {
+                "encryption"
+            }
+            WireError::Checksum => "checksum",
+            WireError::TooLarge(_) => "too_large",
+            _ => "malformed",
+        };
+        self.dropped
+            .get_or_create(&vec![("reason".into(), reason.into())])
+            .inc();
+    }
+}
+
+fn state_label(state: crate::core::State) -> &'static str {
+    match state {
+        crate::core::State::Alive => "alive",
+        crate::core::State::Suspect => "suspect",
+        crate::core::State::Dead => "dead",
+        crate::core::State::Left => "left",
+    }
 }
 
 enum Command {
@@ -107,6 +182,7 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let keyring = config.keyring;
+    let metrics = config.metrics;
     let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
     let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
     let mut joined = config.seeds.is_empty();
@@ -121,6 +197,7 @@ async fn run(
                     Ok(messages) => core.handle_packet(from, messages, Instant::now().into_std()),
                     Err(error) => {
                         dropped += 1;
+                        metrics.drop_packet(&error);
                         report_dropped(from, &error, dropped);
                         Vec::new()
                     }
@@ -164,6 +241,7 @@ async fn run(
             },
         };
         send_all(&udp, outputs, keyring.as_ref(), &events, &internal_tx).await;
+        metrics.record(&core);
     }
 }
 
@@ -284,5 +362,97 @@ async fn read_message(
             return Err(std::io::Error::other(WireError::Truncated));
         }
         buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(
+        name: &str,
+        port: u16,
+        seeds: Vec<SocketAddr>,
+        metrics: GossipMetrics,
+    ) -> GossipConfig {
+        let bind: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut core = Config::lan(name, bind);
+        core.probe_interval = Duration::from_millis(100);
+        core.probe_timeout = Duration::from_millis(50);
+        GossipConfig {
+            core,
+            bind,
+            keyring: None,
+            seeds,
+            metrics,
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_members_on_loopback_join_count_and_drop_garbage() {
+        let (pa, pb) = (free_port(), free_port());
+        let metrics = GossipMetrics::default();
+        let a = Gossip::start(config("a", pa, vec![], metrics.clone()))
+            .await
+            .unwrap();
+        let b = Gossip::start(config(
+            "b",
+            pb,
+            vec![([127, 0, 0, 1], pa).into()],
+            GossipMetrics::default(),
+        ))
+        .await
+        .unwrap();
+        let joined = tokio::time::timeout(Duration::from_secs(5), async {
+            while a.members().await.len() < 2 || b.members().await.len() < 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(joined.is_ok(), "the members never saw each other");
+
+        let garbage = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        garbage
+            .send_to(&[0xff, 1, 2, 3], ("127.0.0.1", pa))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("ferrolb_gossip_members{state=\"alive\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrolb_gossip_packets_dropped_total{reason=\"malformed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ferrolb_gossip_probes_total 0\n"),
+            "no probe counted: {text}"
+        );
+
+        b.leave().await;
+        let left = tokio::time::timeout(Duration::from_secs(2), async {
+            while a
+                .members()
+                .await
+                .iter()
+                .any(|m| m.name == "b" && m.state == crate::core::State::Alive)
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(left.is_ok(), "a never saw b leave");
     }
 }

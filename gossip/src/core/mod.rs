@@ -171,8 +171,17 @@ struct Broadcast {
     remaining: u32,
 }
 
+/// Running totals, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub probes: u64,
+    pub suspicions: u64,
+    pub failures: u64,
+}
+
 pub struct Memberlist {
     config: Config,
+    stats: Stats,
     incarnation: u32,
     members: BTreeMap<String, Member>,
     probe_order: Vec<String>,
@@ -198,6 +207,7 @@ fn log10_nodes(n: usize) -> f64 {
 impl Memberlist {
     pub fn new(config: Config, now: Instant, seed: u64) -> Memberlist {
         let mut list = Memberlist {
+            stats: Stats::default(),
             // memberlist starts at 1, and ignores an alive message at 0 for a new member (its
             // unknown members start as dead at 0, and only a higher incarnation wins).
             incarnation: 1,
@@ -236,6 +246,10 @@ impl Memberlist {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -554,6 +568,7 @@ impl Memberlist {
             return;
         }
         member.state = State::Suspect;
+        self.stats.suspicions += 1;
         member.incarnation = s.incarnation;
         member.state_change = now;
         let updated = member.clone();
@@ -598,6 +613,9 @@ impl Memberlist {
         member.state_change = now;
         let gone = member.clone();
         self.suspicions.remove(&d.node);
+        if !left {
+            self.stats.failures += 1;
+        }
         out.push(Output::Event(if left {
             Event::Left(gone)
         } else {
@@ -733,6 +751,7 @@ impl Memberlist {
                 continue;
             };
             self.seq_no = self.seq_no.wrapping_add(1);
+            self.stats.probes += 1;
             let seq_no = self.seq_no;
             let timeout = self.scaled(self.config.probe_timeout);
             let interval = self.scaled(self.config.probe_interval);
