@@ -8,7 +8,7 @@
 use ferrolb_api::address::Family;
 use ferrolb_api::config::{Config, ConfigObjects};
 use ferrolb_api::v1beta1::{IPAddressPool, IPAddressPoolSpec};
-use ferrolb_controller::allocator::{Allocator, FamilyPolicy, Request, ServiceKey};
+use ferrolb_controller::allocator::{Allocator, Request, ServiceKey};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,17 +68,10 @@ fn config(services: usize) -> Config {
 }
 
 fn request(i: usize) -> Request {
-    Request {
-        key: ServiceKey::new(&format!("ns-{}", i % 100), &format!("svc-{i}")),
-        primary: Family::V6,
-        policy: FamilyPolicy::SingleStack,
-        ip_families: vec![],
-        requested_ips: vec![],
-        pool: None,
-        sharing: None,
-        labels: BTreeMap::new(),
-        namespace_labels: BTreeMap::new(),
-    }
+    Request::single_stack(
+        ServiceKey::new(&format!("ns-{}", i % 100), &format!("svc-{i}")),
+        Family::V6,
+    )
 }
 
 /// Allocates `n` Services; returns the time and the peak heap above the starting point.

@@ -116,6 +116,8 @@ fn main() {
         && moved == 0
         && first_pass.contains("writes=0");
     println!("target: {}", if ok { "met" } else { "MISSED" });
+    // `exit` skips destructors: stop the controller (StoreRun's guard) first.
+    drop(run);
     if !ok {
         std::process::exit(1);
     }

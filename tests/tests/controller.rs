@@ -31,6 +31,15 @@ fn service(ns: &str, name: &str, annotations: &[(&str, &str)], spec: &str) -> St
     )
 }
 
+/// The controller's ConfigurationState as written to the store.
+fn configuration_state(run: &StoreRun) -> Option<String> {
+    std::fs::read_to_string(
+        run.dir()
+            .join("status/ferrolb-controller/configurationstate/metallb-system.yaml"),
+    )
+    .ok()
+}
+
 fn has_ip(s: &serde_json::Value) -> bool {
     !ingress(s).is_empty()
 }
@@ -452,11 +461,7 @@ fn a_bad_configuration_keeps_the_last_good_one_and_a_bad_service_blocks_nobody()
     // An overlapping pool makes the configuration invalid...
     run.write("bad.yaml", &pool("red", "198.51.100.128/25", ""));
     wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        let state = std::fs::read_to_string(
-            run.dir()
-                .join("status/ferrolb-controller/configurationstate/metallb-system.yaml"),
-        )
-        .ok()?;
+        let state = configuration_state(&run)?;
         (state.contains("Invalid") && state.contains("overlaps")).then_some(())
     })
     .expect("ConfigurationState reports the invalid configuration");
@@ -482,12 +487,7 @@ fn a_bad_configuration_keeps_the_last_good_one_and_a_bad_service_blocks_nobody()
     );
     run.remove("bad.yaml");
     wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        let state = std::fs::read_to_string(
-            run.dir()
-                .join("status/ferrolb-controller/configurationstate/metallb-system.yaml"),
-        )
-        .ok()?;
-        state.contains("Valid").then_some(())
+        configuration_state(&run)?.contains("Valid").then_some(())
     })
     .expect("ConfigurationState back to Valid");
 }

@@ -1,6 +1,5 @@
 //! From objects to a [`Config`]: every validation rule, each error naming object, field and reason.
 use super::*;
-use crate::address::AddressError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
@@ -237,12 +236,9 @@ impl Builder<'_> {
                         ranges.push(range);
                         all_ranges.push((range, name.clone(), i, entry.clone()));
                     }
-                    Err(e) => self.error(
-                        POOL,
-                        &name,
-                        format!("spec.addresses[{i}]"),
-                        address_reason(&e),
-                    ),
+                    Err(e) => {
+                        self.error(POOL, &name, format!("spec.addresses[{i}]"), e.to_string())
+                    }
                 }
             }
             ranges.sort();
@@ -854,10 +850,6 @@ impl Builder<'_> {
             }
         }
     }
-}
-
-fn address_reason(error: &AddressError) -> String {
-    error.to_string()
 }
 
 /// An aggregation length shorter than the widest CIDR of a range would announce addresses

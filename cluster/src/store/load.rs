@@ -63,13 +63,18 @@ impl Loader {
         files
     }
 
-    /// Whether anything changed since the last [`Loader::load`].
-    pub(super) fn changed(&self) -> bool {
-        self.scan() != self.seen
+    /// A new snapshot if any file changed since the last load (one directory scan either way).
+    pub(super) fn load_if_changed(&mut self) -> Option<Snapshot> {
+        let files = self.scan();
+        (files != self.seen).then(|| self.load_files(files))
     }
 
     pub(super) fn load(&mut self) -> Snapshot {
         let files = self.scan();
+        self.load_files(files)
+    }
+
+    fn load_files(&mut self, files: Vec<(PathBuf, Fingerprint)>) -> Snapshot {
         let status_dir = self.dir.join("status");
         let mut snapshot = Snapshot {
             synced: true,

@@ -68,10 +68,9 @@ impl FileStore {
                 if sender.is_closed() {
                     return;
                 }
-                if !loader.changed() {
+                let Some(next) = loader.load_if_changed() else {
                     continue;
-                }
-                let next = loader.load();
+                };
                 remove_stale(&loader, &poller_own);
                 let previous = sender.borrow().clone();
                 if *previous != next {

@@ -90,16 +90,22 @@ impl Request {
     /// A request that only holds `ips` for `key`: their families, nothing shared.
     pub fn reservation(key: &ServiceKey, ips: &[IpAddr]) -> Request {
         let primary = ips.first().map(Family::of).unwrap_or(Family::V4);
+        let mut request = Request::single_stack(key.clone(), primary);
+        if ips.len() > 1 {
+            request.policy = FamilyPolicy::RequireDualStack;
+        }
+        request.requested_ips = ips.to_vec();
+        request
+    }
+
+    /// A single-stack request with nothing asked for: no IPs, pool, sharing or labels.
+    pub fn single_stack(key: ServiceKey, primary: Family) -> Request {
         Request {
-            key: key.clone(),
+            key,
             primary,
-            policy: if ips.len() > 1 {
-                FamilyPolicy::RequireDualStack
-            } else {
-                FamilyPolicy::SingleStack
-            },
+            policy: FamilyPolicy::SingleStack,
             ip_families: Vec::new(),
-            requested_ips: ips.to_vec(),
+            requested_ips: Vec::new(),
             pool: None,
             sharing: None,
             labels: BTreeMap::new(),

@@ -18,17 +18,7 @@ fn pool(name: &str, addresses: &str, extra: &str) -> String {
 }
 
 fn request(name: &str) -> Request {
-    Request {
-        key: ServiceKey::new("default", name),
-        primary: Family::V4,
-        policy: FamilyPolicy::SingleStack,
-        ip_families: vec![],
-        requested_ips: vec![],
-        pool: None,
-        sharing: None,
-        labels: BTreeMap::new(),
-        namespace_labels: BTreeMap::new(),
-    }
+    Request::single_stack(ServiceKey::new("default", name), Family::V4)
 }
 
 fn ip(s: &str) -> IpAddr {

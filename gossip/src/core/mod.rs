@@ -396,7 +396,7 @@ impl Memberlist {
             match message {
                 Message::Ping(ping) => self.on_ping(from, ping, &mut out),
                 Message::IndirectPing(req) => self.on_indirect_ping(from, req, now, &mut out),
-                Message::Ack(ack) => self.on_ack(ack, now, &mut out),
+                Message::Ack(ack) => self.on_ack(ack, &mut out),
                 Message::Nack(nack) => {
                     if let Some(probe) = self.probes.get_mut(&nack.seq_no) {
                         probe.nacks += 1;
@@ -459,7 +459,7 @@ impl Memberlist {
         });
     }
 
-    fn on_ack(&mut self, ack: Ack, now: Instant, out: &mut Vec<Output>) {
+    fn on_ack(&mut self, ack: Ack, out: &mut Vec<Output>) {
         if let Some(relay) = self.relays.remove(&ack.seq_no) {
             out.push(Output::Packet {
                 to: relay.requester,
@@ -470,10 +470,9 @@ impl Memberlist {
             });
             return;
         }
-        if let Some(probe) = self.probes.remove(&ack.seq_no) {
+        if self.probes.remove(&ack.seq_no).is_some() {
             // A probe answered in time is good news about our own health too.
             self.awareness = self.awareness.saturating_sub(1);
-            let _ = (probe.target, now);
         }
     }
 
@@ -552,12 +551,9 @@ impl Memberlist {
             }
             return;
         }
-        let Some(member) = self.members.get_mut(&s.node) else {
+        let Some(member) = self.current_member(&s.node, s.incarnation) else {
             return;
         };
-        if s.incarnation < member.incarnation || member.is_gone() {
-            return;
-        }
         if member.state == State::Suspect {
             // An independent confirmation shortens the suspicion.
             if let Some(suspicion) = self.suspicions.get_mut(&s.node)
@@ -568,10 +564,10 @@ impl Memberlist {
             return;
         }
         member.state = State::Suspect;
-        self.stats.suspicions += 1;
         member.incarnation = s.incarnation;
         member.state_change = now;
         let updated = member.clone();
+        self.stats.suspicions += 1;
         let n = self.members.len();
         let min = self
             .config
@@ -593,6 +589,14 @@ impl Memberlist {
         self.queue(Message::Suspect(s));
     }
 
+    /// The member a suspect or dead claim is about, unless the claim is stale (an older
+    /// incarnation) or the member is already gone.
+    fn current_member(&mut self, node: &str, incarnation: u32) -> Option<&mut Member> {
+        self.members
+            .get_mut(node)
+            .filter(|m| incarnation >= m.incarnation && !m.is_gone())
+    }
+
     fn on_dead(&mut self, d: Suspicion, now: Instant, out: &mut Vec<Output>) {
         if d.node == self.config.name {
             if !self.leaving {
@@ -600,12 +604,9 @@ impl Memberlist {
             }
             return;
         }
-        let Some(member) = self.members.get_mut(&d.node) else {
+        let Some(member) = self.current_member(&d.node, d.incarnation) else {
             return;
         };
-        if d.incarnation < member.incarnation || member.is_gone() {
-            return;
-        }
         // A member declaring itself dead has left gracefully.
         let left = d.from == d.node;
         member.state = if left { State::Left } else { State::Dead };
