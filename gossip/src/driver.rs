@@ -104,6 +104,9 @@ fn state_label(state: crate::core::State) -> &'static str {
 enum Command {
     Members(oneshot::Sender<Vec<Member>>),
     Leave(oneshot::Sender<()>),
+    Watch(Vec<String>),
+    UpdateMeta(Vec<u8>),
+    Seeds(Vec<SocketAddr>),
 }
 
 /// Messages from connection tasks to the main loop.
@@ -146,8 +149,23 @@ impl Gossip {
         rx.await.unwrap_or_default()
     }
 
+    /// The members to watch closely (see [`Memberlist::watch`]).
+    pub async fn watch(&self, names: Vec<String>) {
+        let _ = self.commands.send(Command::Watch(names)).await;
+    }
+
+    /// New metadata for the other members to see.
+    pub async fn update_meta(&self, meta: Vec<u8>) {
+        let _ = self.commands.send(Command::UpdateMeta(meta)).await;
+    }
+
+    /// Where to join from now on: used whenever we know no other member.
+    pub async fn set_seeds(&self, seeds: Vec<SocketAddr>) {
+        let _ = self.commands.send(Command::Seeds(seeds)).await;
+    }
+
     /// Tells every member we are leaving, then stops.
-    pub async fn leave(self) {
+    pub async fn leave(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Leave(tx)).await.is_ok() {
             let _ = rx.await;
@@ -185,7 +203,8 @@ async fn run(
     let metrics = config.metrics;
     let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
     let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
-    let mut joined = config.seeds.is_empty();
+    let mut seeds = config.seeds;
+    let mut joined = false;
     let mut rejoin = tokio::time::interval(REJOIN_INTERVAL);
     let mut buf = vec![0u8; 65_536];
     let mut dropped: u64 = 0;
@@ -224,11 +243,27 @@ async fn run(
                     core.handle_push_pull_answer(message, Instant::now().into_std())
                 }
             },
-            _ = rejoin.tick(), if !joined => core.join(&config.seeds),
+            // Until a seed answers, and again whenever we are alone (every other member
+            // gone, or we were the first to start).
+            _ = rejoin.tick(), if !joined || core.live_members().count() <= 1 => {
+                core.join(&seeds)
+            }
             () = tokio::time::sleep_until(deadline) => core.tick(Instant::now().into_std()),
             command = commands.recv() => match command {
                 Some(Command::Members(reply)) => {
                     let _ = reply.send(core.members().cloned().collect());
+                    Vec::new()
+                }
+                Some(Command::Watch(names)) => {
+                    core.watch(names, Instant::now().into_std());
+                    Vec::new()
+                }
+                Some(Command::UpdateMeta(meta)) => {
+                    core.update_meta(meta, Instant::now().into_std());
+                    Vec::new()
+                }
+                Some(Command::Seeds(new)) => {
+                    seeds = new;
                     Vec::new()
                 }
                 Some(Command::Leave(done)) => {

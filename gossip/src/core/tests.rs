@@ -336,3 +336,127 @@ fn a_large_cluster_converges_survives_loss_and_heals_a_partition() {
         assert_eq!(sim.live(i), 128, "n{i} did not heal");
     }
 }
+
+/// Three members each watching the other two, as speakers that would take over each other's
+/// IPs do.
+fn watching_trio(seed: u64) -> Sim {
+    let mut sim = Sim::new(3, seed);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    for i in 0..3 {
+        let others: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| format!("n{j}"))
+            .collect();
+        sim.nodes[i].watch(others, sim.now);
+    }
+    sim.run(Duration::from_secs(1));
+    sim
+}
+
+#[test]
+fn watched_members_see_a_cut_member_fail_within_150_ms() {
+    for seed in 0..10 {
+        let mut sim = watching_trio(100 + seed);
+        let cut_at = sim.now - sim.start;
+        sim.cut.insert(2);
+        sim.run(Duration::from_secs(1));
+        for i in 0..2 {
+            let (at, _, _) = sim
+                .events
+                .iter()
+                .find(|(_, who, e)| *who == i && matches!(e, Event::Failed(m) if m.name == "n2"))
+                .unwrap_or_else(|| panic!("seed {seed}: n{i} never declared n2 failed"));
+            assert!(
+                *at - cut_at <= Duration::from_millis(150),
+                "seed {seed}: n{i} took {:?}",
+                *at - cut_at
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cut_off_watcher_does_not_declare_the_others_dead() {
+    let mut sim = watching_trio(7);
+    sim.cut.insert(2);
+    sim.run(Duration::from_millis(500));
+    let blamed_by_n2: Vec<_> = sim
+        .failures()
+        .into_iter()
+        .filter(|(_, who, _)| *who == 2)
+        .collect();
+    assert!(blamed_by_n2.is_empty(), "{blamed_by_n2:?}");
+}
+
+#[test]
+fn watching_at_5_percent_loss_declares_nobody_dead_in_ten_minutes() {
+    let mut sim = watching_trio(8);
+    sim.loss_ppm = 50_000;
+    sim.run(Duration::from_secs(600));
+    assert!(sim.failures().is_empty(), "{:?}", sim.failures());
+    assert!((0..3).all(|i| sim.live(i) == 3));
+}
+
+#[test]
+fn a_watched_member_that_returns_is_alive_again_and_watched_afresh() {
+    let mut sim = watching_trio(9);
+    sim.cut.insert(2);
+    sim.run(Duration::from_secs(1));
+    assert_eq!(sim.live(0), 2);
+    sim.cut.clear();
+    // Dead members hear they were declared dead through gossip to the dead, refute, and
+    // anti-entropy brings them back in any case.
+    sim.run(Duration::from_secs(40));
+    assert!(
+        (0..3).all(|i| sim.live(i) == 3),
+        "{:?}",
+        (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
+    );
+    let before = sim.failures().len();
+    sim.run(Duration::from_secs(5));
+    assert_eq!(
+        sim.failures().len(),
+        before,
+        "declared dead again after it returned"
+    );
+}
+
+#[test]
+fn meta_updates_reach_every_member() {
+    let mut sim = Sim::new(3, 10);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    sim.nodes[1].update_meta(b"eth0".to_vec(), sim.now);
+    sim.run(Duration::from_secs(2));
+    for i in [0, 2] {
+        let meta = &sim.nodes[i]
+            .members()
+            .find(|m| m.name == "n1")
+            .expect("known")
+            .meta;
+        assert_eq!(meta, b"eth0", "n{i}");
+    }
+}
+
+#[test]
+fn a_member_declared_dead_hears_it_from_the_first_member_it_probes() {
+    let mut sim = watching_trio(11);
+    sim.cut.insert(2);
+    sim.run(Duration::from_millis(500));
+    assert_eq!(sim.live(0), 2, "n2 declared dead by its watchers");
+    sim.cut.clear();
+    let back_at = sim.now - sim.start;
+    // n2 probes someone within a probe interval (1 s), is told it is dead, refutes, and the
+    // refutation spreads by gossip (200 ms): well before any push-pull (30 s).
+    sim.run(Duration::from_secs(3));
+    assert!(
+        (0..3).all(|i| sim.live(i) == 3),
+        "{:?}",
+        (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
+    );
+    let refuted = sim.events.iter().any(|(at, who, e)| {
+        *who == 2 && *at > back_at && matches!(e, Event::Updated(m) if m.name == "n2")
+    });
+    assert!(refuted, "n2 never reported its own refutation");
+}

@@ -1,0 +1,278 @@
+//! Who announces each Service in layer 2 mode: pure, from the cluster snapshot, the live
+//! speakers and the interfaces each can use. Every speaker runs the same computation on the
+//! same inputs and reaches the same answer, with no coordination; MetalLB speakers do the
+//! same ordering, so a mixed cluster agrees on owners.
+use ferrolb_api::config::{Config, L2Advertisement};
+use ferrolb_api::objects::Object;
+use ferrolb_api::selector::Selector;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// Nodes with this label never announce (Kubernetes' well-known label).
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// A live speaker, as gossip knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Speaker {
+    /// The interfaces it can announce on; `None` when it does not say (a MetalLB speaker),
+    /// which counts as any.
+    pub interfaces: Option<BTreeSet<String>>,
+}
+
+/// What the election decided for one Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub namespace: String,
+    pub name: String,
+    pub ips: Vec<IpAddr>,
+    pub pool: String,
+    /// The candidates, best first: the first announces, the second takes over if it fails.
+    pub order: Vec<String>,
+    /// The interfaces `me` announces on, if `me` is the owner.
+    pub interfaces: BTreeSet<String>,
+}
+
+impl Decision {
+    pub fn owner(&self) -> Option<&str> {
+        self.order.first().map(String::as_str)
+    }
+}
+
+pub struct Inputs<'a> {
+    pub services: Vec<&'a Service>,
+    pub nodes: BTreeMap<String, &'a Node>,
+    pub endpoint_slices: Vec<&'a EndpointSlice>,
+    pub config: &'a Config,
+    /// Live speakers by node name, `me` included.
+    pub speakers: &'a BTreeMap<String, Speaker>,
+    pub me: &'a str,
+    pub lb_class: Option<&'a str>,
+}
+
+impl<'a> Inputs<'a> {
+    pub fn new(
+        objects: impl IntoIterator<Item = &'a Object>,
+        config: &'a Config,
+        speakers: &'a BTreeMap<String, Speaker>,
+        me: &'a str,
+        lb_class: Option<&'a str>,
+    ) -> Inputs<'a> {
+        let mut inputs = Inputs {
+            services: Vec::new(),
+            nodes: BTreeMap::new(),
+            endpoint_slices: Vec::new(),
+            config,
+            speakers,
+            me,
+            lb_class,
+        };
+        for object in objects {
+            match object {
+                Object::Service(s) => inputs.services.push(s),
+                Object::Node(n) => {
+                    inputs
+                        .nodes
+                        .insert(n.metadata.name.clone().unwrap_or_default(), n);
+                }
+                Object::EndpointSlice(e) => inputs.endpoint_slices.push(e),
+                _ => {}
+            }
+        }
+        inputs
+    }
+}
+
+/// The layer 2 decisions for every Service that gets announced by someone.
+pub fn elect(inputs: &Inputs) -> Vec<Decision> {
+    inputs
+        .services
+        .iter()
+        .filter_map(|service| elect_one(inputs, service))
+        .collect()
+}
+
+fn labels_of(node: &Node) -> BTreeMap<String, String> {
+    node.metadata.labels.clone().unwrap_or_default()
+}
+
+fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
+    let spec = service.spec.as_ref()?;
+    if spec.type_.as_deref() != Some("LoadBalancer")
+        || spec.load_balancer_class.as_deref() != inputs.lb_class
+    {
+        return None;
+    }
+    let ips = status_ips(service);
+    let first_ip = *ips.first()?;
+    let pool = inputs
+        .config
+        .pools
+        .values()
+        .find(|p| p.contains(&first_ip))?;
+    let service_labels = service.metadata.labels.clone().unwrap_or_default();
+    let advertisements: Vec<&L2Advertisement> = pool
+        .l2_advertisements
+        .iter()
+        .filter(|a| matches_any(&a.service_selectors, &service_labels))
+        .collect();
+    if advertisements.is_empty() {
+        return None;
+    }
+    let namespace = service.metadata.namespace.clone().unwrap_or_default();
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let endpoints = ready_endpoints(&inputs.endpoint_slices, &namespace, &name);
+    // A Service without a ready endpoint is not announced at all, as in MetalLB.
+    if endpoints.is_empty() {
+        return None;
+    }
+    let serving: BTreeSet<&str> = endpoints
+        .iter()
+        .filter_map(|e| e.node_name.as_deref())
+        .collect();
+    let local = spec.external_traffic_policy.as_deref() == Some("Local");
+
+    let mut candidates: Vec<(i64, [u8; 32], String)> = Vec::new();
+    for (node_name, speaker) in inputs.speakers {
+        let Some(node) = inputs.nodes.get(node_name) else {
+            continue;
+        };
+        if !node_may_announce(node) || (local && !serving.contains(node_name.as_str())) {
+            continue;
+        }
+        let labels = labels_of(node);
+        let selecting: Vec<&&L2Advertisement> = advertisements
+            .iter()
+            .filter(|a| matches_any(&a.node_selectors, &labels))
+            .filter(|a| {
+                !usable_interfaces(a, speaker.interfaces.as_ref()).is_some_and(|i| i.is_empty())
+            })
+            .collect();
+        if selecting.is_empty() {
+            continue;
+        }
+        let weight: i64 = selecting
+            .iter()
+            .flat_map(|a| &a.preferred_node_selectors)
+            .filter(|(_, s)| s.matches(&labels))
+            .map(|(w, _)| i64::from(*w))
+            .sum();
+        candidates.push((weight, tie_breaker(node_name, first_ip), node_name.clone()));
+    }
+    // Heavier preferred-node weight first, then the hash, ascending.
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let order: Vec<String> = candidates.into_iter().map(|(_, _, n)| n).collect();
+
+    let interfaces = if order.first().map(String::as_str) == Some(inputs.me) {
+        my_interfaces(inputs, &advertisements)
+    } else {
+        BTreeSet::new()
+    };
+    Some(Decision {
+        namespace,
+        name,
+        ips,
+        pool: pool.name.clone(),
+        order,
+        interfaces,
+    })
+}
+
+/// `sha256(node + "#" + ip)`, compared as bytes: MetalLB's tie breaker, which spreads
+/// Services over nodes and moves only the failed node's Services when one goes.
+pub fn tie_breaker(node: &str, ip: IpAddr) -> [u8; 32] {
+    Sha256::digest(format!("{node}#{ip}")).into()
+}
+
+fn matches_any(selectors: &[Selector], labels: &BTreeMap<String, String>) -> bool {
+    selectors.is_empty() || selectors.iter().any(|s| s.matches(labels))
+}
+
+/// The interfaces of a speaker that an advertisement lets it use; `None` when the speaker
+/// does not say which it has.
+fn usable_interfaces(
+    advertisement: &L2Advertisement,
+    speaker_interfaces: Option<&BTreeSet<String>>,
+) -> Option<BTreeSet<String>> {
+    let have = speaker_interfaces?;
+    Some(if advertisement.interfaces.is_empty() {
+        have.clone()
+    } else {
+        advertisement
+            .interfaces
+            .iter()
+            .filter(|i| have.contains(*i))
+            .cloned()
+            .collect()
+    })
+}
+
+fn my_interfaces(inputs: &Inputs, advertisements: &[&L2Advertisement]) -> BTreeSet<String> {
+    let Some(me) = inputs.speakers.get(inputs.me) else {
+        return BTreeSet::new();
+    };
+    let labels = inputs
+        .nodes
+        .get(inputs.me)
+        .map(|n| labels_of(n))
+        .unwrap_or_default();
+    advertisements
+        .iter()
+        .filter(|a| matches_any(&a.node_selectors, &labels))
+        .filter_map(|a| usable_interfaces(a, me.interfaces.as_ref()))
+        .flatten()
+        .collect()
+}
+
+/// Not excluded by label, and its network not reported unavailable.
+fn node_may_announce(node: &Node) -> bool {
+    if labels_of(node).contains_key(EXCLUDE_LABEL) {
+        return false;
+    }
+    !node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
+}
+
+/// The ready endpoints of the Service (its EndpointSlices are labelled with its name).
+fn ready_endpoints<'a>(
+    slices: &[&'a EndpointSlice],
+    namespace: &str,
+    name: &str,
+) -> Vec<&'a Endpoint> {
+    slices
+        .iter()
+        .filter(|s| {
+            s.metadata.namespace.as_deref().unwrap_or("default") == namespace
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .map(String::as_str)
+                    == Some(name)
+        })
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .collect()
+}
+
+pub fn status_ips(service: &Service) -> Vec<IpAddr> {
+    service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

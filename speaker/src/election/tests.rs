@@ -1,0 +1,266 @@
+use super::*;
+use ferrolb_api::config::ConfigObjects;
+use ferrolb_api::objects::Object;
+
+const POOLS: &str = r#"
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: web, namespace: metallb-system}
+spec: {addresses: [198.51.100.0/24, "2001:db8:1::/120"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp-only, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+"#;
+
+const L2_ALL: &str = r#"
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: all, namespace: metallb-system}
+spec: {ipAddressPools: [web]}
+"#;
+
+fn node(name: &str, labels: &str) -> String {
+    format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n---\n")
+}
+
+fn service(name: &str, ip: &str, policy: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: default}}
+spec: {{type: LoadBalancer, externalTrafficPolicy: {policy}, ports: [{{port: 80}}]}}
+status: {{loadBalancer: {{ingress: [{{ip: "{ip}"}}]}}}}
+---
+"#
+    )
+}
+
+fn endpoints(service: &str, nodes: &[&str]) -> String {
+    let endpoints: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!("{{addresses: [10.0.0.{i}], nodeName: {n}, conditions: {{ready: true}}}}")
+        })
+        .collect();
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {service}-x, namespace: default, labels: {{kubernetes.io/service-name: {service}}}}}\naddressType: IPv4\nendpoints: [{}]\n---\n",
+        endpoints.join(", ")
+    )
+}
+
+struct World {
+    objects: Vec<Object>,
+    config: Config,
+}
+
+fn world(yaml: &str) -> World {
+    let objects: Vec<Object> = Object::decode_yaml_stream(yaml)
+        .into_iter()
+        .map(|(_, o)| o.expect("valid object"))
+        .collect();
+    let config = Config::build(&ConfigObjects::from_objects(&objects, "metallb-system"))
+        .expect("valid config");
+    World { objects, config }
+}
+
+fn speakers(names: &[&str]) -> BTreeMap<String, Speaker> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                Speaker {
+                    interfaces: Some(BTreeSet::from(["eth0".to_string()])),
+                },
+            )
+        })
+        .collect()
+}
+
+fn decide(world: &World, speakers: &BTreeMap<String, Speaker>, me: &str) -> Vec<Decision> {
+    elect(&Inputs::new(
+        &world.objects,
+        &world.config,
+        speakers,
+        me,
+        None,
+    ))
+}
+
+fn three_nodes() -> String {
+    format!("{}{}{}", node("n1", ""), node("n2", ""), node("n3", ""))
+}
+
+#[test]
+fn the_owner_is_the_smallest_hash_of_node_and_ip() {
+    let yaml = format!(
+        "{POOLS}---{L2_ALL}---\n{}{}{}",
+        three_nodes(),
+        service("web", "198.51.100.10", "Cluster"),
+        endpoints("web", &["n3"])
+    );
+    let w = world(&yaml);
+    let all = speakers(&["n1", "n2", "n3"]);
+    let decisions = decide(&w, &all, "n1");
+    assert_eq!(decisions.len(), 1);
+    let ip: IpAddr = "198.51.100.10".parse().expect("ip");
+    let mut expected = vec!["n1", "n2", "n3"];
+    expected.sort_by_key(|n| tie_breaker(n, ip));
+    assert_eq!(decisions[0].order, expected);
+    // Every speaker reaches the same order; only the owner gets interfaces.
+    for me in ["n1", "n2", "n3"] {
+        let d = &decide(&w, &all, me)[0];
+        assert_eq!(d.order, expected);
+        assert_eq!(d.interfaces.is_empty(), me != expected[0], "{me}");
+    }
+}
+
+#[test]
+fn the_tie_breaker_is_sha256_of_node_hash_ip() {
+    // echo -n 'n1#198.51.100.10' | sha256sum
+    let digest = tie_breaker("n1", "198.51.100.10".parse().expect("ip"));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let expected = std::process::Command::new("sh")
+        .args(["-c", "printf 'n1#198.51.100.10' | sha256sum"])
+        .output()
+        .expect("sha256sum runs");
+    let expected = String::from_utf8_lossy(&expected.stdout);
+    assert_eq!(hex, expected.split_whitespace().next().expect("digest"));
+}
+
+#[test]
+fn a_dead_speaker_hands_over_to_the_next_in_order() {
+    let yaml = format!(
+        "{POOLS}---{L2_ALL}---\n{}{}{}",
+        three_nodes(),
+        service("web", "198.51.100.10", "Cluster"),
+        endpoints("web", &["n1"])
+    );
+    let w = world(&yaml);
+    let before = decide(&w, &speakers(&["n1", "n2", "n3"]), "n1")[0]
+        .order
+        .clone();
+    let survivors: Vec<&str> = before[1..].iter().map(String::as_str).collect();
+    let after = decide(&w, &speakers(&survivors), survivors[0]);
+    assert_eq!(after[0].order, before[1..]);
+}
+
+#[test]
+fn local_traffic_policy_picks_only_nodes_with_a_ready_endpoint() {
+    let yaml = format!(
+        "{POOLS}---{L2_ALL}---\n{}{}{}",
+        three_nodes(),
+        service("web", "198.51.100.10", "Local"),
+        endpoints("web", &["n2"])
+    );
+    let w = world(&yaml);
+    assert_eq!(
+        decide(&w, &speakers(&["n1", "n2", "n3"]), "n2")[0].order,
+        ["n2"]
+    );
+}
+
+#[test]
+fn no_endpoints_other_pools_and_excluded_nodes_are_not_announced() {
+    let objects = [
+        node(
+            "n1",
+            "node.kubernetes.io/exclude-from-external-load-balancers: ''",
+        ),
+        node("n2", ""),
+        service("no-endpoints", "198.51.100.11", "Cluster"),
+        service("bgp", "203.0.113.5", "Cluster"),
+        service("web", "198.51.100.10", "Cluster"),
+        endpoints("web", &["n1"]),
+        endpoints("bgp", &["n1"]),
+    ];
+    let yaml = format!("{POOLS}---{L2_ALL}---\n{}", objects.concat());
+    let w = world(&yaml);
+    let decisions = decide(&w, &speakers(&["n1", "n2"]), "n2");
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0].name, "web");
+    assert_eq!(decisions[0].order, ["n2"], "n1 is excluded by label");
+}
+
+#[test]
+fn node_selectors_interfaces_and_preferred_weights_are_honoured() {
+    let advertisement = r#"
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: rack-a, namespace: metallb-system}
+spec:
+  ipAddressPools: [web]
+  interfaces: [eth1]
+  nodeSelectors: [{matchLabels: {rack: a}}]
+"#;
+    let yaml = format!(
+        "{POOLS}---{advertisement}---\n{}{}{}{}{}",
+        node("n1", "rack: a"),
+        node("n2", "rack: a"),
+        node("n3", "rack: b"),
+        service("web", "198.51.100.10", "Cluster"),
+        endpoints("web", &["n3"])
+    );
+    let w = world(&yaml);
+    let mut all = speakers(&["n1", "n2", "n3"]);
+    // n3 is not selected; n1 has no eth1 and so is no candidate either.
+    all.get_mut("n2")
+        .expect("n2")
+        .interfaces
+        .as_mut()
+        .expect("known")
+        .insert("eth1".into());
+    let d = &decide(&w, &all, "n2")[0];
+    assert_eq!(d.order, ["n2"]);
+    assert_eq!(d.interfaces, BTreeSet::from(["eth1".to_string()]));
+
+    // A MetalLB speaker does not say which interfaces it has: it stays a candidate.
+    all.get_mut("n1").expect("n1").interfaces = None;
+    assert_eq!(decide(&w, &all, "n2")[0].order.len(), 2);
+}
+
+#[test]
+fn preferred_node_selectors_outweigh_the_hash() {
+    let advertisement = r#"
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: prefer, namespace: metallb-system}
+spec:
+  ipAddressPools: [web]
+  preferredNodeSelectors:
+  - {weight: 10, preference: {matchLabels: {zone: z1}}}
+"#;
+    for favourite in ["n1", "n2", "n3"] {
+        let nodes: String = ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| node(n, if *n == favourite { "zone: z1" } else { "" }))
+            .collect();
+        let yaml = format!(
+            "{POOLS}---{advertisement}---\n{nodes}{}{}",
+            service("web", "198.51.100.10", "Cluster"),
+            endpoints("web", &["n1"])
+        );
+        let w = world(&yaml);
+        let d = &decide(&w, &speakers(&["n1", "n2", "n3"]), "n1")[0];
+        assert_eq!(d.owner(), Some(favourite));
+    }
+}
+
+#[test]
+fn ipv6_services_are_elected_on_their_first_ip() {
+    let yaml = format!(
+        "{POOLS}---{L2_ALL}---\n{}{}{}",
+        three_nodes(),
+        service("web6", "2001:db8:1::10", "Cluster"),
+        endpoints("web6", &["n1"])
+    );
+    let w = world(&yaml);
+    let d = &decide(&w, &speakers(&["n1", "n2", "n3"]), "n1")[0];
+    let ip: IpAddr = "2001:db8:1::10".parse().expect("ip");
+    let mut expected = vec!["n1", "n2", "n3"];
+    expected.sort_by_key(|n| tie_breaker(n, ip));
+    assert_eq!(d.order, expected);
+}

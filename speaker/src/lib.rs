@@ -1,0 +1,6 @@
+//! FerroLB's speaker: which node announces each Service IP (the election), and layer 2
+//! mode (ARP, NDP, interfaces). The binary (`main.rs`) ties them to gossip and the cluster.
+pub mod election;
+pub mod layer2;
+pub mod metrics;
+pub mod speaker;

@@ -1,0 +1,172 @@
+//! `ferrolb-speaker`: makes the Service IPs this node owns reachable (layer 2: ARP and NDP),
+//! agreeing with the other speakers on who is alive through memberlist-compatible gossip.
+use anyhow::Context;
+use clap::Parser;
+use ferrolb_cluster::Cluster;
+use ferrolb_gossip::core::Config as GossipCore;
+use ferrolb_gossip::driver::{Gossip, GossipConfig};
+use ferrolb_gossip::wire::{Keyring, metallb_key};
+use ferrolb_speaker::layer2::interfaces;
+use ferrolb_speaker::metrics::{self, Metrics};
+use ferrolb_speaker::speaker::{self, Options, Speaker};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrolb-speaker",
+    version,
+    about = "Announces the Service IPs this node owns (layer 2: ARP and NDP)"
+)]
+struct Args {
+    /// This node's name, as in its Node object.
+    #[arg(long, env = "METALLB_NODE_NAME")]
+    node_name: String,
+    /// The kubeconfig to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG", conflicts_with = "store")]
+    kubeconfig: Option<PathBuf>,
+    /// Run on a directory of YAML instead of a Kubernetes API.
+    #[arg(long, env = "FERROLB_STORE")]
+    store: Option<PathBuf>,
+    /// The namespace of MetalLB's objects.
+    #[arg(long, env = "METALLB_NAMESPACE", default_value = ferrolb_api::DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// Only announce Services with this loadBalancerClass (without it: those with none).
+    #[arg(long, env = "METALLB_LB_CLASS")]
+    lb_class: Option<String>,
+    /// The address gossip binds to and other speakers reach (default: this Node's InternalIP).
+    #[arg(long, env = "METALLB_ML_BIND_ADDR")]
+    ml_bindaddr: Option<IpAddr>,
+    #[arg(long, env = "METALLB_ML_BIND_PORT", default_value_t = 7946)]
+    ml_bindport: u16,
+    /// A directory with a `secretkey` file: gossip is encrypted with a key derived from it,
+    /// as MetalLB derives it.
+    #[arg(long, env = "METALLB_ML_SECRET_KEY_PATH")]
+    ml_secret_key_path: Option<PathBuf>,
+    /// Port for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METALLB_PORT", default_value_t = 7472)]
+    port: u16,
+    /// Address to serve metrics on.
+    #[arg(long, env = "METALLB_HOST", default_value = "0.0.0.0")]
+    host: String,
+    /// The admin API's address (reserved: the gRPC admin API is not served yet).
+    #[arg(long, default_value = "127.0.0.1:7473")]
+    admin_addr: SocketAddr,
+    /// Announce owned IPs again this often (gratuitous ARP / unsolicited NA), e.g. `30s`;
+    /// by default only when an IP is taken over (then every 1.1 s for 5 s).
+    #[arg(long, env = "FERROLB_L2_REFRESH", value_parser = parse_duration)]
+    l2_refresh: Option<Duration>,
+    #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    ferrolb_api::config::parse_go_duration(text)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let component = format!("ferrolb-speaker-{}", args.node_name);
+    let cluster = match &args.store {
+        Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open(
+            dir,
+            &args.namespace,
+            &component,
+        )?),
+        None => Cluster::Kube(Box::new(
+            ferrolb_cluster::kubernetes::KubeCluster::connect(
+                args.kubeconfig.as_deref(),
+                &args.namespace,
+                "ferrolb-speaker",
+            )
+            .await?,
+        )),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding port {}", args.port))?;
+    tokio::spawn(metrics::serve(listener, metrics.clone()));
+
+    let bind_ip = match args.ml_bindaddr {
+        Some(ip) => ip,
+        None => own_address(&cluster, &args.node_name).await?,
+    };
+    let keyring = match &args.ml_secret_key_path {
+        Some(dir) => {
+            let path = dir.join("secretkey");
+            let secret = std::fs::read(&path)
+                .with_context(|| format!("reading the memberlist key {}", path.display()))?;
+            Some(Keyring::new(metallb_key(&secret)))
+        }
+        None => None,
+    };
+    let bind = SocketAddr::new(bind_ip, args.ml_bindport);
+    let gossip = Gossip::start(GossipConfig {
+        core: GossipCore::lan(&args.node_name, bind),
+        bind,
+        keyring,
+        seeds: Vec::new(),
+        metrics: metrics.gossip.clone(),
+    })
+    .await
+    .with_context(|| format!("binding gossip to {bind}"))?;
+    let links = interfaces::watch_links()
+        .await
+        .context("reading the network interfaces")?;
+    tracing::info!(node = %args.node_name, %bind, "speaker started");
+
+    let options = Options {
+        node: args.node_name,
+        namespace: args.namespace,
+        lb_class: args.lb_class,
+        ml_port: args.ml_bindport,
+    };
+    Speaker::new(options, cluster, gossip, metrics, links, args.l2_refresh)
+        .run(shutdown())
+        .await;
+    Ok(())
+}
+
+/// This node's InternalIP, from its Node object once the cluster is read.
+async fn own_address(cluster: &Cluster, node: &str) -> anyhow::Result<IpAddr> {
+    let mut snapshots = cluster.snapshots();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        if snapshot.synced
+            && let Some(ip) = speaker::node_addresses(&snapshot).get(node)
+        {
+            return Ok(*ip);
+        }
+        tokio::select! {
+            changed = snapshots.changed() => changed.context("the cluster connection ended")?,
+            () = tokio::time::sleep_until(deadline) => anyhow::bail!(
+                "node {node} has no Node object with an InternalIP: pass --ml-bindaddr"
+            ),
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or SIGINT.
+async fn shutdown() {
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,152 @@
+//! The speaker's metrics, with MetalLB's names where MetalLB has one, and `/metrics`,
+//! `/healthz`, `/readyz` on `--port`.
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub type Labels = Vec<(String, String)>;
+
+/// Layer 2 counters, per IP.
+#[derive(Clone, Default)]
+pub struct L2Metrics {
+    requests_received: Family<Labels, Counter>,
+    responses_sent: Family<Labels, Counter>,
+    gratuitous_sent: Family<Labels, Counter>,
+    conflicts: Family<Labels, Counter>,
+}
+
+fn ip_label(ip: std::net::IpAddr) -> Labels {
+    vec![("ip".into(), ip.to_string())]
+}
+
+impl L2Metrics {
+    pub fn request(&self, ip: std::net::IpAddr) {
+        self.requests_received.get_or_create(&ip_label(ip)).inc();
+    }
+    pub fn response(&self, ip: std::net::IpAddr) {
+        self.responses_sent.get_or_create(&ip_label(ip)).inc();
+    }
+    pub fn gratuitous(&self, ip: std::net::IpAddr) {
+        self.gratuitous_sent.get_or_create(&ip_label(ip)).inc();
+    }
+    pub fn conflict(&self, ip: std::net::IpAddr) {
+        self.conflicts.get_or_create(&ip_label(ip)).inc();
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub l2: L2Metrics,
+    pub gossip: ferrolb_gossip::driver::GossipMetrics,
+    /// 1 for each Service this node announces: {node, protocol, service}.
+    announced: Family<Labels, Gauge>,
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let l2 = L2Metrics::default();
+        let gossip = ferrolb_gossip::driver::GossipMetrics::default();
+        let announced = Family::<Labels, Gauge>::default();
+        {
+            let layer2 = registry.sub_registry_with_prefix("metallb_layer2");
+            layer2.register(
+                "requests_received",
+                "Number of layer2 requests received for owned IPs",
+                l2.requests_received.clone(),
+            );
+            layer2.register(
+                "responses_sent",
+                "Number of layer2 responses sent for owned IPs",
+                l2.responses_sent.clone(),
+            );
+            layer2.register(
+                "gratuitous_sent",
+                "Number of gratuitous layer2 packets sent for owned IPs",
+                l2.gratuitous_sent.clone(),
+            );
+        }
+        registry
+            .sub_registry_with_prefix("ferrolb_layer2")
+            .register(
+                "conflicts",
+                "Announcements of an owned IP seen from another MAC address",
+                l2.conflicts.clone(),
+            );
+        registry
+            .sub_registry_with_prefix("metallb_speaker")
+            .register(
+                "announced",
+                "Services being announced from this node",
+                announced.clone(),
+            );
+        gossip.register(&mut registry);
+        Metrics {
+            registry,
+            l2,
+            gossip,
+            announced,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Replaces the set of announced Services (`namespace/name`).
+    pub fn set_announced<'a>(&self, node: &str, services: impl IntoIterator<Item = &'a str>) {
+        self.announced.clear();
+        for service in services {
+            self.announced
+                .get_or_create(&vec![
+                    ("node".into(), node.into()),
+                    ("protocol".into(), "layer2".into()),
+                    ("service".into(), service.into()),
+                ])
+                .set(1);
+        }
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` (ready once the speaker has joined and
+/// announced what it owns).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let for_metrics = metrics.clone();
+    let router = axum::Router::new()
+        .route("/metrics", get(move || async move { for_metrics.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if metrics.ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        );
+    axum::serve(listener, router).await
+}

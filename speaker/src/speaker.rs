@@ -1,0 +1,449 @@
+//! The speaker's loop: on every change of the cluster, of the live members or of the
+//! interfaces, elect again, announce what this node owns, watch the members whose IPs it
+//! would take over, and publish status, Events and metrics.
+use crate::election::{self, Decision, Speaker as LiveSpeaker};
+use crate::layer2::announcer::{Announcer, Conflict, Plan};
+use crate::layer2::interfaces::Links;
+use crate::layer2::packet::format_mac;
+use crate::metrics::Metrics;
+use ferrolb_api::config::Config;
+use ferrolb_cluster::{Cluster, Event, EventTarget, EventType, ObjectKey, Snapshot};
+use ferrolb_gossip::core::{Event as GossipEvent, State};
+use ferrolb_gossip::driver::Gossip;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// How long a new speaker waits to hear from another before announcing alone: announcing
+/// at once would claim every IP for a moment, stealing them from their owners.
+pub const JOIN_GRACE: Duration = Duration::from_secs(3);
+
+/// A conflict is reported (Event) at most this often per IP and MAC.
+const CONFLICT_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Prefix of our memberlist metadata: the interfaces we can announce on.
+const META_PREFIX: &str = "ferrolb-l2:";
+
+pub struct Options {
+    pub node: String,
+    pub namespace: String,
+    pub lb_class: Option<String>,
+    pub ml_port: u16,
+}
+
+pub fn encode_meta(interfaces: &BTreeSet<String>) -> Vec<u8> {
+    let names: Vec<&str> = interfaces.iter().map(String::as_str).collect();
+    let mut meta = format!("{META_PREFIX}{}", names.join(","));
+    // memberlist carries at most 512 bytes of metadata: past that, say nothing (any).
+    if meta.len() > 512 {
+        meta.clear();
+    }
+    meta.into_bytes()
+}
+
+/// The interfaces a member says it can announce on; `None` when it does not say (MetalLB).
+pub fn parse_meta(meta: &[u8]) -> Option<BTreeSet<String>> {
+    let text = std::str::from_utf8(meta).ok()?;
+    let list = text.strip_prefix(META_PREFIX)?;
+    Some(
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The InternalIP of every Node, by name: where their speakers listen for gossip.
+pub fn node_addresses(snapshot: &Snapshot) -> BTreeMap<String, IpAddr> {
+    snapshot
+        .nodes()
+        .filter_map(|n| {
+            let ip = n
+                .status
+                .as_ref()?
+                .addresses
+                .as_ref()?
+                .iter()
+                .find(|a| a.type_ == "InternalIP")?
+                .address
+                .parse()
+                .ok()?;
+            Some((n.metadata.name.clone()?, ip))
+        })
+        .collect()
+}
+
+/// The name of this node's ServiceL2Status for a Service: stable, so a restart rewrites
+/// rather than duplicates it.
+pub fn status_name(node: &str, namespace: &str, service: &str) -> String {
+    let digest = Sha256::digest(format!("{node}/{namespace}/{service}"));
+    let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
+    format!("l2-{hex}")
+}
+
+pub struct Speaker {
+    options: Options,
+    cluster: Cluster,
+    gossip: Gossip,
+    metrics: Arc<Metrics>,
+    announcer: Announcer,
+    conflicts: mpsc::UnboundedReceiver<Conflict>,
+    links: watch::Receiver<Links>,
+    config: Option<Config>,
+    config_broken: bool,
+    started: Instant,
+    /// Services we announce (`namespace/name`), with what their status says.
+    published: BTreeMap<String, serde_json::Value>,
+    watched: Vec<String>,
+    meta: Vec<u8>,
+    seeds: Vec<SocketAddr>,
+    reported: BTreeMap<(IpAddr, [u8; 6]), Instant>,
+}
+
+impl Speaker {
+    pub fn new(
+        options: Options,
+        cluster: Cluster,
+        gossip: Gossip,
+        metrics: Arc<Metrics>,
+        links: watch::Receiver<Links>,
+        refresh: Option<Duration>,
+    ) -> Speaker {
+        let (announcer, conflicts) = Announcer::new(metrics.l2.clone(), refresh);
+        Speaker {
+            options,
+            cluster,
+            gossip,
+            metrics,
+            announcer,
+            conflicts,
+            links,
+            config: None,
+            config_broken: false,
+            started: Instant::now(),
+            published: BTreeMap::new(),
+            watched: Vec::new(),
+            meta: Vec::new(),
+            seeds: Vec::new(),
+            reported: BTreeMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then stops answering and leaves the cluster at once,
+    /// so another node takes over without waiting for failure detection.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut snapshots = self.cluster.snapshots();
+        tokio::pin!(shutdown);
+        // Wakes the loop once when the join grace ends, in case nothing else changed.
+        let grace = tokio::time::sleep(JOIN_GRACE);
+        tokio::pin!(grace);
+        let mut grace_over = false;
+        loop {
+            let snapshot = snapshots.borrow_and_update().clone();
+            self.pass(&snapshot).await;
+            tokio::select! {
+                changed = snapshots.changed() => if changed.is_err() { break },
+                event = self.gossip.events.recv() => match &event {
+                    // A member that joins may have believed itself the owner of our IPs while
+                    // apart; if we were declared dead ourselves (our own Updated event),
+                    // another node took our IPs over. Either way, announce them again.
+                    Some(GossipEvent::Joined(member)) => {
+                        tracing::info!(member = %member.name, "member joined");
+                        self.announcer.announce_again();
+                    }
+                    Some(GossipEvent::Updated(member)) if member.name == self.options.node => {
+                        tracing::info!("this node was declared dead and refuted it");
+                        self.announcer.announce_again();
+                    }
+                    _ => {}
+                },
+                changed = self.links.changed() => if changed.is_err() { break },
+                Some(conflict) = self.conflicts.recv() => self.report_conflict(conflict).await,
+                () = &mut grace, if !grace_over => grace_over = true,
+                () = &mut shutdown => break,
+            }
+        }
+        self.announcer.clear();
+        self.gossip.leave().await;
+        for service in std::mem::take(&mut self.published).into_keys() {
+            self.withdraw_status(&service).await;
+        }
+        if let Err(error) = self.cluster.flush() {
+            tracing::warn!(%error, "writing the last status failed");
+        }
+        tracing::info!("speaker stopped");
+    }
+
+    async fn pass(&mut self, snapshot: &Snapshot) {
+        if !snapshot.synced {
+            return;
+        }
+        self.update_seeds(snapshot).await;
+        match Config::build(&snapshot.config_objects(&self.options.namespace)) {
+            Ok(config) => {
+                self.config = Some(config);
+                self.config_broken = false;
+            }
+            Err(errors) => {
+                if !self.config_broken {
+                    tracing::error!(errors = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "the configuration is invalid: keeping the last good one");
+                }
+                self.config_broken = true;
+            }
+        }
+        let links = self.links.borrow().clone();
+        let interfaces: BTreeSet<String> = links
+            .values()
+            .filter(|l| l.eligible())
+            .map(|l| l.name.clone())
+            .collect();
+        let meta = encode_meta(&interfaces);
+        if meta != self.meta {
+            self.gossip.update_meta(meta.clone()).await;
+            self.meta = meta;
+        }
+        let members = self.gossip.members().await;
+        let mut speakers: BTreeMap<String, LiveSpeaker> = members
+            .iter()
+            .filter(|m| matches!(m.state, State::Alive | State::Suspect))
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    LiveSpeaker {
+                        interfaces: parse_meta(&m.meta),
+                    },
+                )
+            })
+            .collect();
+        speakers.insert(
+            self.options.node.clone(),
+            LiveSpeaker {
+                interfaces: Some(interfaces),
+            },
+        );
+        let alone = speakers.len() == 1;
+        if alone && !self.seeds.is_empty() && self.started.elapsed() < JOIN_GRACE {
+            return;
+        }
+        let Some(config) = &self.config else { return };
+        let inputs = election::Inputs::new(
+            snapshot.objects.values(),
+            config,
+            &speakers,
+            &self.options.node,
+            self.options.lb_class.as_deref(),
+        );
+        let decisions = election::elect(&inputs);
+        self.announce(&decisions, &links);
+        self.watch(&decisions).await;
+        self.publish(&decisions).await;
+        self.metrics.set_ready();
+    }
+
+    async fn update_seeds(&mut self, snapshot: &Snapshot) {
+        let seeds: Vec<SocketAddr> = node_addresses(snapshot)
+            .into_iter()
+            .filter(|(name, _)| *name != self.options.node)
+            .map(|(_, ip)| SocketAddr::new(ip, self.options.ml_port))
+            .collect();
+        if seeds != self.seeds {
+            self.gossip.set_seeds(seeds.clone()).await;
+            self.seeds = seeds;
+        }
+    }
+
+    fn announce(&mut self, decisions: &[Decision], links: &Links) {
+        let mut plan = Plan::new();
+        for d in decisions
+            .iter()
+            .filter(|d| d.owner() == Some(&self.options.node))
+        {
+            for interface in &d.interfaces {
+                for ip in &d.ips {
+                    plan.entry(interface.clone())
+                        .or_default()
+                        .insert(*ip, format!("{}/{}", d.namespace, d.name));
+                }
+            }
+        }
+        self.announcer.set(&plan, links);
+    }
+
+    /// Watches closely the owners of the Services we would take over.
+    async fn watch(&mut self, decisions: &[Decision]) {
+        let watched: BTreeSet<String> = decisions
+            .iter()
+            .filter(|d| d.order.get(1) == Some(&self.options.node))
+            .filter_map(|d| d.order.first().cloned())
+            .collect();
+        let watched: Vec<String> = watched.into_iter().collect();
+        if watched != self.watched {
+            tracing::debug!(?watched, "watching closely");
+            self.gossip.watch(watched.clone()).await;
+            self.watched = watched;
+        }
+    }
+
+    /// ServiceL2Status objects and `nodeAssigned` Events for what we announce.
+    async fn publish(&mut self, decisions: &[Decision]) {
+        let me = self.options.node.clone();
+        let mut now_published = BTreeMap::new();
+        for d in decisions.iter().filter(|d| d.owner() == Some(&me)) {
+            let key = format!("{}/{}", d.namespace, d.name);
+            let status = json!({
+                "node": me,
+                "serviceName": d.name,
+                "serviceNamespace": d.namespace,
+                "interfaces": d.interfaces.iter().map(|i| json!({"name": i})).collect::<Vec<_>>(),
+            });
+            if self.published.get(&key) != Some(&status) {
+                let partial = json!({
+                    "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+                    "metadata": {
+                        "name": status_name(&me, &d.namespace, &d.name),
+                        "namespace": self.options.namespace,
+                        "labels": {
+                            "metallb.io/node": me,
+                            "metallb.io/service-name": d.name,
+                            "metallb.io/service-namespace": d.namespace,
+                        },
+                    },
+                    "status": status,
+                });
+                if let Err(error) = self.cluster.apply(partial).await {
+                    tracing::warn!(service = %key, %error, "writing ServiceL2Status failed");
+                }
+                if !self.published.contains_key(&key) {
+                    self.event(
+                        d,
+                        EventType::Normal,
+                        "nodeAssigned",
+                        format!("announcing from node \"{me}\" with protocol \"layer2\""),
+                    )
+                    .await;
+                }
+            }
+            now_published.insert(key, status);
+        }
+        let gone: Vec<String> = self
+            .published
+            .keys()
+            .filter(|k| !now_published.contains_key(*k))
+            .cloned()
+            .collect();
+        for service in gone {
+            self.withdraw_status(&service).await;
+        }
+        self.metrics
+            .set_announced(&me, now_published.keys().map(String::as_str));
+        self.published = now_published;
+    }
+
+    async fn withdraw_status(&self, service: &str) {
+        let Some((namespace, name)) = service.split_once('/') else {
+            return;
+        };
+        let key = ObjectKey::new(
+            "ServiceL2Status",
+            Some(&self.options.namespace),
+            &status_name(&self.options.node, namespace, name),
+        );
+        if let Err(error) = self.cluster.delete(&key).await {
+            tracing::warn!(%service, %error, "removing ServiceL2Status failed");
+        }
+    }
+
+    async fn event(&self, d: &Decision, type_: EventType, reason: &str, message: String) {
+        self.publish_event(&d.namespace, &d.name, type_, reason, message)
+            .await;
+    }
+
+    async fn publish_event(
+        &self,
+        namespace: &str,
+        name: &str,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        let event = Event {
+            regarding: EventTarget {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                namespace: Some(namespace.into()),
+                name: name.into(),
+                uid: None,
+            },
+            type_,
+            reason: reason.into(),
+            message,
+        };
+        if let Err(error) = self.cluster.publish(event).await {
+            tracing::warn!(%error, "publishing an Event failed");
+        }
+    }
+
+    /// Another MAC announces an IP we own: make it visible (Warning Event, metric, log).
+    async fn report_conflict(&mut self, conflict: Conflict) {
+        let key = (conflict.ip, conflict.mac);
+        let now = Instant::now();
+        if self
+            .reported
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < CONFLICT_REPORT_EVERY)
+        {
+            return;
+        }
+        self.reported.insert(key, now);
+        let mac = format_mac(&conflict.mac);
+        tracing::warn!(ip = %conflict.ip, %mac, interface = %conflict.interface, "another MAC address claims an IP this node announces");
+        if let Some((namespace, name)) = conflict.service.split_once('/') {
+            self.publish_event(
+                namespace,
+                name,
+                EventType::Warning,
+                "addressConflict",
+                format!(
+                    "node \"{}\" announces {} on {}, and so does MAC {mac}",
+                    self.options.node, conflict.ip, conflict.interface
+                ),
+            )
+            .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_unknown_metadata_means_any() {
+        let set = BTreeSet::from(["eth0".to_string(), "eth1".to_string()]);
+        assert_eq!(parse_meta(&encode_meta(&set)), Some(set));
+        assert_eq!(
+            parse_meta(&encode_meta(&BTreeSet::new())),
+            Some(BTreeSet::new())
+        );
+        assert_eq!(parse_meta(b""), None);
+        assert_eq!(parse_meta(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn status_names_are_stable_and_distinct() {
+        assert_eq!(
+            status_name("n1", "default", "web"),
+            status_name("n1", "default", "web")
+        );
+        assert_ne!(
+            status_name("n1", "default", "web"),
+            status_name("n2", "default", "web")
+        );
+        assert!(status_name("n1", "default", "web").len() <= 63);
+    }
+}

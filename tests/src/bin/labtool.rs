@@ -1,0 +1,137 @@
+//! Small tools the lab runs inside its namespaces, where a test process cannot go:
+//! - `labtool http-serve PORT TEXT`: answers every HTTP request with TEXT (a Service backend);
+//! - `labtool http-get IP:PORT`: prints the body of `GET /` (a client), exit 1 on failure;
+//! - `labtool arp-watch IFACE FROM_IP IP INTERVAL_MS SECONDS`: asks who has IP every
+//!   INTERVAL_MS, and prints one JSON line `{"at": unix seconds, "mac": ..., "kind": ...}`
+//!   each time the MAC answering for IP (reply or gratuitous ARP) changes. This is how the
+//!   tests and benchmarks see failover from the client's side.
+use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
+use ferrolb_speaker::layer2::socket::PacketSocket;
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("missing argument {i}; see the source for usage"))
+    };
+    match arg(0)?.as_str() {
+        "http-serve" => http_serve(arg(1)?.parse()?, &arg(2)?),
+        "http-get" => http_get(&arg(1)?),
+        "arp-watch" => arp_watch(
+            &arg(1)?,
+            arg(2)?.parse()?,
+            arg(3)?.parse()?,
+            Duration::from_millis(arg(4)?.parse()?),
+            Duration::from_secs(arg(5)?.parse()?),
+        ),
+        other => anyhow::bail!("unknown command {other}"),
+    }
+}
+
+fn http_serve(port: u16, text: &str) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))?;
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+    }
+    Ok(())
+}
+
+fn http_get(address: &str) -> anyhow::Result<()> {
+    let address: std::net::SocketAddr = address.parse()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP response"))?;
+    println!("{body}");
+    Ok(())
+}
+
+fn sys_net(interface: &str, file: &str) -> anyhow::Result<String> {
+    Ok(
+        std::fs::read_to_string(format!("/sys/class/net/{interface}/{file}"))?
+            .trim()
+            .to_string(),
+    )
+}
+
+fn parse_mac(text: &str) -> anyhow::Result<Mac> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()?;
+    Mac::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("bad MAC {text}"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn arp_watch(
+    interface: &str,
+    from: Ipv4Addr,
+    ip: Ipv4Addr,
+    interval: Duration,
+    span: Duration,
+) -> anyhow::Result<()> {
+    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
+    let mac = parse_mac(&sys_net(interface, "address")?)?;
+    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    let request = Arp {
+        op: ArpOp::Request,
+        sender_mac: mac,
+        sender_ip: from,
+        target_mac: [0; 6],
+        target_ip: ip,
+    }
+    .frame(BROADCAST);
+    let mut ticker = tokio::time::interval(interval);
+    let end = tokio::time::Instant::now() + span;
+    let mut buf = [0u8; 1600];
+    let mut last: Option<Mac> = None;
+    let mut out = std::io::stdout();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if tokio::time::Instant::now() >= end {
+                    return Ok(());
+                }
+                socket.send(&request).await?;
+            }
+            received = socket.recv(&mut buf) => {
+                let Some(arp) = Arp::parse(&buf[..received?]) else { continue };
+                if arp.sender_ip != ip || arp.sender_mac == mac {
+                    continue;
+                }
+                let kind = match arp.op {
+                    ArpOp::Reply if arp.target_ip == from => "reply",
+                    _ => "gratuitous",
+                };
+                if last != Some(arp.sender_mac) {
+                    last = Some(arp.sender_mac);
+                    #[allow(clippy::disallowed_methods)] // wall clock: compared across processes
+                    let at = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_secs_f64();
+                    writeln!(out, "{{\"at\": {at:.6}, \"mac\": \"{}\", \"kind\": \"{kind}\"}}", format_mac(&arp.sender_mac))?;
+                    out.flush()?;
+                }
+            }
+        }
+    }
+}
