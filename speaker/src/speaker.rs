@@ -143,9 +143,15 @@ impl Speaker {
         let grace = tokio::time::sleep(JOIN_GRACE);
         tokio::pin!(grace);
         let mut grace_over = false;
+        // Set when every owned IP should be announced again, after the next election: a
+        // node that gives an IP up in that election must not announce it once more.
+        let mut announce_again = false;
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
             self.pass(&snapshot).await;
+            if std::mem::take(&mut announce_again) {
+                self.announcer.announce_again();
+            }
             tokio::select! {
                 changed = snapshots.changed() => if changed.is_err() { break },
                 event = self.gossip.events.recv() => match &event {
@@ -154,11 +160,11 @@ impl Speaker {
                     // another node took our IPs over. Either way, announce them again.
                     Some(GossipEvent::Joined(member)) => {
                         tracing::info!(member = %member.name, "member joined");
-                        self.announcer.announce_again();
+                        announce_again = true;
                     }
                     Some(GossipEvent::Updated(member)) if member.name == self.options.node => {
                         tracing::info!("this node was declared dead and refuted it");
-                        self.announcer.announce_again();
+                        announce_again = true;
                     }
                     _ => {}
                 },
@@ -204,6 +210,7 @@ impl Speaker {
             .collect();
         let meta = encode_meta(&interfaces);
         if meta != self.meta {
+            tracing::info!(?interfaces, "interfaces usable for announcing changed");
             self.gossip.update_meta(meta.clone()).await;
             self.meta = meta;
         }

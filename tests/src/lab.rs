@@ -184,6 +184,22 @@ impl Lab {
         Ok(self.daemons.last_mut().expect("just pushed"))
     }
 
+    /// The program started under `name` on `host` most recently.
+    pub fn daemon(&mut self, host: &str, name: &str) -> Option<&mut Daemon> {
+        let full = format!("{host}/{name}");
+        self.daemons.iter_mut().rev().find(|d| d.name == full)
+    }
+
+    /// Brings a host's port on the lab's bridge down (a cut cable, a dead node) or up.
+    pub fn set_link(&self, host: &str, up: bool) -> anyhow::Result<()> {
+        let port = self.host(host).name.clone();
+        self.ip_in(
+            &self.lan,
+            &["link", "set", &port, if up { "up" } else { "down" }],
+        )?;
+        Ok(())
+    }
+
     /// Network namespaces this lab made that still exist.
     pub fn namespaces(&self) -> Vec<String> {
         let listed = Command::new("ip")

@@ -3,6 +3,7 @@
 //! (namespaces, processes, files) goes away when it is dropped, also when a test fails.
 pub mod gossip;
 mod lab;
+pub mod layer2;
 mod peers;
 mod process;
 pub mod standalone;

@@ -1058,6 +1058,7 @@ impl Memberlist {
             };
             match &watched.confirm {
                 Some(confirm) if now >= confirm.deadline => {
+                    // With no one else to ask (two members), silence alone decides.
                     if confirm.helper_answered || confirm.helpers == 0 {
                         self.declare_dead(&member, now, out);
                     } else if let Some(w) = self.watched.get_mut(&name) {
@@ -1092,9 +1093,11 @@ impl Memberlist {
     /// Asks up to `indirect_checks` alive members to ping a silent watched member for us,
     /// pinging each helper too: its ack tells us our own network works.
     fn confirm_silence(&mut self, target: &Member, now: Instant, out: &mut Vec<Output>) -> usize {
+        // Suspects help too: a member we merely suspect may well answer, and if we are the
+        // one cut off, counting it keeps us from blaming everyone else.
         let mut helpers: Vec<(String, SocketAddr)> = self
             .others()
-            .filter(|m| m.name != target.name && m.state == State::Alive)
+            .filter(|m| m.name != target.name && !m.is_gone())
             .map(|m| (m.name.clone(), m.addr))
             .collect();
         self.rng.shuffle(&mut helpers);

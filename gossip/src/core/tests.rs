@@ -380,7 +380,9 @@ fn watched_members_see_a_cut_member_fail_within_150_ms() {
 fn a_cut_off_watcher_does_not_declare_the_others_dead() {
     let mut sim = watching_trio(7);
     sim.cut.insert(2);
-    sim.run(Duration::from_millis(500));
+    // Long enough for the usual probing to suspect the others (which then still count as
+    // helpers), short of its suspicion timeout (4 s).
+    sim.run(Duration::from_millis(3000));
     let blamed_by_n2: Vec<_> = sim
         .failures()
         .into_iter()
@@ -459,4 +461,23 @@ fn a_member_declared_dead_hears_it_from_the_first_member_it_probes() {
         *who == 2 && *at > back_at && matches!(e, Event::Updated(m) if m.name == "n2")
     });
     assert!(refuted, "n2 never reported its own refutation");
+}
+
+#[test]
+fn a_meta_update_after_a_cut_brings_a_dead_member_back_at_once() {
+    let mut sim = watching_trio(12);
+    assert_eq!(sim.live(2), 3, "joined");
+    sim.cut.insert(2);
+    sim.run(Duration::from_millis(300));
+    assert_eq!(sim.live(0), 2);
+    sim.nodes[2].update_meta(b"none".to_vec(), sim.now);
+    sim.run(Duration::from_millis(1700));
+    sim.cut.clear();
+    sim.nodes[2].update_meta(b"eth0".to_vec(), sim.now);
+    sim.run(Duration::from_millis(300));
+    assert!(
+        (0..3).all(|i| sim.live(i) == 3),
+        "{:?}",
+        (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
+    );
 }

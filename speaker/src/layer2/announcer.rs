@@ -176,20 +176,22 @@ async fn serve(
     let mut next_refresh = refresh.map(|r| Instant::now() + r);
     let mut arp_buf = vec![0u8; 1600];
     let mut ndp_buf = vec![0u8; 1600];
-    let mut first = true;
+    let owned = owned_rx.borrow_and_update().clone();
+    iface.update(owned).await;
     loop {
-        if first || owned_rx.has_changed().unwrap_or(false) {
-            first = false;
-            let owned = owned_rx.borrow_and_update().clone();
-            iface.update(owned).await;
-        }
         let next_repeat = iface.repeats.values().map(|r| r.0).min();
         let wake = match (next_repeat, next_refresh) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         tokio::select! {
-            changed = owned_rx.changed() => if changed.is_err() { return },
+            changed = owned_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let owned = owned_rx.borrow_and_update().clone();
+                iface.update(owned).await;
+            }
             received = iface.arp.recv(&mut arp_buf) => match received {
                 Ok(len) => iface.on_arp(&arp_buf[..len]).await,
                 Err(error) => {

@@ -1,0 +1,195 @@
+//! A layer 2 cluster in the lab: the controller and a speaker on each of n1, n2 and n3, all
+//! on one file store, and a client (`cli`) that resolves Service IPs with the real `arping`
+//! and `ndisc6`, as a router or host on the segment would.
+use crate::standalone::{StoreRun, binary};
+use crate::{Lab, wait_until};
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub const NODES: [&str; 3] = ["n1", "n2", "n3"];
+
+/// A pool of documentation addresses announced in layer 2 from every node. The IPv6 range is
+/// inside the lab's on-link 2001:db8::/64, so the client solicits it without a route.
+pub const POOL: &str = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lab, namespace: metallb-system}
+spec:
+  addresses: [198.51.100.0/25, "2001:db8::ff00/120"]
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: lab, namespace: metallb-system}
+spec: {ipAddressPools: [lab]}
+---
+"#;
+
+/// A LoadBalancer Service asking for `ips` (comma separated), with ready endpoints on
+/// `endpoints` (node names; none: no EndpointSlice at all).
+pub fn service(name: &str, ips: &str, policy: &str, endpoints: &[&str]) -> String {
+    let dual = if ips.contains(':') && ips.contains('.') {
+        "  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv4, IPv6]\n"
+    } else if ips.contains(':') {
+        "  ipFamilies: [IPv6]\n"
+    } else {
+        ""
+    };
+    let mut yaml = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n  annotations: {{metallb.io/loadBalancerIPs: \"{ips}\"}}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n{dual}  ports: [{{port: 80, protocol: TCP}}]\n---\n"
+    );
+    if !endpoints.is_empty() {
+        let list: Vec<String> = endpoints
+            .iter()
+            .map(|n| {
+                let suffix = &n[1..];
+                format!("- {{addresses: [192.0.2.1{suffix}], nodeName: {n}, conditions: {{ready: true}}}}")
+            })
+            .collect();
+        yaml.push_str(&format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-1, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nendpoints:\n{}\n---\n",
+            list.join("\n")
+        ));
+    }
+    yaml
+}
+
+/// The Node objects, with their InternalIPs and `labels` (node name, `key: value`).
+pub fn nodes(labels: &[(&str, &str)]) -> String {
+    NODES
+        .iter()
+        .map(|n| {
+            let l: Vec<&str> = labels
+                .iter()
+                .filter(|(node, _)| node == n)
+                .map(|(_, l)| *l)
+                .collect();
+            format!(
+                "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{{}}}}}\nstatus: {{addresses: [{{type: InternalIP, address: 192.0.2.1{}}}]}}\n---\n",
+                l.join(", "),
+                &n[1..]
+            )
+        })
+        .collect()
+}
+
+/// The nodes in election order for a Service whose first IP is `ip` (all weights equal).
+pub fn election_order(ip: &str, candidates: &[&str]) -> Vec<String> {
+    let ip: IpAddr = ip.parse().expect("an IP");
+    let mut order: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();
+    order.sort_by_key(|n| ferrolb_speaker::election::tie_breaker(n, ip));
+    order
+}
+
+pub struct L2Cluster {
+    pub lab: Lab,
+    pub store: StoreRun,
+}
+
+impl L2Cluster {
+    /// The lab, the store with `files` (name, YAML), the controller and three speakers.
+    pub fn start(files: &[(&str, &str)]) -> anyhow::Result<L2Cluster> {
+        let lab = Lab::standard()?;
+        let mut store = StoreRun::new();
+        for (name, yaml) in files {
+            store.write(name, yaml);
+        }
+        store.start_controller(&[]);
+        let mut cluster = L2Cluster { lab, store };
+        for node in NODES {
+            cluster.start_speaker(node)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn start_speaker(&mut self, node: &str) -> anyhow::Result<()> {
+        let speaker = binary("ferrolb-speaker");
+        let store = self.store.dir().display().to_string();
+        let ip = self.lab.host(node).ipv4.to_string();
+        self.lab.spawn(
+            node,
+            "speaker",
+            &[
+                speaker.to_str().expect("a UTF-8 path"),
+                "--node-name",
+                node,
+                "--store",
+                &store,
+                "--ml-bindaddr",
+                &ip,
+                "--log-level",
+                "info,ferrolb_gossip=debug",
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A node's MAC address on the lab segment, lowercase.
+    pub fn mac(&self, node: &str) -> String {
+        self.lab
+            .exec(node, &["cat", "/sys/class/net/eth0/address"])
+            .expect("reading a MAC address")
+            .trim()
+            .to_lowercase()
+    }
+
+    /// Which node's MAC the client gets for `ip` (`arping` or `ndisc6`), if any answers.
+    pub fn resolve(&self, ip: &str) -> Option<String> {
+        let output = if ip.contains(':') {
+            self.lab
+                .exec_unchecked("cli", &["ndisc6", "-1", "-r", "2", "-w", "300", ip, "eth0"])
+        } else {
+            self.lab
+                .exec_unchecked("cli", &["arping", "-c1", "-w1", "-I", "eth0", ip])
+        };
+        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        let mac = if ip.contains(':') {
+            text.lines()
+                .find_map(|l| l.strip_prefix("target link-layer address: "))?
+                .trim()
+                .to_string()
+        } else {
+            let start = text.find('[')? + 1;
+            let end = text[start..].find(']')? + start;
+            text[start..end].to_string()
+        };
+        Some(mac)
+    }
+
+    /// The node whose MAC the client gets for `ip`.
+    pub fn resolve_node(&self, ip: &str) -> Option<String> {
+        let mac = self.resolve(ip)?;
+        NODES
+            .iter()
+            .find(|n| self.mac(n) == mac)
+            .map(|n| n.to_string())
+    }
+
+    /// Waits until the client resolves `ip` to `node` (or to nobody, with `None`).
+    pub fn wait_resolves_to(&self, ip: &str, node: Option<&str>, timeout: Duration) -> bool {
+        wait_until(timeout, Duration::from_millis(100), || {
+            (self.resolve_node(ip).as_deref() == node).then_some(())
+        })
+        .is_some()
+    }
+
+    /// Everything the speakers and the controller logged, for failure messages.
+    pub fn logs(&self) -> String {
+        format!(
+            "{}\n--- controller ---\n{}",
+            self.lab.logs(),
+            self.store.controller_log()
+        )
+    }
+
+    /// The Events a node's speaker published.
+    pub fn speaker_events(&self, node: &str) -> Vec<serde_json::Value> {
+        let path = self
+            .store
+            .dir()
+            .join(format!("status/ferrolb-speaker-{node}/events.log.json"));
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
