@@ -7,13 +7,7 @@ use std::time::Duration;
 /// A binary of this workspace, built by `cargo build --workspace --bins` (scripts/test does it
 /// before the tests).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join(name))
-        .expect("a target directory");
+    let path = binary_dir().join(name);
     assert!(
         path.is_file(),
         "{} is missing: run `cargo build --workspace --bins` first",
@@ -22,14 +16,17 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// `target/<profile>`, where cargo puts the workspace's binaries.
+/// `target/<profile>`, where cargo puts the workspace's binaries: the directory of the running
+/// program, or its parent for a test (`target/<profile>/deps/<test>`).
 pub fn binary_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .expect("a target directory")
+    let exe = std::env::current_exe().expect("the running program's path");
+    let dir = exe.parent().expect("a target directory");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("a target directory")
+    } else {
+        dir
+    };
+    dir.to_path_buf()
 }
 
 /// A store directory and a controller running on it; both go away on drop.
