@@ -349,6 +349,9 @@ impl Speaker {
         self.metrics
             .set_announced(&me, now_published.keys().map(String::as_str));
         self.published = now_published;
+        if let Err(error) = self.cluster.flush() {
+            tracing::warn!(%error, "writing status failed");
+        }
     }
 
     async fn withdraw_status(&self, service: &str) {
@@ -406,6 +409,8 @@ impl Speaker {
         {
             return;
         }
+        self.reported
+            .retain(|_, at| now.duration_since(*at) < CONFLICT_REPORT_EVERY);
         self.reported.insert(key, now);
         let mac = format_mac(&conflict.mac);
         tracing::warn!(ip = %conflict.ip, %mac, interface = %conflict.interface, "another MAC address claims an IP this node announces");

@@ -193,3 +193,57 @@ impl L2Cluster {
             .collect()
     }
 }
+
+/// Seconds since the Unix epoch: the clock `labtool arp-watch` stamps its lines with.
+pub fn wall_clock() -> f64 {
+    #[allow(clippy::disallowed_methods)] // compared with other processes' timestamps
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// The first line of an arp-watch log showing a MAC other than `old`: (when, MAC).
+pub fn first_other_mac(log: &std::path::Path, old: &str) -> Option<(f64, String)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(log).ok()?;
+    std::io::BufReader::new(file).lines().find_map(|line| {
+        let value: serde_json::Value = serde_json::from_str(&line.ok()?).ok()?;
+        let mac = value["mac"].as_str()?.to_string();
+        (mac != old).then(|| Some((value["at"].as_f64()?, mac)))?
+    })
+}
+
+/// The time of a tracing log line (`2026-11-21T23:52:57.350483Z ...`), in seconds since the
+/// Unix epoch.
+pub fn log_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = t.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60) as f64 + sec)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_times_are_read_as_unix_seconds() {
+        // date -d 2026-11-21T23:52:57Z +%s
+        let t = super::log_time("2026-11-21T23:52:57.250000Z  INFO x").expect("parses");
+        assert!((t - 1_795_305_177.25).abs() < 1e-6, "{t}");
+    }
+}

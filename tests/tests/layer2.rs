@@ -115,6 +115,49 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
     );
 }
 
+#[test]
+fn another_mac_claiming_an_owned_ip_is_reported() {
+    if !lab_available(TOOLS) {
+        return;
+    }
+    let ip = "198.51.100.50";
+    let cluster = L2Cluster::start(&[
+        ("config.yaml", POOL),
+        ("nodes.yaml", &nodes(&[])),
+        ("web.yaml", &service("web", ip, "Cluster", &NODES)),
+    ])
+    .expect("the lab starts");
+    let owner = election_order(ip, &NODES)[0].clone();
+    assert!(
+        cluster.wait_resolves_to(ip, Some(&owner), SETTLE),
+        "{}",
+        cluster.logs()
+    );
+    // The router claims the IP, as a misconfigured host or a second announcer would.
+    let labtool = ferrolb_e2e::standalone::binary("labtool");
+    cluster
+        .lab
+        .exec(
+            "rtr",
+            &[labtool.to_str().expect("a UTF-8 path"), "garp", "eth0", ip],
+        )
+        .expect("sending a gratuitous ARP");
+    let rogue = cluster.mac("rtr");
+    let reported = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        cluster.speaker_events(&owner).into_iter().find(|e| {
+            e["reason"] == "addressConflict"
+                && e["type"] == "Warning"
+                && e["message"].as_str().is_some_and(|m| m.contains(&rogue))
+        })
+    });
+    assert!(
+        reported.is_some(),
+        "no Warning Event for the rogue claim: {:?}\n{}",
+        cluster.speaker_events(&owner),
+        cluster.logs()
+    );
+}
+
 /// Brings the owner of `ip` down in some way, checks that the next node in election order
 /// answers, then brings it back and checks that the IP returns to it.
 fn failover(fault: &str) {

@@ -21,8 +21,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use write::OwnStatus;
 
-/// How often the directory is checked for changes: well inside the one second DESIGN.md allows.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the directory is checked for changes. A check is a directory scan and a `stat`
+/// per file (a few dozen syscalls), cheap enough to run often: a new Service is announced
+/// well under 100 ms after its file is written (benches/RESULTS.md), where a Kubernetes
+/// watch would deliver it.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// How often new status and Events are written out: a burst of thousands becomes one write.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);

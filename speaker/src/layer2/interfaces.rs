@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Interfaces that never announce unless an L2Advertisement names them: container, tunnel
-/// and virtual plumbing, as MetalLB skips them.
+/// Name prefixes of interfaces that never announce: container, tunnel and virtual plumbing,
+/// as MetalLB skips them.
 pub const EXCLUDED_PREFIXES: &[&str] = &[
     "docker",
     "cbr",
@@ -20,7 +20,6 @@ pub const EXCLUDED_PREFIXES: &[&str] = &[
     "virbr",
     "lxcbr",
     "veth",
-    "lo",
     "cali",
     "tunl",
     "flannel",
@@ -92,13 +91,9 @@ impl Link {
     }
 }
 
-/// Whether a name matches the default exclusion patterns (`lo` only exactly).
+/// Whether a name matches the default exclusion patterns (the loopback, and the prefixes).
 pub fn excluded(name: &str) -> bool {
-    name == "lo"
-        || EXCLUDED_PREFIXES
-            .iter()
-            .filter(|p| **p != "lo")
-            .any(|p| name.starts_with(p))
+    name == "lo" || EXCLUDED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 pub type Links = BTreeMap<u32, Link>;

@@ -4,10 +4,9 @@
 //! Everything runs in network namespaces this program creates and removes (LAB.md); the
 //! controller and the speakers run on a file store, so no Kubernetes is needed. The demo
 //! plays kube-proxy's part with an nftables DNAT rule on each node.
-use ferrolb_e2e::layer2::{L2Cluster, NODES};
+use ferrolb_e2e::layer2::{L2Cluster, NODES, first_other_mac, wall_clock};
 use ferrolb_e2e::standalone::binary;
 use ferrolb_e2e::{lab_available, wait_until};
-use std::io::BufRead;
 use std::time::Duration;
 
 const CONFIG: &str = r#"# A pool of documentation addresses, announced in layer 2 from every node.
@@ -150,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         .log
         .clone();
     std::thread::sleep(Duration::from_millis(300));
-    let cut_at = now();
+    let cut_at = wall_clock();
     cluster.lab.set_link(&owner, false)?;
     let moved = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
         first_other_mac(&watch_log, &old_mac)
@@ -235,22 +234,4 @@ fn http_get(cluster: &L2Cluster, ip: &str) -> anyhow::Result<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn now() -> f64 {
-    #[allow(clippy::disallowed_methods)] // compared with arp-watch's wall-clock timestamps
-    let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-/// The first line of arp-watch's log showing a MAC other than `old`.
-fn first_other_mac(log: &std::path::Path, old: &str) -> Option<(f64, String)> {
-    let file = std::fs::File::open(log).ok()?;
-    std::io::BufReader::new(file).lines().find_map(|line| {
-        let value: serde_json::Value = serde_json::from_str(&line.ok()?).ok()?;
-        let mac = value["mac"].as_str()?.to_string();
-        (mac != old).then(|| Some((value["at"].as_f64()?, mac)))?
-    })
 }

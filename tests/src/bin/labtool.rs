@@ -4,7 +4,9 @@
 //! - `labtool arp-watch IFACE FROM_IP IP INTERVAL_MS SECONDS`: asks who has IP every
 //!   INTERVAL_MS, and prints one JSON line `{"at": unix seconds, "mac": ..., "kind": ...}`
 //!   each time the MAC answering for IP (reply or gratuitous ARP) changes. This is how the
-//!   tests and benchmarks see failover from the client's side.
+//!   tests and benchmarks see failover from the client's side;
+//! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
+//!   or a split brain).
 use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
 use ferrolb_speaker::layer2::socket::PacketSocket;
 use std::io::{Read, Write};
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             Duration::from_millis(arg(4)?.parse()?),
             Duration::from_secs(arg(5)?.parse()?),
         ),
+        "garp" => garp(&arg(1)?, arg(2)?.parse()?),
         other => anyhow::bail!("unknown command {other}"),
     }
 }
@@ -79,6 +82,17 @@ fn parse_mac(text: &str) -> anyhow::Result<Mac> {
         .map(|b| u8::from_str_radix(b, 16))
         .collect::<Result<_, _>>()?;
     Mac::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("bad MAC {text}"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn garp(interface: &str, ip: Ipv4Addr) -> anyhow::Result<()> {
+    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
+    let mac = parse_mac(&sys_net(interface, "address")?)?;
+    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    socket
+        .send(&Arp::gratuitous(ArpOp::Reply, mac, ip).frame(BROADCAST))
+        .await?;
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
