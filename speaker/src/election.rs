@@ -28,7 +28,6 @@ pub struct Decision {
     pub namespace: String,
     pub name: String,
     pub ips: Vec<IpAddr>,
-    pub pool: String,
     /// The candidates, best first: the first announces, the second takes over if it fails.
     pub order: Vec<String>,
     /// The interfaces `me` announces on, if `me` is the owner.
@@ -174,7 +173,6 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         namespace,
         name,
         ips,
-        pool: pool.name.clone(),
         order,
         interfaces,
     })
@@ -183,7 +181,8 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
 /// `sha256(node + "#" + ip)`, compared as bytes: MetalLB's tie breaker, which spreads
 /// Services over nodes and moves only the failed node's Services when one goes.
 pub fn tie_breaker(node: &str, ip: IpAddr) -> [u8; 32] {
-    Sha256::digest(format!("{node}#{ip}")).into()
+    // Go prints an IPv4-mapped IPv6 address as plain IPv4: so must we, to agree with MetalLB.
+    Sha256::digest(format!("{node}#{}", ip.to_canonical())).into()
 }
 
 fn matches_any(selectors: &[Selector], labels: &BTreeMap<String, String>) -> bool {

@@ -133,8 +133,7 @@ async fn main() -> anyhow::Result<()> {
     };
     Speaker::new(options, cluster, gossip, metrics, links, args.l2_refresh)
         .run(shutdown())
-        .await;
-    Ok(())
+        .await
 }
 
 /// This node's InternalIP, from its Node object once the cluster is read.

@@ -23,6 +23,9 @@ use tokio::time::Instant;
 /// at once would claim every IP for a moment, stealing them from their owners.
 pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 
+/// How soon a pass whose status writes failed runs again.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// A conflict is reported (Event) at most this often per IP and MAC.
 const CONFLICT_REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -136,7 +139,13 @@ impl Speaker {
 
     /// Runs until `shutdown` resolves, then stops answering and leaves the cluster at once,
     /// so another node takes over without waiting for failure detection.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+    /// Fails when gossip stops: without it this node cannot know who is alive, and would
+    /// soon believe itself alone and claim every IP. Better to stop announcing and exit, so
+    /// the node's supervisor restarts it.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let mut snapshots = self.cluster.snapshots();
         tokio::pin!(shutdown);
         // Wakes the loop once when the join grace ends, in case nothing else changed.
@@ -146,15 +155,29 @@ impl Speaker {
         // Set when every owned IP should be announced again, after the next election: a
         // node that gives an IP up in that election must not announce it once more.
         let mut announce_again = false;
+        // Whether the inputs of the election may have changed (a conflict report does not).
+        let mut elect = true;
+        let mut failure = None;
+        let mut retry = false;
         loop {
-            let snapshot = snapshots.borrow_and_update().clone();
-            self.pass(&snapshot).await;
+            if elect {
+                let snapshot = snapshots.borrow_and_update().clone();
+                retry = !self.pass(&snapshot).await;
+            }
+            elect = true;
             if std::mem::take(&mut announce_again) {
                 self.announcer.announce_again();
             }
             tokio::select! {
-                changed = snapshots.changed() => if changed.is_err() { break },
+                changed = snapshots.changed() => if changed.is_err() {
+                    failure = Some("the cluster connection ended");
+                    break;
+                },
                 event = self.gossip.events.recv() => match &event {
+                    None => {
+                        failure = Some("gossip stopped");
+                        break;
+                    }
                     // A member that joins may have believed itself the owner of our IPs while
                     // apart; if we were declared dead ourselves (our own Updated event),
                     // another node took our IPs over. Either way, announce them again.
@@ -168,9 +191,16 @@ impl Speaker {
                     }
                     _ => {}
                 },
-                changed = self.links.changed() => if changed.is_err() { break },
-                Some(conflict) = self.conflicts.recv() => self.report_conflict(conflict).await,
+                changed = self.links.changed() => if changed.is_err() {
+                    failure = Some("the interface watch ended");
+                    break;
+                },
+                Some(conflict) = self.conflicts.recv() => {
+                    self.report_conflict(conflict).await;
+                    elect = false;
+                }
                 () = &mut grace, if !grace_over => grace_over = true,
+                () = tokio::time::sleep(RETRY), if retry => {}
                 () = &mut shutdown => break,
             }
         }
@@ -182,12 +212,23 @@ impl Speaker {
         if let Err(error) = self.cluster.flush() {
             tracing::warn!(%error, "writing the last status failed");
         }
-        tracing::info!("speaker stopped");
+        match failure {
+            Some(reason) => {
+                tracing::error!(reason, "speaker stopped");
+                anyhow::bail!("{reason}")
+            }
+            None => {
+                tracing::info!("speaker stopped");
+                Ok(())
+            }
+        }
     }
 
-    async fn pass(&mut self, snapshot: &Snapshot) {
+    /// One election and its consequences; false when a status write failed and the pass
+    /// should run again soon.
+    async fn pass(&mut self, snapshot: &Snapshot) -> bool {
         if !snapshot.synced {
-            return;
+            return true;
         }
         self.update_seeds(snapshot).await;
         match Config::build(&snapshot.config_objects(&self.options.namespace)) {
@@ -235,9 +276,11 @@ impl Speaker {
         );
         let alone = speakers.len() == 1;
         if alone && !self.seeds.is_empty() && self.started.elapsed() < JOIN_GRACE {
-            return;
+            return true;
         }
-        let Some(config) = &self.config else { return };
+        let Some(config) = &self.config else {
+            return true;
+        };
         let inputs = election::Inputs::new(
             snapshot.objects.values(),
             config,
@@ -248,8 +291,9 @@ impl Speaker {
         let decisions = election::elect(&inputs);
         self.announce(&decisions, &links);
         self.watch(&decisions).await;
-        self.publish(&decisions).await;
+        let written = self.publish(&decisions, snapshot).await;
         self.metrics.set_ready();
+        written
     }
 
     async fn update_seeds(&mut self, snapshot: &Snapshot) {
@@ -297,9 +341,11 @@ impl Speaker {
     }
 
     /// ServiceL2Status objects and `nodeAssigned` Events for what we announce.
-    async fn publish(&mut self, decisions: &[Decision]) {
+    /// Returns whether every write went through.
+    async fn publish(&mut self, decisions: &[Decision], snapshot: &Snapshot) -> bool {
         let me = self.options.node.clone();
         let mut now_published = BTreeMap::new();
+        let mut failed = false;
         for d in decisions.iter().filter(|d| d.owner() == Some(&me)) {
             let key = format!("{}/{}", d.namespace, d.name);
             let status = json!({
@@ -323,11 +369,15 @@ impl Speaker {
                     "status": status,
                 });
                 if let Err(error) = self.cluster.apply(partial).await {
+                    // Not recorded as published: the next pass writes it again.
                     tracing::warn!(service = %key, %error, "writing ServiceL2Status failed");
+                    failed = true;
+                    continue;
                 }
                 if !self.published.contains_key(&key) {
-                    self.event(
-                        d,
+                    self.publish_event(
+                        &d.namespace,
+                        &d.name,
                         EventType::Normal,
                         "nodeAssigned",
                         format!("announcing from node \"{me}\" with protocol \"layer2\""),
@@ -336,6 +386,25 @@ impl Speaker {
                 }
             }
             now_published.insert(key, status);
+        }
+        // Statuses of ours that no Service we announce explains: left by an earlier run.
+        let ours: BTreeSet<String> = decisions
+            .iter()
+            .filter(|d| d.owner() == Some(&me))
+            .map(|d| status_name(&me, &d.namespace, &d.name))
+            .collect();
+        let leftovers: Vec<ObjectKey> = snapshot
+            .l2_statuses()
+            .filter(|s| s.status.as_ref().is_some_and(|st| st.node == me))
+            .filter(|s| s.metadata.namespace.as_deref() == Some(&self.options.namespace))
+            .filter_map(|s| s.metadata.name.clone())
+            .filter(|name| !ours.contains(name))
+            .map(|name| ObjectKey::new("ServiceL2Status", Some(&self.options.namespace), &name))
+            .collect();
+        for key in leftovers {
+            if let Err(error) = self.cluster.delete(&key).await {
+                tracing::warn!(%error, "removing a ServiceL2Status failed");
+            }
         }
         let gone: Vec<String> = self
             .published
@@ -352,6 +421,7 @@ impl Speaker {
         if let Err(error) = self.cluster.flush() {
             tracing::warn!(%error, "writing status failed");
         }
+        !failed
     }
 
     async fn withdraw_status(&self, service: &str) {
@@ -366,11 +436,6 @@ impl Speaker {
         if let Err(error) = self.cluster.delete(&key).await {
             tracing::warn!(%service, %error, "removing ServiceL2Status failed");
         }
-    }
-
-    async fn event(&self, d: &Decision, type_: EventType, reason: &str, message: String) {
-        self.publish_event(&d.namespace, &d.name, type_, reason, message)
-            .await;
     }
 
     async fn publish_event(

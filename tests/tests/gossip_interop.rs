@@ -56,6 +56,17 @@ impl Nodes {
     }
 
     fn rust(&mut self, host: &str, name: &str, join: Option<&str>, key_dir: Option<&str>) -> u32 {
+        self.rust_with(host, name, join, key_dir, &[])
+    }
+
+    fn rust_with(
+        &mut self,
+        host: &str,
+        name: &str,
+        join: Option<&str>,
+        key_dir: Option<&str>,
+        extra: &[&str],
+    ) -> u32 {
         let bind = format!("{}:7946", self.lab.host(host).ipv4);
         let mut args = vec![
             self.rust.clone(),
@@ -70,6 +81,7 @@ impl Nodes {
         if let Some(dir) = key_dir {
             args.extend(["--key-dir".into(), dir.into()]);
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.lab
             .spawn(host, name, &args)
@@ -88,6 +100,13 @@ impl Nodes {
             "{name} never listed {members:?}\n{}",
             self.lab.logs()
         );
+    }
+
+    fn kill(&self, pid: u32) {
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
     }
 
     fn terminate(&self, pid: u32) {
@@ -122,6 +141,56 @@ fn go_and_ferrolb_members_join_through_each_other_and_see_each_other_leave() {
     nodes.expect("n2", "rust-d", &["go-a", "go-c", "rust-d"]);
     nodes.terminate(go_a);
     nodes.expect("n2", "rust-d", &["go-c", "rust-d"]);
+}
+
+#[test]
+fn crashed_members_of_either_kind_are_declared_failed_by_the_other() {
+    if !lab_available(&["ip", "go"]) {
+        return;
+    }
+    let mut nodes = Nodes::new();
+    let go_a = nodes.go("n1", "go-a", None, None);
+    // rust-b watches go-a closely, as a speaker watches a node it would take over from.
+    let rust_b = nodes.rust_with(
+        "n2",
+        "rust-b",
+        Some("192.0.2.11"),
+        None,
+        &["--watch", "go-a"],
+    );
+    nodes.go("n3", "go-c", Some("192.0.2.11"), None);
+    let all = ["go-a", "go-c", "rust-b"];
+    for (host, name) in [("n1", "go-a"), ("n2", "rust-b"), ("n3", "go-c")] {
+        nodes.expect(host, name, &all);
+    }
+
+    // A Go member crashes: the FerroLB member watching it declares it failed within a
+    // second, and tells the Go member, which keeps its own (slower) timing otherwise.
+    nodes.kill(go_a);
+    assert!(
+        wait_members(
+            &nodes.lab,
+            &nodes.log("n2", "rust-b"),
+            &["go-c", "rust-b"],
+            Duration::from_secs(1)
+        ),
+        "the watching FerroLB member did not see go-a fail within 1 s\n{}",
+        nodes.lab.logs()
+    );
+    nodes.expect("n3", "go-c", &["go-c", "rust-b"]);
+
+    // A FerroLB member crashes: the Go member declares it failed with memberlist's timing.
+    nodes.kill(rust_b);
+    assert!(
+        wait_members(
+            &nodes.lab,
+            &nodes.log("n3", "go-c"),
+            &["go-c"],
+            Duration::from_secs(40)
+        ),
+        "go-c did not see rust-b fail\n{}",
+        nodes.lab.logs()
+    );
 }
 
 #[test]

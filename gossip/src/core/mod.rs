@@ -488,8 +488,7 @@ impl Memberlist {
             return;
         };
         let requester = socket_addr(&req.source_addr, req.source_port).unwrap_or(from);
-        self.seq_no = self.seq_no.wrapping_add(1);
-        let seq_no = self.seq_no;
+        let seq_no = self.next_seq();
         self.relays.insert(
             seq_no,
             Relay {
@@ -613,7 +612,8 @@ impl Memberlist {
 
     fn on_suspect(&mut self, s: Suspicion, now: Instant, out: &mut Vec<Output>) {
         if s.node == self.config.name {
-            if !self.leaving {
+            // A claim about an older us was already refuted (memberlist ignores it too).
+            if !self.leaving && s.incarnation >= self.incarnation {
                 // Lifeguard: being suspected means our own view may be the unhealthy one.
                 self.awareness = (self.awareness + 1).min(self.config.awareness_max_multiplier - 1);
                 self.refute(s.incarnation, now);
@@ -668,7 +668,7 @@ impl Memberlist {
 
     fn on_dead(&mut self, d: Suspicion, now: Instant, out: &mut Vec<Output>) {
         if d.node == self.config.name {
-            if !self.leaving {
+            if !self.leaving && d.incarnation >= self.incarnation {
                 self.refute(d.incarnation, now);
                 // Others may have taken over what we serve while we counted as dead: our
                 // own Updated event lets the user announce it again.
@@ -778,6 +778,9 @@ impl Memberlist {
         self.expire_probes(now, &mut out);
         self.expire_suspicions(now, &mut out);
         out.extend(self.expired_relays(now));
+        if self.watched.is_empty() {
+            self.watch_pings.clear();
+        }
         if !self.watched.is_empty() && now >= self.next_watch {
             self.next_watch = now + self.config.watch_interval;
             self.watch_round(now, &mut out);
@@ -829,12 +832,11 @@ impl Memberlist {
             }
             let name = self.probe_order[self.probe_index].clone();
             self.probe_index += 1;
-            let Some(target) = self.members.get(&name).filter(|m| !m.is_gone()) else {
+            let Some(target) = self.members.get(&name).filter(|m| !m.is_gone()).cloned() else {
                 continue;
             };
-            self.seq_no = self.seq_no.wrapping_add(1);
+            let seq_no = self.next_seq();
             self.stats.probes += 1;
-            let seq_no = self.seq_no;
             let timeout = self.scaled(self.config.probe_timeout);
             let interval = self.scaled(self.config.probe_interval);
             let to = target.addr;
@@ -888,27 +890,13 @@ impl Memberlist {
                     self.probes.remove(&seq_no);
                     continue;
                 };
-                let mut helpers: Vec<SocketAddr> = self
-                    .others()
-                    .filter(|m| m.name != target && m.state == State::Alive)
-                    .map(|m| m.addr)
-                    .collect();
-                self.rng.shuffle(&mut helpers);
-                helpers.truncate(self.config.indirect_checks);
-                for helper in &helpers {
-                    let request = IndirectPing {
-                        seq_no,
-                        target: ip_bytes(member.addr.ip()),
-                        port: member.addr.port(),
-                        node: target.clone(),
-                        nack: true,
-                        source_addr: ip_bytes(self.config.addr.ip()),
-                        source_port: self.config.addr.port(),
-                        source_node: self.config.name.clone(),
-                    };
+                let helpers = self.helpers(&target, |m| m.state == State::Alive);
+                for (_, helper) in &helpers {
                     out.push(Output::Packet {
                         to: *helper,
-                        messages: vec![Message::IndirectPing(request)],
+                        messages: vec![Message::IndirectPing(
+                            self.indirect_ping(seq_no, &member, true),
+                        )],
                     });
                 }
                 if let Some(probe) = self.probes.get_mut(&seq_no) {
@@ -1024,11 +1012,6 @@ impl Memberlist {
         self.queue(alive);
     }
 
-    /// The names currently watched closely.
-    pub fn watched(&self) -> impl Iterator<Item = &str> {
-        self.watched.keys().map(String::as_str)
-    }
-
     fn watch_round(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.watch_pings
             .retain(|_, (_, sent)| now.saturating_duration_since(*sent) < Duration::from_secs(1));
@@ -1095,13 +1078,7 @@ impl Memberlist {
     fn confirm_silence(&mut self, target: &Member, now: Instant, out: &mut Vec<Output>) -> usize {
         // Suspects help too: a member we merely suspect may well answer, and if we are the
         // one cut off, counting it keeps us from blaming everyone else.
-        let mut helpers: Vec<(String, SocketAddr)> = self
-            .others()
-            .filter(|m| m.name != target.name && !m.is_gone())
-            .map(|m| (m.name.clone(), m.addr))
-            .collect();
-        self.rng.shuffle(&mut helpers);
-        helpers.truncate(self.config.indirect_checks);
+        let helpers = self.helpers(&target.name, |m| !m.is_gone());
         for (helper, to) in &helpers {
             let helper_seq = self.next_seq();
             let target_seq = self.next_seq();
@@ -1117,16 +1094,7 @@ impl Memberlist {
                         node: helper.clone(),
                         ..Ping::default()
                     }),
-                    Message::IndirectPing(IndirectPing {
-                        seq_no: target_seq,
-                        target: ip_bytes(target.addr.ip()),
-                        port: target.addr.port(),
-                        node: target.name.clone(),
-                        nack: false,
-                        source_addr: ip_bytes(self.config.addr.ip()),
-                        source_port: self.config.addr.port(),
-                        source_node: self.config.name.clone(),
-                    }),
+                    Message::IndirectPing(self.indirect_ping(target_seq, target, false)),
                 ],
             });
         }
@@ -1143,17 +1111,47 @@ impl Memberlist {
         };
         tracing::debug!(member = %member.name, "a watched member stayed silent: declared dead");
         self.on_dead(dead.clone(), now, out);
-        let targets: Vec<SocketAddr> = self
+        out.extend(self.to_every_live_member(&Message::Dead(dead)));
+    }
+
+    /// Up to `indirect_checks` other members, at random, that may probe `target` for us.
+    fn helpers(
+        &mut self,
+        target: &str,
+        eligible: impl Fn(&Member) -> bool,
+    ) -> Vec<(String, SocketAddr)> {
+        let mut helpers: Vec<(String, SocketAddr)> = self
             .others()
-            .filter(|m| !m.is_gone())
-            .map(|m| m.addr)
+            .filter(|m| m.name != target && eligible(m))
+            .map(|m| (m.name.clone(), m.addr))
             .collect();
-        for to in targets {
-            out.push(Output::Packet {
-                to,
-                messages: vec![Message::Dead(dead.clone())],
-            });
+        self.rng.shuffle(&mut helpers);
+        helpers.truncate(self.config.indirect_checks);
+        helpers
+    }
+
+    fn indirect_ping(&self, seq_no: u32, target: &Member, nack: bool) -> IndirectPing {
+        IndirectPing {
+            seq_no,
+            target: ip_bytes(target.addr.ip()),
+            port: target.addr.port(),
+            node: target.name.clone(),
+            nack,
+            source_addr: ip_bytes(self.config.addr.ip()),
+            source_port: self.config.addr.port(),
+            source_node: self.config.name.clone(),
         }
+    }
+
+    /// One datagram with `message` to every member not known to be gone.
+    fn to_every_live_member(&self, message: &Message) -> Vec<Output> {
+        self.others()
+            .filter(|m| !m.is_gone())
+            .map(|m| Output::Packet {
+                to: m.addr,
+                messages: vec![message.clone()],
+            })
+            .collect()
     }
 
     /// Leaves gracefully: tells every live member at once that we left, so takeover starts
@@ -1171,13 +1169,7 @@ impl Memberlist {
             me.incarnation = self.incarnation;
             me.state_change = now;
         }
-        self.others()
-            .filter(|m| !m.is_gone())
-            .map(|m| Output::Packet {
-                to: m.addr,
-                messages: vec![dead.clone()],
-            })
-            .collect()
+        self.to_every_live_member(&dead)
     }
 
     /// Relayed probes that got no answer in time; a requester that asked for it gets a nack,

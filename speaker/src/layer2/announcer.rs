@@ -11,6 +11,7 @@ use super::socket::{Icmp6Socket, PacketSocket};
 use crate::metrics::L2Metrics;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -57,6 +58,9 @@ impl Drop for Task {
 
 pub struct Announcer {
     metrics: L2Metrics,
+    /// Every MAC address of this node: our own announcements on one interface, heard on
+    /// another, are no conflict.
+    local_macs: Arc<RwLock<BTreeSet<Mac>>>,
     conflicts: mpsc::UnboundedSender<Conflict>,
     /// Announce every owned IP again this often (off when `None`).
     refresh: Option<Duration>,
@@ -72,6 +76,7 @@ impl Announcer {
         let (conflicts, rx) = mpsc::unbounded_channel();
         let announcer = Announcer {
             metrics,
+            local_macs: Arc::default(),
             conflicts,
             refresh,
             tasks: BTreeMap::new(),
@@ -83,6 +88,9 @@ impl Announcer {
     /// Makes the interface tasks announce exactly `plan`: new IPs are announced at once,
     /// IPs no longer in it are no longer answered.
     pub fn set(&mut self, plan: &Plan, links: &Links) {
+        if let Ok(mut macs) = self.local_macs.write() {
+            *macs = links.values().filter_map(|l| l.mac).collect();
+        }
         let by_name: BTreeMap<&str, &Link> = links.values().map(|l| (l.name.as_str(), l)).collect();
         self.tasks.retain(|name, task| {
             plan.contains_key(name) && by_name.get(name.as_str()) == Some(&&task.link)
@@ -108,8 +116,11 @@ impl Announcer {
                     let handle = tokio::spawn(serve(
                         (*link).clone(),
                         rx,
-                        self.metrics.clone(),
-                        self.conflicts.clone(),
+                        Reporting {
+                            metrics: self.metrics.clone(),
+                            conflicts: self.conflicts.clone(),
+                            local_macs: self.local_macs.clone(),
+                        },
                         self.refresh,
                     ));
                     self.tasks.insert(
@@ -140,19 +151,35 @@ impl Announcer {
 }
 
 /// Serves one interface until aborted.
+/// What an interface task reports to, and what it needs to tell a conflict.
+struct Reporting {
+    metrics: L2Metrics,
+    conflicts: mpsc::UnboundedSender<Conflict>,
+    local_macs: Arc<RwLock<BTreeSet<Mac>>>,
+}
+
+/// A conflict (IP, other MAC) is reported once in this long: a host flooding claims costs a
+/// lookup per frame, not a report.
+const CONFLICT_QUIET: Duration = Duration::from_secs(10);
+
 async fn serve(
     link: Link,
     mut owned_rx: watch::Receiver<Owned>,
-    metrics: L2Metrics,
-    conflicts: mpsc::UnboundedSender<Conflict>,
+    reporting: Reporting,
     refresh: Option<Duration>,
 ) {
     let Some(mac) = link.mac else { return };
-    let arp = match PacketSocket::open(link.index, ETHERTYPE_ARP) {
-        Ok(s) => s,
-        Err(error) => {
-            tracing::error!(interface = %link.name, %error, "cannot open an ARP socket (the speaker needs CAP_NET_RAW)");
-            return;
+    // Without its ARP socket the interface cannot announce: retry until it opens (the task
+    // lives as long as the interface is in the plan).
+    let mut backoff = Duration::from_millis(100);
+    let arp = loop {
+        match PacketSocket::open(link.index, ETHERTYPE_ARP) {
+            Ok(s) => break s,
+            Err(error) => {
+                tracing::error!(interface = %link.name, %error, "cannot open an ARP socket (the speaker needs CAP_NET_RAW); retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
         }
     };
     let ndp = match Icmp6Socket::open(&link.name, link.index) {
@@ -167,8 +194,10 @@ async fn serve(
         mac,
         arp,
         ndp,
-        metrics,
-        conflicts,
+        metrics: reporting.metrics,
+        conflicts: reporting.conflicts,
+        local_macs: reporting.local_macs,
+        reported: BTreeMap::new(),
         owned: Owned::default(),
         groups: BTreeSet::new(),
         repeats: BTreeMap::new(),
@@ -200,7 +229,9 @@ async fn serve(
                 }
             },
             received = recv_ndp(iface.ndp.as_ref(), &mut ndp_buf) => match received {
-                Ok((len, from)) => iface.on_icmp6(&ndp_buf[..len], from).await,
+                // Neighbor discovery from beyond the link (hop limit under 255) is ignored.
+                Ok((len, from, true)) => iface.on_icmp6(&ndp_buf[..len], from).await,
+                Ok((_, _, false)) => {}
                 Err(error) => {
                     tracing::warn!(interface = %iface.link.name, %error, "reading ICMPv6 failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -224,7 +255,7 @@ async fn serve(
 async fn recv_ndp(
     socket: Option<&Icmp6Socket>,
     buf: &mut [u8],
-) -> std::io::Result<(usize, Option<Ipv6Addr>)> {
+) -> std::io::Result<(usize, Option<Ipv6Addr>, bool)> {
     match socket {
         Some(s) => s.recv_from(buf).await,
         None => std::future::pending().await,
@@ -245,6 +276,9 @@ struct Interface {
     ndp: Option<Icmp6Socket>,
     metrics: L2Metrics,
     conflicts: mpsc::UnboundedSender<Conflict>,
+    local_macs: Arc<RwLock<BTreeSet<Mac>>>,
+    /// When each (IP, MAC) conflict was last reported.
+    reported: BTreeMap<(IpAddr, Mac), Instant>,
     owned: Owned,
     /// Solicited-node groups joined for the owned IPv6 addresses.
     groups: BTreeSet<Ipv6Addr>,
@@ -290,12 +324,22 @@ impl Interface {
                 tracing::debug!(%group, %error, "leaving a multicast group failed");
             }
         }
-        for group in wanted.difference(&self.groups) {
-            if let Err(error) = ndp.join(*group) {
-                tracing::warn!(interface = %self.link.name, %group, %error, "joining a multicast group failed");
+        self.groups.retain(|g| wanted.contains(g));
+        // Only groups actually joined are remembered, so a failed join is tried again on the
+        // next update.
+        for group in &wanted {
+            if self.groups.contains(group) {
+                continue;
+            }
+            match ndp.join(*group) {
+                Ok(()) => {
+                    self.groups.insert(*group);
+                }
+                Err(error) => {
+                    tracing::warn!(interface = %self.link.name, %group, %error, "joining a multicast group failed")
+                }
             }
         }
-        self.groups = wanted;
     }
 
     async fn repeat_due(&mut self, now: Instant) {
@@ -344,14 +388,14 @@ impl Interface {
         }
     }
 
-    async fn on_arp(&self, frame: &[u8]) {
+    async fn on_arp(&mut self, frame: &[u8]) {
         let Some(arp) = Arp::parse(frame) else { return };
         if arp.sender_mac == self.mac {
             return;
         }
         let sender = IpAddr::V4(arp.sender_ip);
-        if let Some(service) = self.owned.ips.get(&sender) {
-            self.conflict(sender, service, arp.sender_mac);
+        if let Some(service) = self.owned.ips.get(&sender).cloned() {
+            self.conflict(sender, &service, arp.sender_mac);
             return;
         }
         let target = IpAddr::V4(arp.target_ip);
@@ -368,13 +412,13 @@ impl Interface {
         }
     }
 
-    async fn on_icmp6(&self, body: &[u8], from: Option<Ipv6Addr>) {
+    async fn on_icmp6(&mut self, body: &[u8], from: Option<Ipv6Addr>) {
         if let Some(na) = Neighbor::parse_advertisement(body) {
             let ip = IpAddr::V6(na.target);
-            if let (Some(service), Some(mac)) = (self.owned.ips.get(&ip), na.lladdr)
+            if let (Some(service), Some(mac)) = (self.owned.ips.get(&ip).cloned(), na.lladdr)
                 && mac != self.mac
             {
-                self.conflict(ip, service, mac);
+                self.conflict(ip, &service, mac);
             }
             return;
         }
@@ -408,8 +452,22 @@ impl Interface {
         }
     }
 
-    fn conflict(&self, ip: IpAddr, service: &str, mac: Mac) {
+    fn conflict(&mut self, ip: IpAddr, service: &str, mac: Mac) {
+        if self.local_macs.read().is_ok_and(|m| m.contains(&mac)) {
+            return;
+        }
         self.metrics.conflict(ip);
+        let now = Instant::now();
+        if self
+            .reported
+            .get(&(ip, mac))
+            .is_some_and(|at| now.duration_since(*at) < CONFLICT_QUIET)
+        {
+            return;
+        }
+        self.reported
+            .retain(|_, at| now.duration_since(*at) < CONFLICT_QUIET);
+        self.reported.insert((ip, mac), now);
         let _ = self.conflicts.send(Conflict {
             ip,
             service: service.to_string(),
