@@ -66,7 +66,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     ferrolb_api::config::parse_go_duration(text)
 }
 
-#[tokio::main]
+// Two workers whatever the node's size: the speaker's work is a few sockets and timers, and
+// each worker thread costs memory (its stack and its allocator arena).
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()

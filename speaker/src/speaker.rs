@@ -100,8 +100,8 @@ pub struct Speaker {
     config: Option<Config>,
     config_broken: bool,
     started: Instant,
-    /// Services we announce (`namespace/name`), with what their status says.
-    published: BTreeMap<String, serde_json::Value>,
+    /// Services we announce (`namespace/name`), with the interfaces their status lists.
+    published: BTreeMap<String, BTreeSet<String>>,
     watched: Vec<String>,
     meta: Vec<u8>,
     seeds: Vec<SocketAddr>,
@@ -159,10 +159,15 @@ impl Speaker {
         let mut elect = true;
         let mut failure = None;
         let mut retry = false;
+        let mut last_snapshot = Arc::new(Snapshot::default());
         loop {
             if elect {
                 let snapshot = snapshots.borrow_and_update().clone();
                 retry = !self.pass(&snapshot).await;
+                if !Arc::ptr_eq(&snapshot, &last_snapshot) {
+                    last_snapshot = snapshot;
+                    crate::layer2::socket::release_free_memory();
+                }
             }
             elect = true;
             if std::mem::take(&mut announce_again) {
@@ -348,13 +353,13 @@ impl Speaker {
         let mut failed = false;
         for d in decisions.iter().filter(|d| d.owner() == Some(&me)) {
             let key = format!("{}/{}", d.namespace, d.name);
-            let status = json!({
-                "node": me,
-                "serviceName": d.name,
-                "serviceNamespace": d.namespace,
-                "interfaces": d.interfaces.iter().map(|i| json!({"name": i})).collect::<Vec<_>>(),
-            });
-            if self.published.get(&key) != Some(&status) {
+            if self.published.get(&key) != Some(&d.interfaces) {
+                let status = json!({
+                    "node": me,
+                    "serviceName": d.name,
+                    "serviceNamespace": d.namespace,
+                    "interfaces": d.interfaces.iter().map(|i| json!({"name": i})).collect::<Vec<_>>(),
+                });
                 let partial = json!({
                     "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
                     "metadata": {
@@ -385,7 +390,7 @@ impl Speaker {
                     .await;
                 }
             }
-            now_published.insert(key, status);
+            now_published.insert(key, d.interfaces.clone());
         }
         // Statuses of ours that no Service we announce explains: left by an earlier run.
         let ours: BTreeSet<String> = decisions

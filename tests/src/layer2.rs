@@ -154,6 +154,25 @@ impl L2Cluster {
         Some(mac)
     }
 
+    /// Every MAC answering one ARP request for an IPv4 `ip` (within 300 ms), lowercase.
+    pub fn arp_answers(&self, ip: &str) -> Vec<String> {
+        let labtool = binary("labtool");
+        let output = self.lab.exec_unchecked(
+            "cli",
+            &[
+                labtool.to_str().expect("a UTF-8 path"),
+                "arp-who",
+                "eth0",
+                &self.lab.host("cli").ipv4.to_string(),
+                ip,
+            ],
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The node whose MAC the client gets for `ip`.
     pub fn resolve_node(&self, ip: &str) -> Option<String> {
         let mac = self.resolve(ip)?;

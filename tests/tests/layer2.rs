@@ -35,6 +35,12 @@ fn the_elected_node_alone_answers_arp_and_ndp() {
         cluster.resolve_node("198.51.100.10"),
         cluster.logs()
     );
+    // Exactly one node answers.
+    assert_eq!(
+        cluster.arp_answers("198.51.100.10"),
+        [cluster.mac(&owner)],
+        "more than one answer"
+    );
     // The whole Service moves together: its IPv6 address is answered by the same node, via NDP.
     assert_eq!(
         cluster.resolve_node("2001:db8::ff10").as_deref(),
@@ -230,6 +236,11 @@ fn failover(fault: &str) {
         flapped.is_none(),
         "{ip} flapped after returning\n{}",
         cluster.logs()
+    );
+    assert_eq!(
+        cluster.arp_answers(ip),
+        [cluster.mac(&order[0])],
+        "after {fault} was undone, not exactly one node answers"
     );
 }
 

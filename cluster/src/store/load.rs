@@ -26,12 +26,17 @@ impl Fingerprint {
 
 type Documents = Vec<(usize, Result<Object, DecodeError>)>;
 
+/// A status file's partial objects, each as compact JSON, or why the file could not be read.
+type Partials = Result<Vec<Box<str>>, String>;
+
 /// Reads a store directory, remembering parsed files between calls.
 pub(super) struct Loader {
     dir: PathBuf,
     namespace: String,
     user_files: BTreeMap<PathBuf, (Fingerprint, Documents)>,
-    status_files: BTreeMap<PathBuf, (Fingerprint, Result<Vec<serde_json::Value>, String>)>,
+    /// Status files' partial objects as compact JSON, parsed again for each merge: a parsed
+    /// `serde_json::Value` takes ten times the memory, and a speaker reads thousands.
+    status_files: BTreeMap<PathBuf, (Fingerprint, Partials)>,
     seen: Vec<(PathBuf, Fingerprint)>,
     stale: Vec<(PathBuf, ObjectKey)>,
 }
@@ -106,7 +111,10 @@ impl Loader {
             match partials {
                 Ok(partials) => {
                     for partial in partials {
-                        if let Some(key) = merge_status(&mut snapshot, path, partial) {
+                        let Ok(partial) = serde_json::from_str::<serde_json::Value>(partial) else {
+                            continue;
+                        };
+                        if let Some(key) = merge_status(&mut snapshot, path, &partial) {
                             stale.push((path.clone(), key));
                         }
                     }
@@ -217,7 +225,7 @@ fn read_user_file(path: &Path) -> Documents {
 }
 
 /// A status file: partial objects, several per file.
-fn read_status_file(path: &Path) -> Result<Vec<serde_json::Value>, String> {
+fn read_status_file(path: &Path) -> Partials {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     serde_yaml::Deserializer::from_str(&text)
         .map(|document| {
@@ -225,6 +233,10 @@ fn read_status_file(path: &Path) -> Result<Vec<serde_json::Value>, String> {
                 .map_err(|e| e.to_string())
         })
         .filter(|v| !matches!(v, Ok(serde_json::Value::Null)))
+        .map(|v| {
+            v.and_then(|v| serde_json::to_string(&v).map_err(|e| e.to_string()))
+                .map(String::into_boxed_str)
+        })
         .collect()
 }
 

@@ -66,18 +66,31 @@ impl FileStore {
         let poller = tokio::spawn(async move {
             let mut interval = tokio::time::interval(POLL_INTERVAL);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut loader = Some(loader);
             loop {
                 interval.tick().await;
-                if sender.is_closed() {
+                let Some(mut this) = loader.take().filter(|_| !sender.is_closed()) else {
                     return;
-                }
-                let Some(next) = loader.load_if_changed() else {
-                    continue;
                 };
-                remove_stale(&loader, &poller_own);
                 let previous = sender.borrow().clone();
-                if *previous != next {
-                    log_problems(&next, Some(&previous));
+                let own = poller_own.clone();
+                // Reading, parsing and comparing a large store is blocking work: it runs off
+                // the runtime's threads, so it never holds up packets or timers (a speaker
+                // that stopped answering pings would soon be declared dead).
+                let checked = tokio::task::spawn_blocking(move || {
+                    let next = this.load_if_changed();
+                    if next.is_some() {
+                        remove_stale(&this, &own);
+                    }
+                    let changed = next.filter(|next| *previous != *next).inspect(|next| {
+                        log_problems(next, Some(&previous));
+                    });
+                    (this, changed)
+                })
+                .await;
+                let Ok((this, changed)) = checked else { return };
+                loader = Some(this);
+                if let Some(next) = changed {
                     sender.send_replace(Arc::new(next));
                 }
             }

@@ -11,9 +11,16 @@ use std::path::{Path, PathBuf};
 /// One component's share of `status/`.
 pub(super) struct OwnStatus {
     root: PathBuf,
-    /// Bucket file (relative to `root`) → object name → partial object.
-    buckets: BTreeMap<PathBuf, BTreeMap<String, serde_json::Value>>,
+    /// Bucket file (relative to `root`) → object name → partial object, as compact JSON: a
+    /// parsed `serde_json::Value` takes ten times the memory, and a speaker keeps thousands.
+    buckets: BTreeMap<PathBuf, BTreeMap<String, Box<str>>>,
     dirty: BTreeSet<PathBuf>,
+}
+
+fn compact(value: &serde_json::Value) -> Result<Box<str>, ClusterError> {
+    serde_json::to_string(value)
+        .map(String::into_boxed_str)
+        .map_err(|e| ClusterError::InvalidPatch(e.to_string()))
 }
 
 fn bucket(kind: &str, namespace: Option<&str>) -> PathBuf {
@@ -65,11 +72,11 @@ impl OwnStatus {
                 let entries = own.buckets.entry(relative).or_default();
                 for document in serde_yaml::Deserializer::from_str(&text) {
                     let value = <serde_json::Value as serde::Deserialize>::deserialize(document);
-                    if let Some(name) = value
+                    if let Some((name, value)) = value
                         .ok()
                         .and_then(|v| Some((v.pointer("/metadata/name")?.as_str()?.to_string(), v)))
                     {
-                        entries.insert(name.0, name.1);
+                        entries.insert(name, compact(&value)?);
                     }
                 }
             }
@@ -94,7 +101,7 @@ impl OwnStatus {
         self.buckets
             .entry(bucket.clone())
             .or_default()
-            .insert(name, partial);
+            .insert(name, compact(&partial)?);
         self.dirty.insert(bucket);
         Ok(())
     }
@@ -131,8 +138,10 @@ impl OwnStatus {
                     for partial in entries.values() {
                         text.push_str("---\n");
                         text.push_str(
-                            &serde_yaml::to_string(partial)
-                                .map_err(|e| ClusterError::InvalidPatch(e.to_string()))?,
+                            &serde_json::from_str::<serde_json::Value>(partial)
+                                .map_err(|e| e.to_string())
+                                .and_then(|v| serde_yaml::to_string(&v).map_err(|e| e.to_string()))
+                                .map_err(ClusterError::InvalidPatch)?,
                         );
                     }
                     write_atomically(&path, text.as_bytes())

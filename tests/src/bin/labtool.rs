@@ -5,6 +5,8 @@
 //!   INTERVAL_MS, and prints one JSON line `{"at": unix seconds, "mac": ..., "kind": ...}`
 //!   each time the MAC answering for IP (reply or gratuitous ARP) changes. This is how the
 //!   tests and benchmarks see failover from the client's side;
+//! - `labtool arp-who IFACE FROM_IP IP`: asks once who has IP and prints every MAC that
+//!   answers within 300 ms, one per line (so a test can check that exactly one does);
 //! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
 //!   or a split brain).
 use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(arg(5)?.parse()?),
         ),
         "garp" => garp(&arg(1)?, arg(2)?.parse()?),
+        "arp-who" => arp_who(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         other => anyhow::bail!("unknown command {other}"),
     }
 }
@@ -82,6 +85,44 @@ fn parse_mac(text: &str) -> anyhow::Result<Mac> {
         .map(|b| u8::from_str_radix(b, 16))
         .collect::<Result<_, _>>()?;
     Mac::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("bad MAC {text}"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn arp_who(interface: &str, from: Ipv4Addr, ip: Ipv4Addr) -> anyhow::Result<()> {
+    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
+    let mac = parse_mac(&sys_net(interface, "address")?)?;
+    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    let request = Arp {
+        op: ArpOp::Request,
+        sender_mac: mac,
+        sender_ip: from,
+        target_mac: [0; 6],
+        target_ip: ip,
+    };
+    socket.send(&request.frame(BROADCAST)).await?;
+    let mut seen: Vec<Mac> = Vec::new();
+    let mut buf = [0u8; 1600];
+    let deadline = tokio::time::sleep(Duration::from_millis(300));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            received = socket.recv(&mut buf) => {
+                if let Some(arp) = Arp::parse(&buf[..received?])
+                    && arp.op == ArpOp::Reply
+                    && arp.sender_ip == ip
+                    && arp.target_ip == from
+                    && !seen.contains(&arp.sender_mac)
+                {
+                    seen.push(arp.sender_mac);
+                }
+            }
+        }
+    }
+    for mac in seen {
+        println!("{}", format_mac(&mac));
+    }
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
