@@ -105,6 +105,20 @@ impl Cluster {
         }
     }
 
+    /// Where the other speakers are, when the backend knows better than the Node objects:
+    /// in Kubernetes, the IPs of the speaker pods matching `selector` in `namespace`. `None`
+    /// for the file store, where the Nodes' InternalIPs say it.
+    pub async fn speaker_ips(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Option<Vec<std::net::IpAddr>>, ClusterError> {
+        match self {
+            Cluster::Store(_) => Ok(None),
+            Cluster::Kube(k) => k.pod_ips(namespace, selector).await.map(Some),
+        }
+    }
+
     pub async fn publish(&self, event: Event) -> Result<(), ClusterError> {
         match self {
             Cluster::Store(s) => s.publish(event),

@@ -41,6 +41,11 @@ struct Args {
     ml_bindaddr: Option<IpAddr>,
     #[arg(long, env = "METALLB_ML_BIND_PORT", default_value_t = 7946)]
     ml_bindport: u16,
+    /// The label selector of the speaker pods whose IPs gossip joins (Kubernetes; the file
+    /// store uses the Nodes' InternalIPs). The default also finds MetalLB's speakers, for a
+    /// cluster migrating node by node.
+    #[arg(long, env = "METALLB_ML_LABELS", default_value = "component=speaker")]
+    ml_labels: String,
     /// A directory with a `secretkey` file: gossip is encrypted with a key derived from it,
     /// as MetalLB derives it.
     #[arg(long, env = "METALLB_ML_SECRET_KEY_PATH")]
@@ -132,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         namespace: args.namespace,
         lb_class: args.lb_class,
         ml_port: args.ml_bindport,
+        ml_labels: args.ml_labels,
     };
     Speaker::new(options, cluster, gossip, metrics, links, args.l2_refresh)
         .run(shutdown())

@@ -37,7 +37,12 @@ pub struct Options {
     pub namespace: String,
     pub lb_class: Option<String>,
     pub ml_port: u16,
+    /// The label selector of the speaker pods (Kubernetes), whose IPs gossip joins.
+    pub ml_labels: String,
 }
+
+/// How often the speaker pods are listed again (Kubernetes) for gossip to join.
+const POD_LIST_EVERY: Duration = Duration::from_secs(10);
 
 pub fn encode_meta(interfaces: &BTreeSet<String>) -> Vec<u8> {
     let names: Vec<&str> = interfaces.iter().map(String::as_str).collect();
@@ -105,6 +110,8 @@ pub struct Speaker {
     watched: Vec<String>,
     meta: Vec<u8>,
     seeds: Vec<SocketAddr>,
+    /// Whether the seeds come from the speaker pods (Kubernetes) rather than the Nodes.
+    seeds_from_pods: bool,
     reported: BTreeMap<(IpAddr, [u8; 6]), Instant>,
 }
 
@@ -133,6 +140,7 @@ impl Speaker {
             watched: Vec::new(),
             meta: Vec::new(),
             seeds: Vec::new(),
+            seeds_from_pods: false,
             reported: BTreeMap::new(),
         }
     }
@@ -160,6 +168,7 @@ impl Speaker {
         let mut failure = None;
         let mut retry = false;
         let mut last_snapshot = Arc::new(Snapshot::default());
+        let mut pod_list = tokio::time::interval(POD_LIST_EVERY);
         loop {
             if elect {
                 let snapshot = snapshots.borrow_and_update().clone();
@@ -205,6 +214,7 @@ impl Speaker {
                     elect = false;
                 }
                 () = &mut grace, if !grace_over => grace_over = true,
+                _ = pod_list.tick() => self.seeds_from_speaker_pods().await,
                 () = tokio::time::sleep(RETRY), if retry => {}
                 () = &mut shutdown => break,
             }
@@ -301,7 +311,34 @@ impl Speaker {
         written
     }
 
+    /// In Kubernetes, joins through the speaker pods' IPs, as MetalLB does; the file store
+    /// has no pods, and its Nodes' InternalIPs are used instead.
+    async fn seeds_from_speaker_pods(&mut self) {
+        match self
+            .cluster
+            .speaker_ips(&self.options.namespace, &self.options.ml_labels)
+            .await
+        {
+            Ok(Some(ips)) => {
+                self.seeds_from_pods = true;
+                let seeds: Vec<SocketAddr> = ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, self.options.ml_port))
+                    .collect();
+                if seeds != self.seeds {
+                    self.gossip.set_seeds(seeds.clone()).await;
+                    self.seeds = seeds;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "listing the speaker pods failed"),
+        }
+    }
+
     async fn update_seeds(&mut self, snapshot: &Snapshot) {
+        if self.seeds_from_pods {
+            return;
+        }
         let seeds: Vec<SocketAddr> = node_addresses(snapshot)
             .into_iter()
             .filter(|(name, _)| *name != self.options.node)

@@ -46,7 +46,13 @@ fn fake_api_server(
                 continue;
             }
             if request.method() == Method::GET {
-                listed_tx.send(path.clone()).ok();
+                // Lists with a label selector are reported with it, so tests can check it.
+                let reported = if query.contains("labelSelector") {
+                    format!("{path}?{query}")
+                } else {
+                    path.clone()
+                };
+                listed_tx.send(reported).ok();
                 let body = lists
                     .get(path.as_str())
                     .cloned()

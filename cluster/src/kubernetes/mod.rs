@@ -11,7 +11,9 @@ use crate::{ClusterError, Event, EventType, ObjectKey, Snapshot};
 use ferrolb_api::objects::Object;
 use ferrolb_api::{v1beta1, v1beta2};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, ObjectReference, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, Node, ObjectReference, Pod, Secret, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
@@ -247,6 +249,24 @@ impl KubeCluster {
             .await?;
         }
         Ok(())
+    }
+
+    /// The IPs of the running pods matching `selector` in `namespace`: where the other
+    /// speakers listen for gossip (MetalLB joins its speakers the same way).
+    pub async fn pod_ips(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<std::net::IpAddr>, ClusterError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let list = pods
+            .list(&kube::api::ListParams::default().labels(selector))
+            .await?;
+        Ok(list
+            .items
+            .iter()
+            .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
+            .collect())
     }
 
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {

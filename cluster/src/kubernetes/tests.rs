@@ -225,3 +225,44 @@ async fn clearing_removes_the_annotation_with_a_merge_patch_and_empties_ingress(
         serde_json::json!({"loadBalancer": {"ingress": []}})
     );
 }
+
+#[tokio::test]
+async fn lists_the_speaker_pods_by_label_for_their_ips() {
+    let lists = BTreeMap::from([(
+        "/api/v1/namespaces/metallb-system/pods",
+        list(
+            "v1",
+            serde_json::json!([
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "speaker-a", "namespace": "metallb-system"},
+                 "status": {"podIP": "192.0.2.11"}},
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "speaker-b", "namespace": "metallb-system"},
+                 "status": {"podIP": "2001:db8::12"}},
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "speaker-pending", "namespace": "metallb-system"},
+                 "status": {}}
+            ]),
+        ),
+    )]);
+    let (cluster, _seen, mut listed) = mock_cluster(lists);
+    let ips = cluster
+        .pod_ips("metallb-system", "app=ferrolb,component=speaker")
+        .await
+        .expect("listed");
+    assert_eq!(
+        ips,
+        [
+            "192.0.2.11".parse::<std::net::IpAddr>().unwrap(),
+            "2001:db8::12".parse().unwrap()
+        ]
+    );
+    let mut requests = Vec::new();
+    while let Ok(path) = listed.try_recv() {
+        requests.push(path);
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("/api/v1/namespaces/metallb-system/pods?")
+                && r.contains("labelSelector=app%3Dferrolb%2Ccomponent%3Dspeaker")),
+        "{requests:?}"
+    );
+}
