@@ -5,26 +5,29 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
-/// One object of a kind FerroLB knows.
+/// One object of a kind FerroLB knows. Shared (`Arc`): the file store's cache of parsed files,
+/// its snapshots and the Kubernetes watchers' state all hold the same objects, and a clone
+/// costs a reference count rather than a copy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
-    Service(Box<Service>),
-    Node(Box<Node>),
-    Namespace(Box<Namespace>),
-    Secret(Box<Secret>),
-    ConfigMap(Box<ConfigMap>),
-    EndpointSlice(Box<EndpointSlice>),
-    IPAddressPool(Box<v1beta1::IPAddressPool>),
-    L2Advertisement(Box<v1beta1::L2Advertisement>),
-    BGPAdvertisement(Box<v1beta1::BGPAdvertisement>),
-    Community(Box<v1beta1::Community>),
-    BFDProfile(Box<v1beta1::BFDProfile>),
+    Service(Arc<Service>),
+    Node(Arc<Node>),
+    Namespace(Arc<Namespace>),
+    Secret(Arc<Secret>),
+    ConfigMap(Arc<ConfigMap>),
+    EndpointSlice(Arc<EndpointSlice>),
+    IPAddressPool(Arc<v1beta1::IPAddressPool>),
+    L2Advertisement(Arc<v1beta1::L2Advertisement>),
+    BGPAdvertisement(Arc<v1beta1::BGPAdvertisement>),
+    Community(Arc<v1beta1::Community>),
+    BFDProfile(Arc<v1beta1::BFDProfile>),
     /// Either version; v1beta1 objects are converted as MetalLB's webhook does.
-    BGPPeer(Box<v1beta2::BGPPeer>),
-    ServiceL2Status(Box<v1beta1::ServiceL2Status>),
-    ServiceBGPStatus(Box<v1beta1::ServiceBGPStatus>),
-    ConfigurationState(Box<v1beta1::ConfigurationState>),
+    BGPPeer(Arc<v1beta2::BGPPeer>),
+    ServiceL2Status(Arc<v1beta1::ServiceL2Status>),
+    ServiceBGPStatus(Arc<v1beta1::ServiceBGPStatus>),
+    ConfigurationState(Arc<v1beta1::ConfigurationState>),
 }
 
 /// Every kind [`Object`] holds.
@@ -57,9 +60,9 @@ pub enum DecodeError {
     Invalid { kind: String, reason: String },
 }
 
-fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Box<T>, DecodeError> {
+fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Arc<T>, DecodeError> {
     serde_json::from_value(value)
-        .map(Box::new)
+        .map(Arc::new)
         .map_err(|e| DecodeError::Invalid {
             kind: kind.to_string(),
             reason: e.to_string(),
@@ -89,8 +92,8 @@ impl Object {
             ("metallb.io/v1beta1", "Community") => Object::Community(typed(k, value)?),
             ("metallb.io/v1beta1", "BFDProfile") => Object::BFDProfile(typed(k, value)?),
             ("metallb.io/v1beta1", "BGPPeer") => {
-                let old: Box<v1beta1::BGPPeer> = typed(k, value)?;
-                Object::BGPPeer(Box::new((*old).into()))
+                let old: Arc<v1beta1::BGPPeer> = typed(k, value)?;
+                Object::BGPPeer(Arc::new(Arc::unwrap_or_clone(old).into()))
             }
             ("metallb.io/v1beta2", "BGPPeer") => Object::BGPPeer(typed(k, value)?),
             ("metallb.io/v1beta1", "ServiceL2Status") => Object::ServiceL2Status(typed(k, value)?),
@@ -169,44 +172,45 @@ impl Object {
         }
     }
 
+    /// The object's metadata, to change: the object is copied first if it is shared.
     pub fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         match self {
-            Object::Service(o) => o.meta_mut(),
-            Object::Node(o) => o.meta_mut(),
-            Object::Namespace(o) => o.meta_mut(),
-            Object::Secret(o) => o.meta_mut(),
-            Object::ConfigMap(o) => o.meta_mut(),
-            Object::EndpointSlice(o) => o.meta_mut(),
-            Object::IPAddressPool(o) => o.meta_mut(),
-            Object::L2Advertisement(o) => o.meta_mut(),
-            Object::BGPAdvertisement(o) => o.meta_mut(),
-            Object::Community(o) => o.meta_mut(),
-            Object::BFDProfile(o) => o.meta_mut(),
-            Object::BGPPeer(o) => o.meta_mut(),
-            Object::ServiceL2Status(o) => o.meta_mut(),
-            Object::ServiceBGPStatus(o) => o.meta_mut(),
-            Object::ConfigurationState(o) => o.meta_mut(),
+            Object::Service(o) => Arc::make_mut(o).meta_mut(),
+            Object::Node(o) => Arc::make_mut(o).meta_mut(),
+            Object::Namespace(o) => Arc::make_mut(o).meta_mut(),
+            Object::Secret(o) => Arc::make_mut(o).meta_mut(),
+            Object::ConfigMap(o) => Arc::make_mut(o).meta_mut(),
+            Object::EndpointSlice(o) => Arc::make_mut(o).meta_mut(),
+            Object::IPAddressPool(o) => Arc::make_mut(o).meta_mut(),
+            Object::L2Advertisement(o) => Arc::make_mut(o).meta_mut(),
+            Object::BGPAdvertisement(o) => Arc::make_mut(o).meta_mut(),
+            Object::Community(o) => Arc::make_mut(o).meta_mut(),
+            Object::BFDProfile(o) => Arc::make_mut(o).meta_mut(),
+            Object::BGPPeer(o) => Arc::make_mut(o).meta_mut(),
+            Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut(),
+            Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut(),
+            Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut(),
         }
     }
 
     /// The object as JSON, with its `apiVersion` and `kind`.
     pub fn to_json(&self) -> Result<serde_json::Value, String> {
         let value = match self {
-            Object::Service(o) => serde_json::to_value(o),
-            Object::Node(o) => serde_json::to_value(o),
-            Object::Namespace(o) => serde_json::to_value(o),
-            Object::Secret(o) => serde_json::to_value(o),
-            Object::ConfigMap(o) => serde_json::to_value(o),
-            Object::EndpointSlice(o) => serde_json::to_value(o),
-            Object::IPAddressPool(o) => serde_json::to_value(o),
-            Object::L2Advertisement(o) => serde_json::to_value(o),
-            Object::BGPAdvertisement(o) => serde_json::to_value(o),
-            Object::Community(o) => serde_json::to_value(o),
-            Object::BFDProfile(o) => serde_json::to_value(o),
-            Object::BGPPeer(o) => serde_json::to_value(o),
-            Object::ServiceL2Status(o) => serde_json::to_value(o),
-            Object::ServiceBGPStatus(o) => serde_json::to_value(o),
-            Object::ConfigurationState(o) => serde_json::to_value(o),
+            Object::Service(o) => serde_json::to_value(&**o),
+            Object::Node(o) => serde_json::to_value(&**o),
+            Object::Namespace(o) => serde_json::to_value(&**o),
+            Object::Secret(o) => serde_json::to_value(&**o),
+            Object::ConfigMap(o) => serde_json::to_value(&**o),
+            Object::EndpointSlice(o) => serde_json::to_value(&**o),
+            Object::IPAddressPool(o) => serde_json::to_value(&**o),
+            Object::L2Advertisement(o) => serde_json::to_value(&**o),
+            Object::BGPAdvertisement(o) => serde_json::to_value(&**o),
+            Object::Community(o) => serde_json::to_value(&**o),
+            Object::BFDProfile(o) => serde_json::to_value(&**o),
+            Object::BGPPeer(o) => serde_json::to_value(&**o),
+            Object::ServiceL2Status(o) => serde_json::to_value(&**o),
+            Object::ServiceBGPStatus(o) => serde_json::to_value(&**o),
+            Object::ConfigurationState(o) => serde_json::to_value(&**o),
         };
         value.map_err(|e| e.to_string())
     }

@@ -287,7 +287,7 @@ fn keepalived(results: &mut Vec<Series>, label: &str, global: &str, advert: &str
 }
 
 /// The resident memory of one speaker announcing 1,000 Services (the other two stopped).
-fn memory(results: &mut Vec<String>) {
+fn memory(results: &mut Vec<String>) -> f64 {
     let pool = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: many, namespace: metallb-system}\nspec: {addresses: [\"2001:db8::1:0/112\"]}\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: many, namespace: metallb-system}\nspec: {ipAddressPools: [many]}\n---\n";
     let services: String = (0..1000)
         .map(|i| {
@@ -341,6 +341,7 @@ fn memory(results: &mut Vec<String>) {
         "| speaker resident memory, 1,000 Services announced (IPv6, NDP) | {:.1} MiB | an NDP probe of one of them answered by {answered} |",
         rss / 1024.0
     ));
+    rss / 1024.0
 }
 
 fn main() {
@@ -365,8 +366,9 @@ fn main() {
         );
     }
     let mut memory_rows = Vec::new();
+    let mut resident_mib = None;
     if run("memory") {
-        memory(&mut memory_rows);
+        resident_mib = Some(memory(&mut memory_rows));
     }
 
     println!("| measurement | trials | median ms | worst ms |\n|---|---|---|---|");
@@ -388,5 +390,64 @@ fn main() {
             v2.median() / ours.median(),
             ours.median() / v3.median()
         );
+    }
+
+    // The issues' targets, each checked against what was measured in this run.
+    let median = |prefix: &str| get(prefix).map(Series::median);
+    let mut checks: Vec<(String, Option<bool>)> = vec![
+        (
+            "link cut failover, median < 200 ms".into(),
+            median("FerroLB, node loss (link cut)").map(|m| m < 200.0),
+        ),
+        (
+            "failure declared by the taker, median < 150 ms".into(),
+            median("FerroLB, node loss: gossip declares it failed (the taker)").map(|m| m < 150.0),
+        ),
+        (
+            "graceful stop failover, median < 50 ms".into(),
+            median("FerroLB, speaker stopped (SIGTERM)").map(|m| m < 50.0),
+        ),
+        (
+            "graceful leave seen, median < 20 ms".into(),
+            median("FerroLB, speaker stopped: the taker").map(|m| m < 20.0),
+        ),
+        (
+            "Service created to first ARP answer, median < 100 ms".into(),
+            median("FerroLB, Service created").map(|m| m < 100.0),
+        ),
+    ];
+    if let (Some(ours), Some(v2), Some(v3)) = (
+        median("FerroLB, node loss (link cut)"),
+        median("keepalived advert_int 1"),
+        median("keepalived advert_int 0.05"),
+    ) {
+        checks.push((
+            "more than 15x faster than keepalived advert_int 1".into(),
+            Some(v2 / ours > 15.0),
+        ));
+        checks.push((
+            "within 1.3x of keepalived advert_int 0.05".into(),
+            Some(ours <= 1.3 * v3),
+        ));
+    }
+    checks.push((
+        "speaker resident memory < 20 MiB with 1,000 Services".into(),
+        resident_mib.map(|m| m < 20.0),
+    ));
+    println!();
+    let mut missed = false;
+    for (target, met) in checks {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => {
+                missed = true;
+                "MISSED"
+            }
+            None => "not measured",
+        };
+        println!("target: {target}: {verdict}");
+    }
+    if missed {
+        std::process::exit(1);
     }
 }

@@ -92,73 +92,73 @@ impl KubeCluster {
         let ns = namespace;
         let mut tasks = vec![
             spawn_watch(Api::<Service>::all(c.clone()), all("Service"), |o| {
-                Object::Service(Box::new(o))
+                Object::Service(Arc::new(o))
             }),
             spawn_watch(
                 Api::<EndpointSlice>::all(c.clone()),
                 all("EndpointSlice"),
-                |o| Object::EndpointSlice(Box::new(o)),
+                |o| Object::EndpointSlice(Arc::new(o)),
             ),
             spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |o| {
-                Object::Node(Box::new(o))
+                Object::Node(Arc::new(o))
             }),
             spawn_watch(Api::<Namespace>::all(c.clone()), all("Namespace"), |o| {
-                Object::Namespace(Box::new(o))
+                Object::Namespace(Arc::new(o))
             }),
             spawn_watch(
                 Api::<Secret>::namespaced(c.clone(), ns),
                 all("Secret"),
-                |o| Object::Secret(Box::new(o)),
+                |o| Object::Secret(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<ConfigMap>::namespaced(c.clone(), ns),
                 all("ConfigMap"),
-                |o| Object::ConfigMap(Box::new(o)),
+                |o| Object::ConfigMap(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::IPAddressPool>::namespaced(c.clone(), ns),
                 all("IPAddressPool"),
-                |o| Object::IPAddressPool(Box::new(o)),
+                |o| Object::IPAddressPool(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::L2Advertisement>::namespaced(c.clone(), ns),
                 all("L2Advertisement"),
-                |o| Object::L2Advertisement(Box::new(o)),
+                |o| Object::L2Advertisement(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::BGPAdvertisement>::namespaced(c.clone(), ns),
                 all("BGPAdvertisement"),
-                |o| Object::BGPAdvertisement(Box::new(o)),
+                |o| Object::BGPAdvertisement(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::Community>::namespaced(c.clone(), ns),
                 all("Community"),
-                |o| Object::Community(Box::new(o)),
+                |o| Object::Community(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::BFDProfile>::namespaced(c.clone(), ns),
                 all("BFDProfile"),
-                |o| Object::BFDProfile(Box::new(o)),
+                |o| Object::BFDProfile(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta2::BGPPeer>::namespaced(c.clone(), ns),
                 all("BGPPeer"),
-                |o| Object::BGPPeer(Box::new(o)),
+                |o| Object::BGPPeer(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::ServiceL2Status>::namespaced(c.clone(), ns),
                 all("ServiceL2Status"),
-                |o| Object::ServiceL2Status(Box::new(o)),
+                |o| Object::ServiceL2Status(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::ServiceBGPStatus>::namespaced(c.clone(), ns),
                 all("ServiceBGPStatus"),
-                |o| Object::ServiceBGPStatus(Box::new(o)),
+                |o| Object::ServiceBGPStatus(Arc::new(o)),
             ),
             spawn_watch(
                 Api::<v1beta1::ConfigurationState>::namespaced(c.clone(), ns),
                 all("ConfigurationState"),
-                |o| Object::ConfigurationState(Box::new(o)),
+                |o| Object::ConfigurationState(Arc::new(o)),
             ),
         ];
         let expected_kinds = tasks.len();
