@@ -105,6 +105,15 @@ impl Cluster {
         }
     }
 
+    /// The objects of `kind` this component wrote (the file store keeps them); `None` for
+    /// Kubernetes, where the snapshot holds every object of the kind.
+    pub fn written_keys(&self, kind: &'static str) -> Option<Vec<ObjectKey>> {
+        match self {
+            Cluster::Store(s) => Some(s.written_keys(kind)),
+            Cluster::Kube(_) => None,
+        }
+    }
+
     /// Where the other speakers are, when the backend knows better than the Node objects:
     /// in Kubernetes, the IPs of the speaker pods matching `selector` in `namespace`. `None`
     /// for the file store, where the Nodes' InternalIPs say it.

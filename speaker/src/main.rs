@@ -72,7 +72,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 // Two workers whatever the node's size: the speaker's work is a few sockets and timers, and
-// each worker thread costs memory (its stack and its allocator arena).
+// each worker thread costs memory (its stack and its allocator arena). Reading the store,
+// the one long piece of work, runs on tokio's blocking pool, never on the worker.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -84,10 +85,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let component = format!("ferrolb-speaker-{}", args.node_name);
     let cluster = match &args.store {
-        Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open(
+        // Status objects are written by the speakers, never read by them.
+        Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open_ignoring(
             dir,
             &args.namespace,
             &component,
+            &["ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"],
         )?),
         None => Cluster::Kube(Box::new(
             ferrolb_cluster::kubernetes::KubeCluster::connect(

@@ -435,13 +435,26 @@ impl Speaker {
             .filter(|d| d.owner() == Some(&me))
             .map(|d| status_name(&me, &d.namespace, &d.name))
             .collect();
-        let leftovers: Vec<ObjectKey> = snapshot
-            .l2_statuses()
-            .filter(|s| s.status.as_ref().is_some_and(|st| st.node == me))
-            .filter(|s| s.metadata.namespace.as_deref() == Some(&self.options.namespace))
-            .filter_map(|s| s.metadata.name.clone())
-            .filter(|name| !ours.contains(name))
-            .map(|name| ObjectKey::new("ServiceL2Status", Some(&self.options.namespace), &name))
+        // The file store knows what we wrote (and the speaker does not load status objects
+        // from it); in Kubernetes, the snapshot has every speaker's.
+        let written: Vec<ObjectKey> = match self.cluster.written_keys("ServiceL2Status") {
+            Some(keys) => keys,
+            None => snapshot
+                .l2_statuses()
+                .filter(|s| s.status.as_ref().is_some_and(|st| st.node == me))
+                .filter_map(|s| {
+                    Some(ObjectKey::new(
+                        "ServiceL2Status",
+                        s.metadata.namespace.as_deref(),
+                        s.metadata.name.as_deref()?,
+                    ))
+                })
+                .collect(),
+        };
+        let leftovers: Vec<ObjectKey> = written
+            .into_iter()
+            .filter(|k| k.namespace.as_deref() == Some(&self.options.namespace))
+            .filter(|k| !ours.contains(&k.name))
             .collect();
         for key in leftovers {
             if let Err(error) = self.cluster.delete(&key).await {

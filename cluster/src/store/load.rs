@@ -39,6 +39,8 @@ pub(super) struct Loader {
     status_files: BTreeMap<PathBuf, (Fingerprint, Partials)>,
     seen: Vec<(PathBuf, Fingerprint)>,
     stale: Vec<(PathBuf, ObjectKey)>,
+    /// Kinds left out of snapshots: a component that never reads them need not hold them.
+    ignored: &'static [&'static str],
 }
 
 /// Reads a store directory once (for `ferrolbctl`).
@@ -55,7 +57,13 @@ impl Loader {
             status_files: BTreeMap::new(),
             seen: Vec::new(),
             stale: Vec::new(),
+            ignored: &[],
         }
+    }
+
+    pub(super) fn ignoring(mut self, kinds: &'static [&'static str]) -> Loader {
+        self.ignored = kinds;
+        self
     }
 
     /// Lists the files that make up the store with their fingerprints, in a stable order.
@@ -114,6 +122,10 @@ impl Loader {
                         let Ok(partial) = serde_json::from_str::<serde_json::Value>(partial) else {
                             continue;
                         };
+                        let kind = partial.get("kind").and_then(|k| k.as_str());
+                        if kind.is_some_and(|k| self.ignored.contains(&k)) {
+                            continue;
+                        }
                         if let Some(key) = merge_status(&mut snapshot, path, &partial) {
                             stale.push((path.clone(), key));
                         }
@@ -147,6 +159,7 @@ impl Loader {
                 reason,
             };
             let mut object = match decoded {
+                Ok(object) if self.ignored.contains(&object.kind()) => continue,
                 Ok(object) => object.clone(),
                 Err(e) => {
                     snapshot.problems.push(problem(e.to_string()));

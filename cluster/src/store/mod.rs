@@ -46,6 +46,16 @@ impl FileStore {
     /// Loads `dir` and starts watching it. `namespace` is MetalLB's: metallb.io objects without
     /// a namespace belong to it. `component` names this process's share of `status/`.
     pub fn open(dir: &Path, namespace: &str, component: &str) -> Result<FileStore, ClusterError> {
+        FileStore::open_ignoring(dir, namespace, component, &[])
+    }
+
+    /// As [`FileStore::open`], leaving objects of the `ignored` kinds out of every snapshot.
+    pub fn open_ignoring(
+        dir: &Path,
+        namespace: &str,
+        component: &str,
+        ignored: &'static [&'static str],
+    ) -> Result<FileStore, ClusterError> {
         let metadata = std::fs::metadata(dir).map_err(|source| ClusterError::Io {
             path: dir.to_path_buf(),
             source,
@@ -56,7 +66,7 @@ impl FileStore {
                 source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
-        let mut loader = Loader::new(dir, namespace);
+        let mut loader = Loader::new(dir, namespace).ignoring(ignored);
         let own = Arc::new(Mutex::new(OwnStatus::load(dir, component)?));
         let first = Arc::new(loader.load());
         remove_stale(&loader, &own);
@@ -119,6 +129,11 @@ impl FileStore {
     /// in the background every [`FLUSH_INTERVAL`].
     pub fn apply(&self, partial: serde_json::Value) -> Result<(), ClusterError> {
         lock(&self.own).apply(partial)
+    }
+
+    /// The objects of `kind` this component has written, in this run or an earlier one.
+    pub fn written_keys(&self, kind: &'static str) -> Vec<ObjectKey> {
+        lock(&self.own).keys(kind)
     }
 
     pub fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {

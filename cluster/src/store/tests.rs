@@ -327,3 +327,43 @@ async fn a_file_with_a_syntax_error_keeps_its_last_good_objects() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart() {
+    let dir = store_with(&[("pools.yaml", POOL)]);
+    let status = |name: &str| {
+        serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+            "metadata": {"name": name, "namespace": "metallb-system"},
+            "status": {"node": "n1"},
+        })
+    };
+    let ignored: &'static [&'static str] = &["ServiceL2Status"];
+    {
+        let store =
+            FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+        store.apply(status("l2-a")).unwrap();
+        store.apply(status("l2-b")).unwrap();
+        store.flush().unwrap();
+    }
+    // Another component sees them; the one that ignores the kind does not, but still knows
+    // what it wrote, also after a restart.
+    let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
+    assert_eq!(reader.snapshots().borrow().l2_statuses().count(), 2);
+    let store = FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+    assert_eq!(store.snapshots().borrow().l2_statuses().count(), 0);
+    assert!(store.snapshots().borrow().get(&pool_key("first")).is_some());
+    let mut keys: Vec<String> = store
+        .written_keys("ServiceL2Status")
+        .into_iter()
+        .map(|k| format!("{:?}/{}", k.namespace, k.name))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "Some(\"metallb-system\")/l2-a",
+            "Some(\"metallb-system\")/l2-b"
+        ]
+    );
+}

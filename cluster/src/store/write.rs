@@ -106,6 +106,25 @@ impl OwnStatus {
         Ok(())
     }
 
+    /// The objects of `kind` this component has written (this run or an earlier one).
+    pub(super) fn keys(&self, kind: &'static str) -> Vec<ObjectKey> {
+        let folder = kind.to_ascii_lowercase();
+        self.buckets
+            .iter()
+            .filter(|(path, _)| path.starts_with(&folder))
+            .flat_map(|(path, entries)| {
+                let namespace = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .filter(|ns| *ns != "_cluster")
+                    .map(str::to_string);
+                entries
+                    .keys()
+                    .map(move |name| ObjectKey::new(kind, namespace.as_deref(), name))
+            })
+            .collect()
+    }
+
     pub(super) fn delete(&mut self, key: &ObjectKey) {
         let bucket = bucket(key.kind, key.namespace.as_deref());
         if let Some(entries) = self.buckets.get_mut(&bucket)
