@@ -41,6 +41,9 @@ pub struct Options {
     pub ml_labels: String,
 }
 
+/// How often freed memory is handed back to the kernel.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
 /// How often the speaker pods are listed again (Kubernetes) for gossip to join.
 const POD_LIST_EVERY: Duration = Duration::from_secs(10);
 
@@ -169,6 +172,7 @@ impl Speaker {
         let mut retry = false;
         let mut last_snapshot = Arc::new(Snapshot::default());
         let mut pod_list = tokio::time::interval(POD_LIST_EVERY);
+        let mut trim = tokio::time::interval(TRIM_EVERY);
         loop {
             if elect {
                 let snapshot = snapshots.borrow_and_update().clone();
@@ -215,6 +219,12 @@ impl Speaker {
                 }
                 () = &mut grace, if !grace_over => grace_over = true,
                 _ = pod_list.tick() => self.seeds_from_speaker_pods().await,
+                // Reading the store (on another thread) leaves garbage even when nothing
+                // this speaker reads changed.
+                _ = trim.tick() => {
+                    crate::layer2::socket::release_free_memory();
+                    elect = false;
+                }
                 () = tokio::time::sleep(RETRY), if retry => {}
                 () = &mut shutdown => break,
             }

@@ -286,7 +286,8 @@ fn keepalived(results: &mut Vec<Series>, label: &str, global: &str, advert: &str
     results.push(series);
 }
 
-/// The resident memory of one speaker announcing 1,000 Services (the other two stopped).
+/// The resident memory of one speaker announcing 1,000 Services (the other two stopped), 10 s
+/// after the last of them was announced.
 fn memory(results: &mut Vec<String>) -> f64 {
     let pool = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: many, namespace: metallb-system}\nspec: {addresses: [\"2001:db8::1:0/112\"]}\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: many, namespace: metallb-system}\nspec: {ipAddressPools: [many]}\n---\n";
     let services: String = (0..1000)
@@ -319,6 +320,8 @@ fn memory(results: &mut Vec<String>) -> f64 {
         "n1 never announced 1,000 Services\n{}",
         cluster.logs()
     );
+    // Steady state: a few seconds after the last change, as a long-running speaker sits.
+    std::thread::sleep(Duration::from_secs(10));
     let rss = wait_until(Duration::from_secs(10), Duration::from_secs(1), || {
         let pid = cluster.lab.daemon("n1", "speaker")?.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
