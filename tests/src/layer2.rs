@@ -87,6 +87,11 @@ pub struct L2Cluster {
 impl L2Cluster {
     /// The lab, the store with `files` (name, YAML), the controller and three speakers.
     pub fn start(files: &[(&str, &str)]) -> anyhow::Result<L2Cluster> {
+        L2Cluster::start_with(files, &[])
+    }
+
+    /// As [`L2Cluster::start`], with extra arguments for every speaker.
+    pub fn start_with(files: &[(&str, &str)], speaker_args: &[&str]) -> anyhow::Result<L2Cluster> {
         let lab = Lab::standard()?;
         let mut store = StoreRun::new();
         for (name, yaml) in files {
@@ -95,12 +100,17 @@ impl L2Cluster {
         store.start_controller(&[]);
         let mut cluster = L2Cluster { lab, store };
         for node in NODES {
-            cluster.start_speaker(node)?;
+            cluster.start_speaker_with(node, speaker_args)?;
         }
         Ok(cluster)
     }
 
     pub fn start_speaker(&mut self, node: &str) -> anyhow::Result<()> {
+        self.start_speaker_with(node, &[])
+    }
+
+    /// Starts a node's speaker with extra arguments.
+    pub fn start_speaker_with(&mut self, node: &str, extra: &[&str]) -> anyhow::Result<()> {
         let speaker = binary("ferrolb-speaker");
         let store = self.store.dir().display().to_string();
         let ip = self.lab.host(node).ipv4.to_string();
@@ -117,7 +127,10 @@ impl L2Cluster {
                 &ip,
                 "--log-level",
                 "info,ferrolb_gossip=debug",
-            ],
+            ]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>(),
         )?;
         Ok(())
     }

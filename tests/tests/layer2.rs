@@ -164,6 +164,52 @@ fn another_mac_claiming_an_owned_ip_is_reported() {
     );
 }
 
+#[test]
+fn owned_ips_are_announced_again_periodically_when_asked() {
+    if !lab_available(TOOLS) {
+        return;
+    }
+    let ip = "198.51.100.60";
+    let cluster = L2Cluster::start_with(
+        &[
+            ("config.yaml", POOL),
+            ("nodes.yaml", &nodes(&[])),
+            ("web.yaml", &service("web", ip, "Cluster", &NODES)),
+        ],
+        &["--l2-refresh", "300ms"],
+    )
+    .expect("the lab starts");
+    let owner = election_order(ip, &NODES)[0].clone();
+    assert!(
+        cluster.wait_resolves_to(ip, Some(&owner), SETTLE),
+        "{}",
+        cluster.logs()
+    );
+    // Past the 5 s of repeats after a takeover, only the refresh announces.
+    std::thread::sleep(Duration::from_secs(6));
+    let labtool = ferrolb_e2e::standalone::binary("labtool");
+    let counted = cluster
+        .lab
+        .exec(
+            "cli",
+            &[
+                labtool.to_str().expect("a UTF-8 path"),
+                "garp-count",
+                "eth0",
+                ip,
+                "2",
+            ],
+        )
+        .expect("counting gratuitous ARPs");
+    let count: u32 = counted.trim().parse().expect("a count");
+    // Every 300 ms, a request and a reply: about 13 in 2 s.
+    assert!(
+        count >= 6,
+        "only {count} gratuitous ARPs in 2 s\n{}",
+        cluster.logs()
+    );
+}
+
 /// Brings the owner of `ip` down in some way, checks that the next node in election order
 /// answers, then brings it back and checks that the IP returns to it.
 fn failover(fault: &str) {

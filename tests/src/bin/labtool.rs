@@ -7,6 +7,8 @@
 //!   tests and benchmarks see failover from the client's side;
 //! - `labtool arp-who IFACE FROM_IP IP`: asks once who has IP and prints every MAC that
 //!   answers within 300 ms, one per line (so a test can check that exactly one does);
+//! - `labtool garp-count IFACE IP SECONDS`: counts the gratuitous ARPs for IP seen in that
+//!   time (periodic announcements);
 //! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
 //!   or a split brain).
 use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
@@ -34,6 +36,11 @@ fn main() -> anyhow::Result<()> {
         ),
         "garp" => garp(&arg(1)?, arg(2)?.parse()?),
         "arp-who" => arp_who(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
+        "garp-count" => garp_count(
+            &arg(1)?,
+            arg(2)?.parse()?,
+            Duration::from_secs(arg(3)?.parse()?),
+        ),
         other => anyhow::bail!("unknown command {other}"),
     }
 }
@@ -122,6 +129,31 @@ async fn arp_who(interface: &str, from: Ipv4Addr, ip: Ipv4Addr) -> anyhow::Resul
     for mac in seen {
         println!("{}", format_mac(&mac));
     }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn garp_count(interface: &str, ip: Ipv4Addr, span: Duration) -> anyhow::Result<()> {
+    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
+    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    let mut count = 0u32;
+    let mut buf = [0u8; 1600];
+    let deadline = tokio::time::sleep(span);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            received = socket.recv(&mut buf) => {
+                if let Some(arp) = Arp::parse(&buf[..received?])
+                    && arp.sender_ip == ip
+                    && arp.target_ip == ip
+                {
+                    count += 1;
+                }
+            }
+        }
+    }
+    println!("{count}");
     Ok(())
 }
 
