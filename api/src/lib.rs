@@ -5,6 +5,7 @@ pub mod address;
 pub mod config;
 pub mod objects;
 pub mod selector;
+pub mod service;
 pub mod v1beta1;
 pub mod v1beta2;
 

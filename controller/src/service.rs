@@ -4,7 +4,6 @@ use ferrolb_api::address::Family;
 use ferrolb_api::annotations::{AnnotationError, ServiceAnnotations};
 use k8s_openapi::api::core::v1::Service;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 pub fn key_of(service: &Service) -> ServiceKey {
     ServiceKey::new(
@@ -29,18 +28,7 @@ pub fn is_ours(service: &Service, lb_class: Option<&str>) -> bool {
         && in_our_class(service, lb_class)
 }
 
-/// The IPs in the Service's status.
-pub fn status_ips(service: &Service) -> Vec<IpAddr> {
-    service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
-}
+pub use ferrolb_api::service::status_ips;
 
 /// The pool named in the Service's `ip-allocated-from-pool` annotation.
 pub fn status_pool(service: &Service) -> Option<&str> {

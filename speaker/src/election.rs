@@ -5,6 +5,7 @@
 use ferrolb_api::config::{Config, L2Advertisement};
 use ferrolb_api::objects::Object;
 use ferrolb_api::selector::Selector;
+use ferrolb_api::service::status_ips;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use sha2::{Digest, Sha256};
@@ -258,18 +259,6 @@ fn ready_endpoints<'a>(
         })
         .flat_map(|s| &s.endpoints)
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
-        .collect()
-}
-
-pub fn status_ips(service: &Service) -> Vec<IpAddr> {
-    service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
         .collect()
 }
 

@@ -2,5 +2,6 @@
 //! mode (ARP, NDP, interfaces). The binary (`main.rs`) ties them to gossip and the cluster.
 pub mod election;
 pub mod layer2;
+pub mod memory;
 pub mod metrics;
 pub mod speaker;

@@ -179,7 +179,7 @@ impl Speaker {
                 retry = !self.pass(&snapshot).await;
                 if !Arc::ptr_eq(&snapshot, &last_snapshot) {
                     last_snapshot = snapshot;
-                    crate::layer2::socket::release_free_memory();
+                    crate::memory::release_free_memory();
                 }
             }
             elect = true;
@@ -222,7 +222,7 @@ impl Speaker {
                 // Reading the store (on another thread) leaves garbage even when nothing
                 // this speaker reads changed.
                 _ = trim.tick() => {
-                    crate::layer2::socket::release_free_memory();
+                    crate::memory::release_free_memory();
                     elect = false;
                 }
                 () = tokio::time::sleep(RETRY), if retry => {}

@@ -4,7 +4,7 @@
 //! socket2 opens both, but has no safe way to build a link-layer address (`sockaddr_ll`) to
 //! bind a packet socket to one interface, nor to receive into an initialised buffer with the
 //! sender's address; and tokio registers a raw descriptor only through an unsafe call. Those
-//! are the only unsafe code in FerroLB, kept here.
+//! calls are kept here (the only other unsafe call is `memory::release_free_memory`).
 #![allow(unsafe_code)]
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -64,15 +64,6 @@ impl PacketSocket {
         self.fd
             .async_io(Interest::WRITABLE, |s| s.send(frame))
             .await
-    }
-}
-
-/// Hands the heap's free pages back to the kernel (glibc's `malloc_trim`): parsing a large
-/// store leaves megabytes of freed, fragmented memory that would otherwise stay resident.
-pub fn release_free_memory() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -94,19 +94,29 @@ fn parse_mac(text: &str) -> anyhow::Result<Mac> {
     Mac::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("bad MAC {text}"))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn arp_who(interface: &str, from: Ipv4Addr, ip: Ipv4Addr) -> anyhow::Result<()> {
+/// An ARP socket on `interface`, with the interface's MAC address.
+fn arp_socket(interface: &str) -> anyhow::Result<(PacketSocket, Mac)> {
     let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
     let mac = parse_mac(&sys_net(interface, "address")?)?;
-    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
-    let request = Arp {
+    Ok((PacketSocket::open(ifindex, ETHERTYPE_ARP)?, mac))
+}
+
+/// The broadcast frame asking who has `ip`, from `mac`/`from`.
+fn who_has(mac: Mac, from: Ipv4Addr, ip: Ipv4Addr) -> Vec<u8> {
+    Arp {
         op: ArpOp::Request,
         sender_mac: mac,
         sender_ip: from,
         target_mac: [0; 6],
         target_ip: ip,
-    };
-    socket.send(&request.frame(BROADCAST)).await?;
+    }
+    .frame(BROADCAST)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn arp_who(interface: &str, from: Ipv4Addr, ip: Ipv4Addr) -> anyhow::Result<()> {
+    let (socket, mac) = arp_socket(interface)?;
+    socket.send(&who_has(mac, from, ip)).await?;
     let mut seen: Vec<Mac> = Vec::new();
     let mut buf = [0u8; 1600];
     let deadline = tokio::time::sleep(Duration::from_millis(300));
@@ -134,8 +144,7 @@ async fn arp_who(interface: &str, from: Ipv4Addr, ip: Ipv4Addr) -> anyhow::Resul
 
 #[tokio::main(flavor = "current_thread")]
 async fn garp_count(interface: &str, ip: Ipv4Addr, span: Duration) -> anyhow::Result<()> {
-    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
-    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    let (socket, _) = arp_socket(interface)?;
     let mut count = 0u32;
     let mut buf = [0u8; 1600];
     let deadline = tokio::time::sleep(span);
@@ -159,9 +168,7 @@ async fn garp_count(interface: &str, ip: Ipv4Addr, span: Duration) -> anyhow::Re
 
 #[tokio::main(flavor = "current_thread")]
 async fn garp(interface: &str, ip: Ipv4Addr) -> anyhow::Result<()> {
-    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
-    let mac = parse_mac(&sys_net(interface, "address")?)?;
-    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
+    let (socket, mac) = arp_socket(interface)?;
     socket
         .send(&Arp::gratuitous(ArpOp::Reply, mac, ip).frame(BROADCAST))
         .await?;
@@ -176,17 +183,8 @@ async fn arp_watch(
     interval: Duration,
     span: Duration,
 ) -> anyhow::Result<()> {
-    let ifindex: u32 = sys_net(interface, "ifindex")?.parse()?;
-    let mac = parse_mac(&sys_net(interface, "address")?)?;
-    let socket = PacketSocket::open(ifindex, ETHERTYPE_ARP)?;
-    let request = Arp {
-        op: ArpOp::Request,
-        sender_mac: mac,
-        sender_ip: from,
-        target_mac: [0; 6],
-        target_ip: ip,
-    }
-    .frame(BROADCAST);
+    let (socket, mac) = arp_socket(interface)?;
+    let request = who_has(mac, from, ip);
     let mut ticker = tokio::time::interval(interval);
     let end = tokio::time::Instant::now() + span;
     let mut buf = [0u8; 1600];
