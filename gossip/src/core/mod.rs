@@ -5,6 +5,7 @@
 //! Inputs are decoded messages, the current time and timer expiries; outputs are messages to
 //! send (datagrams and push-pull streams) and membership events. The driver owns sockets and
 //! clocks; tests and the simulation drive the same code with a fake network and clock.
+mod incarnation;
 mod rng;
 
 #[cfg(test)]
@@ -51,7 +52,17 @@ pub struct Config {
     pub watch_silence: Duration,
     /// ...and a confirmation lasts this long before the member is declared dead.
     pub watch_confirm: Duration,
+    /// Members declared dead are pinged this often, with the news attached, until they are
+    /// forgotten (`gossip_to_the_dead`): one that was only cut off hears it the moment its
+    /// network is back, refutes, and both sides of a healed partition meet again at once.
+    pub reconnect_interval: Duration,
+    /// At most this many members are known: beyond it, new names are ignored (a flood of
+    /// fake members costs nothing but the packets).
+    pub max_members: usize,
 }
+
+/// memberlist's MetaMaxSize: longer metadata is refused.
+pub const MAX_META: usize = 512;
 
 impl Config {
     /// memberlist's LAN defaults (what MetalLB uses), plus FerroLB's close watch of the
@@ -77,6 +88,8 @@ impl Config {
             watch_interval: Duration::from_millis(15),
             watch_silence: Duration::from_millis(60),
             watch_confirm: Duration::from_millis(30),
+            reconnect_interval: Duration::from_millis(200),
+            max_members: 10_000,
         }
     }
 }
@@ -236,7 +249,15 @@ pub struct Memberlist {
     watched: BTreeMap<String, Watched>,
     watch_pings: HashMap<u32, (WatchPing, Instant)>,
     next_watch: Instant,
+    next_reconnect: Instant,
+    /// When a packet from a known member last arrived: our own network works.
+    last_contact: Option<Instant>,
+    /// When we last told every member directly that we are alive after being declared dead.
+    last_loud_refute: Option<Instant>,
 }
+
+/// How often a declared-dead member tells every other member directly that it is alive.
+const LOUD_REFUTE_EVERY: Duration = Duration::from_millis(100);
 
 fn log10_nodes(n: usize) -> f64 {
     (n.max(1) as f64).log10().max(1.0)
@@ -266,6 +287,9 @@ impl Memberlist {
             watched: BTreeMap::new(),
             watch_pings: HashMap::new(),
             next_watch: now,
+            next_reconnect: now + config.reconnect_interval,
+            last_contact: None,
+            last_loud_refute: None,
             config,
         };
         let me = list.alive_message();
@@ -295,6 +319,13 @@ impl Memberlist {
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
+    }
+
+    /// When a packet or push-pull answer from a known member last arrived: after our own
+    /// network was down, the first sign that it works again (and that, if we were declared
+    /// dead meanwhile, we have heard so and refuted).
+    pub fn last_contact(&self) -> Option<Instant> {
+        self.last_contact
     }
 
     /// Members currently alive or suspected (not yet declared dead), ourselves included.
@@ -366,6 +397,7 @@ impl Memberlist {
 
     /// The answer to a push-pull we opened.
     pub fn handle_push_pull_answer(&mut self, message: PushPull, now: Instant) -> Vec<Output> {
+        self.last_contact = Some(now);
         let mut out = Vec::new();
         self.merge(message, now, &mut out);
         out
@@ -393,6 +425,17 @@ impl Memberlist {
                     Suspicion {
                         incarnation: node.incarnation,
                         from: node.name.clone(),
+                        node: node.name,
+                    },
+                    now,
+                    out,
+                ),
+                // A remote "dead" about us is what it says: others may have taken over what
+                // we serve, so refute it the way a dead message is refuted.
+                NodeState::Dead if node.name == self.config.name => self.on_dead(
+                    Suspicion {
+                        incarnation: node.incarnation,
+                        from: String::new(),
                         node: node.name,
                     },
                     now,
@@ -432,6 +475,9 @@ impl Memberlist {
         messages: Vec<Message>,
         now: Instant,
     ) -> Vec<Output> {
+        if self.others().any(|m| m.addr == from) {
+            self.last_contact = Some(now);
+        }
         let mut out = Vec::new();
         for message in messages {
             match message {
@@ -440,7 +486,7 @@ impl Memberlist {
                 Message::Ack(ack) => self.on_ack(ack, now, &mut out),
                 Message::Nack(nack) => {
                     if let Some(probe) = self.probes.get_mut(&nack.seq_no) {
-                        probe.nacks += 1;
+                        probe.nacks = probe.nacks.saturating_add(1);
                     }
                 }
                 Message::Alive(alive) => self.on_alive(alive, None, now, &mut out),
@@ -554,9 +600,12 @@ impl Memberlist {
         let Some(addr) = addr.or_else(|| socket_addr(&alive.addr, alive.port)) else {
             return;
         };
+        if alive.meta.len() > MAX_META || alive.node.is_empty() {
+            return;
+        }
         if alive.node == self.config.name {
             // Someone thinks of an older us: refute with a higher incarnation.
-            if alive.incarnation > self.incarnation
+            if incarnation::is_newer(alive.incarnation, self.incarnation)
                 || (alive.incarnation == self.incarnation && addr != self.config.addr)
             {
                 self.refute(alive.incarnation, now);
@@ -565,6 +614,10 @@ impl Memberlist {
         }
         let known = self.members.get(&alive.node).cloned();
         match known {
+            None if self.members.len() >= self.config.max_members => {
+                tracing::debug!(member = %alive.node, "too many members: ignored a new one");
+                return;
+            }
             None => {
                 let member = Member {
                     name: alive.node.clone(),
@@ -576,14 +629,13 @@ impl Memberlist {
                     state_change: now,
                 };
                 self.members.insert(member.name.clone(), member.clone());
-                // New members are probed in a random place of the round, as memberlist does.
-                let at = self.rng.below(self.probe_order.len() + 1);
-                self.probe_order.insert(at, member.name.clone());
+                self.add_to_probe_order(&member.name);
                 out.push(Output::Event(Event::Joined(member)));
             }
             Some(member) => {
-                let rejoined = member.is_gone() && alive.incarnation >= member.incarnation;
-                if alive.incarnation <= member.incarnation && !rejoined {
+                let rejoined = member.is_gone()
+                    && incarnation::at_least(alive.incarnation, member.incarnation);
+                if !incarnation::is_newer(alive.incarnation, member.incarnation) && !rejoined {
                     return;
                 }
                 self.suspicions.remove(&member.name);
@@ -598,6 +650,8 @@ impl Memberlist {
                 };
                 self.members.insert(updated.name.clone(), updated.clone());
                 if rejoined {
+                    // The round dropped it when it died: probe it again from now on.
+                    self.add_to_probe_order(&updated.name);
                     out.push(Output::Event(Event::Joined(updated)));
                 } else if member.state != State::Alive
                     || member.addr != addr
@@ -613,9 +667,9 @@ impl Memberlist {
     fn on_suspect(&mut self, s: Suspicion, now: Instant, out: &mut Vec<Output>) {
         if s.node == self.config.name {
             // A claim about an older us was already refuted (memberlist ignores it too).
-            if !self.leaving && s.incarnation >= self.incarnation {
+            if !self.leaving && incarnation::at_least(s.incarnation, self.incarnation) {
                 // Lifeguard: being suspected means our own view may be the unhealthy one.
-                self.awareness = (self.awareness + 1).min(self.config.awareness_max_multiplier - 1);
+                self.raise_awareness(1);
                 self.refute(s.incarnation, now);
             }
             return;
@@ -660,18 +714,34 @@ impl Memberlist {
 
     /// The member a suspect or dead claim is about, unless the claim is stale (an older
     /// incarnation) or the member is already gone.
-    fn current_member(&mut self, node: &str, incarnation: u32) -> Option<&mut Member> {
+    fn current_member(&mut self, node: &str, claimed: u32) -> Option<&mut Member> {
         self.members
             .get_mut(node)
-            .filter(|m| incarnation >= m.incarnation && !m.is_gone())
+            .filter(|m| incarnation::at_least(claimed, m.incarnation) && !m.is_gone())
     }
 
     fn on_dead(&mut self, d: Suspicion, now: Instant, out: &mut Vec<Output>) {
         if d.node == self.config.name {
-            if !self.leaving && d.incarnation >= self.incarnation {
+            if !self.leaving && incarnation::at_least(d.incarnation, self.incarnation) {
                 self.refute(d.incarnation, now);
-                // Others may have taken over what we serve while we counted as dead: our
-                // own Updated event lets the user announce it again.
+                // Others may have taken over what we serve while we counted as dead: tell
+                // every member at once rather than by gossip, so they hand it back now (the
+                // ones we count as dead too: after a partition, each side thinks the other
+                // dead), and raise our own Updated event so the user announces it again.
+                // Rate-limited, so forged claims cannot make us flood the cluster.
+                let quiet = self
+                    .last_loud_refute
+                    .is_some_and(|at| now.saturating_duration_since(at) < LOUD_REFUTE_EVERY);
+                if !quiet {
+                    self.last_loud_refute = Some(now);
+                    let alive = self.alive_message();
+                    out.extend(self.others().filter(|m| m.state != State::Left).map(|m| {
+                        Output::Packet {
+                            to: m.addr,
+                            messages: vec![alive.clone()],
+                        }
+                    }));
+                }
                 if let Some(me) = self.members.get(&self.config.name) {
                     out.push(Output::Event(Event::Updated(me.clone())));
                 }
@@ -702,7 +772,12 @@ impl Memberlist {
     /// Answers a claim about us (suspected, declared dead, an older incarnation) with a
     /// higher incarnation, so the claim loses everywhere.
     fn refute(&mut self, claimed: u32, now: Instant) {
-        self.incarnation = self.incarnation.max(claimed) + 1;
+        let base = if incarnation::at_least(claimed, self.incarnation) {
+            claimed
+        } else {
+            self.incarnation
+        };
+        self.incarnation = incarnation::next(base);
         if let Some(me) = self.members.get_mut(&self.config.name) {
             me.incarnation = self.incarnation;
             me.state_change = now;
@@ -769,7 +844,7 @@ impl Memberlist {
         if !self.watched.is_empty() {
             next = next.min(self.next_watch);
         }
-        next
+        next.min(self.next_reconnect)
     }
 
     /// Runs every timer due at `now`.
@@ -784,6 +859,11 @@ impl Memberlist {
         if !self.watched.is_empty() && now >= self.next_watch {
             self.next_watch = now + self.config.watch_interval;
             self.watch_round(now, &mut out);
+        }
+        if now >= self.next_reconnect {
+            self.next_reconnect = now + self.config.reconnect_interval;
+            self.reap(now);
+            self.reconnect(&mut out);
         }
         if now >= self.next_probe {
             self.next_probe = now + self.scaled(self.config.probe_interval);
@@ -811,6 +891,57 @@ impl Memberlist {
         out
     }
 
+    /// New and returning members are probed in a random place of the current round, as
+    /// memberlist does.
+    fn add_to_probe_order(&mut self, name: &str) {
+        if self.probe_order.iter().any(|n| n == name) {
+            return;
+        }
+        let at = self.rng.below(self.probe_order.len() + 1);
+        self.probe_order.insert(at, name.to_string());
+    }
+
+    /// Lifeguard: a sign that our own view may be the unhealthy one slows our probing, up to
+    /// `awareness_max_multiplier` times.
+    fn raise_awareness(&mut self, by: u32) {
+        let max = self.config.awareness_max_multiplier.saturating_sub(1);
+        self.awareness = self.awareness.saturating_add(by).min(max);
+    }
+
+    /// Forgets members gone for longer than `gossip_to_the_dead`, as memberlist does (and
+    /// the left ones too, which it keeps for ever): they come back by joining.
+    fn reap(&mut self, now: Instant) {
+        let window = self.config.gossip_to_the_dead;
+        let me = self.config.name.clone();
+        self.members.retain(|name, m| {
+            *name == me || !m.is_gone() || now.saturating_duration_since(m.state_change) < window
+        });
+    }
+
+    /// Pings every member declared dead (not left) with the news attached: if it was only
+    /// cut off, it refutes the moment it hears, and tells us so directly.
+    fn reconnect(&self, out: &mut Vec<Output>) {
+        out.extend(
+            self.others()
+                .filter(|m| m.state == State::Dead)
+                .map(|m| Output::Packet {
+                    to: m.addr,
+                    messages: vec![
+                        Message::Ping(Ping {
+                            seq_no: 0,
+                            node: m.name.clone(),
+                            ..Ping::default()
+                        }),
+                        Message::Dead(Suspicion {
+                            incarnation: m.incarnation,
+                            node: m.name.clone(),
+                            from: self.config.name.clone(),
+                        }),
+                    ],
+                }),
+        );
+    }
+
     fn others(&self) -> impl Iterator<Item = &Member> {
         self.members.values().filter(|m| m.name != self.config.name)
     }
@@ -820,9 +951,13 @@ impl Memberlist {
     fn probe(&mut self, now: Instant, out: &mut Vec<Output>) {
         for _ in 0..=self.probe_order.len() {
             if self.probe_index >= self.probe_order.len() {
-                self.probe_order
-                    .retain(|n| self.members.get(n).is_some_and(|m| !m.is_gone()));
-                let mut order = std::mem::take(&mut self.probe_order);
+                // Each round is every live member in a new random order: a member that came
+                // back since the last round is in it whatever path brought it back.
+                let mut order: Vec<String> = self
+                    .others()
+                    .filter(|m| !m.is_gone())
+                    .map(|m| m.name.clone())
+                    .collect();
                 self.rng.shuffle(&mut order);
                 self.probe_order = order;
                 self.probe_index = 0;
@@ -911,8 +1046,7 @@ impl Memberlist {
             // Lifeguard: helpers that did not even nack point at our own network, not the target.
             let missed_nacks = probe.nacks_expected.saturating_sub(probe.nacks) as u32;
             if probe.nacks_expected > 0 && missed_nacks > 0 {
-                self.awareness = (self.awareness + missed_nacks.min(1))
-                    .min(self.config.awareness_max_multiplier - 1);
+                self.raise_awareness(missed_nacks.min(1));
             }
             let Some(member) = self.members.get(&probe.target) else {
                 continue;
@@ -1002,7 +1136,7 @@ impl Memberlist {
             return;
         }
         self.config.meta = meta.clone();
-        self.incarnation += 1;
+        self.incarnation = incarnation::next(self.incarnation);
         if let Some(me) = self.members.get_mut(&self.config.name) {
             me.meta = meta;
             me.incarnation = self.incarnation;
@@ -1158,7 +1292,7 @@ impl Memberlist {
     /// now rather than after a failure detection.
     pub fn leave(&mut self, now: Instant) -> Vec<Output> {
         self.leaving = true;
-        self.incarnation += 1;
+        self.incarnation = incarnation::next(self.incarnation);
         let dead = Message::Dead(Suspicion {
             incarnation: self.incarnation,
             node: self.config.name.clone(),

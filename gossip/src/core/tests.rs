@@ -481,3 +481,96 @@ fn a_meta_update_after_a_cut_brings_a_dead_member_back_at_once() {
         (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
     );
 }
+
+/// Issue 9, case 1: a forged suspicion at the top of the incarnation range once overflowed the
+/// refutation (a panic in debug builds, a wrap to 0 that could never refute in release ones).
+#[test]
+fn a_suspicion_at_the_last_incarnation_is_refuted_and_nobody_dies() {
+    let mut sim = Sim::new(3, 13);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    let forged = Message::Suspect(Suspicion {
+        incarnation: u32::MAX,
+        node: "n1".to_string(),
+        from: "intruder".to_string(),
+    });
+    for target in [0, 1] {
+        let out = sim.nodes[target].handle_packet(
+            SocketAddr::from(([198, 18, 9, 9], 7946)),
+            vec![forged.clone()],
+            sim.now,
+        );
+        sim.send(target, out);
+    }
+    sim.run(Duration::from_secs(30));
+    assert!(sim.failures().is_empty(), "{:?}", sim.failures());
+    for i in 0..3 {
+        let n1 = sim.nodes[i]
+            .members()
+            .find(|m| m.name == "n1")
+            .expect("known");
+        assert_eq!(n1.state, State::Alive, "n{i} sees n1 {:?}", n1.state);
+        assert!(
+            incarnation::is_newer(n1.incarnation, u32::MAX),
+            "n{i}: {}",
+            n1.incarnation
+        );
+    }
+}
+
+/// Issue 9, case 2: a member that died and came back must be probed again, or its second
+/// death is never noticed.
+#[test]
+fn a_member_that_returns_from_the_dead_is_probed_and_its_second_death_noticed() {
+    let mut sim = Sim::new(3, 14);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    sim.cut.insert(2);
+    sim.run(Duration::from_secs(40));
+    assert_eq!(sim.live(0), 2, "n2 declared dead");
+    sim.cut.clear();
+    sim.run(Duration::from_secs(40));
+    assert!((0..3).all(|i| sim.live(i) == 3), "n2 is back");
+    let failures_before = sim.failures().len();
+    let probes_before = sim.nodes[0].stats().probes;
+    sim.cut.insert(2);
+    sim.run(Duration::from_secs(40));
+    assert!(
+        sim.nodes[0].stats().probes > probes_before + 20,
+        "probing stopped"
+    );
+    for i in 0..2 {
+        assert_eq!(sim.live(i), 2, "n{i} still counts n2 alive");
+    }
+    assert!(sim.failures().len() >= failures_before + 2);
+}
+
+/// Issue 9, case 3: a member that learns of its own death from a push-pull says so (an
+/// Updated event about itself, for the speaker to announce again) and tells everyone at once.
+#[test]
+fn a_death_learnt_by_push_pull_is_refuted_loudly() {
+    let mut sim = Sim::new(3, 15);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    let mut remote = sim.nodes[0].local_state(false);
+    for node in &mut remote.nodes {
+        if node.name == "n1" {
+            node.state = NodeState::Dead;
+            node.incarnation = sim.nodes[1].incarnation;
+        }
+    }
+    let (_, out) = sim.nodes[1].handle_push_pull(remote, sim.now);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::Updated(m)) if m.name == "n1")),
+        "{out:?}"
+    );
+    let told = out
+        .iter()
+        .filter(|o| {
+            matches!(o, Output::Packet { messages, .. }
+            if messages.iter().any(|m| matches!(m, Message::Alive(a) if a.node == "n1")))
+        })
+        .count();
+    assert_eq!(told, 2, "both other members told at once: {out:?}");
+}
