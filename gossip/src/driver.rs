@@ -107,6 +107,7 @@ enum Command {
     Watch(Vec<String>),
     UpdateMeta(Vec<u8>),
     Seeds(Vec<SocketAddr>),
+    CheckContact(oneshot::Sender<Option<Instant>>),
 }
 
 /// Messages from connection tasks to the main loop.
@@ -147,6 +148,16 @@ impl Gossip {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// Pings every member, and says when the latest answered such ping had been sent (see
+    /// [`Memberlist::check_contact`]).
+    pub async fn check_contact(&self) -> Option<Instant> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::CheckContact(tx)).await.is_err() {
+            return None;
+        }
+        rx.await.ok().flatten()
     }
 
     /// The members to watch closely (see [`Memberlist::watch`]).
@@ -258,9 +269,11 @@ async fn run(
                     core.watch(names, Instant::now().into_std());
                     Vec::new()
                 }
-                Some(Command::UpdateMeta(meta)) => {
-                    core.update_meta(meta, Instant::now().into_std());
-                    Vec::new()
+                Some(Command::UpdateMeta(meta)) => core.update_meta(meta, Instant::now().into_std()),
+                Some(Command::CheckContact(reply)) => {
+                    let (round_trip, outputs) = core.check_contact(Instant::now().into_std());
+                    let _ = reply.send(round_trip.map(Instant::from_std));
+                    outputs
                 }
                 Some(Command::Seeds(new)) => {
                     seeds = new;

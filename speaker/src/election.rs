@@ -112,6 +112,11 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         .pools
         .values()
         .find(|p| p.contains(&first_ip))?;
+    // Every IP must come from that one pool, as MetalLB requires: an IP someone wrote into
+    // the status by hand is never announced.
+    if !ips.iter().all(|ip| pool.contains(ip)) {
+        return None;
+    }
     let service_labels = service.metadata.labels.clone().unwrap_or_default();
     let advertisements: Vec<&L2Advertisement> = pool
         .l2_advertisements

@@ -2,10 +2,12 @@
 //! interfaces, elect again, announce what this node owns, watch the members whose IPs it
 //! would take over, and publish status, Events and metrics.
 use crate::election::{self, Decision, Speaker as LiveSpeaker};
+use crate::event_rate::EventRate;
 use crate::layer2::announcer::{Announcer, Conflict, Plan};
 use crate::layer2::interfaces::Links;
 use crate::layer2::packet::format_mac;
 use crate::metrics::Metrics;
+use crate::returning_links::ReturningLinks;
 use ferrolb_api::config::Config;
 use ferrolb_cluster::{Cluster, Event, EventTarget, EventType, ObjectKey, Snapshot};
 use ferrolb_gossip::core::{Event as GossipEvent, State};
@@ -23,11 +25,18 @@ use tokio::time::Instant;
 /// at once would claim every IP for a moment, stealing them from their owners.
 pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 
+/// How often an interface back up checks whether gossip has been heard since.
+const WAITING_LINK_CHECK: Duration = Duration::from_millis(10);
+
 /// How soon a pass whose status writes failed runs again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// A conflict is reported (Event) at most this often per IP and MAC.
+/// A conflict is reported (Event) at most this often per IP, whatever MACs claim it.
 const CONFLICT_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Events this speaker may publish at once, and then one per this long.
+const EVENT_BURST: u32 = 20;
+const EVENT_EVERY: Duration = Duration::from_secs(1);
 
 /// Prefix of our memberlist metadata: the interfaces we can announce on.
 const META_PREFIX: &str = "ferrolb-l2:";
@@ -115,7 +124,9 @@ pub struct Speaker {
     seeds: Vec<SocketAddr>,
     /// Whether the seeds come from the speaker pods (Kubernetes) rather than the Nodes.
     seeds_from_pods: bool,
-    reported: BTreeMap<(IpAddr, [u8; 6]), Instant>,
+    reported: BTreeMap<IpAddr, Instant>,
+    event_rate: EventRate,
+    returning: ReturningLinks,
 }
 
 impl Speaker {
@@ -145,6 +156,8 @@ impl Speaker {
             seeds: Vec::new(),
             seeds_from_pods: false,
             reported: BTreeMap::new(),
+            event_rate: EventRate::new(EVENT_BURST, EVENT_EVERY, Instant::now().into_std()),
+            returning: ReturningLinks::default(),
         }
     }
 
@@ -226,6 +239,7 @@ impl Speaker {
                     elect = false;
                 }
                 () = tokio::time::sleep(RETRY), if retry => {}
+                () = tokio::time::sleep(WAITING_LINK_CHECK), if self.returning.any_waiting() => {}
                 () = &mut shutdown => break,
             }
         }
@@ -269,18 +283,33 @@ impl Speaker {
             }
         }
         let links = self.links.borrow().clone();
-        let interfaces: BTreeSet<String> = links
+        let eligible: BTreeSet<String> = links
             .values()
             .filter(|l| l.eligible())
             .map(|l| l.name.clone())
             .collect();
+        let members = self.gossip.members().await;
+        let others_alive = members.iter().any(|m| {
+            m.name != self.options.node && matches!(m.state, State::Alive | State::Suspect)
+        });
+        // Only while an interface waits: then every member is pinged (each 15 ms at most).
+        let contact = if self.returning.any_waiting() || &eligible != self.returning.last() {
+            self.gossip.check_contact().await
+        } else {
+            None
+        };
+        let interfaces = self
+            .returning
+            .usable(&eligible, contact, others_alive, Instant::now());
+        if interfaces != eligible {
+            tracing::debug!(waiting = ?eligible.difference(&interfaces).collect::<Vec<_>>(), "interfaces back up wait for gossip");
+        }
         let meta = encode_meta(&interfaces);
         if meta != self.meta {
             tracing::info!(?interfaces, "interfaces usable for announcing changed");
             self.gossip.update_meta(meta.clone()).await;
             self.meta = meta;
         }
-        let members = self.gossip.members().await;
         let mut speakers: BTreeMap<String, LiveSpeaker> = members
             .iter()
             .filter(|m| matches!(m.state, State::Alive | State::Suspect))
@@ -504,13 +533,20 @@ impl Speaker {
     }
 
     async fn publish_event(
-        &self,
+        &mut self,
         namespace: &str,
         name: &str,
         type_: EventType,
         reason: &str,
         message: String,
     ) {
+        match self.event_rate.admit(Instant::now().into_std()) {
+            None => return,
+            Some(0) => {}
+            Some(refused) => {
+                tracing::warn!(refused, "too many Events: some were not published");
+            }
+        }
         let event = Event {
             regarding: EventTarget {
                 api_version: "v1".into(),
@@ -530,7 +566,7 @@ impl Speaker {
 
     /// Another MAC announces an IP we own: make it visible (Warning Event, metric, log).
     async fn report_conflict(&mut self, conflict: Conflict) {
-        let key = (conflict.ip, conflict.mac);
+        let key = conflict.ip;
         let now = Instant::now();
         if self
             .reported

@@ -1,6 +1,7 @@
 //! The network lab: LAB.md's topology in Linux network namespaces, under names unique to each
 //! test, with real peers and project binaries started "on" its hosts. Everything a lab creates
 //! (namespaces, processes, files) goes away when it is dropped, also when a test fails.
+pub mod faults;
 pub mod gossip;
 mod lab;
 pub mod layer2;

@@ -162,6 +162,29 @@ fn another_mac_claiming_an_owned_ip_is_reported() {
         cluster.speaker_events(&owner),
         cluster.logs()
     );
+
+    // Issue 9, case 9: a flood of claims from made-up MACs is one more conflict about the
+    // same IP, not an Event each.
+    cluster
+        .lab
+        .exec(
+            "rtr",
+            &[
+                labtool.to_str().expect("a UTF-8 path"),
+                "garp-flood",
+                "eth0",
+                ip,
+                "2000",
+            ],
+        )
+        .expect("flooding gratuitous ARPs");
+    std::thread::sleep(Duration::from_secs(2));
+    let conflicts = cluster
+        .speaker_events(&owner)
+        .into_iter()
+        .filter(|e| e["reason"] == "addressConflict")
+        .count();
+    assert_eq!(conflicts, 1, "{}", cluster.logs());
 }
 
 #[test]

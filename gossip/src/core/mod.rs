@@ -250,10 +250,13 @@ pub struct Memberlist {
     watch_pings: HashMap<u32, (WatchPing, Instant)>,
     next_watch: Instant,
     next_reconnect: Instant,
-    /// When a packet from a known member last arrived: our own network works.
-    last_contact: Option<Instant>,
     /// When we last told every member directly that we are alive after being declared dead.
     last_loud_refute: Option<Instant>,
+    /// Pings of [`Memberlist::check_contact`] in flight, by sequence number: when sent.
+    contact_pings: HashMap<u32, Instant>,
+    last_contact_check: Option<Instant>,
+    /// When the latest contact ping that was answered had been sent.
+    round_trip: Option<Instant>,
 }
 
 /// How often a declared-dead member tells every other member directly that it is alive.
@@ -288,8 +291,10 @@ impl Memberlist {
             watch_pings: HashMap::new(),
             next_watch: now,
             next_reconnect: now + config.reconnect_interval,
-            last_contact: None,
             last_loud_refute: None,
+            contact_pings: HashMap::new(),
+            last_contact_check: None,
+            round_trip: None,
             config,
         };
         let me = list.alive_message();
@@ -321,11 +326,39 @@ impl Memberlist {
         self.members.values()
     }
 
-    /// When a packet or push-pull answer from a known member last arrived: after our own
-    /// network was down, the first sign that it works again (and that, if we were declared
-    /// dead meanwhile, we have heard so and refuted).
-    pub fn last_contact(&self) -> Option<Instant> {
-        self.last_contact
+    /// Pings every member we know (the dead too), at most once per `watch_interval`, and
+    /// returns when the latest answered one of these pings had been sent. An answer to a ping
+    /// sent after time T shows that our packets get out since T: the kernel has resolved the
+    /// neighbours again after a link came back, and whatever we sent before the ping (a
+    /// refutation, new metadata) has been delivered too.
+    pub fn check_contact(&mut self, now: Instant) -> (Option<Instant>, Vec<Output>) {
+        let due = self
+            .last_contact_check
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.config.watch_interval);
+        let mut out = Vec::new();
+        if due {
+            self.last_contact_check = Some(now);
+            self.contact_pings
+                .retain(|_, sent| now.saturating_duration_since(*sent) < Duration::from_secs(2));
+            let targets: Vec<(String, SocketAddr)> = self
+                .others()
+                .filter(|m| m.state != State::Left)
+                .map(|m| (m.name.clone(), m.addr))
+                .collect();
+            for (name, to) in targets {
+                let seq_no = self.next_seq();
+                self.contact_pings.insert(seq_no, now);
+                out.push(Output::Packet {
+                    to,
+                    messages: vec![Message::Ping(Ping {
+                        seq_no,
+                        node: name,
+                        ..Ping::default()
+                    })],
+                });
+            }
+        }
+        (self.round_trip, out)
     }
 
     /// Members currently alive or suspected (not yet declared dead), ourselves included.
@@ -397,7 +430,6 @@ impl Memberlist {
 
     /// The answer to a push-pull we opened.
     pub fn handle_push_pull_answer(&mut self, message: PushPull, now: Instant) -> Vec<Output> {
-        self.last_contact = Some(now);
         let mut out = Vec::new();
         self.merge(message, now, &mut out);
         out
@@ -475,9 +507,6 @@ impl Memberlist {
         messages: Vec<Message>,
         now: Instant,
     ) -> Vec<Output> {
-        if self.others().any(|m| m.addr == from) {
-            self.last_contact = Some(now);
-        }
         let mut out = Vec::new();
         for message in messages {
             match message {
@@ -556,6 +585,10 @@ impl Memberlist {
     }
 
     fn on_ack(&mut self, ack: Ack, now: Instant, out: &mut Vec<Output>) {
+        if let Some(sent) = self.contact_pings.remove(&ack.seq_no) {
+            self.round_trip = Some(self.round_trip.map_or(sent, |r| r.max(sent)));
+            return;
+        }
         if let Some((ping, _)) = self.watch_pings.remove(&ack.seq_no) {
             match ping {
                 WatchPing::Target(name) => {
@@ -745,6 +778,15 @@ impl Memberlist {
                 if let Some(me) = self.members.get(&self.config.name) {
                     out.push(Output::Event(Event::Updated(me.clone())));
                 }
+            } else if !self.leaving
+                && let Some(sender) = self.members.get(&d.from).filter(|m| m.name != d.node)
+            {
+                // A claim older than our refutation: that one never reached the sender, which
+                // still counts us dead (and may be answering for our IPs). Tell it directly.
+                out.push(Output::Packet {
+                    to: sender.addr,
+                    messages: vec![self.alive_message()],
+                });
             }
             return;
         }
@@ -1130,10 +1172,12 @@ impl Memberlist {
     }
 
     /// Changes the metadata other members see for us (an alive message with a higher
-    /// incarnation, as memberlist's UpdateNode).
-    pub fn update_meta(&mut self, meta: Vec<u8>, now: Instant) {
+    /// incarnation, as memberlist's UpdateNode). Every live member is told at once, as well
+    /// as by gossip: metadata says where we can announce, and a member that learns it late
+    /// answers for an IP in our place meanwhile.
+    pub fn update_meta(&mut self, meta: Vec<u8>, now: Instant) -> Vec<Output> {
         if meta == self.config.meta {
-            return;
+            return Vec::new();
         }
         self.config.meta = meta.clone();
         self.incarnation = incarnation::next(self.incarnation);
@@ -1143,7 +1187,8 @@ impl Memberlist {
             me.state_change = now;
         }
         let alive = self.alive_message();
-        self.queue(alive);
+        self.queue(alive.clone());
+        self.to_every_live_member(&alive)
     }
 
     fn watch_round(&mut self, now: Instant, out: &mut Vec<Output>) {

@@ -429,7 +429,8 @@ fn meta_updates_reach_every_member() {
     let mut sim = Sim::new(3, 10);
     sim.join_all(0);
     sim.run(Duration::from_secs(5));
-    sim.nodes[1].update_meta(b"eth0".to_vec(), sim.now);
+    let out = sim.nodes[1].update_meta(b"eth0".to_vec(), sim.now);
+    sim.send(1, out);
     sim.run(Duration::from_secs(2));
     for i in [0, 2] {
         let meta = &sim.nodes[i]
@@ -470,10 +471,12 @@ fn a_meta_update_after_a_cut_brings_a_dead_member_back_at_once() {
     sim.cut.insert(2);
     sim.run(Duration::from_millis(300));
     assert_eq!(sim.live(0), 2);
-    sim.nodes[2].update_meta(b"none".to_vec(), sim.now);
+    let out = sim.nodes[2].update_meta(b"none".to_vec(), sim.now);
+    sim.send(2, out);
     sim.run(Duration::from_millis(1700));
     sim.cut.clear();
-    sim.nodes[2].update_meta(b"eth0".to_vec(), sim.now);
+    let out = sim.nodes[2].update_meta(b"eth0".to_vec(), sim.now);
+    sim.send(2, out);
     sim.run(Duration::from_millis(300));
     assert!(
         (0..3).all(|i| sim.live(i) == 3),
@@ -573,4 +576,26 @@ fn a_death_learnt_by_push_pull_is_refuted_loudly() {
         })
         .count();
     assert_eq!(told, 2, "both other members told at once: {out:?}");
+}
+
+/// A member that refuted its death while cut off (a meta update) is told of the old death
+/// again by the reconnect pings: it answers the sender directly, whose view was stale.
+#[test]
+fn a_stale_death_claim_is_answered_with_our_current_incarnation() {
+    let mut sim = watching_trio(16);
+    sim.cut.insert(2);
+    sim.run(Duration::from_millis(500));
+    assert_eq!(sim.live(0), 2, "n2 declared dead");
+    // Still cut off, n2 moves on (a meta update): its news is lost.
+    let out = sim.nodes[2].update_meta(b"none".to_vec(), sim.now);
+    sim.send(2, out);
+    sim.run(Duration::from_millis(2000));
+    sim.cut.clear();
+    // The next reconnect ping (200 ms) carries the old claim; the answer brings n2 back.
+    sim.run(Duration::from_millis(300));
+    assert!(
+        (0..3).all(|i| sim.live(i) == 3),
+        "{:?}",
+        (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
+    );
 }

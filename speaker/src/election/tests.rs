@@ -264,3 +264,28 @@ fn ipv6_services_are_elected_on_their_first_ip() {
     expected.sort_by_key(|n| tie_breaker(n, ip));
     assert_eq!(d.order, expected);
 }
+
+/// Issue 9, case 6: only the first ingress IP was checked against the pools, and every one
+/// was announced.
+#[test]
+fn a_service_with_an_ip_outside_its_pool_is_not_announced() {
+    let service_with = |name: &str, ips: &[&str]| {
+        let ingress: Vec<String> = ips.iter().map(|ip| format!("{{ip: \"{ip}\"}}")).collect();
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\nstatus: {{loadBalancer: {{ingress: [{}]}}}}\n---\n",
+            ingress.join(", ")
+        )
+    };
+    let yaml = format!(
+        "{POOLS}---{L2_ALL}---\n{}{}{}{}{}",
+        three_nodes(),
+        service_with("dual", &["198.51.100.7", "2001:db8:1::7"]),
+        endpoints("dual", &["n1"]),
+        service_with("stray", &["198.51.100.8", "192.0.2.200"]),
+        endpoints("stray", &["n1"])
+    );
+    let w = world(&yaml);
+    let decisions = decide(&w, &speakers(&["n1", "n2", "n3"]), "n1");
+    let names: Vec<&str> = decisions.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["dual"]);
+}

@@ -158,8 +158,8 @@ struct Reporting {
     local_macs: Arc<RwLock<BTreeSet<Mac>>>,
 }
 
-/// A conflict (IP, other MAC) is reported once in this long: a host flooding claims costs a
-/// lookup per frame, not a report.
+/// A conflict about an IP is reported once in this long, whatever MACs claim it: a host
+/// flooding claims with random MACs costs a lookup per frame, not a report.
 const CONFLICT_QUIET: Duration = Duration::from_secs(10);
 
 async fn serve(
@@ -277,8 +277,8 @@ struct Interface {
     metrics: L2Metrics,
     conflicts: mpsc::UnboundedSender<Conflict>,
     local_macs: Arc<RwLock<BTreeSet<Mac>>>,
-    /// When each (IP, MAC) conflict was last reported.
-    reported: BTreeMap<(IpAddr, Mac), Instant>,
+    /// When a conflict about each IP was last reported.
+    reported: BTreeMap<IpAddr, Instant>,
     owned: Owned,
     /// Solicited-node groups joined for the owned IPv6 addresses.
     groups: BTreeSet<Ipv6Addr>,
@@ -460,14 +460,14 @@ impl Interface {
         let now = Instant::now();
         if self
             .reported
-            .get(&(ip, mac))
+            .get(&ip)
             .is_some_and(|at| now.duration_since(*at) < CONFLICT_QUIET)
         {
             return;
         }
         self.reported
             .retain(|_, at| now.duration_since(*at) < CONFLICT_QUIET);
-        self.reported.insert((ip, mac), now);
+        self.reported.insert(ip, now);
         let _ = self.conflicts.send(Conflict {
             ip,
             service: service.to_string(),

@@ -9,8 +9,15 @@
 //!   answers within 300 ms, one per line (so a test can check that exactly one does);
 //! - `labtool garp-count IFACE IP SECONDS`: counts the gratuitous ARPs for IP seen in that
 //!   time (periodic announcements);
+//! - `labtool arp-rounds IFACE FROM_IP IP INTERVAL_MS SECONDS`: asks who has IP every
+//!   INTERVAL_MS and notes which MACs answer in each round (replies and gratuitous ARPs);
+//!   at the end prints one JSON object: rounds, rounds answered, rounds answered by two or
+//!   more MACs, and the longest span of such double answers (rounds with double answers less
+//!   than 100 ms apart count as one span). This is the fault harness's one-owner check;
 //! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
-//!   or a split brain).
+//!   or a split brain);
+//! - `labtool garp-flood IFACE IP COUNT`: claims IP COUNT times, each from another made-up
+//!   MAC (a hostile host).
 use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
 use ferrolb_speaker::layer2::socket::PacketSocket;
 use std::io::{Read, Write};
@@ -35,6 +42,14 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(arg(5)?.parse()?),
         ),
         "garp" => garp(&arg(1)?, arg(2)?.parse()?),
+        "arp-rounds" => arp_rounds(
+            &arg(1)?,
+            arg(2)?.parse()?,
+            arg(3)?.parse()?,
+            Duration::from_millis(arg(4)?.parse()?),
+            Duration::from_secs(arg(5)?.parse()?),
+        ),
+        "garp-flood" => garp_flood(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         "arp-who" => arp_who(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?),
         "garp-count" => garp_count(
             &arg(1)?,
@@ -172,6 +187,91 @@ async fn garp(interface: &str, ip: Ipv4Addr) -> anyhow::Result<()> {
     socket
         .send(&Arp::gratuitous(ArpOp::Reply, mac, ip).frame(BROADCAST))
         .await?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn arp_rounds(
+    interface: &str,
+    from: Ipv4Addr,
+    ip: Ipv4Addr,
+    interval: Duration,
+    span: Duration,
+) -> anyhow::Result<()> {
+    let (socket, mac) = arp_socket(interface)?;
+    let request = who_has(mac, from, ip);
+    let mut ticker = tokio::time::interval(interval);
+    let start = tokio::time::Instant::now();
+    let end = start + span;
+    let mut buf = [0u8; 1600];
+    let mut round: Vec<Mac> = Vec::new();
+    let mut rounds = 0u64;
+    let mut answered = 0u64;
+    let mut double = 0u64;
+    // Spans of double answers: (first, last) in ms since start.
+    let mut spans: Vec<(u128, u128)> = Vec::new();
+    let mut double_macs: Vec<Mac> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let at = start.elapsed().as_millis();
+                if rounds > 0 {
+                    answered += u64::from(!round.is_empty());
+                    if round.len() >= 2 {
+                        double += 1;
+                        for m in &round {
+                            if !double_macs.contains(m) {
+                                double_macs.push(*m);
+                            }
+                        }
+                        match spans.last_mut() {
+                            Some((_, last)) if at - *last <= 100 => *last = at,
+                            _ => spans.push((at, at)),
+                        }
+                    }
+                }
+                round.clear();
+                if tokio::time::Instant::now() >= end {
+                    break;
+                }
+                rounds += 1;
+                socket.send(&request).await?;
+            }
+            received = socket.recv(&mut buf) => {
+                let Some(arp) = Arp::parse(&buf[..received?]) else { continue };
+                if arp.sender_ip == ip && arp.sender_mac != mac && !round.contains(&arp.sender_mac) {
+                    round.push(arp.sender_mac);
+                }
+            }
+        }
+    }
+    let longest = spans
+        .iter()
+        .map(|(first, last)| last - first + interval.as_millis())
+        .max()
+        .unwrap_or(0);
+    let macs: Vec<String> = double_macs
+        .iter()
+        .map(|m| format!("\"{}\"", format_mac(m)))
+        .collect();
+    println!(
+        "{{\"rounds\": {rounds}, \"answered\": {answered}, \"double\": {double}, \"longest_double_ms\": {longest}, \"double_macs\": [{}]}}",
+        macs.join(", ")
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn garp_flood(interface: &str, ip: Ipv4Addr, count: u32) -> anyhow::Result<()> {
+    let (socket, _) = arp_socket(interface)?;
+    for i in 0..count {
+        // Locally administered unicast MACs, a new one each time.
+        let [_, a, b, c] = i.to_be_bytes();
+        let mac: Mac = [0x02, 0x66, 0x6c, a, b, c];
+        socket
+            .send(&Arp::gratuitous(ArpOp::Reply, mac, ip).frame(BROADCAST))
+            .await?;
+    }
     Ok(())
 }
 
