@@ -239,18 +239,31 @@ fn read_user_file(path: &Path) -> Documents {
 
 /// A status file: partial objects, several per file.
 fn read_status_file(path: &Path) -> Partials {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| {
-            <serde_json::Value as serde::Deserialize>::deserialize(document)
+    read_status_documents(path)?
+        .iter()
+        .map(|v| {
+            serde_json::to_string(v)
+                .map(String::into_boxed_str)
                 .map_err(|e| e.to_string())
         })
-        .filter(|v| !matches!(v, Ok(serde_json::Value::Null)))
-        .map(|v| {
-            v.and_then(|v| serde_json::to_string(&v).map_err(|e| e.to_string()))
-                .map(String::into_boxed_str)
-        })
         .collect()
+}
+
+/// The documents of a status file, or the first reason it cannot be read. The file is ours,
+/// but a disk or a person may have damaged it: read it as untrusted (a YAML stream past a
+/// syntax error is not read on, bytes that are not UTF-8 are an error like any other).
+pub(super) fn read_status_documents(path: &Path) -> Result<Vec<serde_json::Value>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut documents = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        match <serde_json::Value as serde::Deserialize>::deserialize(document) {
+            Ok(serde_json::Value::Null) => {}
+            Ok(value) => documents.push(value),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(documents)
 }
 
 /// Kinds whose objects FerroLB creates itself: a status file alone makes them exist.

@@ -367,3 +367,37 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
         ]
     );
 }
+
+/// Issue 9, case 5: a damaged status file of our own once made the component spin for ever
+/// (NUL bytes, an unterminated flow sequence) or exit at start (bytes that are not UTF-8).
+#[tokio::test]
+async fn a_damaged_status_file_of_ours_is_reported_and_rewritten() {
+    let damage: [&[u8]; 3] = [&[0u8; 64], b"kind: [unterminated", &[0xff, 0xfe, b'a', 0x80]];
+    for bytes in damage {
+        let dir = store_with(&[("svc.yaml", SERVICE)]);
+        let file = dir.path().join("status/ferrolb-controller/service/demo.yaml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, bytes).unwrap();
+        let path = dir.path().to_path_buf();
+        let opened = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::task::spawn_blocking(move || {
+                FileStore::open(&path, "metallb-system", "ferrolb-controller")
+            }),
+        )
+        .await
+        .expect("opening the store hung")
+        .unwrap();
+        let store = opened.expect("a damaged status file does not stop the component");
+        let snapshot = store.snapshots().borrow().clone();
+        assert!(
+            snapshot.problems.iter().any(|p| p.source.contains("demo.yaml")),
+            "not reported: {:?}",
+            snapshot.problems
+        );
+        store.apply(service_status("198.51.100.7")).unwrap();
+        store.flush().unwrap();
+        let text = std::fs::read_to_string(&file).expect("rewritten as UTF-8");
+        assert!(text.contains("198.51.100.7"), "{text}");
+    }
+}

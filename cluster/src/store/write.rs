@@ -65,19 +65,26 @@ impl OwnStatus {
                 {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path).map_err(|source| ClusterError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                let entries = own.buckets.entry(relative).or_default();
-                for document in serde_yaml::Deserializer::from_str(&text) {
-                    let value = <serde_json::Value as serde::Deserialize>::deserialize(document);
-                    if let Some((name, value)) = value
-                        .ok()
-                        .and_then(|v| Some((v.pointer("/metadata/name")?.as_str()?.to_string(), v)))
-                    {
-                        entries.insert(name, compact(&value)?);
+                let documents = match super::load::read_status_documents(&path) {
+                    Ok(documents) => documents,
+                    Err(reason) => {
+                        // Damaged: start it afresh, and rewrite it at the next flush.
+                        tracing::warn!(path = %path.display(), %reason, "a status file of ours is damaged: rewriting it");
+                        own.dirty.insert(relative.clone());
+                        own.buckets.entry(relative).or_default();
+                        continue;
                     }
+                };
+                let entries = own.buckets.entry(relative).or_default();
+                for value in documents {
+                    let Some(name) = value
+                        .pointer("/metadata/name")
+                        .and_then(|n| n.as_str())
+                        .map(str::to_string)
+                    else {
+                        continue;
+                    };
+                    entries.insert(name, compact(&value)?);
                 }
             }
         }
