@@ -372,10 +372,16 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
 /// (NUL bytes, an unterminated flow sequence) or exit at start (bytes that are not UTF-8).
 #[tokio::test]
 async fn a_damaged_status_file_of_ours_is_reported_and_rewritten() {
-    let damage: [&[u8]; 3] = [&[0u8; 64], b"kind: [unterminated", &[0xff, 0xfe, b'a', 0x80]];
+    let damage: [&[u8]; 3] = [
+        &[0u8; 64],
+        b"kind: [unterminated",
+        &[0xff, 0xfe, b'a', 0x80],
+    ];
     for bytes in damage {
         let dir = store_with(&[("svc.yaml", SERVICE)]);
-        let file = dir.path().join("status/ferrolb-controller/service/demo.yaml");
+        let file = dir
+            .path()
+            .join("status/ferrolb-controller/service/demo.yaml");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, bytes).unwrap();
         let path = dir.path().to_path_buf();
@@ -391,7 +397,10 @@ async fn a_damaged_status_file_of_ours_is_reported_and_rewritten() {
         let store = opened.expect("a damaged status file does not stop the component");
         let snapshot = store.snapshots().borrow().clone();
         assert!(
-            snapshot.problems.iter().any(|p| p.source.contains("demo.yaml")),
+            snapshot
+                .problems
+                .iter()
+                .any(|p| p.source.contains("demo.yaml")),
             "not reported: {:?}",
             snapshot.problems
         );

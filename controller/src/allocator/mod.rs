@@ -141,7 +141,10 @@ impl Allocator {
     }
 
     /// Switches to a new set of pools. Assignments whose IPs all remain in their pool are kept;
-    /// the others are dropped and their Services returned, to be allocated again.
+    /// so are orphans, whose IPs are in no pool any more (a pool deleted, or a pool file empty
+    /// for a moment while it is rewritten): their Services keep their IPs until they go, and
+    /// nobody else is given them, also if the pool comes back. The others are dropped and
+    /// their Services returned, to be allocated again.
     pub fn set_config(&mut self, config: &Config) -> Vec<ServiceKey> {
         self.pools = config
             .pools
@@ -160,7 +163,7 @@ impl Allocator {
                     .iter()
                     .all(|ip| state.pool.contains(ip) && usable_in(state, ip))
             });
-            if !still_valid {
+            if !still_valid && !self.is_orphan(&assignment) {
                 lost.push(key);
                 continue;
             }
@@ -223,6 +226,16 @@ impl Allocator {
     /// restart) when they still fit its request; `None` when they do not, with nothing held.
     pub fn keep(&mut self, request: &Request, current: &[IpAddr]) -> Option<Outcome> {
         let existing = self.assignments.get(&request.key).cloned();
+        if let Some(orphan) = existing.as_ref().filter(|a| self.is_orphan(a)) {
+            // Held as they are while the Service asks for nothing else: there is no pool to
+            // check them against or move them in.
+            let same_pool = request.pool.as_ref().is_none_or(|p| **p == *orphan.pool);
+            if same_pool && self.fits(request, &orphan.ips) {
+                return Some(Outcome::Kept(orphan.clone()));
+            }
+            self.release(&request.key);
+            return None;
+        }
         let candidate = existing
             .as_ref()
             .map(|a| a.ips.clone())
@@ -512,18 +525,28 @@ impl Allocator {
             holders.insert(key, sharing);
             return;
         }
-        let Some(state) = self.pools.get_mut(pool) else {
-            return;
+        let pool: Arc<str> = match self.pools.get_mut(pool) {
+            Some(state) => {
+                // Reserve the address in the pool's free space (a no-op if it was just taken).
+                state.space(Family::of(ip)).take(ip);
+                state.name.clone()
+            }
+            // An orphan's IP: held, in no pool's free space.
+            None => pool.into(),
         };
-        // Reserve the address in the pool's free space (a no-op if it was just taken).
-        state.space(Family::of(ip)).take(ip);
         self.holders.insert(
             *ip,
             Holders {
-                pool: state.name.clone(),
+                pool,
                 services: vec![(key.clone(), sharing)],
             },
         );
+    }
+
+    /// Whether an assignment's pool is gone and no pool holds any of its IPs now.
+    fn is_orphan(&self, assignment: &Assignment) -> bool {
+        !self.pools.contains_key(&*assignment.pool)
+            && assignment.ips.iter().all(|ip| self.pool_of(ip).is_none())
     }
 
     fn pool_of(&self, ip: &IpAddr) -> Option<String> {

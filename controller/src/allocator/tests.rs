@@ -369,13 +369,20 @@ fn check_invariants(
     let mut by_ip: BTreeMap<IpAddr, Vec<&ServiceKey>> = BTreeMap::new();
     for (key, assignment) in a.assignments() {
         let pool = cfg.pools.get(&*assignment.pool);
-        prop_assert!(pool.is_some(), "{key} holds IPs of a missing pool");
         for ip in &assignment.ips {
-            prop_assert!(
-                pool.unwrap().contains(ip),
-                "{key} holds {ip} outside pool {}",
-                assignment.pool
-            );
+            match pool {
+                Some(pool) => prop_assert!(
+                    pool.contains(ip),
+                    "{key} holds {ip} outside pool {}",
+                    assignment.pool
+                ),
+                // An orphan: its pool is gone, and no other pool has its IPs.
+                None => prop_assert!(
+                    cfg.pools.values().all(|p| !p.contains(ip)),
+                    "{key} holds {ip} of missing pool {} that another pool has",
+                    assignment.pool
+                ),
+            }
             by_ip.entry(*ip).or_default().push(key);
         }
     }
@@ -431,7 +438,9 @@ proptest! {
                     // A new allocator rebuilt from the status the old one left: nothing moves.
                     let held: BTreeMap<ServiceKey, Assignment> = a.assignments().map(|(k, v)| (k.clone(), v.clone())).collect();
                     a = Allocator::new(&cfg);
-                    for (key, assignment) in &held {
+                    // Orphans (IPs of a pool that is gone) are kept in memory only: a restart
+                    // while their pool is gone does not know them.
+                    for (key, assignment) in held.iter().filter(|(_, a)| cfg.pools.contains_key(&*a.pool)) {
                         let outcome = a.ensure(&requests[key], &assignment.ips);
                         prop_assert_eq!(outcome, Ok(Outcome::Kept(assignment.clone())), "{} moved on restart", key);
                     }
@@ -440,4 +449,53 @@ proptest! {
             check_invariants(&a, &cfg, &requests)?;
         }
     }
+}
+
+/// Issue 9, case 4: a pool that vanishes for a moment (its file empty while being rewritten)
+/// once freed every assignment in it, and its IPs went to other Services.
+#[test]
+fn a_vanished_pool_keeps_its_assignments_until_it_returns() {
+    let both = pool("a", "198.51.100.0/30", "") + &pool("b", "203.0.113.0/30", "");
+    let mut a = Allocator::new(&config(&both));
+    let x = request("x");
+    let mut pinned = request("pinned");
+    pinned.requested_ips = vec![ip("198.51.100.1")];
+    assert_eq!(a.allocate(&x).unwrap().ips, vec![ip("198.51.100.0")]);
+    assert_eq!(a.allocate(&pinned).unwrap().ips, vec![ip("198.51.100.1")]);
+
+    // Pool a is gone: nothing is lost, and the held IPs stay held.
+    assert!(
+        a.set_config(&config(&pool("b", "203.0.113.0/30", "")))
+            .is_empty()
+    );
+    assert_eq!(
+        a.keep(&x, &[ip("198.51.100.0")]),
+        Some(Outcome::Kept(Assignment {
+            pool: "a".into(),
+            ips: vec![ip("198.51.100.0")]
+        }))
+    );
+    assert!(matches!(a.keep(&pinned, &[]), Some(Outcome::Kept(_))));
+    let mut thief = request("thief");
+    thief.requested_ips = vec![ip("198.51.100.1")];
+    assert!(a.allocate(&thief).is_err());
+
+    // Pool a is back: the same Services hold the same IPs, and newcomers get others.
+    assert!(a.set_config(&config(&both)).is_empty());
+    assert!(matches!(a.keep(&pinned, &[]), Some(Outcome::Kept(_))));
+    assert!(matches!(
+        a.allocate(&thief),
+        Err(AllocationError::InUse { .. })
+    ));
+    let mut newcomer = request("newcomer");
+    newcomer.pool = Some("a".into());
+    assert_eq!(a.allocate(&newcomer).unwrap().ips, vec![ip("198.51.100.2")]);
+
+    // A Service that goes frees its orphaned IP.
+    a.set_config(&config(&pool("b", "203.0.113.0/30", "")));
+    a.release(&x.key);
+    a.set_config(&config(&both));
+    let mut again = request("again");
+    again.requested_ips = vec![ip("198.51.100.0")];
+    assert!(a.allocate(&again).is_ok());
 }
