@@ -399,12 +399,17 @@ fn a_shrinking_pool_moves_only_the_services_that_lost_their_ip() {
         ingress(&run.service("demo", "s1").unwrap()),
         ["198.51.100.1"]
     );
-    // The spare pool goes away too: s2 has nowhere to go.
+    // The spare pool goes away too (issue 9, case 4): s2 keeps its IP until it goes, and a
+    // newcomer has nowhere to go.
     run.write("pools.yaml", &pool("a-main", "198.51.100.0/31", ""));
-    run.wait_service("demo", "s2", "losing its IP", |s| !has_ip(s));
+    run.write("s3.yaml", &service("demo", "s3", &[], ""));
     assert!(
-        run.wait_event("s2", "AllocationFailed")
+        run.wait_event("s3", "AllocationFailed")
             .contains("no available IPs")
+    );
+    assert_eq!(
+        ingress(&run.service("demo", "s2").unwrap()),
+        ["203.0.113.0"]
     );
 }
 
