@@ -25,7 +25,7 @@ use tokio::time::Instant;
 /// at once would claim every IP for a moment, stealing them from their owners.
 pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 
-/// How often an interface back up checks whether gossip has been heard since.
+/// How often an interface back up checks whether another member has answered since.
 const WAITING_LINK_CHECK: Duration = Duration::from_millis(10);
 
 /// How soon a pass whose status writes failed runs again.
