@@ -40,6 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         keyring,
         seeds,
         metrics: Default::default(),
+        stream_budget: ferrolb_gossip::driver::DEFAULT_STREAM_BUDGET,
     })
     .await?;
     if let Some(names) = value("--watch") {

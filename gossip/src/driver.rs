@@ -9,10 +9,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 /// How long a push-pull connection may take, as memberlist's TCPTimeout (10 s) but shorter:
@@ -22,6 +23,16 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often joining is retried until one seed answers.
 const REJOIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Bytes every inbound stream together may hold before it decodes (and, encrypted, before
+/// it is authenticated): a connection that would go past it is closed. Without a bound, a
+/// few connections that never finish their message held 20 MB each.
+pub const DEFAULT_STREAM_BUDGET: usize = 32 * 1024 * 1024;
+
+/// Membership events waiting for the user: beyond this, new ones are dropped. The user
+/// reads the member list afresh when it wakes, so a dropped event loses nothing but the
+/// wake-up a queued one already gives.
+const EVENTS_QUEUED: usize = 1024;
+
 pub struct GossipConfig {
     pub core: Config,
     pub bind: SocketAddr,
@@ -29,6 +40,8 @@ pub struct GossipConfig {
     /// Where to join: retried until one answers.
     pub seeds: Vec<SocketAddr>,
     pub metrics: GossipMetrics,
+    /// See [`DEFAULT_STREAM_BUDGET`].
+    pub stream_budget: usize,
 }
 
 type Labels = Vec<(String, String)>;
@@ -77,6 +90,12 @@ impl GossipMetrics {
             .inc_by(stats.failures.saturating_sub(self.failures.get()));
     }
 
+    fn drop_stream(&self, reason: &str) {
+        self.dropped
+            .get_or_create(&vec![("reason".into(), format!("stream_{reason}"))])
+            .inc();
+    }
+
     fn drop_packet(&self, error: &WireError) {
         let reason = match error {
             WireError::Decrypt | WireError::NotEncrypted | WireError::UnexpectedlyEncrypted => {
@@ -123,7 +142,7 @@ enum Internal {
 
 /// A running member: its events, and a handle to ask for members or to leave.
 pub struct Gossip {
-    pub events: mpsc::UnboundedReceiver<Event>,
+    pub events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Command>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -132,7 +151,7 @@ impl Gossip {
     pub async fn start(config: GossipConfig) -> std::io::Result<Gossip> {
         let udp = UdpSocket::bind(config.bind).await?;
         let tcp = TcpListener::bind(config.bind).await?;
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(EVENTS_QUEUED);
         let (commands, commands_rx) = mpsc::channel(16);
         let task = tokio::spawn(run(config, udp, tcp, events_tx, commands_rx));
         Ok(Gossip {
@@ -207,11 +226,13 @@ async fn run(
     config: GossipConfig,
     udp: UdpSocket,
     tcp: TcpListener,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     mut commands: mpsc::Receiver<Command>,
 ) {
     let keyring = config.keyring;
     let metrics = config.metrics;
+    // One permit per KiB buffered by inbound streams.
+    let budget = Arc::new(Semaphore::new(config.stream_budget / 1024));
     let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
     let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
     let mut seeds = config.seeds;
@@ -239,7 +260,7 @@ async fn run(
             },
             accepted = tcp.accept() => {
                 if let Ok((stream, from)) = accepted {
-                    tokio::spawn(serve_stream(stream, from, keyring.clone(), internal_tx.clone()));
+                    tokio::spawn(serve_stream(stream, from, keyring.clone(), internal_tx.clone(), budget.clone(), metrics.clone()));
                 }
                 Vec::new()
             }
@@ -306,7 +327,7 @@ async fn send_all(
     udp: &UdpSocket,
     outputs: Vec<Output>,
     keyring: Option<&Keyring>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &mpsc::Sender<Event>,
     internal: &mpsc::Sender<Internal>,
 ) {
     for output in outputs {
@@ -323,7 +344,7 @@ async fn send_all(
             }
             Output::Event(event) => {
                 tracing::info!(?event, "membership changed");
-                let _ = events.send(event);
+                let _ = events.try_send(event);
             }
         }
     }
@@ -339,7 +360,7 @@ async fn push_pull(
     let exchange = async {
         let mut stream = TcpStream::connect(to).await?;
         stream.write_all(&bytes).await?;
-        read_message(&mut stream, keyring.as_ref()).await
+        read_message(&mut stream, keyring.as_ref(), None).await
     };
     match tokio::time::timeout(STREAM_TIMEOUT, exchange).await {
         Ok(Ok(Message::PushPull(answer))) => {
@@ -359,9 +380,17 @@ async fn serve_stream(
     from: SocketAddr,
     keyring: Option<Keyring>,
     internal: mpsc::Sender<Internal>,
+    budget: Arc<Semaphore>,
+    metrics: GossipMetrics,
 ) {
     let exchange = async {
-        let message = read_message(&mut stream, keyring.as_ref()).await?;
+        let message = read_message(&mut stream, keyring.as_ref(), Some(&budget))
+            .await
+            .inspect_err(|e| {
+                if e.kind() == std::io::ErrorKind::OutOfMemory {
+                    metrics.drop_stream("budget");
+                }
+            })?;
         let Message::PushPull(message) = message else {
             return Err(std::io::Error::other("only push-pull is served on streams"));
         };
@@ -391,26 +420,89 @@ async fn serve_stream(
     }
 }
 
-/// Reads until one whole message has arrived (streams are not length-prefixed unless
-/// encrypted: the message itself says where it ends).
+/// Reads until one whole message has arrived, holding its bytes against `budget` (inbound
+/// streams), and decoding as few times as it can: an encrypted stream says its length up
+/// front; a plain one only ends where its message does, so it is decoded when the buffer has
+/// doubled since the last try, or when the sender pauses. Each decode reads the buffer from
+/// the start, so trying after every chunk cost the square of the message's size.
 async fn read_message(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncReadExt + Unpin),
     keyring: Option<&Keyring>,
+    budget: Option<&Arc<Semaphore>>,
 ) -> std::io::Result<Message> {
+    read_message_counting(stream, keyring, budget)
+        .await
+        .map(|(message, _)| message)
+}
+
+/// [`read_message`], also saying how many times it decoded.
+async fn read_message_counting(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    keyring: Option<&Keyring>,
+    budget: Option<&Arc<Semaphore>>,
+) -> std::io::Result<(Message, usize)> {
+    const CHUNK: usize = 16 * 1024;
+    const PAUSE: Duration = Duration::from_millis(5);
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = vec![0u8; CHUNK];
+    let mut held = Vec::new();
+    let mut decodes = 0;
+    let mut tried_at = 0;
+    let mut paused = false;
     loop {
-        match decode_stream(&buf, keyring) {
-            Ok(message) => return Ok(message),
-            Err(WireError::Truncated) if buf.len() < crate::wire::MAX_STREAM_BYTES => {}
-            Err(error) => return Err(std::io::Error::other(error)),
+        let complete = match expected_len(&buf) {
+            Some(len) => buf.len() >= len,
+            None => paused || tried_at == 0 || buf.len() >= 2 * tried_at,
+        };
+        if complete && !buf.is_empty() {
+            decodes += 1;
+            tried_at = buf.len();
+            match decode_stream(&buf, keyring) {
+                Ok(message) => return Ok((message, decodes)),
+                Err(WireError::Truncated) if buf.len() < crate::wire::MAX_STREAM_BYTES => {}
+                Err(error) => return Err(std::io::Error::other(error)),
+            }
         }
-        let n = stream.read(&mut chunk).await?;
+        let n = match tokio::time::timeout(PAUSE, stream.read(&mut chunk)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                paused = buf.len() > tried_at;
+                continue;
+            }
+        };
+        paused = false;
         if n == 0 {
             return Err(std::io::Error::other(WireError::Truncated));
         }
+        if buf.len() + n > crate::wire::MAX_STREAM_BYTES {
+            return Err(std::io::Error::other(WireError::TooLarge(
+                crate::wire::MAX_STREAM_BYTES,
+            )));
+        }
+        if let Some(budget) = budget {
+            let permits = (buf.len() + n).div_ceil(1024) - buf.len().div_ceil(1024);
+            let permit = budget
+                .clone()
+                .try_acquire_many_owned(permits as u32)
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::OutOfMemory,
+                        "inbound streams hold too many bytes: connection closed",
+                    )
+                })?;
+            held.push(permit);
+        }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// The whole length of an encrypted stream, once its header has arrived.
+fn expected_len(buf: &[u8]) -> Option<usize> {
+    if buf.first() != Some(&(crate::wire::MessageType::Encrypt as u8)) {
+        return None;
+    }
+    let len = buf.get(1..5)?;
+    Some(5 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize)
 }
 
 #[cfg(test)]
@@ -433,6 +525,7 @@ mod tests {
             keyring: None,
             seeds,
             metrics,
+            stream_budget: DEFAULT_STREAM_BUDGET,
         }
     }
 
@@ -441,6 +534,76 @@ mod tests {
             .and_then(|s| s.local_addr())
             .map(|a| a.port())
             .unwrap()
+    }
+
+    /// A push-pull of `nodes` members, as a plaintext stream.
+    fn big_push_pull(nodes: usize) -> Vec<u8> {
+        let nodes = (0..nodes)
+            .map(|i| crate::wire::PushNodeState {
+                name: format!("member-{i}"),
+                addr: vec![198, 18, (i / 250) as u8, (i % 250) as u8],
+                port: 7946,
+                meta: vec![b'x'; 100],
+                incarnation: 1,
+                state: crate::wire::NodeState::Alive,
+                vsn: crate::core::VERSIONS.to_vec(),
+            })
+            .collect();
+        let message = Message::PushPull(crate::wire::PushPull {
+            join: false,
+            nodes,
+            user_state: Vec::new(),
+        });
+        encode_stream(&message, None, [0; 12])
+    }
+
+    /// Issue 9, case 7: a plaintext stream was decoded again from its start after every
+    /// 16 KB read, which costs the square of its size.
+    #[tokio::test]
+    async fn a_large_stream_read_in_small_pieces_is_decoded_a_few_times() {
+        let bytes = big_push_pull(8_000);
+        assert!(bytes.len() > 1_000_000, "{}", bytes.len());
+        let (mut writer, mut reader) = tokio::io::duplex(4096);
+        let sender = tokio::spawn(async move {
+            for piece in bytes.chunks(1024) {
+                writer.write_all(piece).await.unwrap();
+            }
+            writer
+        });
+        let (message, decodes) = read_message_counting(&mut reader, None, None)
+            .await
+            .unwrap();
+        let _writer = sender.await.unwrap();
+        let Message::PushPull(push_pull) = message else {
+            panic!("a push-pull")
+        };
+        assert_eq!(push_pull.nodes.len(), 8_000);
+        // Doubling from the first read: about log2(1 MB / 4 KB) = 8, and a few more when the
+        // sender pauses on a busy machine. Decoding after every read would be about 300.
+        assert!(decodes <= 40, "decoded {decodes} times");
+    }
+
+    /// Issue 9, case 7: connections that never finish a message held up to 20 MB each.
+    #[tokio::test]
+    async fn streams_that_outgrow_the_budget_are_closed() {
+        let budget = Arc::new(Semaphore::new(256)); // 256 KiB for every inbound stream
+        let bytes = big_push_pull(8_000);
+        let (mut writer, mut reader) = tokio::io::duplex(64 * 1024);
+        let _sender = tokio::spawn(async move {
+            let _ = writer.write_all(&bytes).await;
+            // Never finishes: keeps the connection open.
+            std::future::pending::<()>().await;
+        });
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            read_message(&mut reader, None, Some(&budget)),
+        )
+        .await
+        .expect("the reader gave up in time");
+        let error = read.expect_err("the stream went past the budget");
+        assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory);
+        // Closing the connection gives its bytes back.
+        assert_eq!(budget.available_permits(), 256);
     }
 
     #[tokio::test]

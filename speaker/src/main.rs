@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         keyring,
         seeds: Vec::new(),
         metrics: metrics.gossip.clone(),
+        stream_budget: ferrolb_gossip::driver::DEFAULT_STREAM_BUDGET,
     })
     .await
     .with_context(|| format!("binding gossip to {bind}"))?;

@@ -28,6 +28,9 @@ pub const JOIN_GRACE: Duration = Duration::from_secs(3);
 /// How often an interface back up checks whether another member has answered since.
 const WAITING_LINK_CHECK: Duration = Duration::from_millis(10);
 
+/// Owned IPs are announced again (members joined, we refuted our death) at most this often.
+const ANNOUNCE_AGAIN_EVERY: Duration = Duration::from_secs(1);
+
 /// How soon a pass whose status writes failed runs again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -179,6 +182,9 @@ impl Speaker {
         // Set when every owned IP should be announced again, after the next election: a
         // node that gives an IP up in that election must not announce it once more.
         let mut announce_again = false;
+        // Announcing everything again is at most once per ANNOUNCE_AGAIN_EVERY: a flood of
+        // joins (fake members, a rolling restart) costs one round of gratuitous ARPs a second.
+        let mut announced_again: Option<Instant> = None;
         // Whether the inputs of the election may have changed (a conflict report does not).
         let mut elect = true;
         let mut failure = None;
@@ -196,7 +202,10 @@ impl Speaker {
                 }
             }
             elect = true;
-            if std::mem::take(&mut announce_again) {
+            let again_due = announced_again.is_none_or(|at| at.elapsed() >= ANNOUNCE_AGAIN_EVERY);
+            if announce_again && again_due {
+                announce_again = false;
+                announced_again = Some(Instant::now());
                 self.announcer.announce_again();
             }
             tokio::select! {
@@ -239,6 +248,7 @@ impl Speaker {
                     elect = false;
                 }
                 () = tokio::time::sleep(RETRY), if retry => {}
+                () = tokio::time::sleep(ANNOUNCE_AGAIN_EVERY), if announce_again => elect = false,
                 () = tokio::time::sleep(WAITING_LINK_CHECK), if self.returning.any_waiting() => {}
                 () = &mut shutdown => break,
             }

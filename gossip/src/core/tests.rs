@@ -599,3 +599,45 @@ fn a_stale_death_claim_is_answered_with_our_current_incarnation() {
         (0..3).map(|i| sim.live(i)).collect::<Vec<_>>()
     );
 }
+
+/// Issue 9, case 7: fake members were accepted without bound, with any metadata, and the
+/// dead were never forgotten.
+#[test]
+fn fake_members_are_bounded_and_the_dead_forgotten() {
+    let mut config = Config::lan("n0", addr(0));
+    config.max_members = 100;
+    #[allow(clippy::disallowed_methods)] // any base will do: time is advanced by hand
+    let start = Instant::now();
+    let mut list = Memberlist::new(config, start, 1);
+    let alive = |i: usize, meta: usize| {
+        Message::Alive(Alive {
+            incarnation: 1,
+            node: format!("fake-{i}"),
+            addr: vec![198, 18, (i / 250) as u8, (i % 250) as u8],
+            port: 7946,
+            meta: vec![b'm'; meta],
+            vsn: VERSIONS.to_vec(),
+        })
+    };
+    let flood: Vec<Message> = (1..5_000).map(|i| alive(i, 10)).collect();
+    list.handle_packet(addr(9), flood, start);
+    assert_eq!(list.members().count(), 100);
+    let mut small = Memberlist::new(Config::lan("n0", addr(0)), start, 1);
+    small.handle_packet(addr(9), vec![alive(1, MAX_META + 1)], start);
+    assert_eq!(small.members().count(), 1, "oversized metadata accepted");
+
+    // Every fake member is declared dead, then forgotten after gossip_to_the_dead.
+    let dead: Vec<Message> = (1..100)
+        .map(|i| {
+            Message::Dead(Suspicion {
+                incarnation: 1,
+                node: format!("fake-{i}"),
+                from: "n9".into(),
+            })
+        })
+        .collect();
+    list.handle_packet(addr(9), dead, start);
+    let later = start + Duration::from_secs(31);
+    list.tick(later);
+    assert_eq!(list.members().count(), 1, "the dead are never forgotten");
+}

@@ -364,7 +364,8 @@ impl Message {
                 if count > input.len() as u64 || user_len > input.len() as u64 {
                     return Err(WireError::Truncated);
                 }
-                let mut nodes = Vec::with_capacity(count as usize);
+                // The count is the sender's word: grow as the states really arrive.
+                let mut nodes = Vec::with_capacity((count as usize).min(1024));
                 for _ in 0..count {
                     let value = Value::read(&mut input)?;
                     let n = map(&value)?;

@@ -43,6 +43,11 @@ pub enum WireError {
 /// Largest decompressed or decrypted stream accepted, as memberlist's `maxPushStateBytes`.
 pub const MAX_STREAM_BYTES: usize = 20 * 1024 * 1024;
 
+/// Largest decompressed datagram accepted: what fits in a UDP packet. memberlist compresses
+/// what it would send in one, so a compressed datagram that expands past this is a bomb
+/// (54 KB of LZW once expanded to 73 MB).
+pub const MAX_PACKET_BYTES: usize = 64 * 1024;
+
 /// Nesting of compound and compressed wrappers accepted (memberlist uses at most two).
 const MAX_WRAPPING: usize = 4;
 
@@ -103,7 +108,9 @@ fn decode_command(buf: &[u8], out: &mut Vec<Message>, depth: usize) -> Result<()
             }
             Ok(())
         }
-        MessageType::Compress => decode_command(&decompress(body)?, out, depth + 1),
+        MessageType::Compress => {
+            decode_command(&decompress(body, MAX_PACKET_BYTES)?, out, depth + 1)
+        }
         _ => {
             out.push(Message::decode(message_type, body)?);
             Ok(())
@@ -111,8 +118,9 @@ fn decode_command(buf: &[u8], out: &mut Vec<Message>, depth: usize) -> Result<()
     }
 }
 
-/// memberlist's `compress{Algo, Buf}`: LZW, least significant bit first, 8-bit literals.
-fn decompress(body: &[u8]) -> Result<Vec<u8>, WireError> {
+/// memberlist's `compress{Algo, Buf}`: LZW, least significant bit first, 8-bit literals;
+/// refused as soon as the output would pass `limit`.
+fn decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let mut input = body;
     let value = msgpack::Value::read(&mut input)?;
     let msgpack::Value::Map(map) = value else {
@@ -135,10 +143,10 @@ fn decompress(body: &[u8]) -> Result<Vec<u8>, WireError> {
     loop {
         let result = decoder.decode_bytes(input, &mut chunk);
         input = &input[result.consumed_in..];
-        out.extend_from_slice(&chunk[..result.consumed_out]);
-        if out.len() > MAX_STREAM_BYTES {
-            return Err(WireError::TooLarge(MAX_STREAM_BYTES));
+        if out.len() + result.consumed_out > limit {
+            return Err(WireError::TooLarge(limit));
         }
+        out.extend_from_slice(&chunk[..result.consumed_out]);
         match result.status {
             Ok(weezl::LzwStatus::Done) => return Ok(out),
             Ok(weezl::LzwStatus::Ok) if result.consumed_in == 0 && result.consumed_out == 0 => {
@@ -220,7 +228,7 @@ pub fn decode_stream(stream: &[u8], keyring: Option<&Keyring>) -> Result<Message
     let message_type = MessageType::from_byte(first).ok_or(WireError::UnknownType(first))?;
     match message_type {
         MessageType::Compress => {
-            let inner = decompress(body)?;
+            let inner = decompress(body, MAX_STREAM_BYTES)?;
             let (&t, body) = inner.split_first().ok_or(WireError::Truncated)?;
             let t = MessageType::from_byte(t).ok_or(WireError::UnknownType(t))?;
             // Inside a compressed stream, truncation is corruption, not a short read.

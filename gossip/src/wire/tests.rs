@@ -147,3 +147,40 @@ proptest::proptest! {
         let _ = decode_stream(&bytes, Some(&test_keyring()));
     }
 }
+
+/// A datagram holding `payload` LZW-compressed, as memberlist frames it.
+fn compressed_packet(payload: &[u8]) -> Vec<u8> {
+    let lzw = weezl::encode::Encoder::new(weezl::BitOrder::Lsb, 8)
+        .encode(payload)
+        .expect("LZW encodes");
+    let mut w = msgpack::Writer::default();
+    w.map(2);
+    w.str("Algo");
+    w.uint(0);
+    w.str("Buf");
+    w.bytes(&lzw);
+    let mut packet = vec![MessageType::Compress as u8];
+    packet.extend_from_slice(&w.buf);
+    packet
+}
+
+/// Issue 9, case 7: a small compressed datagram could expand to tens of megabytes.
+#[test]
+fn a_compressed_datagram_that_expands_past_a_packet_is_refused() {
+    let bomb = compressed_packet(&vec![0u8; 4 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    assert_eq!(
+        decode_packet(&bomb, None),
+        Err(WireError::TooLarge(MAX_PACKET_BYTES))
+    );
+    // What memberlist really compresses still decodes.
+    let ping = Message::Ping(Ping {
+        seq_no: 7,
+        node: "n1".into(),
+        ..Ping::default()
+    });
+    assert_eq!(
+        decode_packet(&compressed_packet(&ping.encode()), None),
+        Ok(vec![ping])
+    );
+}
