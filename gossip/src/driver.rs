@@ -54,6 +54,7 @@ pub struct GossipMetrics {
     suspicions: Counter,
     failures: Counter,
     dropped: Family<Labels, Counter>,
+    encrypted: Gauge,
 }
 
 impl GossipMetrics {
@@ -63,6 +64,11 @@ impl GossipMetrics {
         gossip.register("probes", "Probes sent", self.probes.clone());
         gossip.register("suspicions", "Members suspected", self.suspicions.clone());
         gossip.register("failures", "Members declared failed", self.failures.clone());
+        gossip.register(
+            "encrypted",
+            "1 when gossip is encrypted; 0 when anyone on the network can forge it",
+            self.encrypted.clone(),
+        );
         gossip.register(
             "packets_dropped",
             "Packets dropped, by reason",
@@ -231,6 +237,7 @@ async fn run(
 ) {
     let keyring = config.keyring;
     let metrics = config.metrics;
+    metrics.encrypted.set(i64::from(keyring.is_some()));
     // One permit per KiB buffered by inbound streams.
     let budget = Arc::new(Semaphore::new(config.stream_budget / 1024));
     let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
@@ -606,6 +613,36 @@ mod tests {
         assert_eq!(budget.available_permits(), 256);
     }
 
+    /// Issue 9, case 8: a key rotation, midway: each member sends with its own primary key
+    /// and accepts the other's.
+    #[tokio::test]
+    async fn members_with_different_primary_keys_that_accept_each_other_join() {
+        use crate::wire::metallb_key;
+        let (pa, pb) = (free_port(), free_port());
+        let mut a = config("a", pa, vec![], GossipMetrics::default());
+        let mut ring_a = Keyring::new(metallb_key(b"old"));
+        ring_a.add(metallb_key(b"new"));
+        a.keyring = Some(ring_a);
+        let mut b = config(
+            "b",
+            pb,
+            vec![([127, 0, 0, 1], pa).into()],
+            GossipMetrics::default(),
+        );
+        let mut ring_b = Keyring::new(metallb_key(b"new"));
+        ring_b.add(metallb_key(b"old"));
+        b.keyring = Some(ring_b);
+        let a = Gossip::start(a).await.unwrap();
+        let b = Gossip::start(b).await.unwrap();
+        let joined = tokio::time::timeout(Duration::from_secs(5), async {
+            while a.members().await.len() < 2 || b.members().await.len() < 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(joined.is_ok(), "the members never saw each other");
+    }
+
     #[tokio::test]
     async fn two_members_on_loopback_join_count_and_drop_garbage() {
         let (pa, pb) = (free_port(), free_port());
@@ -647,6 +684,7 @@ mod tests {
             text.contains("ferrolb_gossip_packets_dropped_total{reason=\"malformed\"} 1"),
             "{text}"
         );
+        assert!(text.contains("ferrolb_gossip_encrypted 0"), "{text}");
         assert!(
             !text.contains("ferrolb_gossip_probes_total 0\n"),
             "no probe counted: {text}"

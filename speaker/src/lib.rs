@@ -2,6 +2,7 @@
 //! mode (ARP, NDP, interfaces). The binary (`main.rs`) ties them to gossip and the cluster.
 pub mod election;
 pub mod event_rate;
+pub mod gossip_key;
 pub mod layer2;
 pub mod memory;
 pub mod metrics;

@@ -5,7 +5,6 @@ use clap::Parser;
 use ferrolb_cluster::Cluster;
 use ferrolb_gossip::core::Config as GossipCore;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
-use ferrolb_gossip::wire::{Keyring, metallb_key};
 use ferrolb_speaker::layer2::interfaces;
 use ferrolb_speaker::metrics::{self, Metrics};
 use ferrolb_speaker::speaker::{self, Options, Speaker};
@@ -112,13 +111,14 @@ async fn main() -> anyhow::Result<()> {
         None => own_address(&cluster, &args.node_name).await?,
     };
     let keyring = match &args.ml_secret_key_path {
-        Some(dir) => {
-            let path = dir.join("secretkey");
-            let secret = std::fs::read(&path)
-                .with_context(|| format!("reading the memberlist key {}", path.display()))?;
-            Some(Keyring::new(metallb_key(&secret)))
+        Some(dir) => Some(ferrolb_speaker::gossip_key::load_keyring(dir)?),
+        None => {
+            tracing::warn!(
+                "gossip is NOT encrypted: anyone who can send to port {} can forge membership and move IPs; set --ml-secret-key-path (METALLB_ML_SECRET_KEY_PATH) to the memberlist Secret",
+                args.ml_bindport
+            );
+            None
         }
-        None => None,
     };
     let bind = SocketAddr::new(bind_ip, args.ml_bindport);
     let gossip = Gossip::start(GossipConfig {

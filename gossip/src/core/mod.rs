@@ -532,7 +532,7 @@ impl Memberlist {
         if !ping.node.is_empty() && ping.node != self.config.name {
             return;
         }
-        let to = socket_addr(&ping.source_addr, ping.source_port).unwrap_or(from);
+        let to = self.reply_address(from, &ping.source_addr, ping.source_port);
         let mut messages = vec![Message::Ack(Ack {
             seq_no: ping.seq_no,
             payload: Vec::new(),
@@ -559,10 +559,17 @@ impl Memberlist {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
+        // Only for a member, about a member: otherwise anyone could make us send datagrams to
+        // any address (memberlist pings whatever address the request names).
         let Some(target) = socket_addr(&req.target, req.port) else {
             return;
         };
-        let requester = socket_addr(&req.source_addr, req.source_port).unwrap_or(from);
+        let known = |addr: SocketAddr| self.others().any(|m| m.addr == addr);
+        if !known(target) || !known(from) {
+            tracing::debug!(%from, %target, "ignored an indirect ping outside the membership");
+            return;
+        }
+        let requester = self.reply_address(from, &req.source_addr, req.source_port);
         let seq_no = self.next_seq();
         self.relays.insert(
             seq_no,
@@ -582,6 +589,15 @@ impl Memberlist {
             to: target,
             messages: vec![Message::Ping(ping)],
         });
+    }
+
+    /// Where to answer a request from `from` that names its own source address: that address
+    /// when it is a member's (memberlist's behind-NAT case), else where the datagram came
+    /// from, so a forged source address cannot aim our answers at someone else.
+    fn reply_address(&self, from: SocketAddr, addr: &[u8], port: u16) -> SocketAddr {
+        socket_addr(addr, port)
+            .filter(|named| *named == from || self.others().any(|m| m.addr == *named))
+            .unwrap_or(from)
     }
 
     fn on_ack(&mut self, ack: Ack, now: Instant, out: &mut Vec<Output>) {

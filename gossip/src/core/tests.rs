@@ -641,3 +641,52 @@ fn fake_members_are_bounded_and_the_dead_forgotten() {
     list.tick(later);
     assert_eq!(list.members().count(), 1, "the dead are never forgotten");
 }
+
+/// Issue 9, case 8: pings and indirect pings once made us send datagrams to any address
+/// they named.
+#[test]
+fn requests_cannot_aim_our_datagrams_outside_the_membership() {
+    let mut sim = Sim::new(3, 17);
+    sim.join_all(0);
+    sim.run(Duration::from_secs(5));
+    let outsider = SocketAddr::from(([198, 18, 200, 1], 7946));
+    let victim = SocketAddr::from(([198, 18, 200, 2], 7946));
+    let destinations = |out: &[Output]| -> Vec<SocketAddr> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Packet { to, .. } => Some(*to),
+                _ => None,
+            })
+            .collect()
+    };
+    // A ping naming the victim as its source is answered where it came from.
+    let ping = Message::Ping(Ping {
+        seq_no: 1,
+        node: "n0".into(),
+        source_addr: ip_bytes(victim.ip()),
+        source_port: victim.port(),
+        source_node: "x".into(),
+    });
+    let out = sim.nodes[0].handle_packet(outsider, vec![ping], sim.now);
+    assert_eq!(destinations(&out), [outsider]);
+    // An indirect ping from an outsider, or about a non-member, is ignored.
+    let indirect = |target: SocketAddr| {
+        Message::IndirectPing(IndirectPing {
+            seq_no: 2,
+            target: ip_bytes(target.ip()),
+            port: target.port(),
+            node: "x".into(),
+            nack: true,
+            source_addr: Vec::new(),
+            source_port: 0,
+            source_node: String::new(),
+        })
+    };
+    let out = sim.nodes[0].handle_packet(outsider, vec![indirect(addr(1))], sim.now);
+    assert!(destinations(&out).is_empty(), "{out:?}");
+    let out = sim.nodes[0].handle_packet(addr(2), vec![indirect(victim)], sim.now);
+    assert!(destinations(&out).is_empty(), "{out:?}");
+    // A member asking about a member is served.
+    let out = sim.nodes[0].handle_packet(addr(2), vec![indirect(addr(1))], sim.now);
+    assert_eq!(destinations(&out), [addr(1)]);
+}
