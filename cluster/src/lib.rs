@@ -10,8 +10,10 @@
 pub mod kubernetes;
 mod snapshot;
 pub mod store;
+mod termination;
 
 pub use snapshot::{ObjectKey, Problem, Snapshot, Source};
+pub use termination::terminated;
 
 use std::path::PathBuf;
 use std::sync::Arc;

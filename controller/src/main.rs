@@ -49,6 +49,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        // A log that cannot be written (a full disk) must not stop the component: by
+        // default the subscriber reports it on stderr, which panics when that fails too.
+        .log_internal_errors(false)
         .init();
     let cluster = match &args.store {
         Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open(
@@ -75,6 +78,9 @@ async fn main() -> anyhow::Result<()> {
     let mut controller = Controller::new(&args.namespace, args.lb_class.as_deref());
     let mut snapshots = cluster.snapshots();
     let mut writer = Writer::default();
+    // Listening from the start: a signal during a pass is not lost.
+    let terminated = ferrolb_cluster::terminated();
+    tokio::pin!(terminated);
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let actions = controller.reconcile(&snapshot);
@@ -91,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { break },
             () = tokio::time::sleep(RETRY), if retry => {}
-            _ = tokio::signal::ctrl_c() => break,
+            () = &mut terminated => break,
         }
     }
     tracing::info!("controller stopped");

@@ -81,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        // A log that cannot be written (a full disk) must not stop the component: by
+        // default the subscriber reports it on stderr, which panics when that fails too.
+        .log_internal_errors(false)
         .init();
     let component = format!("ferrolb-speaker-{}", args.node_name);
     let cluster = match &args.store {
@@ -144,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         ml_labels: args.ml_labels,
     };
     Speaker::new(options, cluster, gossip, metrics, links, args.l2_refresh)
-        .run(shutdown())
+        .run(ferrolb_cluster::terminated())
         .await
 }
 
@@ -165,19 +168,5 @@ async fn own_address(cluster: &Cluster, node: &str) -> anyhow::Result<IpAddr> {
                 "node {node} has no Node object with an InternalIP: pass --ml-bindaddr"
             ),
         }
-    }
-}
-
-/// SIGTERM (Kubernetes stopping the pod) or SIGINT.
-async fn shutdown() {
-    let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -68,6 +68,12 @@ impl StoreRun {
 
     /// Starts `ferrolb-controller --store DIR` with `extra` arguments.
     pub fn start_controller(&mut self, extra: &[&str]) {
+        self.start_controller_under(&[], extra);
+    }
+
+    /// As [`StoreRun::start_controller`], run by `launcher` (a command and its arguments, such
+    /// as `unshare --pid --fork`, to make it PID 1 of a new PID namespace).
+    pub fn start_controller_under(&mut self, launcher: &[&str], extra: &[&str]) {
         assert!(
             self.controller.is_none(),
             "the controller is already running"
@@ -75,7 +81,16 @@ impl StoreRun {
         let log = std::fs::File::create(self.dir().join("controller.log.txt")).expect("a log file");
         self.metrics_port = free_port();
         let port = self.metrics_port.to_string();
-        let child = Command::new(binary("ferrolb-controller"))
+        let controller = binary("ferrolb-controller");
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&controller);
+                command
+            }
+            None => Command::new(&controller),
+        };
+        let child = command
             .arg("--store")
             .arg(self.dir())
             .args([
@@ -93,6 +108,26 @@ impl StoreRun {
             .spawn()
             .expect("starting ferrolb-controller");
         self.controller = Some(child);
+    }
+
+    /// The process started by [`StoreRun::start_controller`] (the launcher's, if any).
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Child::id)
+    }
+
+    /// Waits up to `timeout` for the started process to exit; whether it did.
+    pub fn wait_controller_exit(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.controller.as_mut() else {
+            return true;
+        };
+        let exited = wait_until(timeout, Duration::from_millis(20), || {
+            matches!(child.try_wait(), Ok(Some(_))).then_some(())
+        })
+        .is_some();
+        if exited {
+            self.controller = None;
+        }
+        exited
     }
 
     /// Stops the controller with SIGKILL, as a crash would.

@@ -4,6 +4,7 @@
 use ferrolb_e2e::faults::{AnswerWatch, MAX_DOUBLE_ANSWER};
 use ferrolb_e2e::lab_available;
 use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
+use ferrolb_e2e::standalone::{StoreRun, ingress};
 use std::time::Duration;
 
 const TOOLS: &[&str] = &["ip"];
@@ -79,4 +80,99 @@ fn a_1500_ms_link_flap_never_has_two_nodes_answering() {
 #[test]
 fn a_6_s_link_flap_never_has_two_nodes_answering() {
     link_flap("198.51.100.62", Duration::from_secs(6));
+}
+
+const POOL_ONLY: &str = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lab, namespace: metallb-system}\nspec: {addresses: [198.51.100.0/24]}\n---\n";
+
+/// Issue 9, case 10: as PID 1 (a container), the controller once ignored SIGTERM, so a
+/// rollout ran two controllers until the grace period ended in SIGKILL.
+#[test]
+fn the_controller_as_pid_1_stops_at_sigterm() {
+    if !lab_available(&["unshare", "kill"]) {
+        return;
+    }
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", POOL_ONLY);
+    run.write("web.yaml", &service("web", "198.51.100.9", "Cluster", &[]));
+    run.start_controller_under(&["unshare", "--pid", "--fork"], &[]);
+    run.wait_service("default", "web", "an IP", |s| !ingress(s).is_empty());
+    // The controller is the launcher's only child, PID 1 in its namespace.
+    let launcher = run.controller_pid().expect("started");
+    let children = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .expect("the launcher's children");
+    let controller = children.split_whitespace().next().expect("the controller");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", controller])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(
+        run.wait_controller_exit(Duration::from_secs(5)),
+        "the controller ignored SIGTERM\n{}",
+        run.controller_log()
+    );
+}
+
+/// Unmounts a tmpfs on drop, also when the test fails.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn temporaries(dir: &std::path::Path) -> usize {
+    std::process::Command::new("find")
+        .arg(dir)
+        .args(["-name", ".*.tmp"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
+}
+
+/// Issue 9, case 10: a full disk left a new temporary file per retry of a status write. The
+/// controller must keep retrying, leave nothing behind, and catch up once there is room.
+#[test]
+fn a_full_disk_leaves_no_temporary_files_and_is_caught_up_after() {
+    if !lab_available(&["mount", "umount", "find"]) {
+        return;
+    }
+    let mut run = StoreRun::new();
+    let dir = run.dir().to_path_buf();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "mounting a tmpfs on {}", dir.display());
+    let _tmpfs = Tmpfs(dir.clone());
+    run.write("pools.yaml", POOL_ONLY);
+    let services: String = (0..40)
+        .map(|i| {
+            format!("apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n---\n")
+        })
+        .collect();
+    run.write("services.yaml", &services);
+    // Fill the disk to the last byte.
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=4096"])
+        .arg(format!("of={}", dir.join(".filler").display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    run.start_controller(&[]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(temporaries(&dir), 0, "temporary files left behind");
+    assert!(
+        run.service("default", "s0")
+            .is_some_and(|s| ingress(&s).is_empty())
+    );
+    std::fs::remove_file(dir.join(".filler")).expect("freeing the disk");
+    run.wait_service("default", "s39", "an IP once there is room", |s| {
+        !ingress(s).is_empty()
+    });
+    run.kill_controller();
 }

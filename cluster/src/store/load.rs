@@ -41,6 +41,8 @@ pub(super) struct Loader {
     stale: Vec<(PathBuf, ObjectKey)>,
     /// Kinds left out of snapshots: a component that never reads them need not hold them.
     ignored: &'static [&'static str],
+    /// Whether the directory could not be read at the last look.
+    unreadable: bool,
 }
 
 /// Reads a store directory once (for `ferrolbctl`).
@@ -58,6 +60,7 @@ impl Loader {
             seen: Vec::new(),
             stale: Vec::new(),
             ignored: &[],
+            unreadable: false,
         }
     }
 
@@ -77,7 +80,19 @@ impl Loader {
     }
 
     /// A new snapshot if any file changed since the last load (one directory scan either way).
+    /// A store directory that cannot be read (deleted, unmounted, no permission) changes
+    /// nothing: read as empty, it would take every IP away.
     pub(super) fn load_if_changed(&mut self) -> Option<Snapshot> {
+        if let Err(error) = std::fs::read_dir(&self.dir) {
+            if !self.unreadable {
+                tracing::error!(dir = %self.dir.display(), %error, "the store directory cannot be read: keeping the last objects");
+            }
+            self.unreadable = true;
+            return None;
+        }
+        if std::mem::take(&mut self.unreadable) {
+            tracing::info!(dir = %self.dir.display(), "the store directory can be read again");
+        }
         let files = self.scan();
         (files != self.seen).then(|| self.load_files(files))
     }
@@ -172,6 +187,11 @@ impl Loader {
                     .push(problem(format!("{} without metadata.name", object.kind())));
                 continue;
             }
+            // The API server refuses such names; a file may hold anything.
+            if let Err(reason) = check_names(&object) {
+                snapshot.problems.push(problem(reason));
+                continue;
+            }
             default_namespace(&mut object, &self.namespace);
             let key = ObjectKey::of(&object);
             if snapshot.objects.contains_key(&key) {
@@ -190,6 +210,43 @@ impl Loader {
             snapshot.objects.insert(key, object);
         }
     }
+}
+
+/// Kubernetes' rules for names: a DNS-1123 subdomain for objects, a DNS-1123 label for
+/// namespaces. Names become parts of paths, Event targets and label values here.
+fn check_names(object: &Object) -> Result<(), String> {
+    let meta = object.meta();
+    let name = object.name();
+    if !is_dns_subdomain(name) {
+        return Err(format!(
+            "{} name {name:?} is not a valid name (lowercase letters, digits, '-' and '.', at most 253)",
+            object.kind()
+        ));
+    }
+    if let Some(namespace) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+        && !is_dns_label(namespace)
+    {
+        return Err(format!(
+            "{} {name}: namespace {namespace:?} is not a valid name (lowercase letters, digits and '-', at most 63)",
+            object.kind()
+        ));
+    }
+    Ok(())
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
 /// Namespaced objects written without a namespace: metallb.io kinds go to MetalLB's namespace,

@@ -186,10 +186,22 @@ async fn flush(
     component: String,
 ) {
     let mut interval = tokio::time::interval(FLUSH_INTERVAL);
+    // Failures in a row: logged when they start and when they end, not at every retry.
+    let mut failing = 0u64;
     loop {
         interval.tick().await;
-        if let Err(error) = lock(&own).flush() {
-            tracing::warn!(%error, "writing status failed; retrying");
+        match lock(&own).flush() {
+            Err(error) => {
+                if failing == 0 {
+                    tracing::warn!(%error, "writing status failed; retrying");
+                }
+                failing += 1;
+            }
+            Ok(()) if failing > 0 => {
+                tracing::info!(retries = failing, "writing status works again");
+                failing = 0;
+            }
+            Ok(()) => {}
         }
         let events: Vec<Event> = {
             let mut log = lock(&log);

@@ -410,3 +410,62 @@ async fn a_damaged_status_file_of_ours_is_reported_and_rewritten() {
         assert!(text.contains("198.51.100.7"), "{text}");
     }
 }
+
+/// Issue 9, case 10: a name that climbs out of a path passed, then failed every second.
+#[tokio::test]
+async fn objects_with_names_kubernetes_refuses_are_reported_and_skipped() {
+    let bad = POOL.replace("name: first", "name: ../../etc");
+    let bad_namespace = SERVICE.replace("namespace: demo", "namespace: Demo_1");
+    let dir = store_with(&[("pools.yaml", &bad), ("svc.yaml", &bad_namespace)]);
+    let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let snapshot = store.snapshots().borrow().clone();
+    assert!(snapshot.objects.is_empty(), "{:?}", snapshot.objects.keys());
+    let reasons: Vec<&str> = snapshot
+        .problems
+        .iter()
+        .map(|p| p.reason.as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("\"../../etc\" is not a valid name")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("namespace \"Demo_1\"")),
+        "{reasons:?}"
+    );
+}
+
+/// Issue 9, case 10: a store directory that vanished was read as empty, freeing every IP.
+#[tokio::test]
+async fn a_vanished_store_directory_keeps_the_last_objects() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("store");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("pools.yaml"), POOL).unwrap();
+    let store = FileStore::open(&dir, "metallb-system", "test").unwrap();
+    let moved = parent.path().join("elsewhere");
+    std::fs::rename(&dir, &moved).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store.snapshots().borrow().get(&pool_key("first")).is_some(),
+        "the pool vanished with the directory"
+    );
+    // Back, with a change: seen as usual.
+    std::fs::rename(&moved, &dir).unwrap();
+    std::fs::write(dir.join("pools.yaml"), POOL.replace("first", "second")).unwrap();
+    wait_for(&store, |s| s.get(&pool_key("second")).is_some()).await;
+}
+
+/// Issue 9, case 10: temporary files left by a run killed mid-write are removed.
+#[tokio::test]
+async fn leftover_temporary_files_are_removed_at_start() {
+    let dir = store_with(&[("svc.yaml", SERVICE)]);
+    let folder = dir.path().join("status/ferrolb-controller/service");
+    std::fs::create_dir_all(&folder).unwrap();
+    let leftover = folder.join(".demo.yaml.4242.7.tmp");
+    std::fs::write(&leftover, "half").unwrap();
+    let _store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    assert!(!leftover.exists());
+}

@@ -47,6 +47,7 @@ impl OwnStatus {
             buckets: BTreeMap::new(),
             dirty: BTreeSet::new(),
         };
+        remove_temporaries(&own.root);
         let Ok(kinds) = std::fs::read_dir(&own.root) else {
             return Ok(own);
         };
@@ -198,6 +199,26 @@ pub(super) fn events(dir: &Path, component: &str, events: &[Event]) -> Result<()
     write_atomically(&path, text.as_bytes())
 }
 
+/// Removes the temporary files an earlier run of the component left (killed mid-write).
+fn remove_temporaries(root: &Path) {
+    let folders = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .chain([root.to_path_buf()]);
+    for folder in folders {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// Writes `contents` to a hidden temporary file beside `path`, then renames it over `path`:
 /// a reader sees the old file or the new one, never a part.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ClusterError> {
@@ -218,6 +239,17 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Clust
         ".{file_name}.{}.{sequence}.tmp",
         std::process::id()
     ));
-    std::fs::write(&temporary, contents).map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
+    // On the disk before the rename, so a crash leaves the old file or the whole new one;
+    // and gone if any step fails (a full disk once left a new one per retry).
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        std::io::Write::write_all(&mut file, contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        std::fs::File::open(parent)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.map_err(io)
 }
