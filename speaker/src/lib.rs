@@ -5,6 +5,7 @@ pub mod event_rate;
 pub mod gossip_key;
 pub mod layer2;
 pub mod memory;
+pub mod meta;
 pub mod metrics;
 pub mod returning_links;
 pub mod speaker;

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub gossip: ferrolb_gossip::driver::GossipMetrics,
     /// 1 for each Service this node announces: {node, protocol, service}.
     announced: Family<Labels, Gauge>,
+    /// Claims of an owned IP by another speaker: gossip between the two is broken.
+    split_brains: Family<Labels, Counter>,
     ready: AtomicBool,
 }
 
@@ -53,6 +55,7 @@ impl Metrics {
         let l2 = L2Metrics::default();
         let gossip = ferrolb_gossip::driver::GossipMetrics::default();
         let announced = Family::<Labels, Gauge>::default();
+        let split_brains = Family::<Labels, Counter>::default();
         {
             let layer2 = registry.sub_registry_with_prefix("metallb_layer2");
             layer2.register(
@@ -79,6 +82,13 @@ impl Metrics {
                 l2.conflicts.clone(),
             );
         registry
+            .sub_registry_with_prefix("ferrolb_layer2")
+            .register(
+                "split_brains",
+                "Owned IPs seen announced by another speaker, which gossip cannot reach",
+                split_brains.clone(),
+            );
+        registry
             .sub_registry_with_prefix("metallb_speaker")
             .register(
                 "announced",
@@ -91,6 +101,7 @@ impl Metrics {
             l2,
             gossip,
             announced,
+            split_brains,
             ready: AtomicBool::new(false),
         }
     }
@@ -107,6 +118,10 @@ impl Metrics {
                 ])
                 .set(1);
         }
+    }
+
+    pub fn split_brain(&self, ip: std::net::IpAddr) {
+        self.split_brains.get_or_create(&ip_label(ip)).inc();
     }
 
     pub fn set_ready(&self) {

@@ -6,6 +6,7 @@ use crate::event_rate::EventRate;
 use crate::layer2::announcer::{Announcer, Conflict, Plan};
 use crate::layer2::interfaces::Links;
 use crate::layer2::packet::format_mac;
+use crate::meta;
 use crate::metrics::Metrics;
 use crate::returning_links::ReturningLinks;
 use ferrolb_api::config::Config;
@@ -41,9 +42,6 @@ const CONFLICT_REPORT_EVERY: Duration = Duration::from_secs(60);
 const EVENT_BURST: u32 = 20;
 const EVENT_EVERY: Duration = Duration::from_secs(1);
 
-/// Prefix of our memberlist metadata: the interfaces we can announce on.
-const META_PREFIX: &str = "ferrolb-l2:";
-
 pub struct Options {
     pub node: String,
     pub namespace: String,
@@ -58,28 +56,6 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the speaker pods are listed again (Kubernetes) for gossip to join.
 const POD_LIST_EVERY: Duration = Duration::from_secs(10);
-
-pub fn encode_meta(interfaces: &BTreeSet<String>) -> Vec<u8> {
-    let names: Vec<&str> = interfaces.iter().map(String::as_str).collect();
-    let mut meta = format!("{META_PREFIX}{}", names.join(","));
-    // memberlist carries at most 512 bytes of metadata: past that, say nothing (any).
-    if meta.len() > 512 {
-        meta.clear();
-    }
-    meta.into_bytes()
-}
-
-/// The interfaces a member says it can announce on; `None` when it does not say (MetalLB).
-pub fn parse_meta(meta: &[u8]) -> Option<BTreeSet<String>> {
-    let text = std::str::from_utf8(meta).ok()?;
-    let list = text.strip_prefix(META_PREFIX)?;
-    Some(
-        list.split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-    )
-}
 
 /// The InternalIP of every Node, by name: where their speakers listen for gossip.
 pub fn node_addresses(snapshot: &Snapshot) -> BTreeMap<String, IpAddr> {
@@ -314,7 +290,14 @@ impl Speaker {
         if interfaces != eligible {
             tracing::debug!(waiting = ?eligible.difference(&interfaces).collect::<Vec<_>>(), "interfaces back up wait for gossip");
         }
-        let meta = encode_meta(&interfaces);
+        let announcing: meta::Interfaces = interfaces
+            .iter()
+            .map(|name| {
+                let mac = links.values().find(|l| l.name == *name).and_then(|l| l.mac);
+                (name.clone(), mac)
+            })
+            .collect();
+        let meta = meta::encode(&announcing);
         if meta != self.meta {
             tracing::info!(?interfaces, "interfaces usable for announcing changed");
             self.gossip.update_meta(meta.clone()).await;
@@ -327,7 +310,7 @@ impl Speaker {
                 (
                     m.name.clone(),
                     LiveSpeaker {
-                        interfaces: parse_meta(&m.meta),
+                        interfaces: meta::parse(&m.meta).map(|i| meta::names(&i)),
                     },
                 )
             })
@@ -589,7 +572,24 @@ impl Speaker {
             .retain(|_, at| now.duration_since(*at) < CONFLICT_REPORT_EVERY);
         self.reported.insert(key, now);
         let mac = format_mac(&conflict.mac);
-        tracing::warn!(ip = %conflict.ip, %mac, interface = %conflict.interface, "another MAC address claims an IP this node announces");
+        // Another speaker's MAC (its gossip metadata says so): both believe they own the IP,
+        // so gossip between them is broken.
+        let other = self.gossip.members().await.into_iter().find(|m| {
+            m.name != self.options.node
+                && meta::parse(&m.meta)
+                    .is_some_and(|i| i.values().any(|mac| *mac == Some(conflict.mac)))
+        });
+        let claimant = match &other {
+            Some(member) => format!(
+                "node \"{}\" (MAC {mac}): the two cannot reach each other through gossip (port {})",
+                member.name, self.options.ml_port
+            ),
+            None => format!("MAC {mac}"),
+        };
+        tracing::warn!(ip = %conflict.ip, %mac, interface = %conflict.interface, other_node = ?other.as_ref().map(|m| &m.name), "another MAC address claims an IP this node announces");
+        if other.is_some() {
+            self.metrics.split_brain(conflict.ip);
+        }
         if let Some((namespace, name)) = conflict.service.split_once('/') {
             self.publish_event(
                 namespace,
@@ -597,7 +597,7 @@ impl Speaker {
                 EventType::Warning,
                 "addressConflict",
                 format!(
-                    "node \"{}\" announces {} on {}, and so does MAC {mac}",
+                    "node \"{}\" announces {} on {}, and so does {claimant}",
                     self.options.node, conflict.ip, conflict.interface
                 ),
             )
@@ -609,18 +609,6 @@ impl Speaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_round_trips_and_unknown_metadata_means_any() {
-        let set = BTreeSet::from(["eth0".to_string(), "eth1".to_string()]);
-        assert_eq!(parse_meta(&encode_meta(&set)), Some(set));
-        assert_eq!(
-            parse_meta(&encode_meta(&BTreeSet::new())),
-            Some(BTreeSet::new())
-        );
-        assert_eq!(parse_meta(b""), None);
-        assert_eq!(parse_meta(&[0xff, 0xfe]), None);
-    }
 
     #[test]
     fn status_names_are_stable_and_distinct() {

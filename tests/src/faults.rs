@@ -87,3 +87,36 @@ impl AnswerWatch {
         })
     }
 }
+
+/// Drops gossip (port 7946, UDP and TCP) in and out of `node` while ARP still works: the
+/// partition neither side can decide safely. `false` removes it.
+pub fn gossip_partition(cluster: &L2Cluster, node: &str, on: bool) -> anyhow::Result<()> {
+    nft_rules(cluster, node, on, &["input", "output"])
+}
+
+/// Drops gossip arriving at `node` only: it still sends, and hears nothing.
+pub fn gossip_deaf(cluster: &L2Cluster, node: &str, on: bool) -> anyhow::Result<()> {
+    nft_rules(cluster, node, on, &["input"])
+}
+
+fn nft_rules(cluster: &L2Cluster, node: &str, on: bool, hooks: &[&str]) -> anyhow::Result<()> {
+    if !on {
+        cluster
+            .lab
+            .exec(node, &["nft", "delete", "table", "inet", "ferrolb_fault"])?;
+        return Ok(());
+    }
+    let mut script = String::from("table inet ferrolb_fault {\n");
+    for hook in hooks {
+        script.push_str(&format!(
+            "  chain {hook} {{ type filter hook {hook} priority 0; udp dport 7946 drop; tcp dport 7946 drop; udp sport 7946 drop; tcp sport 7946 drop; }}\n"
+        ));
+    }
+    script.push_str("}\n");
+    let file = cluster.lab.dir().join(format!("{node}-fault.nft"));
+    std::fs::write(&file, script)?;
+    cluster
+        .lab
+        .exec(node, &["nft", "-f", file.to_str().unwrap_or_default()])?;
+    Ok(())
+}

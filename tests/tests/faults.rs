@@ -1,7 +1,7 @@
 //! The fault harness (issue 9): faults injected into a running controller and three
 //! speakers while a client checks, every 10 ms, that at most one MAC answers for the Service
 //! IP and that it is answered.
-use ferrolb_e2e::faults::{AnswerWatch, MAX_DOUBLE_ANSWER};
+use ferrolb_e2e::faults::{AnswerWatch, MAX_DOUBLE_ANSWER, gossip_partition};
 use ferrolb_e2e::lab_available;
 use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
@@ -175,4 +175,60 @@ fn a_full_disk_leaves_no_temporary_files_and_is_caught_up_after() {
         !ingress(s).is_empty()
     });
     run.kill_controller();
+}
+
+/// A gossip-only partition (issue 9): the owner and the others cannot reach each other by
+/// gossip while ARP still works, so both sides announce. It cannot be decided safely, so it
+/// must be visible (a Warning Event naming both nodes) and heal within a second of ending.
+#[test]
+fn a_gossip_only_partition_is_reported_and_heals_within_a_second() {
+    if !lab_available(&["ip", "nft"]) {
+        return;
+    }
+    let ip = "198.51.100.63";
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", POOL),
+        ("nodes.yaml", &nodes(&[])),
+        ("web.yaml", &service("web", ip, "Cluster", &NODES)),
+    ])
+    .expect("the lab starts");
+    let order = election_order(ip, &NODES);
+    let (owner, taker) = (&order[0], &order[1]);
+    assert!(
+        cluster.wait_resolves_to(ip, Some(owner), SETTLE),
+        "{}",
+        cluster.logs()
+    );
+    gossip_partition(&cluster, owner, true).expect("partitioning gossip");
+    let named = format!("so does node \"{taker}\"");
+    let reported =
+        ferrolb_e2e::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+            cluster.speaker_events(owner).into_iter().find(|e| {
+                e["reason"] == "addressConflict"
+                    && e["message"].as_str().is_some_and(|m| m.contains(&named))
+            })
+        });
+    assert!(
+        reported.is_some(),
+        "no Warning Event naming {taker}: {:?}\n{}",
+        cluster.speaker_events(owner),
+        cluster.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let watch = AnswerWatch::start(&mut cluster, ip, Duration::from_secs(4)).expect("watching");
+    std::thread::sleep(Duration::from_millis(200));
+    gossip_partition(&cluster, owner, false).expect("healing");
+    let answers = watch.finish(&mut cluster).expect("the answers");
+    // Both answer until the partition ends (200 ms into the watch), then one within a second.
+    assert!(
+        answers.longest_double < Duration::from_millis(1200),
+        "still two MACs {:?} after the partition ended ({answers:?})\n{}",
+        answers.longest_double,
+        cluster.logs()
+    );
+    assert!(
+        cluster.wait_resolves_to(ip, Some(owner), SETTLE),
+        "{ip} did not settle on {owner}\n{}",
+        cluster.logs()
+    );
 }
