@@ -120,3 +120,167 @@ fn nft_rules(cluster: &L2Cluster, node: &str, on: bool, hooks: &[&str]) -> anyho
         .exec(node, &["nft", "-f", file.to_str().unwrap_or_default()])?;
     Ok(())
 }
+
+/// One fault, injected and undone by [`inject`].
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// The node's port on the lab's bridge goes down, then up.
+    LinkFlap { node: String, down: Duration },
+    /// `kill -9` of the node's speaker, restarted a second later.
+    Kill { node: String },
+    /// SIGTERM to the node's speaker (a drain), restarted a second later.
+    Terminate { node: String },
+    /// Killed, restarted, back in the cluster, and killed (and restarted) again.
+    DiesAgainAfterRejoining { node: String },
+    /// Gossip in and out of the node dropped, ARP working: both sides announce (visible).
+    GossipPartition { node: String, for_: Duration },
+    /// Gossip arriving at the node dropped: it hears nobody (visible, as a partition).
+    OneWayLoss { node: String, for_: Duration },
+    /// The file holding the pool and the advertisement, empty for a moment.
+    EmptyConfig { for_: Duration },
+    /// The same file, damaged (a YAML syntax error) for a moment.
+    DamagedConfig { for_: Duration },
+    /// The controller's Service status file overwritten with NUL bytes.
+    DamagedStatus,
+    /// Twenty Services created and deleted again.
+    ServiceChurn,
+}
+
+impl Fault {
+    /// Whether both sides of it announce until it ends (it cannot be decided safely): then
+    /// the harness checks that it is healed soon after, not that one MAC answers throughout.
+    pub fn splits_the_cluster(&self) -> bool {
+        matches!(
+            self,
+            Fault::GossipPartition { .. } | Fault::OneWayLoss { .. }
+        )
+    }
+
+    /// How long the client may go unanswered because of it.
+    pub fn allowed_silence(&self) -> Duration {
+        let margin = Duration::from_millis(600);
+        match self {
+            Fault::EmptyConfig { for_ } => *for_ + margin,
+            Fault::DiesAgainAfterRejoining { .. } => 2 * margin,
+            _ => margin,
+        }
+    }
+}
+
+/// The config file faults rewrite: it must hold the pool and advertisement of the run.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// Injects `fault` into the running cluster and undoes it; `config` is what [`CONFIG_FILE`]
+/// holds. Returns once the fault is over (not once the cluster has settled).
+pub fn inject(cluster: &mut L2Cluster, fault: &Fault, config: &str) -> anyhow::Result<()> {
+    let restart = |cluster: &mut L2Cluster, node: &str| -> anyhow::Result<()> {
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.start_speaker(node)
+    };
+    match fault {
+        Fault::LinkFlap { node, down } => {
+            cluster.lab.set_link(node, false)?;
+            std::thread::sleep(*down);
+            cluster.lab.set_link(node, true)?;
+        }
+        Fault::Kill { node } => {
+            speaker(cluster, node)?.kill();
+            restart(cluster, node)?;
+        }
+        Fault::Terminate { node } => {
+            speaker(cluster, node)?.terminate();
+            restart(cluster, node)?;
+        }
+        Fault::DiesAgainAfterRejoining { node } => {
+            speaker(cluster, node)?.kill();
+            restart(cluster, node)?;
+            // Back and probed again (JOIN_GRACE is 3 s), then gone again.
+            std::thread::sleep(Duration::from_secs(5));
+            speaker(cluster, node)?.kill();
+            restart(cluster, node)?;
+        }
+        Fault::GossipPartition { node, for_ } => {
+            gossip_partition(cluster, node, true)?;
+            std::thread::sleep(*for_);
+            gossip_partition(cluster, node, false)?;
+        }
+        Fault::OneWayLoss { node, for_ } => {
+            gossip_deaf(cluster, node, true)?;
+            std::thread::sleep(*for_);
+            gossip_deaf(cluster, node, false)?;
+        }
+        Fault::EmptyConfig { for_ } => {
+            cluster.store.write(CONFIG_FILE, "");
+            std::thread::sleep(*for_);
+            cluster.store.write(CONFIG_FILE, config);
+        }
+        Fault::DamagedConfig { for_ } => {
+            cluster
+                .store
+                .write(CONFIG_FILE, &format!("{config}\nkind: [unterminated"));
+            std::thread::sleep(*for_);
+            cluster.store.write(CONFIG_FILE, config);
+        }
+        Fault::DamagedStatus => {
+            let file = cluster
+                .store
+                .dir()
+                .join("status/ferrolb-controller/service/default.yaml");
+            std::fs::write(file, [0u8; 64])?;
+        }
+        Fault::ServiceChurn => {
+            let services: String = (0..20)
+                .map(|i| {
+                    crate::layer2::service(
+                        &format!("churn{i}"),
+                        &format!("198.51.100.{}", 100 + i),
+                        "Cluster",
+                        &crate::layer2::NODES,
+                    )
+                })
+                .collect();
+            cluster.store.write("churn.yaml", &services);
+            std::thread::sleep(Duration::from_secs(1));
+            cluster.store.remove("churn.yaml");
+        }
+    }
+    Ok(())
+}
+
+fn speaker<'a>(cluster: &'a mut L2Cluster, node: &str) -> anyhow::Result<&'a mut crate::Daemon> {
+    cluster
+        .lab
+        .daemon(node, "speaker")
+        .ok_or_else(|| anyhow::anyhow!("no speaker on {node}"))
+}
+
+/// The controller's invariants, from what `ferrolbctl get services` shows: every ingress IP
+/// is inside a pool of the configuration (`pool_ranges`, as CIDRs), and no IP is held by two
+/// Services. Returns the violations found.
+pub fn allocation_violations(cluster: &L2Cluster, pool_ranges: &[ipnet::IpNet]) -> Vec<String> {
+    let services = cluster.store.get("services");
+    let mut holders: std::collections::BTreeMap<String, String> = Default::default();
+    let mut violations = Vec::new();
+    for service in services["items"].as_array().into_iter().flatten() {
+        let name = format!(
+            "{}/{}",
+            service["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default(),
+            service["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        for ip in crate::standalone::ingress(service) {
+            let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+                violations.push(format!("{name} shows {ip:?}, not an IP"));
+                continue;
+            };
+            if !pool_ranges.iter().any(|net| net.contains(&addr)) {
+                violations.push(format!("{name} holds {ip}, outside every pool"));
+            }
+            if let Some(other) = holders.insert(ip.clone(), name.clone()) {
+                violations.push(format!("{ip} is held by {other} and {name}"));
+            }
+        }
+    }
+    violations
+}
