@@ -310,8 +310,12 @@ fn read_status_file(path: &Path) -> Partials {
 /// but a disk or a person may have damaged it: read it as untrusted (a YAML stream past a
 /// syntax error is not read on, bytes that are not UTF-8 are an error like any other).
 pub(super) fn read_status_documents(path: &Path) -> Result<Vec<serde_json::Value>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    parse_status_documents(&std::fs::read(path).map_err(|e| e.to_string())?)
+}
+
+/// [`read_status_documents`] on bytes already read.
+pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut documents = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
         match <serde_json::Value as serde::Deserialize>::deserialize(document) {

@@ -10,7 +10,7 @@
 mod load;
 mod write;
 
-pub use load::{load, load_paths};
+pub use load::{load, load_paths, parse_status_documents};
 
 use crate::{ClusterError, Event, ObjectKey, Snapshot};
 use load::Loader;

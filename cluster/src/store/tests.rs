@@ -469,3 +469,15 @@ async fn leftover_temporary_files_are_removed_at_start() {
     let _store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
     assert!(!leftover.exists());
 }
+
+proptest::proptest! {
+    /// Whatever a status file holds, reading it ends with documents or a reason.
+    #[test]
+    fn any_status_file_is_read_or_refused(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        yaml in "(kind|metadata|name|status|---|\\[|\\{|:|-| |\n|\0|a|1){0,60}",
+    ) {
+        let _ = parse_status_documents(&bytes);
+        let _ = parse_status_documents(yaml.as_bytes());
+    }
+}

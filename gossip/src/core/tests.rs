@@ -690,3 +690,138 @@ fn requests_cannot_aim_our_datagrams_outside_the_membership() {
     let out = sim.nodes[0].handle_packet(addr(2), vec![indirect(addr(1))], sim.now);
     assert_eq!(destinations(&out), [addr(1)]);
 }
+
+/// Any sequence of messages from the network, with timer runs in between: never a panic,
+/// the member count stays bounded, and we always end up alive in our own view with an
+/// incarnation newer than any claim about us we accepted to refute (issue 9's fuzzing of
+/// the core; `fuzz/fuzz_targets/gossip_core.rs` runs the same through the wire decoder).
+mod sequences {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("me".to_string()),
+            Just("n1".to_string()),
+            Just("n2".to_string()),
+            "[a-z]{1,3}",
+        ]
+    }
+
+    fn incarnation() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            0u32..5,
+            Just(u32::MAX),
+            Just(u32::MAX - 1),
+            Just(1 << 31),
+            any::<u32>()
+        ]
+    }
+
+    fn address() -> impl Strategy<Value = (Vec<u8>, u16)> {
+        (0u8..4, prop_oneof![Just(7946u16), any::<u16>()])
+            .prop_map(|(i, port)| (vec![198, 18, 0, i], port))
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (
+                incarnation(),
+                name(),
+                address(),
+                proptest::collection::vec(any::<u8>(), 0..600)
+            )
+                .prop_map(|(incarnation, node, (addr, port), meta)| Message::Alive(
+                    Alive {
+                        incarnation,
+                        node,
+                        addr,
+                        port,
+                        meta,
+                        vsn: VERSIONS.to_vec(),
+                    }
+                )),
+            (incarnation(), name(), name()).prop_map(|(incarnation, node, from)| Message::Suspect(
+                Suspicion {
+                    incarnation,
+                    node,
+                    from
+                }
+            )),
+            (incarnation(), name(), name()).prop_map(|(incarnation, node, from)| Message::Dead(
+                Suspicion {
+                    incarnation,
+                    node,
+                    from
+                }
+            )),
+            (any::<u32>(), name(), address()).prop_map(|(seq_no, node, (addr, port))| {
+                Message::Ping(Ping {
+                    seq_no,
+                    node,
+                    source_addr: addr,
+                    source_port: port,
+                    source_node: String::new(),
+                })
+            }),
+            (any::<u32>(), name(), address(), any::<bool>()).prop_map(
+                |(seq_no, node, (target, port), nack)| {
+                    Message::IndirectPing(IndirectPing {
+                        seq_no,
+                        target,
+                        port,
+                        node,
+                        nack,
+                        ..IndirectPing::default()
+                    })
+                }
+            ),
+            any::<u32>().prop_map(|seq_no| Message::Ack(Ack {
+                seq_no,
+                payload: Vec::new()
+            })),
+            any::<u32>().prop_map(|seq_no| Message::Nack(Nack { seq_no })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn no_sequence_of_messages_breaks_the_core(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(message(), 1..6), 0u64..3_000, 0u8..4),
+                1..40,
+            )
+        ) {
+            #[allow(clippy::disallowed_methods)] // any base will do: time is advanced by hand
+            let mut now = Instant::now();
+            let mut config = Config::lan("me", SocketAddr::from(([198, 18, 0, 9], 7946)));
+            config.max_members = 8;
+            let mut list = Memberlist::new(config, now, 3);
+            list.watch(["n1".to_string(), "n2".to_string()], now);
+            for (messages, advance_ms, from) in steps {
+                let source = SocketAddr::from(([198, 18, 0, from], 7946));
+                for message in messages {
+                    let claim = match &message {
+                        Message::Suspect(s) | Message::Dead(s) if s.node == "me" => Some(s.incarnation),
+                        _ => None,
+                    };
+                    let before = list.incarnation;
+                    let _ = list.handle_packet(source, vec![message], now);
+                    // A claim about our current incarnation (or a later one) is refuted past
+                    // it. (Incarnations are a circle: a run of forged claims can go round it,
+                    // so only the latest claim can be beaten.)
+                    if let Some(claim) = claim.filter(|c| incarnation::at_least(*c, before)) {
+                        prop_assert!(incarnation::is_newer(list.incarnation, claim));
+                    }
+                }
+                now += Duration::from_millis(advance_ms);
+                let _ = list.tick(now);
+                let _ = list.check_contact(now);
+                prop_assert!(list.members().count() <= 8);
+                let me = list.members().find(|m| m.name == "me").expect("ourselves");
+                prop_assert_eq!(me.state, State::Alive);
+            }
+        }
+    }
+}

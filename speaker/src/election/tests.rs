@@ -289,3 +289,50 @@ fn a_service_with_an_ip_outside_its_pool_is_not_announced() {
     let names: Vec<&str> = decisions.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["dual"]);
 }
+
+mod agreement {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        /// Every speaker computes the election alone: for any Services, endpoints, node
+        /// labels and live speakers, they must all reach the same order, the owner must be a
+        /// live speaker, and only IPs of a pool are announced.
+        #[test]
+        fn every_speaker_reaches_the_same_decisions(
+            services in proptest::collection::vec((0u8..=255, any::<bool>(), 0u8..8, any::<bool>()), 1..6),
+            excluded in 0u8..8,
+            live in 1u8..8,
+        ) {
+            let mut yaml = format!("{POOLS}---{L2_ALL}---\n");
+            for (i, n) in ["n1", "n2", "n3"].iter().enumerate() {
+                let label = if excluded & (1 << i) != 0 { format!("{EXCLUDE_LABEL}: \"\"") } else { String::new() };
+                yaml.push_str(&node(n, &label));
+            }
+            for (i, (octet, inside, on, local)) in services.iter().enumerate() {
+                let ip = if *inside { format!("198.51.100.{octet}") } else { format!("192.0.2.{octet}") };
+                let policy = if *local { "Local" } else { "Cluster" };
+                yaml.push_str(&service(&format!("s{i}"), &ip, policy));
+                let nodes: Vec<&str> = ["n1", "n2", "n3"].iter().enumerate().filter(|(j, _)| on & (1 << j) != 0).map(|(_, n)| *n).collect();
+                if !nodes.is_empty() {
+                    yaml.push_str(&endpoints(&format!("s{i}"), &nodes));
+                }
+            }
+            let w = world(&yaml);
+            let names: Vec<&str> = ["n1", "n2", "n3"].iter().enumerate().filter(|(i, _)| live & (1 << i) != 0).map(|(_, n)| *n).collect();
+            let live_speakers = speakers(&names);
+            let views: Vec<Vec<(String, Vec<String>)>> = names
+                .iter()
+                .map(|me| decide(&w, &live_speakers, me).into_iter().map(|d| (d.name, d.order)).collect())
+                .collect();
+            for view in &views {
+                prop_assert_eq!(view, &views[0]);
+            }
+            for d in decide(&w, &live_speakers, names[0]) {
+                prop_assert!(d.owner().is_none_or(|o| names.contains(&o)));
+                prop_assert!(d.ips.iter().all(|ip| w.config.pools.values().any(|p| p.contains(ip))));
+            }
+        }
+    }
+}
