@@ -28,6 +28,9 @@ const REJOIN_INTERVAL: Duration = Duration::from_secs(1);
 /// few connections that never finish their message held 20 MB each.
 pub const DEFAULT_STREAM_BUDGET: usize = 32 * 1024 * 1024;
 
+/// Inbound streams served at once, as memberlist's maxPushPullRequests.
+const MAX_INBOUND_STREAMS: usize = 128;
+
 /// Membership events waiting for the user: beyond this, new ones are dropped. The user
 /// reads the member list afresh when it wakes, so a dropped event loses nothing but the
 /// wake-up a queued one already gives.
@@ -240,6 +243,7 @@ async fn run(
     metrics.encrypted.set(i64::from(keyring.is_some()));
     // One permit per KiB buffered by inbound streams.
     let budget = Arc::new(Semaphore::new(config.stream_budget / 1024));
+    let connections = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
     let mut core = Memberlist::new(config.core, Instant::now().into_std(), seed());
     let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
     let mut seeds = config.seeds;
@@ -267,7 +271,13 @@ async fn run(
             },
             accepted = tcp.accept() => {
                 if let Ok((stream, from)) = accepted {
-                    tokio::spawn(serve_stream(stream, from, keyring.clone(), internal_tx.clone(), budget.clone(), metrics.clone()));
+                    // memberlist serves 128 push-pulls at once; past that, close at once.
+                    match connections.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            tokio::spawn(serve_stream(stream, from, keyring.clone(), internal_tx.clone(), budget.clone(), metrics.clone(), permit));
+                        }
+                        Err(_) => metrics.drop_stream("connections"),
+                    }
                 }
                 Vec::new()
             }
@@ -389,6 +399,7 @@ async fn serve_stream(
     internal: mpsc::Sender<Internal>,
     budget: Arc<Semaphore>,
     metrics: GossipMetrics,
+    _connection: tokio::sync::OwnedSemaphorePermit,
 ) {
     let exchange = async {
         let message = read_message(&mut stream, keyring.as_ref(), Some(&budget))
@@ -470,12 +481,17 @@ async fn read_message_counting(
                 Err(error) => return Err(std::io::Error::other(error)),
             }
         }
-        let n = match tokio::time::timeout(PAUSE, stream.read(&mut chunk)).await {
-            Ok(read) => read?,
-            Err(_) => {
-                paused = buf.len() > tried_at;
-                continue;
+        // A pause matters only when bytes arrived since the last decode; otherwise wait.
+        let n = if buf.len() > tried_at {
+            match tokio::time::timeout(PAUSE, stream.read(&mut chunk)).await {
+                Ok(read) => read?,
+                Err(_) => {
+                    paused = true;
+                    continue;
+                }
             }
+        } else {
+            stream.read(&mut chunk).await?
         };
         paused = false;
         if n == 0 {
@@ -641,6 +657,32 @@ mod tests {
         })
         .await;
         assert!(joined.is_ok(), "the members never saw each other");
+    }
+
+    /// Issue 9, case 7: connections were accepted without limit.
+    #[tokio::test]
+    async fn connections_past_the_limit_are_closed_at_once() {
+        let port = free_port();
+        let metrics = GossipMetrics::default();
+        let _member = Gossip::start(config("a", port, vec![], metrics.clone()))
+            .await
+            .unwrap();
+        let mut idle = Vec::new();
+        for _ in 0..MAX_INBOUND_STREAMS {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        let mut extra = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut byte)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "the connection past the limit stayed open: {closed:?}"
+        );
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("reason=\"stream_connections\"} 1"), "{text}");
     }
 
     #[tokio::test]
