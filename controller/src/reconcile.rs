@@ -171,7 +171,13 @@ impl Controller {
             let holds =
                 self.allocator.assignment(key).is_some() || !service::status_ips(svc).is_empty();
             match holds
-                .then(|| self.allocator.keep(request, &service::status_ips(svc)))
+                .then(|| {
+                    self.allocator.keep(
+                        request,
+                        &service::status_ips(svc),
+                        service::status_pool(svc),
+                    )
+                })
                 .flatten()
             {
                 Some(outcome) => self.apply_outcome(&mut actions, key, svc, Ok(outcome)),

@@ -223,9 +223,30 @@ impl Allocator {
     }
 
     /// Keeps the IPs a Service holds (in memory, or `current` from its status after a
-    /// restart) when they still fit its request; `None` when they do not, with nothing held.
-    pub fn keep(&mut self, request: &Request, current: &[IpAddr]) -> Option<Outcome> {
-        let existing = self.assignments.get(&request.key).cloned();
+    /// restart, from `current_pool` per its annotation) when they still fit its request;
+    /// `None` when they do not, with nothing held.
+    pub fn keep(
+        &mut self,
+        request: &Request,
+        current: &[IpAddr],
+        current_pool: Option<&str>,
+    ) -> Option<Outcome> {
+        let existing = self.assignments.get(&request.key).cloned().or_else(|| {
+            // After a restart while their pool is gone: the status still says where they
+            // came from, and they stay held as orphans.
+            let pool = current_pool?;
+            let orphan = Assignment {
+                pool: pool.into(),
+                ips: current.to_vec(),
+            };
+            (!current.is_empty() && self.is_orphan(&orphan)).then(|| {
+                for ip in current {
+                    self.hold(ip, pool, &request.key, request.sharing.clone());
+                }
+                self.assignments.insert(request.key.clone(), orphan.clone());
+                orphan
+            })
+        });
         if let Some(orphan) = existing.as_ref().filter(|a| self.is_orphan(a)) {
             // Held as they are while the Service asks for nothing else: there is no pool to
             // check them against or move them in.
@@ -259,8 +280,9 @@ impl Allocator {
         &mut self,
         request: &Request,
         current: &[IpAddr],
+        current_pool: Option<&str>,
     ) -> Result<Outcome, AllocationError> {
-        if let Some(outcome) = self.keep(request, current) {
+        if let Some(outcome) = self.keep(request, current, current_pool) {
             return Ok(outcome);
         }
         self.allocate(request).map(Outcome::Assigned)

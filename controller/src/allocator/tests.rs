@@ -213,7 +213,7 @@ fn prefer_dual_stack_on_a_single_stack_cluster_gets_one_family() {
     prefer.ip_families = vec![Family::V4];
     assert_eq!(a.allocate(&prefer).unwrap().ips, vec![ip("203.0.113.0")]);
     assert_eq!(
-        a.ensure(&prefer, &[]).unwrap(),
+        a.ensure(&prefer, &[], None).unwrap(),
         Outcome::Kept(Assignment {
             pool: "dual".into(),
             ips: vec![ip("203.0.113.0")]
@@ -241,7 +241,7 @@ fn prefer_dual_stack_gains_the_missing_family_when_its_pool_does() {
     prefer.policy = FamilyPolicy::PreferDualStack;
     assert_eq!(a.allocate(&prefer).unwrap().ips, vec![ip("198.51.100.0")]);
     a.set_config(&config(&pool("a", "198.51.100.0/30, 2001:db8::/126", "")));
-    let outcome = a.ensure(&prefer, &[]).unwrap();
+    let outcome = a.ensure(&prefer, &[], None).unwrap();
     assert_eq!(
         outcome,
         Outcome::Assigned(Assignment {
@@ -265,14 +265,14 @@ fn shrinking_a_pool_moves_only_the_services_that_lost_their_ip() {
     ));
     assert_eq!(lost, vec![keys[2].key.clone()]);
     assert_eq!(
-        a.ensure(&keys[0], &[]).unwrap(),
+        a.ensure(&keys[0], &[], None).unwrap(),
         Outcome::Kept(Assignment {
             pool: "a".into(),
             ips: vec![ip("198.51.100.0")]
         })
     );
     assert_eq!(
-        a.ensure(&keys[2], &[]).unwrap(),
+        a.ensure(&keys[2], &[], None).unwrap(),
         Outcome::Assigned(Assignment {
             pool: "b".into(),
             ips: vec![ip("203.0.113.0")]
@@ -289,7 +289,7 @@ fn a_pool_annotation_moves_a_service_from_another_pool() {
     assert_eq!(&*a.allocate(&r).unwrap().pool, "a");
     r.pool = Some("b".into());
     assert_eq!(
-        a.ensure(&r, &[]).unwrap(),
+        a.ensure(&r, &[], None).unwrap(),
         Outcome::Assigned(Assignment {
             pool: "b".into(),
             ips: vec![ip("203.0.113.0")]
@@ -303,14 +303,15 @@ fn restart_keeps_status_ips() {
     let cfg = config(&pool("a", "198.51.100.0/29", ""));
     let mut a = Allocator::new(&cfg);
     assert_eq!(
-        a.ensure(&request("x"), &[ip("198.51.100.5")]).unwrap(),
+        a.ensure(&request("x"), &[ip("198.51.100.5")], None)
+            .unwrap(),
         Outcome::Kept(Assignment {
             pool: "a".into(),
             ips: vec![ip("198.51.100.5")]
         })
     );
     assert_eq!(
-        a.ensure(&request("y"), &[]).unwrap(),
+        a.ensure(&request("y"), &[], None).unwrap(),
         Outcome::Assigned(Assignment {
             pool: "a".into(),
             ips: vec![ip("198.51.100.0")]
@@ -413,7 +414,7 @@ proptest! {
                     r.requested_ips = requested.map(|i| vec![IpAddr::from([198, 51, 100, i])]).unwrap_or_default();
                     r.pool = pool.map(|p| format!("p{p}"));
                     let before = a.assignment(&r.key).cloned();
-                    let result = a.ensure(&r, &[]);
+                    let result = a.ensure(&r, &[], None);
                     if let (Ok(Outcome::Kept(kept)), Some(before)) = (&result, before) {
                         prop_assert_eq!(kept, &before);
                     }
@@ -431,17 +432,15 @@ proptest! {
                     cfg = layout(variant);
                     for lost in a.set_config(&cfg) {
                         let r = &requests[&lost];
-                        let _ = a.ensure(r, &[]);
+                        let _ = a.ensure(r, &[], None);
                     }
                 }
                 Op::Restart => {
                     // A new allocator rebuilt from the status the old one left: nothing moves.
                     let held: BTreeMap<ServiceKey, Assignment> = a.assignments().map(|(k, v)| (k.clone(), v.clone())).collect();
                     a = Allocator::new(&cfg);
-                    // Orphans (IPs of a pool that is gone) are kept in memory only: a restart
-                    // while their pool is gone does not know them.
-                    for (key, assignment) in held.iter().filter(|(_, a)| cfg.pools.contains_key(&*a.pool)) {
-                        let outcome = a.ensure(&requests[key], &assignment.ips);
+                    for (key, assignment) in &held {
+                        let outcome = a.ensure(&requests[key], &assignment.ips, Some(&assignment.pool));
                         prop_assert_eq!(outcome, Ok(Outcome::Kept(assignment.clone())), "{} moved on restart", key);
                     }
                 }
@@ -469,20 +468,20 @@ fn a_vanished_pool_keeps_its_assignments_until_it_returns() {
             .is_empty()
     );
     assert_eq!(
-        a.keep(&x, &[ip("198.51.100.0")]),
+        a.keep(&x, &[ip("198.51.100.0")], None),
         Some(Outcome::Kept(Assignment {
             pool: "a".into(),
             ips: vec![ip("198.51.100.0")]
         }))
     );
-    assert!(matches!(a.keep(&pinned, &[]), Some(Outcome::Kept(_))));
+    assert!(matches!(a.keep(&pinned, &[], None), Some(Outcome::Kept(_))));
     let mut thief = request("thief");
     thief.requested_ips = vec![ip("198.51.100.1")];
     assert!(a.allocate(&thief).is_err());
 
     // Pool a is back: the same Services hold the same IPs, and newcomers get others.
     assert!(a.set_config(&config(&both)).is_empty());
-    assert!(matches!(a.keep(&pinned, &[]), Some(Outcome::Kept(_))));
+    assert!(matches!(a.keep(&pinned, &[], None), Some(Outcome::Kept(_))));
     assert!(matches!(
         a.allocate(&thief),
         Err(AllocationError::InUse { .. })
@@ -498,4 +497,31 @@ fn a_vanished_pool_keeps_its_assignments_until_it_returns() {
     let mut again = request("again");
     again.requested_ips = vec![ip("198.51.100.0")];
     assert!(a.allocate(&again).is_ok());
+}
+
+/// Issue 9, case 4, across a restart: the Service's status names the pool that is gone, and
+/// its IPs stay held.
+#[test]
+fn a_restart_while_a_pool_is_gone_keeps_its_services_ips() {
+    let mut a = Allocator::new(&config(&pool("b", "203.0.113.0/30", "")));
+    let x = request("x");
+    assert_eq!(
+        a.keep(&x, &[ip("198.51.100.0")], Some("a")),
+        Some(Outcome::Kept(Assignment {
+            pool: "a".into(),
+            ips: vec![ip("198.51.100.0")]
+        }))
+    );
+    a.set_config(&config(
+        &(pool("a", "198.51.100.0/30", "") + &pool("b", "203.0.113.0/30", "")),
+    ));
+    let mut thief = request("thief");
+    thief.requested_ips = vec![ip("198.51.100.0")];
+    assert!(matches!(
+        a.allocate(&thief),
+        Err(AllocationError::InUse { .. })
+    ));
+    // Without the pool's name, nothing says the IPs were ever allocated: not kept.
+    let mut fresh = Allocator::new(&config(&pool("b", "203.0.113.0/30", "")));
+    assert_eq!(fresh.keep(&x, &[ip("198.51.100.0")], None), None);
 }
