@@ -16,6 +16,9 @@ use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// A speaker's resident memory past this is a violation (release builds idle at about 20 MiB).
+const MEMORY_BOUND_KIB: u64 = 64 * 1024;
+
 /// The Services watched: their IPs spread the ownership over the nodes.
 const IPS: [&str; 3] = ["198.51.100.70", "198.51.100.71", "198.51.100.72"];
 
@@ -249,7 +252,11 @@ fn main() {
             eprintln!("violation after {fault:?}: {v}");
             violations.push(format!("{}: {v}", kind(&fault)));
         }
-        peak_memory = peak_memory.max(speaker_memory(&mut cluster).into_iter().max().unwrap_or(0));
+        let memory = speaker_memory(&mut cluster).into_iter().max().unwrap_or(0);
+        if memory > MEMORY_BOUND_KIB {
+            violations.push(format!("{}: a speaker holds {memory} KiB", kind(&fault)));
+        }
+        peak_memory = peak_memory.max(memory);
     }
     let total: usize = injected.values().sum();
     out.push(format!(
