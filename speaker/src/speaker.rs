@@ -189,24 +189,21 @@ impl Speaker {
                     failure = Some("the cluster connection ended");
                     break;
                 },
-                event = self.gossip.events.recv() => match &event {
-                    None => {
+                event = self.gossip.events.recv() => {
+                    let Some(event) = event else {
                         failure = Some("gossip stopped");
                         break;
+                    };
+                    // Every event already queued goes into this one pass: a flood of joins
+                    // (hundreds of fake members in one packet) costs one election, not one each.
+                    let mut events = vec![event];
+                    while let Ok(more) = self.gossip.events.try_recv() {
+                        events.push(more);
                     }
-                    // A member that joins may have believed itself the owner of our IPs while
-                    // apart; if we were declared dead ourselves (our own Updated event),
-                    // another node took our IPs over. Either way, announce them again.
-                    Some(GossipEvent::Joined(member)) => {
-                        tracing::info!(member = %member.name, "member joined");
-                        announce_again = true;
+                    for event in events {
+                        announce_again |= self.needs_announcing_again(&event);
                     }
-                    Some(GossipEvent::Updated(member)) if member.name == self.options.node => {
-                        tracing::info!("this node was declared dead and refuted it");
-                        announce_again = true;
-                    }
-                    _ => {}
-                },
+                }
                 changed = self.links.changed() => if changed.is_err() {
                     failure = Some("the interface watch ended");
                     break;
@@ -246,6 +243,23 @@ impl Speaker {
                 tracing::info!("speaker stopped");
                 Ok(())
             }
+        }
+    }
+
+    /// A member that joins may have believed itself the owner of our IPs while apart; if we
+    /// were declared dead ourselves (our own Updated event), another node took our IPs over.
+    /// Either way, our IPs are announced again.
+    fn needs_announcing_again(&self, event: &GossipEvent) -> bool {
+        match event {
+            GossipEvent::Joined(member) => {
+                tracing::info!(member = %member.name, "member joined");
+                true
+            }
+            GossipEvent::Updated(member) if member.name == self.options.node => {
+                tracing::info!("this node was declared dead and refuted it");
+                true
+            }
+            _ => false,
         }
     }
 
