@@ -168,7 +168,7 @@ impl Fault {
 }
 
 /// The config file faults rewrite: it must hold the pool and advertisement of the run.
-pub const CONFIG_FILE: &str = "config.yaml";
+pub use crate::layer2::CONFIG_FILE;
 
 /// Injects `fault` into the running cluster and undoes it; `config` is what [`CONFIG_FILE`]
 /// holds. Returns once the fault is over (not once the cluster has settled).

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 pub const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
+/// The store file [`L2Cluster::with_one_service`] writes [`POOL`] to.
+pub const CONFIG_FILE: &str = "config.yaml";
+
 /// A pool of documentation addresses announced in layer 2 from every node. The IPv6 range is
 /// inside the lab's on-link 2001:db8::/64, so the client solicits it without a route.
 pub const POOL: &str = r#"apiVersion: metallb.io/v1beta1
@@ -103,6 +106,24 @@ impl L2Cluster {
             cluster.start_speaker_with(node, speaker_args)?;
         }
         Ok(cluster)
+    }
+
+    /// The lab with one Cluster-policy Service `web` at `ip` (served on every node), once
+    /// its elected owner answers; with the election order, owner first.
+    pub fn with_one_service(ip: &str) -> anyhow::Result<(L2Cluster, Vec<String>)> {
+        let cluster = L2Cluster::start(&[
+            (CONFIG_FILE, POOL),
+            ("nodes.yaml", &nodes(&[])),
+            ("web.yaml", &service("web", ip, "Cluster", &NODES)),
+        ])?;
+        let order = election_order(ip, &NODES);
+        anyhow::ensure!(
+            cluster.wait_resolves_to(ip, Some(&order[0]), Duration::from_secs(15)),
+            "{ip} is not answered by {}\n{}",
+            order[0],
+            cluster.logs()
+        );
+        Ok((cluster, order))
     }
 
     pub fn start_speaker(&mut self, node: &str) -> anyhow::Result<()> {

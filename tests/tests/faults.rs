@@ -2,11 +2,10 @@
 //! speakers while a client checks, every 10 ms, that at most one MAC answers for the Service
 //! IP and that it is answered.
 use ferrolb_e2e::faults::{
-    AnswerWatch, CONFIG_FILE, Fault, MAX_DOUBLE_ANSWER, allocation_violations, gossip_partition,
-    inject,
+    AnswerWatch, Fault, MAX_DOUBLE_ANSWER, allocation_violations, gossip_partition, inject,
 };
 use ferrolb_e2e::lab_available;
-use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
+use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, service};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
 use std::time::Duration;
 
@@ -19,19 +18,7 @@ fn link_flap(ip: &str, cut: Duration) {
     if !lab_available(TOOLS) {
         return;
     }
-    let mut cluster = L2Cluster::start(&[
-        ("config.yaml", POOL),
-        ("nodes.yaml", &nodes(&[])),
-        ("web.yaml", &service("web", ip, "Cluster", &NODES)),
-    ])
-    .expect("the lab starts");
-    let order = election_order(ip, &NODES);
-    assert!(
-        cluster.wait_resolves_to(ip, Some(&order[0]), SETTLE),
-        "{ip} is not answered by {}\n{}",
-        order[0],
-        cluster.logs()
-    );
+    let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     // Long enough after the link returns for the IP to settle back on its owner.
     let span = Duration::from_secs(4) + cut + Duration::from_secs(5);
     let watch = AnswerWatch::start(&mut cluster, ip, span).expect("watching the answers");
@@ -189,19 +176,8 @@ fn a_gossip_only_partition_is_reported_and_heals_within_a_second() {
         return;
     }
     let ip = "198.51.100.63";
-    let mut cluster = L2Cluster::start(&[
-        ("config.yaml", POOL),
-        ("nodes.yaml", &nodes(&[])),
-        ("web.yaml", &service("web", ip, "Cluster", &NODES)),
-    ])
-    .expect("the lab starts");
-    let order = election_order(ip, &NODES);
+    let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     let (owner, taker) = (&order[0], &order[1]);
-    assert!(
-        cluster.wait_resolves_to(ip, Some(owner), SETTLE),
-        "{}",
-        cluster.logs()
-    );
     gossip_partition(&cluster, owner, true).expect("partitioning gossip");
     let named = format!("so does node \"{taker}\"");
     let reported =
@@ -246,19 +222,8 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
         return;
     }
     let ip = "198.51.100.64";
-    let mut cluster = L2Cluster::start(&[
-        (CONFIG_FILE, POOL),
-        ("nodes.yaml", &nodes(&[])),
-        ("web.yaml", &service("web", ip, "Cluster", &NODES)),
-    ])
-    .expect("the lab starts");
-    let order = election_order(ip, &NODES);
+    let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     let owner = order[0].clone();
-    assert!(
-        cluster.wait_resolves_to(ip, Some(&owner), SETTLE),
-        "{}",
-        cluster.logs()
-    );
     let pools = ["198.51.100.0/25", "2001:db8::ff00/120"].map(|n| n.parse().expect("a CIDR"));
     let ms = Duration::from_millis;
     let faults = [
