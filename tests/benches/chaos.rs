@@ -125,19 +125,13 @@ fn check(cluster: &mut L2Cluster, fault: &Fault, watches: Vec<(&str, AnswerWatch
                 continue;
             }
         };
-        let bound = match fault {
-            Fault::GossipPartition { for_, .. } | Fault::OneWayLoss { for_, .. } => {
-                *for_ + Duration::from_secs(1)
-            }
-            _ => MAX_DOUBLE_ANSWER,
-        };
-        if answers.longest_double >= bound {
+        if answers.longest_double >= fault.allowed_double_answer() {
             violations.push(format!(
                 "{ip}: two MACs for {:?} ({answers:?})",
                 answers.longest_double
             ));
         }
-        let silent = Duration::from_millis(10) * (answers.rounds - answers.answered) as u32;
+        let silent = answers.silence();
         if silent > fault.allowed_silence() {
             violations.push(format!("{ip}: unanswered for {silent:?}"));
         }
@@ -175,7 +169,7 @@ fn flap_series(out: &mut Vec<String>) -> usize {
             "| {:.2} | {} | {} |",
             down.as_secs_f64(),
             answers.longest_double.as_millis(),
-            (answers.rounds - answers.answered) * 10
+            answers.silence().as_millis()
         ));
     }
     out.push("| link down s | longest double answer ms | unanswered ms |\n|---|---|---|".into());

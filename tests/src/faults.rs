@@ -24,6 +24,13 @@ pub struct Answers {
     pub double_macs: Vec<String>,
 }
 
+impl Answers {
+    /// How long the IP went unanswered, in all.
+    pub fn silence(&self) -> Duration {
+        ROUND * (self.rounds - self.answered) as u32
+    }
+}
+
 /// A client watching who answers for an IP, for a fixed time.
 pub struct AnswerWatch {
     name: String,
@@ -147,13 +154,16 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Whether both sides of it announce until it ends (it cannot be decided safely): then
-    /// the harness checks that it is healed soon after, not that one MAC answers throughout.
-    pub fn splits_the_cluster(&self) -> bool {
-        matches!(
-            self,
-            Fault::GossipPartition { .. } | Fault::OneWayLoss { .. }
-        )
+    /// How long two MACs may both answer because of it: a takeover in flight, or, for a
+    /// split (which cannot be decided safely, so both sides announce until it ends), the
+    /// split itself and one second to heal.
+    pub fn allowed_double_answer(&self) -> Duration {
+        match self {
+            Fault::GossipPartition { for_, .. } | Fault::OneWayLoss { for_, .. } => {
+                *for_ + Duration::from_secs(1)
+            }
+            _ => MAX_DOUBLE_ANSWER,
+        }
     }
 
     /// How long the client may go unanswered because of it.

@@ -259,24 +259,13 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
         std::thread::sleep(ms(500));
         inject(&mut cluster, fault, POOL).expect("injecting the fault");
         let answers = watch.finish(&mut cluster).expect("the answers");
-        let bound = if fault.splits_the_cluster() {
-            // Both sides answer for the whole split, then one within a second.
-            match fault {
-                Fault::GossipPartition { for_, .. } | Fault::OneWayLoss { for_, .. } => {
-                    *for_ + ms(1000)
-                }
-                _ => unreachable!(),
-            }
-        } else {
-            MAX_DOUBLE_ANSWER
-        };
         assert!(
-            answers.longest_double < bound,
+            answers.longest_double < fault.allowed_double_answer(),
             "{fault:?}: two MACs answered for {:?} ({answers:?})\n{}",
             answers.longest_double,
             cluster.logs()
         );
-        let silent = ms(10) * (answers.rounds - answers.answered) as u32;
+        let silent = answers.silence();
         assert!(
             silent <= fault.allowed_silence(),
             "{fault:?}: unanswered for {silent:?} ({answers:?})\n{}",
