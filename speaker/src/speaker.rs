@@ -15,7 +15,7 @@ use ferrolb_gossip::core::{Event as GossipEvent, State};
 use ferrolb_gossip::driver::Gossip;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +35,17 @@ const ANNOUNCE_AGAIN_EVERY: Duration = Duration::from_secs(1);
 /// How soon a pass whose status writes failed runs again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// A conflict is reported (Event) at most this often per IP, whatever MACs claim it.
+/// A conflict is reported (Event) at most this often per IP and claimant (one other speaker,
+/// or any number of MACs that belong to no speaker).
 const CONFLICT_REPORT_EVERY: Duration = Duration::from_secs(60);
+/// For this long after this speaker starts or a member joins (or comes back), views of the
+/// members may still differ, so another speaker briefly announcing our IP (even one we have
+/// not heard of yet) is convergence, not a split brain or a rogue host. A claim that persists
+/// is seen again: the announcer reports a claiming MAC again each second.
+const JOIN_CONVERGENCE: Duration = Duration::from_secs(2);
+/// Conflicts held during convergence beyond this many are dropped (the announcer reports a
+/// claim that persists again).
+const MAX_HELD_CONFLICTS: usize = 64;
 
 /// Events this speaker may publish at once, and then one per this long.
 const EVENT_BURST: u32 = 20;
@@ -103,7 +112,13 @@ pub struct Speaker {
     seeds: Vec<SocketAddr>,
     /// Whether the seeds come from the speaker pods (Kubernetes) rather than the Nodes.
     seeds_from_pods: bool,
-    reported: BTreeMap<IpAddr, Instant>,
+    reported: BTreeMap<(IpAddr, Option<String>), Instant>,
+    /// When this speaker started or a member last joined: until the views converge, two
+    /// speakers may both announce an IP for a moment (see `JOIN_CONVERGENCE`).
+    last_join: Instant,
+    /// Conflicts seen while members were joining, each decided `JOIN_CONVERGENCE` after it
+    /// arrived, when the claiming MAC is known to belong to a speaker or not.
+    held: VecDeque<(Instant, Conflict)>,
     event_rate: EventRate,
     returning: ReturningLinks,
 }
@@ -135,6 +150,8 @@ impl Speaker {
             seeds: Vec::new(),
             seeds_from_pods: false,
             reported: BTreeMap::new(),
+            last_join: Instant::now(),
+            held: VecDeque::new(),
             event_rate: EventRate::new(EVENT_BURST, EVENT_EVERY, Instant::now().into_std()),
             returning: ReturningLinks::default(),
         }
@@ -209,7 +226,17 @@ impl Speaker {
                     break;
                 },
                 Some(conflict) = self.conflicts.recv() => {
-                    self.report_conflict(conflict).await;
+                    self.report_conflict(conflict, false).await;
+                    elect = false;
+                }
+                () = tokio::time::sleep_until(self.held.front().map_or(self.started, |(at, _)| *at) + JOIN_CONVERGENCE), if !self.held.is_empty() => {
+                    while let Some((at, _)) = self.held.front() {
+                        if at.elapsed() < JOIN_CONVERGENCE {
+                            break;
+                        }
+                        let (_, conflict) = self.held.pop_front().expect("the front exists");
+                        self.report_conflict(conflict, true).await;
+                    }
                     elect = false;
                 }
                 () = &mut grace, if !grace_over => grace_over = true,
@@ -249,10 +276,11 @@ impl Speaker {
     /// A member that joins may have believed itself the owner of our IPs while apart; if we
     /// were declared dead ourselves (our own Updated event), another node took our IPs over.
     /// Either way, our IPs are announced again.
-    fn needs_announcing_again(&self, event: &GossipEvent) -> bool {
+    fn needs_announcing_again(&mut self, event: &GossipEvent) -> bool {
         match event {
             GossipEvent::Joined(member) => {
                 tracing::info!(member = %member.name, "member joined");
+                self.last_join = Instant::now();
                 true
             }
             GossipEvent::Updated(member) if member.name == self.options.node => {
@@ -572,9 +600,36 @@ impl Speaker {
     }
 
     /// Another MAC announces an IP we own: make it visible (Warning Event, metric, log).
-    async fn report_conflict(&mut self, conflict: Conflict) {
-        let key = conflict.ip;
+    /// `held` says the conflict was seen while members joined and is decided now.
+    async fn report_conflict(&mut self, conflict: Conflict, held: bool) {
         let now = Instant::now();
+        let mac = format_mac(&conflict.mac);
+        // Another speaker's MAC (its gossip metadata says so): both believe they own the IP,
+        // so gossip between them is broken.
+        let other = self.gossip.members().await.into_iter().find(|m| {
+            m.name != self.options.node
+                && meta::parse(&m.meta)
+                    .is_some_and(|i| i.values().any(|mac| *mac == Some(conflict.mac)))
+        });
+        let converging = now.duration_since(self.last_join) < JOIN_CONVERGENCE;
+        match &other {
+            // Perhaps a speaker we have not heard of yet: decided when the views converged.
+            None if converging && !held => {
+                if self.held.len() < MAX_HELD_CONFLICTS {
+                    self.held.push_back((now, conflict));
+                }
+                return;
+            }
+            // A speaker whose view differed a moment ago. If it still claims the IP after the
+            // views converged, its next announcement (the repeats go on for 5 s) is reported.
+            // (A member we hold dead is not converging: its claim is a split brain at once.)
+            Some(member) if member.state == State::Alive && (converging || held) => {
+                tracing::info!(ip = %conflict.ip, %mac, other_node = %member.name, "another speaker claims an IP this node announces while members join: waiting for the views to converge");
+                return;
+            }
+            _ => {}
+        }
+        let key = (conflict.ip, other.as_ref().map(|m| m.name.clone()));
         if self
             .reported
             .get(&key)
@@ -585,14 +640,6 @@ impl Speaker {
         self.reported
             .retain(|_, at| now.duration_since(*at) < CONFLICT_REPORT_EVERY);
         self.reported.insert(key, now);
-        let mac = format_mac(&conflict.mac);
-        // Another speaker's MAC (its gossip metadata says so): both believe they own the IP,
-        // so gossip between them is broken.
-        let other = self.gossip.members().await.into_iter().find(|m| {
-            m.name != self.options.node
-                && meta::parse(&m.meta)
-                    .is_some_and(|i| i.values().any(|mac| *mac == Some(conflict.mac)))
-        });
         let claimant = match &other {
             Some(member) => format!(
                 "node \"{}\" (MAC {mac}): the two cannot reach each other through gossip (port {})",

@@ -158,9 +158,13 @@ struct Reporting {
     local_macs: Arc<RwLock<BTreeSet<Mac>>>,
 }
 
-/// A conflict about an IP is reported once in this long, whatever MACs claim it: a host
-/// flooding claims with random MACs costs a lookup per frame, not a report.
+/// Conflicts about an IP are reported for at most `QUIET_MACS` different MACs in this long,
+/// each MAC at most once per `CLAIM_EVERY`: a host flooding claims with random MACs costs a
+/// lookup per frame, not a report, and a speaker whose claim was a moment of convergence is
+/// still told apart from one that goes on claiming.
 const CONFLICT_QUIET: Duration = Duration::from_secs(10);
+const QUIET_MACS: usize = 4;
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
 
 async fn serve(
     link: Link,
@@ -277,8 +281,9 @@ struct Interface {
     metrics: L2Metrics,
     conflicts: mpsc::UnboundedSender<Conflict>,
     local_macs: Arc<RwLock<BTreeSet<Mac>>>,
-    /// When a conflict about each IP was last reported.
-    reported: BTreeMap<IpAddr, Instant>,
+    /// When conflicts about each IP were first reported in this quiet period, and which MACs
+    /// were reported when.
+    reported: BTreeMap<IpAddr, (Instant, Vec<(Mac, Instant)>)>,
     owned: Owned,
     /// Solicited-node groups joined for the owned IPv6 addresses.
     groups: BTreeSet<Ipv6Addr>,
@@ -458,16 +463,16 @@ impl Interface {
         }
         self.metrics.conflict(ip);
         let now = Instant::now();
-        if self
-            .reported
-            .get(&ip)
-            .is_some_and(|at| now.duration_since(*at) < CONFLICT_QUIET)
-        {
-            return;
-        }
         self.reported
-            .retain(|_, at| now.duration_since(*at) < CONFLICT_QUIET);
-        self.reported.insert(ip, now);
+            .retain(|_, (since, _)| now.duration_since(*since) < CONFLICT_QUIET);
+        let (_, macs) = self.reported.entry(ip).or_insert((now, Vec::new()));
+        let full = macs.len() >= QUIET_MACS;
+        match macs.iter_mut().find(|(known, _)| *known == mac) {
+            Some((_, at)) if now.duration_since(*at) < CLAIM_EVERY => return,
+            Some((_, at)) => *at = now,
+            None if full => return,
+            None => macs.push((mac, now)),
+        }
         let _ = self.conflicts.send(Conflict {
             ip,
             service: service.to_string(),
