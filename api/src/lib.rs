@@ -3,9 +3,12 @@
 //! conversion and CRD generation.
 pub mod address;
 pub mod config;
+pub mod event_reason;
+pub mod kind;
 pub mod objects;
 pub mod selector;
 pub mod service;
+pub mod service_key;
 pub mod v1beta1;
 pub mod v1beta2;
 

@@ -1,5 +1,6 @@
 //! The Kubernetes objects FerroLB reads, decoded from YAML or JSON by `apiVersion` and `kind`.
 use crate::config::ConfigObjects;
+use crate::kind::Kind;
 use crate::{v1beta1, v1beta2};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -29,25 +30,6 @@ pub enum Object {
     ServiceBGPStatus(Arc<v1beta1::ServiceBGPStatus>),
     ConfigurationState(Arc<v1beta1::ConfigurationState>),
 }
-
-/// Every kind [`Object`] holds.
-pub const KINDS: [&str; 15] = [
-    "Service",
-    "Node",
-    "Namespace",
-    "Secret",
-    "ConfigMap",
-    "EndpointSlice",
-    "IPAddressPool",
-    "L2Advertisement",
-    "BGPAdvertisement",
-    "Community",
-    "BFDProfile",
-    "BGPPeer",
-    "ServiceL2Status",
-    "ServiceBGPStatus",
-    "ConfigurationState",
-];
 
 /// Why a document could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,23 +114,23 @@ impl Object {
         out
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            Object::Service(_) => "Service",
-            Object::Node(_) => "Node",
-            Object::Namespace(_) => "Namespace",
-            Object::Secret(_) => "Secret",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::EndpointSlice(_) => "EndpointSlice",
-            Object::IPAddressPool(_) => "IPAddressPool",
-            Object::L2Advertisement(_) => "L2Advertisement",
-            Object::BGPAdvertisement(_) => "BGPAdvertisement",
-            Object::Community(_) => "Community",
-            Object::BFDProfile(_) => "BFDProfile",
-            Object::BGPPeer(_) => "BGPPeer",
-            Object::ServiceL2Status(_) => "ServiceL2Status",
-            Object::ServiceBGPStatus(_) => "ServiceBGPStatus",
-            Object::ConfigurationState(_) => "ConfigurationState",
+            Object::Service(_) => Kind::Service,
+            Object::Node(_) => Kind::Node,
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Secret(_) => Kind::Secret,
+            Object::ConfigMap(_) => Kind::ConfigMap,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::IPAddressPool(_) => Kind::IPAddressPool,
+            Object::L2Advertisement(_) => Kind::L2Advertisement,
+            Object::BGPAdvertisement(_) => Kind::BGPAdvertisement,
+            Object::Community(_) => Kind::Community,
+            Object::BFDProfile(_) => Kind::BFDProfile,
+            Object::BGPPeer(_) => Kind::BGPPeer,
+            Object::ServiceL2Status(_) => Kind::ServiceL2Status,
+            Object::ServiceBGPStatus(_) => Kind::ServiceBGPStatus,
+            Object::ConfigurationState(_) => Kind::ConfigurationState,
         }
     }
 

@@ -15,6 +15,8 @@ mod termination;
 pub use snapshot::{ObjectKey, Problem, Snapshot, Source};
 pub use termination::terminated;
 
+use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::kind::Kind;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -27,9 +29,24 @@ pub struct Event {
     /// `Normal` or `Warning`.
     #[serde(rename = "type")]
     pub type_: EventType,
-    /// Short and PascalCase or camelCase, as MetalLB's: `IPAllocated`, `AllocationFailed`, ...
-    pub reason: String,
+    pub reason: EventReason,
     pub message: String,
+}
+
+impl Event {
+    /// An Event about `regarding`; its type (Normal or Warning) follows from the reason.
+    pub fn new(regarding: EventTarget, reason: EventReason, message: String) -> Event {
+        Event {
+            regarding,
+            type_: if reason.warns() {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason,
+            message,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -109,7 +126,7 @@ impl Cluster {
 
     /// The objects of `kind` this component wrote (the file store keeps them); `None` for
     /// Kubernetes, where the snapshot holds every object of the kind.
-    pub fn written_keys(&self, kind: &'static str) -> Option<Vec<ObjectKey>> {
+    pub fn written_keys(&self, kind: Kind) -> Option<Vec<ObjectKey>> {
         match self {
             Cluster::Store(s) => Some(s.written_keys(kind)),
             Cluster::Kube(_) => None,

@@ -1,5 +1,6 @@
 //! A consistent view of every object FerroLB reads, at one moment.
 use ferrolb_api::config::ConfigObjects;
+use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::Object;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -9,13 +10,13 @@ use std::fmt;
 /// Identifies an object: kind, namespace (none for cluster-scoped kinds) and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub namespace: Option<String>,
     pub name: String,
 }
 
 impl ObjectKey {
-    pub fn new(kind: &'static str, namespace: Option<&str>, name: &str) -> ObjectKey {
+    pub fn new(kind: Kind, namespace: Option<&str>, name: &str) -> ObjectKey {
         ObjectKey {
             kind,
             namespace: namespace.map(str::to_string),

@@ -8,8 +8,9 @@ use crate::allocator::{AllocationError, Allocator, Assignment, Outcome, PoolUsag
 use crate::service;
 use ferrolb_api::annotations::IP_ALLOCATED_FROM_POOL;
 use ferrolb_api::config::{Config, ConfigError};
+use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::v1beta1::{ConfigurationResult, IPAddressPoolStatus};
-use ferrolb_cluster::{Event, EventTarget, EventType, Snapshot};
+use ferrolb_cluster::{Event, EventTarget, Snapshot};
 use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,7 +35,7 @@ pub struct Controller {
     /// The configuration in force: the last one that validated.
     config: Option<Config>,
     /// The last Event of each reason reported per Service, so a condition is reported once.
-    reported: HashMap<(ServiceKey, &'static str), String>,
+    reported: HashMap<(ServiceKey, EventReason), String>,
     deprecation_reported: HashSet<ServiceKey>,
 }
 
@@ -119,8 +120,7 @@ impl Controller {
                     &mut actions,
                     key,
                     svc,
-                    EventType::Normal,
-                    "ClearAssignment",
+                    EventReason::ClearAssignment,
                     message,
                 );
             }
@@ -138,12 +138,9 @@ impl Controller {
                             "{} is deprecated, use the metallb.io/ prefix instead",
                             annotations.deprecated_keys.join(", ")
                         );
-                        actions.events.push(event(
-                            svc,
-                            EventType::Warning,
-                            "deprecatedAnnotation",
-                            message,
-                        ));
+                        actions
+                            .events
+                            .push(event(svc, EventReason::DeprecatedAnnotation, message));
                     }
                     requests.push((key, svc, request));
                 }
@@ -156,8 +153,7 @@ impl Controller {
                         &mut actions,
                         key,
                         svc,
-                        EventType::Warning,
-                        "AllocationFailed",
+                        EventReason::AllocationFailed,
                         message,
                     );
                 }
@@ -237,7 +233,7 @@ impl Controller {
                 let message = format!("Assigned IP {ips:?} from pool {}", assignment.pool);
                 actions
                     .events
-                    .push(event(svc, EventType::Normal, "IPAllocated", message));
+                    .push(event(svc, EventReason::IpAllocated, message));
                 self.reported.retain(|(k, _), _| k != key);
                 assignment
             }
@@ -245,27 +241,13 @@ impl Controller {
                 if !service::status_ips(svc).is_empty() || service::status_pool(svc).is_some() {
                     actions.applies.push(service_partial(svc, None));
                     let message = format!("Current IPs cleared: {error}");
-                    self.report_once(
-                        actions,
-                        key,
-                        svc,
-                        EventType::Normal,
-                        "ClearAssignment",
-                        message,
-                    );
+                    self.report_once(actions, key, svc, EventReason::ClearAssignment, message);
                 }
                 let message = format!(
                     "Failed to allocate IP for {key:?}: {error}",
                     key = key.to_string()
                 );
-                self.report_once(
-                    actions,
-                    key,
-                    svc,
-                    EventType::Warning,
-                    "AllocationFailed",
-                    message,
-                );
+                self.report_once(actions, key, svc, EventReason::AllocationFailed, message);
                 return;
             }
         };
@@ -283,17 +265,14 @@ impl Controller {
         actions: &mut Actions,
         key: &ServiceKey,
         svc: &Service,
-        type_: EventType,
-        reason: &'static str,
+        reason: EventReason,
         message: String,
     ) {
         if self.reported.get(&(key.clone(), reason)) != Some(&message) {
-            if type_ == EventType::Warning {
+            if reason.warns() {
                 tracing::warn!(service = %key, "{message}");
             }
-            actions
-                .events
-                .push(event(svc, type_, reason, message.clone()));
+            actions.events.push(event(svc, reason, message.clone()));
             self.reported.insert((key.clone(), reason), message);
         }
     }
@@ -371,17 +350,13 @@ fn service_partial(svc: &Service, assignment: Option<&Assignment>) -> serde_json
     })
 }
 
-fn event(svc: &Service, type_: EventType, reason: &str, message: String) -> Event {
-    Event {
-        regarding: EventTarget {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            namespace: svc.metadata.namespace.clone(),
-            name: svc.metadata.name.clone().unwrap_or_default(),
-            uid: svc.metadata.uid.clone(),
-        },
-        type_,
-        reason: reason.to_string(),
-        message,
-    }
+fn event(svc: &Service, reason: EventReason, message: String) -> Event {
+    let regarding = EventTarget {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        namespace: svc.metadata.namespace.clone(),
+        name: svc.metadata.name.clone().unwrap_or_default(),
+        uid: svc.metadata.uid.clone(),
+    };
+    Event::new(regarding, reason, message)
 }

@@ -2,6 +2,7 @@
 //! agreeing with the other speakers on who is alive through memberlist-compatible gossip.
 use anyhow::Context;
 use clap::Parser;
+use ferrolb_api::kind::Kind;
 use ferrolb_cluster::Cluster;
 use ferrolb_gossip::core::Config as GossipCore;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
@@ -92,7 +93,11 @@ async fn main() -> anyhow::Result<()> {
             dir,
             &args.namespace,
             &component,
-            &["ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"],
+            &[
+                Kind::ServiceL2Status,
+                Kind::ServiceBGPStatus,
+                Kind::ConfigurationState,
+            ],
         )?),
         None => Cluster::Kube(Box::new(
             ferrolb_cluster::kubernetes::KubeCluster::connect(

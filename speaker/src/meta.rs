@@ -2,7 +2,7 @@
 //! announce on, each with its MAC address. The interfaces make a node whose link is down stop
 //! being a candidate; the MACs let a speaker that sees another MAC claim its IP say which
 //! node that is (two nodes that cannot reach each other through gossip both announcing).
-use crate::layer2::packet::{Mac, format_mac};
+use ferrolb_l2::packet::{Mac, format_mac};
 use std::collections::{BTreeMap, BTreeSet};
 
 const PREFIX: &str = "ferrolb-l2:";

@@ -5,14 +5,16 @@ use crate::election::{self, Decision, Speaker as LiveSpeaker};
 use crate::event_rate::EventRate;
 use crate::layer2::announcer::{Announcer, Conflict, Plan};
 use crate::layer2::interfaces::Links;
-use crate::layer2::packet::format_mac;
 use crate::meta;
 use crate::metrics::Metrics;
 use crate::returning_links::ReturningLinks;
 use ferrolb_api::config::Config;
-use ferrolb_cluster::{Cluster, Event, EventTarget, EventType, ObjectKey, Snapshot};
+use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::kind::Kind;
+use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
 use ferrolb_gossip::core::{Event as GossipEvent, State};
 use ferrolb_gossip::driver::Gossip;
+use ferrolb_l2::packet::format_mac;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -494,8 +496,7 @@ impl Speaker {
                     self.publish_event(
                         &d.namespace,
                         &d.name,
-                        EventType::Normal,
-                        "nodeAssigned",
+                        EventReason::NodeAssigned,
                         format!("announcing from node \"{me}\" with protocol \"layer2\""),
                     )
                     .await;
@@ -511,14 +512,14 @@ impl Speaker {
             .collect();
         // The file store knows what we wrote (and the speaker does not load status objects
         // from it); in Kubernetes, the snapshot has every speaker's.
-        let written: Vec<ObjectKey> = match self.cluster.written_keys("ServiceL2Status") {
+        let written: Vec<ObjectKey> = match self.cluster.written_keys(Kind::ServiceL2Status) {
             Some(keys) => keys,
             None => snapshot
                 .l2_statuses()
                 .filter(|s| s.status.as_ref().is_some_and(|st| st.node == me))
                 .filter_map(|s| {
                     Some(ObjectKey::new(
-                        "ServiceL2Status",
+                        Kind::ServiceL2Status,
                         s.metadata.namespace.as_deref(),
                         s.metadata.name.as_deref()?,
                     ))
@@ -558,7 +559,7 @@ impl Speaker {
             return;
         };
         let key = ObjectKey::new(
-            "ServiceL2Status",
+            Kind::ServiceL2Status,
             Some(&self.options.namespace),
             &status_name(&self.options.node, namespace, name),
         );
@@ -571,8 +572,7 @@ impl Speaker {
         &mut self,
         namespace: &str,
         name: &str,
-        type_: EventType,
-        reason: &str,
+        reason: EventReason,
         message: String,
     ) {
         match self.event_rate.admit(Instant::now().into_std()) {
@@ -582,18 +582,14 @@ impl Speaker {
                 tracing::warn!(refused, "too many Events: some were not published");
             }
         }
-        let event = Event {
-            regarding: EventTarget {
-                api_version: "v1".into(),
-                kind: "Service".into(),
-                namespace: Some(namespace.into()),
-                name: name.into(),
-                uid: None,
-            },
-            type_,
-            reason: reason.into(),
-            message,
+        let regarding = EventTarget {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: Some(namespace.into()),
+            name: name.into(),
+            uid: None,
         };
+        let event = Event::new(regarding, reason, message);
         if let Err(error) = self.cluster.publish(event).await {
             tracing::warn!(%error, "publishing an Event failed");
         }
@@ -655,8 +651,7 @@ impl Speaker {
             self.publish_event(
                 namespace,
                 name,
-                EventType::Warning,
-                "addressConflict",
+                EventReason::AddressConflict,
                 format!(
                     "node \"{}\" announces {} on {}, and so does {claimant}",
                     self.options.node, conflict.ip, conflict.interface

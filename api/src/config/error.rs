@@ -1,10 +1,11 @@
+use crate::kind::Kind;
 use std::fmt;
 
 /// One reason a configuration object was rejected: which object, which field, why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
 pub struct ConfigError {
     /// The object's kind, e.g. `IPAddressPool`.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// The object's name.
     pub name: String,
     /// The field path inside the object, e.g. `spec.addresses[1]`.
@@ -14,7 +15,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(
-        kind: &'static str,
+        kind: Kind,
         name: impl Into<String>,
         field: impl Into<String>,
         reason: impl Into<String>,

@@ -20,7 +20,7 @@ fn build(yaml: &str) -> Result<Config, Vec<ConfigError>> {
 fn rejects(yaml: &str, kind: &str, name: &str, field: &str, reason: &str) {
     let errors = build(yaml).expect_err("configuration should be rejected");
     assert!(
-        errors.iter().any(|e| e.kind == kind
+        errors.iter().any(|e| e.kind.name() == kind
             && e.name == name
             && e.field == field
             && e.reason.contains(reason)),

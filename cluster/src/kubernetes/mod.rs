@@ -8,6 +8,7 @@ pub mod fake;
 mod tests;
 
 use crate::{ClusterError, Event, EventType, ObjectKey, Snapshot};
+use ferrolb_api::kind::{Kind, UnknownKind};
 use ferrolb_api::objects::Object;
 use ferrolb_api::{v1beta1, v1beta2};
 use futures::StreamExt;
@@ -230,7 +231,10 @@ impl KubeCluster {
             .get("annotations")
             .is_some_and(|a| a.as_object().is_some_and(|a| !a.is_empty()))
             || metadata.get("labels").is_some();
-        let owned = resources::OWNED_KINDS.contains(&partial["kind"].as_str().unwrap_or(""));
+        let owned = partial["kind"]
+            .as_str()
+            .and_then(|k| k.parse::<Kind>().ok())
+            .is_some_and(Kind::is_owned);
         if has_meta || owned {
             let mut main = identity(None);
             for field in ["annotations", "labels", "ownerReferences"] {
@@ -270,8 +274,7 @@ impl KubeCluster {
     }
 
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
-        let resource = resources::api_resource(key.kind)
-            .ok_or_else(|| ClusterError::InvalidPatch(format!("unknown kind {}", key.kind)))?;
+        let resource = resources::api_resource(key.kind);
         let api: Api<DynamicObject> = match &key.namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
             None => Api::all_with(self.client.clone(), &resource),
@@ -297,9 +300,9 @@ impl KubeCluster {
                 EventType::Normal => kube::runtime::events::EventType::Normal,
                 EventType::Warning => kube::runtime::events::EventType::Warning,
             },
-            reason: event.reason.clone(),
+            reason: event.reason.to_string(),
             note: Some(event.message.clone()),
-            action: event.reason,
+            action: event.reason.to_string(),
             secondary: None,
         };
         self.recorder.publish(&kube_event, &reference).await?;
@@ -316,8 +319,10 @@ impl KubeCluster {
                 "kind and metadata.name are required".into(),
             ));
         };
-        let resource = resources::api_resource(kind)
-            .ok_or_else(|| ClusterError::InvalidPatch(format!("unknown kind {kind}")))?;
+        let kind: Kind = kind
+            .parse()
+            .map_err(|e: UnknownKind| ClusterError::InvalidPatch(e.to_string()))?;
+        let resource = resources::api_resource(kind);
         let api = match field("/metadata/namespace") {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
             None => Api::all_with(self.client.clone(), &resource),

@@ -1,6 +1,7 @@
 //! The Kubernetes backend against kube-rs's tower-test mock: every request is checked.
 use super::fake::{list, mock_cluster as mock, next};
 use super::*;
+use ferrolb_api::kind::Kind;
 use http::Method;
 
 fn mock_cluster(
@@ -52,7 +53,7 @@ async fn builds_one_snapshot_from_every_kind_once_all_are_listed() {
     assert!(
         snapshot
             .get(&ObjectKey::new(
-                "IPAddressPool",
+                Kind::IPAddressPool,
                 Some("metallb-system"),
                 "first"
             ))
@@ -60,7 +61,7 @@ async fn builds_one_snapshot_from_every_kind_once_all_are_listed() {
     );
     assert!(
         snapshot
-            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .get(&ObjectKey::new(Kind::Service, Some("demo"), "web"))
             .is_some()
     );
     assert_eq!(snapshot.objects.len(), 2);
@@ -160,7 +161,7 @@ async fn publishes_events() {
                 uid: Some("u-1".into()),
             },
             type_: EventType::Warning,
-            reason: "AllocationFailed".into(),
+            reason: ferrolb_api::event_reason::EventReason::AllocationFailed,
             message: "no available IPs".into(),
         })
         .await
@@ -184,7 +185,7 @@ async fn deletes_owned_objects_and_ignores_missing_ones() {
     let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
     cluster
         .delete(&ObjectKey::new(
-            "ServiceL2Status",
+            Kind::ServiceL2Status,
             Some("metallb-system"),
             "l2-web",
         ))

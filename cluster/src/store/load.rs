@@ -1,5 +1,6 @@
 //! Reading the store directory into a [`Snapshot`], reparsing only files that changed.
 use crate::{ObjectKey, Problem, Snapshot, Source};
+use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::{DecodeError, Object};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -40,7 +41,7 @@ pub(super) struct Loader {
     seen: Vec<(PathBuf, Fingerprint)>,
     stale: Vec<(PathBuf, ObjectKey)>,
     /// Kinds left out of snapshots: a component that never reads them need not hold them.
-    ignored: &'static [&'static str],
+    ignored: &'static [Kind],
     /// Whether the directory could not be read at the last look.
     unreadable: bool,
 }
@@ -64,7 +65,7 @@ impl Loader {
         }
     }
 
-    pub(super) fn ignoring(mut self, kinds: &'static [&'static str]) -> Loader {
+    pub(super) fn ignoring(mut self, kinds: &'static [Kind]) -> Loader {
         self.ignored = kinds;
         self
     }
@@ -138,7 +139,7 @@ impl Loader {
                             continue;
                         };
                         let kind = partial.get("kind").and_then(|k| k.as_str());
-                        if kind.is_some_and(|k| self.ignored.contains(&k)) {
+                        if kind.is_some_and(|k| self.ignored.iter().any(|i| i.name() == k)) {
                             continue;
                         }
                         if let Some(key) = merge_status(&mut snapshot, path, &partial) {
@@ -327,9 +328,6 @@ pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, St
     Ok(documents)
 }
 
-/// Kinds whose objects FerroLB creates itself: a status file alone makes them exist.
-const OWNED_KINDS: [&str; 3] = ["ServiceL2Status", "ServiceBGPStatus", "ConfigurationState"];
-
 /// Merges a component's partial object over the user's object, or adds it when FerroLB owns
 /// the kind. Partials for objects that no longer exist are stale and ignored.
 /// Returns the key when the partial is stale: its object no longer exists.
@@ -344,11 +342,7 @@ fn merge_status(
         reason,
     };
     let field = |pointer: &str| partial.pointer(pointer).and_then(|v| v.as_str());
-    let kind = field("/kind").and_then(|k| {
-        ferrolb_api::objects::KINDS
-            .iter()
-            .find(|known| **known == k)
-    });
+    let kind = field("/kind").and_then(|k| k.parse::<Kind>().ok());
     let (Some(kind), Some(name)) = (kind, field("/metadata/name")) else {
         snapshot.problems.push(problem(
             "a status file needs a known kind and metadata.name".into(),
@@ -367,7 +361,7 @@ fn merge_status(
                 return None;
             }
         },
-        None if OWNED_KINDS.contains(kind) => partial.clone(),
+        None if kind.is_owned() => partial.clone(),
         None => return Some(key),
     };
     match Object::decode(merged) {

@@ -13,6 +13,7 @@ mod write;
 pub use load::{load, load_paths, parse_status_documents};
 
 use crate::{ClusterError, Event, ObjectKey, Snapshot};
+use ferrolb_api::kind::Kind;
 use load::Loader;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ impl FileStore {
         dir: &Path,
         namespace: &str,
         component: &str,
-        ignored: &'static [&'static str],
+        ignored: &'static [Kind],
     ) -> Result<FileStore, ClusterError> {
         let metadata = std::fs::metadata(dir).map_err(|source| ClusterError::Io {
             path: dir.to_path_buf(),
@@ -132,7 +133,7 @@ impl FileStore {
     }
 
     /// The objects of `kind` this component has written, in this run or an earlier one.
-    pub fn written_keys(&self, kind: &'static str) -> Vec<ObjectKey> {
+    pub fn written_keys(&self, kind: Kind) -> Vec<ObjectKey> {
         lock(&self.own).keys(kind)
     }
 

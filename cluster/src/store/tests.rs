@@ -1,4 +1,5 @@
 use super::*;
+use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::Object;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ async fn wait_for(store: &FileStore, check: impl Fn(&Snapshot) -> bool) -> Durat
 }
 
 fn pool_key(name: &str) -> ObjectKey {
-    ObjectKey::new("IPAddressPool", Some("metallb-system"), name)
+    ObjectKey::new(Kind::IPAddressPool, Some("metallb-system"), name)
 }
 
 #[tokio::test]
@@ -48,7 +49,7 @@ async fn loads_objects_and_defaults_namespaces() {
     );
     assert!(
         snapshot
-            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .get(&ObjectKey::new(Kind::Service, Some("demo"), "web"))
             .is_some()
     );
     assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
@@ -88,7 +89,7 @@ async fn skips_bad_files_and_invalid_objects_and_keeps_the_rest() {
     assert!(snapshot.get(&pool_key("first")).is_some());
     assert!(
         snapshot
-            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .get(&ObjectKey::new(Kind::Service, Some("demo"), "web"))
             .is_some()
     );
     assert!(snapshot.get(&pool_key("broken")).is_none());
@@ -144,7 +145,7 @@ async fn status_is_written_under_status_only_and_merged_over_the_user_object() {
     let before = std::fs::read(dir.path().join("svc.yaml")).unwrap();
     let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
     store.apply(service_status("198.51.100.7")).unwrap();
-    let key = ObjectKey::new("Service", Some("demo"), "web");
+    let key = ObjectKey::new(Kind::Service, Some("demo"), "web");
     wait_for(&store, |s| match s.get(&key) {
         Some(Object::Service(svc)) => {
             let ingress = svc
@@ -244,7 +245,7 @@ async fn owned_objects_appear_and_disappear() {
             "status": {"node": "n1", "serviceName": "web", "serviceNamespace": "demo", "interfaces": [{"name": "eth0"}]}
         }))
         .unwrap();
-    let key = ObjectKey::new("ServiceL2Status", Some("metallb-system"), "l2-web-n1");
+    let key = ObjectKey::new(Kind::ServiceL2Status, Some("metallb-system"), "l2-web-n1");
     wait_for(&store, |s| s.get(&key).is_some()).await;
     store.delete(&key).unwrap();
     wait_for(&store, |s| s.get(&key).is_none()).await;
@@ -255,7 +256,7 @@ async fn owned_objects_appear_and_disappear() {
         store
             .snapshots()
             .borrow()
-            .get(&ObjectKey::new("Service", Some("demo"), "web"))
+            .get(&ObjectKey::new(Kind::Service, Some("demo"), "web"))
             .is_none()
     );
 }
@@ -285,7 +286,7 @@ async fn events_are_kept_per_component() {
                     uid: None,
                 },
                 type_: crate::EventType::Normal,
-                reason: "IPAllocated".into(),
+                reason: ferrolb_api::event_reason::EventReason::IpAllocated,
                 message: format!("event {i}"),
             })
             .unwrap();
@@ -338,7 +339,7 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
             "status": {"node": "n1"},
         })
     };
-    let ignored: &'static [&'static str] = &["ServiceL2Status"];
+    let ignored: &'static [Kind] = &[Kind::ServiceL2Status];
     {
         let store =
             FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
@@ -354,7 +355,7 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
     assert_eq!(store.snapshots().borrow().l2_statuses().count(), 0);
     assert!(store.snapshots().borrow().get(&pool_key("first")).is_some());
     let mut keys: Vec<String> = store
-        .written_keys("ServiceL2Status")
+        .written_keys(Kind::ServiceL2Status)
         .into_iter()
         .map(|k| format!("{:?}/{}", k.namespace, k.name))
         .collect();

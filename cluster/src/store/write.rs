@@ -5,6 +5,7 @@
 //! Buckets rather than a file per object: thousands of small files cost a create and a rename
 //! each, which dominated a 10,000-Service start on an ordinary disk.
 use crate::{ClusterError, Event, ObjectKey};
+use ferrolb_api::kind::Kind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -115,8 +116,8 @@ impl OwnStatus {
     }
 
     /// The objects of `kind` this component has written (this run or an earlier one).
-    pub(super) fn keys(&self, kind: &'static str) -> Vec<ObjectKey> {
-        let folder = kind.to_ascii_lowercase();
+    pub(super) fn keys(&self, kind: Kind) -> Vec<ObjectKey> {
+        let folder = kind.name().to_ascii_lowercase();
         self.buckets
             .iter()
             .filter(|(path, _)| path.starts_with(&folder))
@@ -134,7 +135,7 @@ impl OwnStatus {
     }
 
     pub(super) fn delete(&mut self, key: &ObjectKey) {
-        let bucket = bucket(key.kind, key.namespace.as_deref());
+        let bucket = bucket(key.kind.name(), key.namespace.as_deref());
         if let Some(entries) = self.buckets.get_mut(&bucket)
             && entries.remove(&key.name).is_some()
         {

@@ -1,31 +1,9 @@
 //! What a Service asks the allocator for, independent of how it was written.
 use ferrolb_api::address::Family;
 use ferrolb_api::config::ServiceAllocation;
+pub use ferrolb_api::service_key::ServiceKey;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::IpAddr;
-
-/// `namespace/name` of a Service.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ServiceKey {
-    pub fn new(namespace: &str, name: &str) -> ServiceKey {
-        ServiceKey {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// `spec.ipFamilyPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

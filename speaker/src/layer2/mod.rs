@@ -2,5 +2,3 @@
 //! for them, and telling the network at once when an IP moves here.
 pub mod announcer;
 pub mod interfaces;
-pub mod packet;
-pub mod socket;

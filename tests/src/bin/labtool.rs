@@ -18,8 +18,8 @@
 //!   or a split brain);
 //! - `labtool garp-flood IFACE IP COUNT`: claims IP COUNT times, each from another made-up
 //!   MAC (a hostile host).
-use ferrolb_speaker::layer2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
-use ferrolb_speaker::layer2::socket::PacketSocket;
+use ferrolb_l2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
+use ferrolb_l2::socket::PacketSocket;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -1,13 +1,24 @@
 //! ARP (RFC 826) in Ethernet frames, and the NDP messages (RFC 4861) we answer and send, as
 //! ICMPv6 bodies. Pure: bytes in, bytes out; anything malformed is `None`, never a panic.
+//!
+//! Frames and fixed headers are read and built with pnet's packet types. NDP options are
+//! walked here instead: pnet computes an option's length as `u8 * 8`, which panics (debug) or
+//! wraps (release) for an option of 256 bytes or more, a length RFC 4861 allows.
+use pnet_base::MacAddr;
+use pnet_packet::MutablePacket;
+use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
+use pnet_packet::icmpv6::Icmpv6Types;
+use pnet_packet::icmpv6::ndp::{
+    MutableNeighborAdvertPacket, NeighborAdvertFlags, NeighborAdvertPacket, NeighborSolicitPacket,
+};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub type Mac = [u8; 6];
 
 pub const BROADCAST: Mac = [0xff; 6];
 pub const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERNET_HEADER: usize = 14;
-const ARP_BODY: usize = 28;
+const ARP_FRAME: usize = EthernetPacket::minimum_packet_size() + ArpPacket::minimum_packet_size();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArpOp {
@@ -25,59 +36,66 @@ pub struct Arp {
     pub target_ip: Ipv4Addr,
 }
 
-fn mac(bytes: &[u8]) -> Option<Mac> {
-    bytes.try_into().ok()
+fn mac_of(address: MacAddr) -> Mac {
+    address.octets()
 }
 
-fn ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
-    <[u8; 4]>::try_from(bytes).ok().map(Ipv4Addr::from)
-}
-
-fn ipv6(bytes: &[u8]) -> Option<Ipv6Addr> {
-    <[u8; 16]>::try_from(bytes).ok().map(Ipv6Addr::from)
+fn mac_addr(mac: Mac) -> MacAddr {
+    MacAddr::from(mac)
 }
 
 impl Arp {
     /// Reads an Ethernet frame carrying ARP for IPv4 over Ethernet.
     pub fn parse(frame: &[u8]) -> Option<Arp> {
-        let ethertype = u16::from_be_bytes(frame.get(12..14)?.try_into().ok()?);
-        if ethertype != ETHERTYPE_ARP {
+        let ethernet = EthernetPacket::new(frame)?;
+        if ethernet.get_ethertype() != EtherTypes::Arp {
             return None;
         }
-        let body = frame.get(ETHERNET_HEADER..ETHERNET_HEADER + ARP_BODY)?;
-        // Hardware Ethernet (1), protocol IPv4, address lengths 6 and 4.
-        if body[0..6] != [0, 1, 0x08, 0x00, 6, 4] {
+        let arp = ArpPacket::new(frame.get(EthernetPacket::minimum_packet_size()..)?)?;
+        // pnet reads the fields as IPv4 over Ethernet whatever the header says: check it.
+        if arp.get_hardware_type() != ArpHardwareTypes::Ethernet
+            || arp.get_protocol_type() != EtherTypes::Ipv4
+            || arp.get_hw_addr_len() != 6
+            || arp.get_proto_addr_len() != 4
+        {
             return None;
         }
-        let op = match u16::from_be_bytes([body[6], body[7]]) {
-            1 => ArpOp::Request,
-            2 => ArpOp::Reply,
+        let op = match arp.get_operation() {
+            ArpOperations::Request => ArpOp::Request,
+            ArpOperations::Reply => ArpOp::Reply,
             _ => return None,
         };
         Some(Arp {
             op,
-            sender_mac: mac(&body[8..14])?,
-            sender_ip: ipv4(&body[14..18])?,
-            target_mac: mac(&body[18..24])?,
-            target_ip: ipv4(&body[24..28])?,
+            sender_mac: mac_of(arp.get_sender_hw_addr()),
+            sender_ip: arp.get_sender_proto_addr(),
+            target_mac: mac_of(arp.get_target_hw_addr()),
+            target_ip: arp.get_target_proto_addr(),
         })
     }
 
     /// The Ethernet frame carrying this message to `destination`.
     pub fn frame(&self, destination: Mac) -> Vec<u8> {
-        let mut frame = Vec::with_capacity(ETHERNET_HEADER + ARP_BODY);
-        frame.extend_from_slice(&destination);
-        frame.extend_from_slice(&self.sender_mac);
-        frame.extend_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-        frame.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4]);
-        frame.extend_from_slice(match self.op {
-            ArpOp::Request => &[0, 1],
-            ArpOp::Reply => &[0, 2],
+        let mut frame = vec![0u8; ARP_FRAME];
+        let mut ethernet =
+            MutableEthernetPacket::new(&mut frame).expect("the buffer fits an ARP frame");
+        ethernet.set_destination(mac_addr(destination));
+        ethernet.set_source(mac_addr(self.sender_mac));
+        ethernet.set_ethertype(EtherTypes::Arp);
+        let mut arp =
+            MutableArpPacket::new(ethernet.payload_mut()).expect("the buffer fits an ARP body");
+        arp.set_hardware_type(ArpHardwareTypes::Ethernet);
+        arp.set_protocol_type(EtherTypes::Ipv4);
+        arp.set_hw_addr_len(6);
+        arp.set_proto_addr_len(4);
+        arp.set_operation(match self.op {
+            ArpOp::Request => ArpOperations::Request,
+            ArpOp::Reply => ArpOperations::Reply,
         });
-        frame.extend_from_slice(&self.sender_mac);
-        frame.extend_from_slice(&self.sender_ip.octets());
-        frame.extend_from_slice(&self.target_mac);
-        frame.extend_from_slice(&self.target_ip.octets());
+        arp.set_sender_hw_addr(mac_addr(self.sender_mac));
+        arp.set_sender_proto_addr(self.sender_ip);
+        arp.set_target_hw_addr(mac_addr(self.target_mac));
+        arp.set_target_proto_addr(self.target_ip);
         frame
     }
 
@@ -108,10 +126,10 @@ impl Arp {
     }
 }
 
-const ICMPV6_NEIGHBOR_SOLICITATION: u8 = 135;
-const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
 const OPTION_SOURCE_LLADDR: u8 = 1;
 const OPTION_TARGET_LLADDR: u8 = 2;
+/// Type, code, checksum, flags/reserved and target: where the options begin.
+const NEIGHBOR_HEADER: usize = 24;
 
 /// A neighbor solicitation or advertisement: the ICMPv6 body as a raw ICMPv6 socket gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,34 +139,45 @@ pub struct Neighbor {
     pub lladdr: Option<Mac>,
 }
 
-fn parse_neighbor(icmp: &[u8], kind: u8, option: u8) -> Option<Neighbor> {
-    if *icmp.first()? != kind || *icmp.get(1)? != 0 {
-        return None;
-    }
-    let target = ipv6(icmp.get(8..24)?)?;
+/// The link-layer address in the options after the fixed header, or `None` (outer) when an
+/// option is malformed.
+fn lladdr_option(mut options: &[u8], wanted: u8) -> Option<Option<Mac>> {
     let mut lladdr = None;
-    let mut options = icmp.get(24..)?;
     while options.len() >= 2 {
         let len = usize::from(options[1]) * 8;
         // A zero-length option is invalid (RFC 4861 4.6) and would loop forever.
         if len == 0 || len > options.len() {
             return None;
         }
-        if options[0] == option && len == 8 {
-            lladdr = mac(&options[2..8]);
+        if options[0] == wanted && len == 8 {
+            lladdr = options[2..8].try_into().ok();
         }
         options = &options[len..];
     }
-    Some(Neighbor { target, lladdr })
+    Some(lladdr)
 }
 
 impl Neighbor {
     pub fn parse_solicitation(icmp: &[u8]) -> Option<Neighbor> {
-        parse_neighbor(icmp, ICMPV6_NEIGHBOR_SOLICITATION, OPTION_SOURCE_LLADDR)
+        let ns = NeighborSolicitPacket::new(icmp)?;
+        if ns.get_icmpv6_type() != Icmpv6Types::NeighborSolicit || ns.get_icmpv6_code().0 != 0 {
+            return None;
+        }
+        Some(Neighbor {
+            target: ns.get_target_addr(),
+            lladdr: lladdr_option(icmp.get(NEIGHBOR_HEADER..)?, OPTION_SOURCE_LLADDR)?,
+        })
     }
 
     pub fn parse_advertisement(icmp: &[u8]) -> Option<Neighbor> {
-        parse_neighbor(icmp, ICMPV6_NEIGHBOR_ADVERTISEMENT, OPTION_TARGET_LLADDR)
+        let na = NeighborAdvertPacket::new(icmp)?;
+        if na.get_icmpv6_type() != Icmpv6Types::NeighborAdvert || na.get_icmpv6_code().0 != 0 {
+            return None;
+        }
+        Some(Neighbor {
+            target: na.get_target_addr(),
+            lladdr: lladdr_option(icmp.get(NEIGHBOR_HEADER..)?, OPTION_TARGET_LLADDR)?,
+        })
     }
 }
 
@@ -156,14 +185,19 @@ impl Neighbor {
 /// address over) and the solicited flag when it answers a solicitation. The checksum is left
 /// at zero: the kernel computes it for raw ICMPv6 sockets.
 pub fn neighbor_advertisement(target: Ipv6Addr, our_mac: Mac, solicited: bool) -> Vec<u8> {
-    let mut body = Vec::with_capacity(32);
-    body.extend_from_slice(&[ICMPV6_NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
-    // Flags: router (0x80) no, solicited (0x40), override (0x20).
-    body.push(if solicited { 0x60 } else { 0x20 });
-    body.extend_from_slice(&[0, 0, 0]);
-    body.extend_from_slice(&target.octets());
-    body.extend_from_slice(&[OPTION_TARGET_LLADDR, 1]);
-    body.extend_from_slice(&our_mac);
+    let mut body = vec![0u8; NEIGHBOR_HEADER + 8];
+    let mut na = MutableNeighborAdvertPacket::new(&mut body).expect("the buffer fits an NA");
+    na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
+    let mut flags = NeighborAdvertFlags::Override;
+    if solicited {
+        flags |= NeighborAdvertFlags::Solicited;
+    }
+    na.set_flags(flags);
+    na.set_target_addr(target);
+    // The target link-layer address option (one unit of 8 bytes), written as bytes: pnet
+    // would size its buffer with the arithmetic the module comment describes.
+    body[NEIGHBOR_HEADER..NEIGHBOR_HEADER + 2].copy_from_slice(&[OPTION_TARGET_LLADDR, 1]);
+    body[NEIGHBOR_HEADER + 2..].copy_from_slice(&our_mac);
     body
 }
 
@@ -278,6 +312,29 @@ mod tests {
         let mut ns = solicitation(Ipv6Addr::LOCALHOST, CLIENT);
         ns[25] = 0;
         assert_eq!(Neighbor::parse_solicitation(&ns), None);
+    }
+
+    /// An option of 256 bytes or more is legal (RFC 4861 4.6); pnet's own option reader
+    /// overflows on it, which is why the options are walked here.
+    #[test]
+    fn a_long_option_is_skipped_not_misread() {
+        let target = Ipv6Addr::LOCALHOST;
+        let mut ns = solicitation(target, CLIENT);
+        let mut long = vec![14, 40];
+        long.resize(320, 0);
+        ns.splice(24..24, long);
+        let parsed = Neighbor::parse_solicitation(&ns).expect("parses");
+        assert_eq!(parsed.lladdr, Some(CLIENT));
+    }
+
+    #[test]
+    fn an_arp_header_for_another_protocol_is_refused() {
+        let mut frame = ARPING_REQUEST;
+        frame[16..18].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(Arp::parse(&frame), None);
+        let mut frame = ARPING_REQUEST;
+        frame[19] = 16;
+        assert_eq!(Arp::parse(&frame), None);
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! The reasons of the Events FerroLB publishes, spelled as MetalLB spells them (users filter
+//! on them), each with whether it warns.
+use std::fmt;
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum EventReason {
+    /// The controller gave a Service its IPs.
+    #[serde(rename = "IPAllocated")]
+    IpAllocated,
+    /// The controller could not give a Service IPs (or read its annotations).
+    AllocationFailed,
+    /// A Service's IPs were taken back.
+    ClearAssignment,
+    /// A Service uses an annotation prefix MetalLB deprecated.
+    #[serde(rename = "deprecatedAnnotation")]
+    DeprecatedAnnotation,
+    /// A speaker announces a Service.
+    #[serde(rename = "nodeAssigned")]
+    NodeAssigned,
+    /// Another MAC claims an IP a speaker announces.
+    #[serde(rename = "addressConflict")]
+    AddressConflict,
+}
+
+impl EventReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::IpAllocated => "IPAllocated",
+            EventReason::AllocationFailed => "AllocationFailed",
+            EventReason::ClearAssignment => "ClearAssignment",
+            EventReason::DeprecatedAnnotation => "deprecatedAnnotation",
+            EventReason::NodeAssigned => "nodeAssigned",
+            EventReason::AddressConflict => "addressConflict",
+        }
+    }
+
+    /// Whether the Event is a Warning (otherwise Normal).
+    pub fn warns(self) -> bool {
+        matches!(
+            self,
+            EventReason::AllocationFailed
+                | EventReason::DeprecatedAnnotation
+                | EventReason::AddressConflict
+        )
+    }
+}
+
+impl fmt::Display for EventReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialised_as_metallb_spells_them() {
+        for reason in [
+            EventReason::IpAllocated,
+            EventReason::AllocationFailed,
+            EventReason::ClearAssignment,
+            EventReason::DeprecatedAnnotation,
+            EventReason::NodeAssigned,
+            EventReason::AddressConflict,
+        ] {
+            let json = serde_json::to_value(reason).expect("serialises");
+            assert_eq!(json, reason.as_str());
+            assert_eq!(
+                serde_json::from_value::<EventReason>(json).ok(),
+                Some(reason)
+            );
+        }
+    }
+}
