@@ -31,7 +31,7 @@ pub fn rendered() -> Vec<(String, String)> {
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
             let (plural, group) = name.split_once('.').unwrap_or((&name, ""));
-            let yaml = serde_yaml::to_string(&crd).expect("a CRD always serialises");
+            let yaml = yaml_serde::to_string(&crd).expect("a CRD always serialises");
             (
                 format!("{group}_{plural}.yaml"),
                 format!(

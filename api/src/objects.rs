@@ -93,7 +93,7 @@ impl Object {
     /// Each result carries the document's index (from 0).
     pub fn decode_yaml_stream(text: &str) -> Vec<(usize, Result<Object, DecodeError>)> {
         let mut out = Vec::new();
-        for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        for (index, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
             let value = match serde_json::Value::deserialize_yaml(document) {
                 Ok(serde_json::Value::Null) => continue,
                 Ok(value) => value,
@@ -224,11 +224,11 @@ impl Object {
 
 /// Parsing a YAML document into JSON-compatible data.
 trait DeserializeYaml: Sized {
-    fn deserialize_yaml(document: serde_yaml::Deserializer<'_>) -> Result<Self, String>;
+    fn deserialize_yaml(document: yaml_serde::Deserializer<'_>) -> Result<Self, String>;
 }
 
 impl DeserializeYaml for serde_json::Value {
-    fn deserialize_yaml(document: serde_yaml::Deserializer<'_>) -> Result<Self, String> {
+    fn deserialize_yaml(document: yaml_serde::Deserializer<'_>) -> Result<Self, String> {
         use serde::Deserialize;
         serde_json::Value::deserialize(document).map_err(|e| e.to_string())
     }

@@ -52,7 +52,7 @@ pub fn render(snapshot: &Snapshot, what: What, output: Option<Output>) -> anyhow
         .collect();
     match output {
         Some(Output::Json) => Ok(serde_json::to_string_pretty(&list(&objects)?)? + "\n"),
-        Some(Output::Yaml) => Ok(serde_yaml::to_string(&list(&objects)?)?),
+        Some(Output::Yaml) => Ok(yaml_serde::to_string(&list(&objects)?)?),
         wide => Ok(table(&objects, what, matches!(wide, Some(Output::Wide)))),
     }
 }

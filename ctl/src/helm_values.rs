@@ -1,6 +1,6 @@
 //! MetalLB's Helm chart values (`values.yaml`): users bring them along when they switch. This
 //! checks the settings FerroLB maps onto its own flags, and the shape of the rest.
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 /// Top-level keys of MetalLB's chart values.
 const TOP_LEVEL_KEYS: [&str; 10] = [
@@ -131,7 +131,7 @@ fn expect_bool(problems: &mut Vec<String>, section: &Value, path: &str, field: &
 }
 
 fn display(value: &Value) -> String {
-    serde_yaml::to_string(value)
+    yaml_serde::to_string(value)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn values(text: &str) -> Value {
-        serde_yaml::from_str(text).unwrap()
+        yaml_serde::from_str(text).unwrap()
     }
 
     #[test]

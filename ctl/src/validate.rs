@@ -94,8 +94,8 @@ fn helm_values_documents(
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
-        for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let Ok(value) = <serde_yaml::Value as serde::Deserialize>::deserialize(document) else {
+        for (index, document) in yaml_serde::Deserializer::from_str(&text).enumerate() {
+            let Ok(value) = <yaml_serde::Value as serde::Deserialize>::deserialize(document) else {
                 break;
             };
             if crate::helm_values::looks_like_values(&value) {

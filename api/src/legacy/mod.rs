@@ -142,28 +142,28 @@ impl Converted {
         let mut out = String::from(
             "# Converted from a MetalLB ConfigMap by `ferrolbctl convert-configmap`.\n",
         );
-        let mut push = |value: serde_yaml::Result<String>| {
+        let mut push = |value: yaml_serde::Result<String>| {
             out.push_str("---\n");
             out.push_str(&value.expect("API objects always serialise"));
         };
         self.peers
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         self.pools
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         self.bgp_advertisements
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         self.l2_advertisements
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         self.bfd_profiles
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         self.communities
             .iter()
-            .for_each(|o| push(serde_yaml::to_string(o)));
+            .for_each(|o| push(yaml_serde::to_string(o)));
         out
     }
 
@@ -183,7 +183,7 @@ impl Converted {
 /// Converts a ConfigMap given as YAML text, then checks the result with the full validation.
 pub fn convert_configmap_yaml(text: &str) -> Result<Converted, ConversionError> {
     let configmap: ConfigMap =
-        serde_yaml::from_str(text).map_err(|e| ConversionError::NotAConfigMap(e.to_string()))?;
+        yaml_serde::from_str(text).map_err(|e| ConversionError::NotAConfigMap(e.to_string()))?;
     if configmap_kind(text).as_deref() != Some("ConfigMap") {
         return Err(ConversionError::NotAConfigMap(
             "kind is not ConfigMap".into(),
@@ -205,14 +205,14 @@ pub fn convert_configmap(configmap: &ConfigMap) -> Result<Converted, ConversionE
         .and_then(|d| d.get("config"))
         .ok_or(ConversionError::NoConfig)?;
     let legacy: LegacyConfig =
-        serde_yaml::from_str(config).map_err(|e| ConversionError::BadConfig(e.to_string()))?;
+        yaml_serde::from_str(config).map_err(|e| ConversionError::BadConfig(e.to_string()))?;
     let converted = convert(&legacy, &namespace)?;
     Config::build(&converted.config_objects()).map_err(ConversionError::Invalid)?;
     Ok(converted)
 }
 
 fn configmap_kind(text: &str) -> Option<String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let value: yaml_serde::Value = yaml_serde::from_str(text).ok()?;
     value.get("kind")?.as_str().map(str::to_string)
 }
 

@@ -318,7 +318,7 @@ pub(super) fn read_status_documents(path: &Path) -> Result<Vec<serde_json::Value
 pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
+    for document in yaml_serde::Deserializer::from_str(text) {
         match <serde_json::Value as serde::Deserialize>::deserialize(document) {
             Ok(serde_json::Value::Null) => {}
             Ok(value) => documents.push(value),

@@ -208,7 +208,7 @@ async fn status_writes_are_atomic() {
         let mut reads = 0;
         for _ in 0..20_000 {
             let text = std::fs::read_to_string(&reader_path).unwrap();
-            let value: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+            let value: serde_json::Value = yaml_serde::from_str(&text).unwrap();
             assert_eq!(value["kind"], "Service", "partial read: {text:?}");
             assert!(
                 text.ends_with("ip: 198.51.100.0\n") || text.contains("padding"),

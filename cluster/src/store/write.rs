@@ -168,7 +168,7 @@ impl OwnStatus {
                         text.push_str(
                             &serde_json::from_str::<serde_json::Value>(partial)
                                 .map_err(|e| e.to_string())
-                                .and_then(|v| serde_yaml::to_string(&v).map_err(|e| e.to_string()))
+                                .and_then(|v| yaml_serde::to_string(&v).map_err(|e| e.to_string()))
                                 .map_err(ClusterError::InvalidPatch)?,
                         );
                     }
