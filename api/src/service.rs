@@ -16,3 +16,20 @@ pub fn status_ips(service: &Service) -> Vec<IpAddr> {
         .filter_map(|i| i.ip.as_deref()?.parse().ok())
         .collect()
 }
+
+/// Whether FerroLB is in charge of the Service, as MetalLB decides it: type LoadBalancer, and
+/// its `loadBalancerClass` is ours (without `--lb-class`, Services with no class; with it,
+/// exactly that class).
+pub fn is_ours(service: &Service, lb_class: Option<&str>) -> bool {
+    let spec = service.spec.as_ref();
+    spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer") && in_our_class(service, lb_class)
+}
+
+/// Whether the Service's `loadBalancerClass` is ours (whatever its type).
+pub fn in_our_class(service: &Service, lb_class: Option<&str>) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_class.as_deref())
+        == lb_class
+}

@@ -7,6 +7,7 @@
 //! - [`store::FileStore`]: a directory of YAML files (`--store DIR`), for standalone hosts
 //!   and tests.
 //! - [`kubernetes::KubeCluster`]: the Kubernetes API, through kube-rs watchers.
+pub mod component;
 pub mod kubernetes;
 mod snapshot;
 pub mod store;

@@ -1,8 +1,8 @@
 //! `ferrolb-controller`: assigns IPs to LoadBalancer Services, from a Kubernetes API or a store.
 use anyhow::Context;
 use clap::Parser;
-use ferrolb_cluster::Cluster;
-use ferrolb_controller::metrics::{self, Metrics};
+use ferrolb_cluster::component::{self, Health, LogFormat};
+use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
 use ferrolb_controller::writer::Writer;
 use std::path::PathBuf;
@@ -11,6 +11,9 @@ use std::time::Duration;
 
 /// How long to wait before another pass when writes failed or are still in flight.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// The loop wakes at least this often to tell `/healthz` it is not stuck in a pass.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(
@@ -39,40 +42,35 @@ struct Args {
     host: String,
     #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        // A log that cannot be written (a full disk) must not stop the component: by
-        // default the subscriber reports it on stderr, which panics when that fails too.
-        .log_internal_errors(false)
-        .init();
-    let cluster = match &args.store {
-        Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open(
-            dir,
-            &args.namespace,
-            "ferrolb-controller",
-        )?),
-        None => Cluster::Kube(Box::new(
-            ferrolb_cluster::kubernetes::KubeCluster::connect(
-                args.kubeconfig.as_deref(),
-                &args.namespace,
-                "ferrolb-controller",
-            )
-            .await?,
-        )),
-    };
+    component::init_logging(&args.log_level, args.log_format).map_err(anyhow::Error::msg)?;
+    let cluster = component::open_cluster(component::Source {
+        store: args.store.as_deref(),
+        kubeconfig: args.kubeconfig.as_deref(),
+        namespace: &args.namespace,
+        component: "ferrolb-controller",
+        store_component: "ferrolb-controller",
+        ignored: &[],
+    })
+    .await?;
     let metrics = Arc::new(Metrics::new());
+    let health = Health::new();
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("binding port {}", args.port))?;
-    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    let rendered = metrics.clone();
+    tokio::spawn(component::serve_http(
+        listener,
+        move || rendered.render(),
+        health.clone(),
+    ));
     tracing::info!(namespace = %args.namespace, lb_class = ?args.lb_class, "controller started");
 
     let mut controller = Controller::new(&args.namespace, args.lb_class.as_deref());
@@ -81,7 +79,9 @@ async fn main() -> anyhow::Result<()> {
     // Listening from the start: a signal during a pass is not lost.
     let terminated = ferrolb_cluster::terminated();
     tokio::pin!(terminated);
-    loop {
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    'passes: loop {
+        health.beat();
         let snapshot = snapshots.borrow_and_update().clone();
         let actions = controller.reconcile(&snapshot);
         if snapshot.synced {
@@ -94,10 +94,21 @@ async fn main() -> anyhow::Result<()> {
             "pass done"
         );
         let retry = !writer.execute(&cluster, actions).await;
-        tokio::select! {
-            changed = snapshots.changed() => if changed.is_err() { break },
-            () = tokio::time::sleep(RETRY), if retry => {}
-            () = &mut terminated => break,
+        if snapshot.synced {
+            health.set_ready();
+        }
+        let retry_at = tokio::time::Instant::now() + RETRY;
+        // Waits for the next pass, beating meanwhile: a quiet cluster is no stuck loop.
+        loop {
+            tokio::select! {
+                changed = snapshots.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => break 'passes,
+                },
+                () = tokio::time::sleep_until(retry_at), if retry => break,
+                _ = heartbeat.tick() => health.beat(),
+                () = &mut terminated => break 'passes,
+            }
         }
     }
     tracing::info!("controller stopped");

@@ -1,12 +1,10 @@
-//! Prometheus metrics and the health endpoints, on `--port` (7472).
+//! Prometheus metrics, served on `--port` (7472) with the health endpoints.
 use crate::allocator::PoolUsage;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 type PoolGauge = Family<Vec<(String, String)>, Gauge>;
 
@@ -20,7 +18,6 @@ pub struct Metrics {
     ipv6_addresses_total: PoolGauge,
     ipv6_addresses_in_use_total: PoolGauge,
     config_valid: Gauge,
-    ready: AtomicBool,
 }
 
 impl Metrics {
@@ -71,7 +68,6 @@ impl Metrics {
             ipv6_addresses_total,
             ipv6_addresses_in_use_total,
             config_valid,
-            ready: AtomicBool::new(false),
         }
     }
 
@@ -109,7 +105,6 @@ impl Metrics {
                 .set(used_v6);
         }
         self.config_valid.set(i64::from(config_valid));
-        self.ready.store(true, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -123,28 +118,4 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-/// Serves `/metrics`, `/healthz` and `/readyz` (ready after the first reconcile).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-) -> std::io::Result<()> {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let for_metrics = metrics.clone();
-    let router = axum::Router::new()
-        .route("/metrics", get(move || async move { for_metrics.render() }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || async move {
-                if metrics.ready.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
-            }),
-        );
-    axum::serve(listener, router).await
 }

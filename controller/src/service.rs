@@ -2,33 +2,16 @@
 use crate::allocator::{FamilyPolicy, Request, ServiceKey, Sharing};
 use ferrolb_api::address::Family;
 use ferrolb_api::annotations::{AnnotationError, ServiceAnnotations};
+use ferrolb_api::service_key::DEFAULT_SERVICE_NAMESPACE;
 use k8s_openapi::api::core::v1::Service;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn key_of(service: &Service) -> ServiceKey {
-    ServiceKey::new(
-        service.metadata.namespace.as_deref().unwrap_or("default"),
-        service.metadata.name.as_deref().unwrap_or(""),
-    )
-}
-
-/// Whether the Service's `loadBalancerClass` is the controller's, as MetalLB decides it:
-/// without `--lb-class`, Services with no class; with it, exactly that class.
-pub fn in_our_class(service: &Service, lb_class: Option<&str>) -> bool {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.load_balancer_class.as_deref())
-        == lb_class
-}
-
-/// Whether the controller is in charge of the Service: type LoadBalancer, of our class.
-pub fn is_ours(service: &Service, lb_class: Option<&str>) -> bool {
-    service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
-        && in_our_class(service, lb_class)
+    ServiceKey::of(service).unwrap_or_else(|| ServiceKey::new(DEFAULT_SERVICE_NAMESPACE, ""))
 }
 
 pub use ferrolb_api::service::status_ips;
+pub use ferrolb_api::service::{in_our_class, is_ours};
 
 /// The pool named in the Service's `ip-allocated-from-pool` annotation.
 pub fn status_pool(service: &Service) -> Option<&str> {

@@ -3,7 +3,7 @@
 #![no_main]
 use ferrolb_api::config::{Config, ConfigObjects};
 use ferrolb_api::objects::Object;
-use ferrolb_speaker::election::{Inputs, Speaker, elect};
+use ferrolb_speaker::plan::election::{Inputs, Speaker, elect};
 use libfuzzer_sys::fuzz_target;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -17,10 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let mut owned = Owned::default();
     // The addresses an ARP frame and an NDP body would name, so replies and conflicts run.
     if let Some(ip) = data.get(38..42).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
-        owned.ips.insert(std::net::Ipv4Addr::from(ip).into(), "ns/svc".into());
+        owned.ips.insert(std::net::Ipv4Addr::from(ip).into());
     }
     if let Some(ip) = data.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()) {
-        owned.ips.insert(std::net::Ipv6Addr::from(ip).into(), "ns/svc".into());
+        owned.ips.insert(std::net::Ipv6Addr::from(ip).into());
     }
     responder.set_owned(now, owned);
     for step in 0..3u64 {

@@ -4,11 +4,12 @@ use anyhow::Context;
 use clap::Parser;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::Cluster;
+use ferrolb_cluster::component::{self, Health, LogFormat};
 use ferrolb_gossip::core::Config as GossipCore;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
 use ferrolb_speaker::layer2::interfaces;
-use ferrolb_speaker::metrics::{self, Metrics};
-use ferrolb_speaker::speaker::{self, Options, Speaker};
+use ferrolb_speaker::metrics::Metrics;
+use ferrolb_speaker::speaker::{Options, Speaker};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +66,9 @@ struct Args {
     l2_refresh: Option<Duration>,
     #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -77,42 +81,33 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        // A log that cannot be written (a full disk) must not stop the component: by
-        // default the subscriber reports it on stderr, which panics when that fails too.
-        .log_internal_errors(false)
-        .init();
-    let component = format!("ferrolb-speaker-{}", args.node_name);
-    let cluster = match &args.store {
+    component::init_logging(&args.log_level, args.log_format).map_err(anyhow::Error::msg)?;
+    let store_component = format!("ferrolb-speaker-{}", args.node_name);
+    let cluster = component::open_cluster(component::Source {
+        store: args.store.as_deref(),
+        kubeconfig: args.kubeconfig.as_deref(),
+        namespace: &args.namespace,
+        component: "ferrolb-speaker",
+        store_component: &store_component,
         // Status objects are written by the speakers, never read by them.
-        Some(dir) => Cluster::Store(ferrolb_cluster::store::FileStore::open_ignoring(
-            dir,
-            &args.namespace,
-            &component,
-            &[
-                Kind::ServiceL2Status,
-                Kind::ServiceBGPStatus,
-                Kind::ConfigurationState,
-            ],
-        )?),
-        None => Cluster::Kube(Box::new(
-            ferrolb_cluster::kubernetes::KubeCluster::connect(
-                args.kubeconfig.as_deref(),
-                &args.namespace,
-                "ferrolb-speaker",
-            )
-            .await?,
-        )),
-    };
+        ignored: &[
+            Kind::ServiceL2Status,
+            Kind::ServiceBGPStatus,
+            Kind::ConfigurationState,
+        ],
+    })
+    .await?;
     let metrics = Arc::new(Metrics::new());
+    let health = Health::new();
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("binding port {}", args.port))?;
-    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    let rendered = metrics.clone();
+    tokio::spawn(component::serve_http(
+        listener,
+        move || rendered.render(),
+        health.clone(),
+    ));
 
     let bind_ip = match args.ml_bindaddr {
         Some(ip) => ip,
@@ -151,9 +146,17 @@ async fn main() -> anyhow::Result<()> {
         ml_port: args.ml_bindport,
         ml_labels: args.ml_labels,
     };
-    Speaker::new(options, cluster, gossip, metrics, links, args.l2_refresh)
-        .run(ferrolb_cluster::terminated())
-        .await
+    Speaker::new(
+        options,
+        cluster,
+        gossip,
+        metrics,
+        health,
+        links,
+        args.l2_refresh,
+    )
+    .run(ferrolb_cluster::terminated())
+    .await
 }
 
 /// This node's InternalIP, from its Node object once the cluster is read.
@@ -163,7 +166,7 @@ async fn own_address(cluster: &Cluster, node: &str) -> anyhow::Result<IpAddr> {
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         if snapshot.synced
-            && let Some(ip) = speaker::node_addresses(&snapshot).get(node)
+            && let Some(ip) = ferrolb_speaker::membership::node_addresses(&snapshot).get(node)
         {
             return Ok(*ip);
         }

@@ -1,12 +1,10 @@
-//! The speaker's metrics, with MetalLB's names where MetalLB has one, and `/metrics`,
-//! `/healthz`, `/readyz` on `--port`.
+//! The speaker's metrics, with MetalLB's names where MetalLB has one, served on `--port`
+//! with the health endpoints.
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub type Labels = Vec<(String, String)>;
 
@@ -46,7 +44,6 @@ pub struct Metrics {
     announced: Family<Labels, Gauge>,
     /// Claims of an owned IP by another speaker: gossip between the two is broken.
     split_brains: Family<Labels, Counter>,
-    ready: AtomicBool,
 }
 
 impl Metrics {
@@ -102,7 +99,6 @@ impl Metrics {
             gossip,
             announced,
             split_brains,
-            ready: AtomicBool::new(false),
         }
     }
 
@@ -124,10 +120,6 @@ impl Metrics {
         self.split_brains.get_or_create(&ip_label(ip)).inc();
     }
 
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
-    }
-
     pub fn render(&self) -> String {
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
@@ -139,29 +131,4 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-/// Serves `/metrics`, `/healthz` and `/readyz` (ready once the speaker has joined and
-/// announced what it owns).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-) -> std::io::Result<()> {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let for_metrics = metrics.clone();
-    let router = axum::Router::new()
-        .route("/metrics", get(move || async move { for_metrics.render() }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || async move {
-                if metrics.ready.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
-            }),
-        );
-    axum::serve(listener, router).await
 }

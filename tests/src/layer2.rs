@@ -78,7 +78,7 @@ pub fn nodes(labels: &[(&str, &str)]) -> String {
 pub fn election_order(ip: &str, candidates: &[&str]) -> Vec<String> {
     let ip: IpAddr = ip.parse().expect("an IP");
     let mut order: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();
-    order.sort_by_key(|n| ferrolb_speaker::election::tie_breaker(n, ip));
+    order.sort_by_key(|n| ferrolb_speaker::plan::election::tie_breaker(n, ip));
     order
 }
 

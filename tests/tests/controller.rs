@@ -553,6 +553,28 @@ fn metrics_and_health_are_served() {
     assert!(run.http_get("/readyz").starts_with("HTTP/1.1 200"));
 }
 
+/// `--log-format json`: one JSON object per line, with the level and the message, for log
+/// collectors.
+#[test]
+fn the_log_can_be_json_lines() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/30", ""));
+    run.write("svc.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&["--log-format", "json"]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    let log = run.controller_log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"] == "controller started"),
+        "{log}"
+    );
+}
+
 #[test]
 fn after_a_restart_holders_keep_their_ips_before_anyone_reallocates() {
     let mut run = StoreRun::new();

@@ -31,12 +31,12 @@ pub const CLAIM_EVERY: Duration = Duration::from_secs(1);
 
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
-/// What this interface announces: each owned IP with a tag the speaker chose (the Service it
-/// serves), and the MACs of every interface of this node (our own announcements heard on
-/// another interface are no conflict). A new `generation` announces every IP again.
+/// What this interface announces: the owned IPs, and the MACs of every interface of this node
+/// (our own announcements heard on another interface are no conflict). A new `generation`
+/// announces every IP again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Owned {
-    pub ips: BTreeMap<IpAddr, String>,
+    pub ips: BTreeSet<IpAddr>,
     pub generation: u64,
     pub local_macs: BTreeSet<Mac>,
 }
@@ -88,7 +88,7 @@ pub enum Output {
     /// Another MAC claimed an owned IP (every claiming packet).
     Claimed(IpAddr),
     /// Another MAC claims an owned IP: worth a report (a few per IP at a time).
-    Conflict { ip: IpAddr, tag: String, mac: Mac },
+    Conflict { ip: IpAddr, mac: Mac },
 }
 
 pub struct Responder {
@@ -125,7 +125,7 @@ impl Responder {
     pub fn groups(&self) -> BTreeSet<Ipv6Addr> {
         self.owned
             .ips
-            .keys()
+            .iter()
             .filter_map(|ip| match ip {
                 IpAddr::V6(v6) => Some(solicited_node_group(*v6)),
                 IpAddr::V4(_) => None,
@@ -148,11 +148,11 @@ impl Responder {
         let again = owned.generation != self.owned.generation;
         let new: Vec<IpAddr> = owned
             .ips
-            .keys()
-            .filter(|ip| again || !self.owned.ips.contains_key(*ip))
+            .iter()
+            .filter(|ip| again || !self.owned.ips.contains(*ip))
             .copied()
             .collect();
-        self.repeats.retain(|ip, _| owned.ips.contains_key(ip));
+        self.repeats.retain(|ip, _| owned.ips.contains(ip));
         self.owned = owned;
         let mut out = Vec::new();
         for ip in new {
@@ -186,7 +186,7 @@ impl Responder {
     fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.next_refresh.is_some_and(|at| now >= at) {
             self.next_refresh = self.refresh.map(|r| now + r);
-            let ips: Vec<IpAddr> = self.owned.ips.keys().copied().collect();
+            let ips: Vec<IpAddr> = self.owned.ips.iter().copied().collect();
             for ip in ips {
                 self.announce(ip, out);
             }
@@ -237,12 +237,12 @@ impl Responder {
             return;
         }
         let sender = IpAddr::V4(arp.sender_ip);
-        if self.owned.ips.contains_key(&sender) {
+        if self.owned.ips.contains(&sender) {
             self.conflict(now, sender, arp.sender_mac, out);
             return;
         }
         let target = IpAddr::V4(arp.target_ip);
-        if arp.op != ArpOp::Request || !self.owned.ips.contains_key(&target) {
+        if arp.op != ArpOp::Request || !self.owned.ips.contains(&target) {
             return;
         }
         out.push(Output::Asked(target));
@@ -264,7 +264,7 @@ impl Responder {
             let ip = IpAddr::V6(na.target);
             if let Some(mac) = na.lladdr
                 && mac != self.mac
-                && self.owned.ips.contains_key(&ip)
+                && self.owned.ips.contains(&ip)
             {
                 self.conflict(now, ip, mac, out);
             }
@@ -274,7 +274,7 @@ impl Responder {
             return;
         };
         let ip = IpAddr::V6(ns.target);
-        if !self.owned.ips.contains_key(&ip) {
+        if !self.owned.ips.contains(&ip) {
             return;
         }
         out.push(Output::Asked(ip));
@@ -308,7 +308,6 @@ impl Responder {
             None if full => return,
             None => macs.push((mac, now)),
         }
-        let tag = self.owned.ips.get(&ip).cloned().unwrap_or_default();
-        out.push(Output::Conflict { ip, tag, mac });
+        out.push(Output::Conflict { ip, mac });
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! A fixture is lines of:
 //! - `mac M` and `refresh MS` (optional): the interface, before the first step;
-//! - `@MS owned gen=G local=M,.. IP=TAG ..`, `@MS arp HEX`, `@MS icmp6 from=IP on-link|off-link
+//! - `@MS owned gen=G local=M,.. IP ..`, `@MS arp HEX`, `@MS icmp6 from=IP on-link|off-link
 //!   HEX`, `@MS tick`: an input at MS milliseconds;
 //! - `> OUTPUT`: the next output of the step above, in order, as `format_output` writes it
 //!   (frames after a `|`, hex in any grouping);
@@ -66,7 +66,7 @@ fn format_output(output: &Output) -> String {
         Output::Asked(ip) => format!("asked {ip}"),
         Output::Announcing(ip) => format!("announcing {ip}"),
         Output::Claimed(ip) => format!("claimed {ip}"),
-        Output::Conflict { ip, tag, mac } => format!("conflict {ip} {tag} {}", format_mac(mac)),
+        Output::Conflict { ip, mac } => format!("conflict {ip} {}", format_mac(mac)),
     }
 }
 
@@ -152,10 +152,7 @@ fn run(name: &str, text: &str) {
                     } else if let Some(macs) = word.strip_prefix("local=") {
                         owned.local_macs = macs.split(',').map(parse_mac).collect();
                     } else {
-                        let (ip, tag) = word.split_once('=').expect("IP=TAG");
-                        owned
-                            .ips
-                            .insert(ip.parse().expect("an IP"), tag.to_string());
+                        owned.ips.insert(word.parse().expect("an IP"));
                     }
                 }
                 responder.set_owned(now, owned)

@@ -2,7 +2,9 @@
 //! sockets into a `ferrolb_l2::responder::Responder` (which decides what to answer, announce
 //! and report), sending what it puts out, and counting it.
 use super::interfaces::{Link, Links};
+use crate::conflicts::Conflict;
 use crate::metrics::L2Metrics;
+use crate::plan::Layer2;
 use ferrolb_l2::packet::{ETHERTYPE_ARP, Mac};
 use ferrolb_l2::responder::{Input, Output, Owned, Purpose, Responder};
 use ferrolb_l2::socket::{Icmp6Socket, PacketSocket};
@@ -13,18 +15,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
-
-/// The IPs to announce, by interface name, each with the Service (`namespace/name`) it serves.
-pub type Plan = BTreeMap<String, BTreeMap<IpAddr, String>>;
-
-/// Another MAC address claims an IP we announce: split brain, or an address conflict.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    pub ip: IpAddr,
-    pub service: String,
-    pub mac: Mac,
-    pub interface: String,
-}
 
 struct Task {
     link: Link,
@@ -65,7 +55,7 @@ impl Announcer {
 
     /// Makes the interface tasks announce exactly `plan`: new IPs are announced at once,
     /// IPs no longer in it are no longer answered.
-    pub fn set(&mut self, plan: &Plan, links: &Links) {
+    pub fn set(&mut self, plan: &Layer2, links: &Links) {
         // Every MAC address of this node: our own announcements on one interface, heard on
         // another, are no conflict.
         let local_macs: BTreeSet<Mac> = links.values().filter_map(|l| l.mac).collect();
@@ -78,7 +68,7 @@ impl Announcer {
                 continue;
             };
             let owned = Owned {
-                ips: ips.clone(),
+                ips: ips.keys().copied().collect(),
                 generation: self.generation,
                 local_macs: local_macs.clone(),
             };
@@ -267,10 +257,9 @@ impl Shell {
                 Output::Asked(ip) => self.metrics.request(ip),
                 Output::Announcing(ip) => tracing::info!(%ip, "announcing"),
                 Output::Claimed(ip) => self.metrics.conflict(ip),
-                Output::Conflict { ip, tag, mac } => {
+                Output::Conflict { ip, mac } => {
                     let _ = self.conflicts.send(Conflict {
                         ip,
-                        service: tag,
                         mac,
                         interface: self.interface.clone(),
                     });

@@ -1,4 +1,5 @@
 use super::*;
+use crate::plan::eligibility::EXCLUDE_LABEL;
 use ferrolb_api::config::ConfigObjects;
 use ferrolb_api::objects::Object;
 
@@ -181,7 +182,7 @@ fn no_endpoints_other_pools_and_excluded_nodes_are_not_announced() {
     let w = world(&yaml);
     let decisions = decide(&w, &speakers(&["n1", "n2"]), "n2");
     assert_eq!(decisions.len(), 1, "{decisions:?}");
-    assert_eq!(decisions[0].name, "web");
+    assert_eq!(decisions[0].service.name, "web");
     assert_eq!(decisions[0].order, ["n2"], "n1 is excluded by label");
 }
 
@@ -286,7 +287,7 @@ fn a_service_with_an_ip_outside_its_pool_is_not_announced() {
     );
     let w = world(&yaml);
     let decisions = decide(&w, &speakers(&["n1", "n2", "n3"]), "n1");
-    let names: Vec<&str> = decisions.iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = decisions.iter().map(|d| d.service.name.as_str()).collect();
     assert_eq!(names, ["dual"]);
 }
 
@@ -324,7 +325,7 @@ mod agreement {
             let live_speakers = speakers(&names);
             let views: Vec<Vec<(String, Vec<String>)>> = names
                 .iter()
-                .map(|me| decide(&w, &live_speakers, me).into_iter().map(|d| (d.name, d.order)).collect())
+                .map(|me| decide(&w, &live_speakers, me).into_iter().map(|d| (d.service.name, d.order)).collect())
                 .collect();
             for view in &views {
                 prop_assert_eq!(view, &views[0]);

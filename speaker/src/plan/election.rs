@@ -2,18 +2,15 @@
 //! speakers and the interfaces each can use. Every speaker runs the same computation on the
 //! same inputs and reaches the same answer, with no coordination; MetalLB speakers do the
 //! same ordering, so a mixed cluster agrees on owners.
+use super::eligibility::{Endpoints, is_ours, labels_of, matches_any, node_may_announce, pool_of};
 use ferrolb_api::config::{Config, L2Advertisement};
 use ferrolb_api::objects::Object;
-use ferrolb_api::selector::Selector;
 use ferrolb_api::service::status_ips;
+use ferrolb_api::service_key::ServiceKey;
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-/// Nodes with this label never announce (Kubernetes' well-known label).
-pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
 /// A live speaker, as gossip knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +23,7 @@ pub struct Speaker {
 /// What the election decided for one Service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
-    pub namespace: String,
-    pub name: String,
+    pub service: ServiceKey,
     pub ips: Vec<IpAddr>,
     /// The candidates, best first: the first announces, the second takes over if it fails.
     pub order: Vec<String>,
@@ -44,7 +40,7 @@ impl Decision {
 pub struct Inputs<'a> {
     pub services: Vec<&'a Service>,
     pub nodes: BTreeMap<String, &'a Node>,
-    pub endpoint_slices: Vec<&'a EndpointSlice>,
+    pub endpoints: Endpoints<'a>,
     pub config: &'a Config,
     /// Live speakers by node name, `me` included.
     pub speakers: &'a BTreeMap<String, Speaker>,
@@ -60,10 +56,11 @@ impl<'a> Inputs<'a> {
         me: &'a str,
         lb_class: Option<&'a str>,
     ) -> Inputs<'a> {
+        let mut slices = Vec::new();
         let mut inputs = Inputs {
             services: Vec::new(),
             nodes: BTreeMap::new(),
-            endpoint_slices: Vec::new(),
+            endpoints: Endpoints::default(),
             config,
             speakers,
             me,
@@ -77,10 +74,11 @@ impl<'a> Inputs<'a> {
                         .nodes
                         .insert(n.metadata.name.clone().unwrap_or_default(), n);
                 }
-                Object::EndpointSlice(e) => inputs.endpoint_slices.push(e),
+                Object::EndpointSlice(e) => slices.push(&**e),
                 _ => {}
             }
         }
+        inputs.endpoints = Endpoints::index(slices);
         inputs
     }
 }
@@ -94,29 +92,15 @@ pub fn elect(inputs: &Inputs) -> Vec<Decision> {
         .collect()
 }
 
-fn labels_of(node: &Node) -> BTreeMap<String, String> {
-    node.metadata.labels.clone().unwrap_or_default()
-}
-
 fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
-    let spec = service.spec.as_ref()?;
-    if spec.type_.as_deref() != Some("LoadBalancer")
-        || spec.load_balancer_class.as_deref() != inputs.lb_class
-    {
+    if !is_ours(service, inputs.lb_class) {
         return None;
     }
+    let spec = service.spec.as_ref()?;
+    let key = ServiceKey::of(service)?;
     let ips = status_ips(service);
     let first_ip = *ips.first()?;
-    let pool = inputs
-        .config
-        .pools
-        .values()
-        .find(|p| p.contains(&first_ip))?;
-    // Every IP must come from that one pool, as MetalLB requires: an IP someone wrote into
-    // the status by hand is never announced.
-    if !ips.iter().all(|ip| pool.contains(ip)) {
-        return None;
-    }
+    let pool = pool_of(inputs.config, &ips)?;
     let service_labels = service.metadata.labels.clone().unwrap_or_default();
     let advertisements: Vec<&L2Advertisement> = pool
         .l2_advertisements
@@ -126,17 +110,11 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
     if advertisements.is_empty() {
         return None;
     }
-    let namespace = service.metadata.namespace.clone().unwrap_or_default();
-    let name = service.metadata.name.clone().unwrap_or_default();
-    let endpoints = ready_endpoints(&inputs.endpoint_slices, &namespace, &name);
     // A Service without a ready endpoint is not announced at all, as in MetalLB.
-    if endpoints.is_empty() {
+    if inputs.endpoints.ready(&key).is_empty() {
         return None;
     }
-    let serving: BTreeSet<&str> = endpoints
-        .iter()
-        .filter_map(|e| e.node_name.as_deref())
-        .collect();
+    let serving = inputs.endpoints.serving_nodes(&key);
     let local = spec.external_traffic_policy.as_deref() == Some("Local");
 
     let mut candidates: Vec<(i64, [u8; 32], String)> = Vec::new();
@@ -176,8 +154,7 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         BTreeSet::new()
     };
     Some(Decision {
-        namespace,
-        name,
+        service: key,
         ips,
         order,
         interfaces,
@@ -189,10 +166,6 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
 pub fn tie_breaker(node: &str, ip: IpAddr) -> [u8; 32] {
     // Go prints an IPv4-mapped IPv6 address as plain IPv4: so must we, to agree with MetalLB.
     Sha256::digest(format!("{node}#{}", ip.to_canonical())).into()
-}
-
-fn matches_any(selectors: &[Selector], labels: &BTreeMap<String, String>) -> bool {
-    selectors.is_empty() || selectors.iter().any(|s| s.matches(labels))
 }
 
 /// The interfaces of a speaker that an advertisement lets it use; `None` when the speaker
@@ -228,42 +201,6 @@ fn my_interfaces(inputs: &Inputs, advertisements: &[&L2Advertisement]) -> BTreeS
         .filter(|a| matches_any(&a.node_selectors, &labels))
         .filter_map(|a| usable_interfaces(a, me.interfaces.as_ref()))
         .flatten()
-        .collect()
-}
-
-/// Not excluded by label, and its network not reported unavailable.
-fn node_may_announce(node: &Node) -> bool {
-    if labels_of(node).contains_key(EXCLUDE_LABEL) {
-        return false;
-    }
-    !node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
-}
-
-/// The ready endpoints of the Service (its EndpointSlices are labelled with its name).
-fn ready_endpoints<'a>(
-    slices: &[&'a EndpointSlice],
-    namespace: &str,
-    name: &str,
-) -> Vec<&'a Endpoint> {
-    slices
-        .iter()
-        .filter(|s| {
-            s.metadata.namespace.as_deref().unwrap_or("default") == namespace
-                && s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("kubernetes.io/service-name"))
-                    .map(String::as_str)
-                    == Some(name)
-        })
-        .flat_map(|s| &s.endpoints)
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
         .collect()
 }
 

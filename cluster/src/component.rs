@@ -1,0 +1,176 @@
+//! What every FerroLB process does the same way: its logging, opening the cluster (a store
+//! directory or a Kubernetes API), and serving `/metrics`, `/healthz` and `/readyz`.
+use crate::kubernetes::KubeCluster;
+use crate::store::FileStore;
+use crate::{Cluster, ClusterError};
+use ferrolb_api::kind::Kind;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How the log is written: for people, or one JSON object per line for machines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Sets up the log at `level` (a tracing filter such as `info` or `ferrolb=debug`).
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("--log-level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        // A log that cannot be written (a full disk) must not stop the component: by
+        // default the subscriber reports it on stderr, which panics when that fails too.
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+    Ok(())
+}
+
+/// Where a component's state comes from, and who it is there.
+pub struct Source<'a> {
+    /// The file store directory; the Kubernetes API when `None`.
+    pub store: Option<&'a Path>,
+    pub kubeconfig: Option<&'a Path>,
+    pub namespace: &'a str,
+    /// The component's name in Kubernetes (field manager, Event source).
+    pub component: &'a str,
+    /// Its name in the store: the folder of its status files, one per process.
+    pub store_component: &'a str,
+    /// Kinds the store leaves out of snapshots (a speaker never reads statuses).
+    pub ignored: &'static [Kind],
+}
+
+/// Opens the file store if one is given, the Kubernetes API otherwise.
+pub async fn open_cluster(source: Source<'_>) -> Result<Cluster, ClusterError> {
+    let Source {
+        store,
+        kubeconfig,
+        namespace,
+        component,
+        store_component,
+        ignored,
+    } = source;
+    Ok(match store {
+        Some(dir) => Cluster::Store(FileStore::open_ignoring(
+            dir,
+            namespace,
+            store_component,
+            ignored,
+        )?),
+        None => Cluster::Kube(Box::new(
+            KubeCluster::connect(kubeconfig, namespace, component).await?,
+        )),
+    })
+}
+
+/// How long the main loop may go without a beat before `/healthz` fails: the loops wake at
+/// least every few seconds, so silence this long means a pass is stuck.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// What `/healthz` and `/readyz` answer. The component's loop calls `beat` each time it
+/// wakes (it is alive while it does) and `set_ready` once it acts on a synced view.
+#[derive(Clone, Default)]
+pub struct Health {
+    inner: Arc<HealthState>,
+}
+
+#[derive(Default)]
+struct HealthState {
+    ready: AtomicBool,
+    /// Milliseconds since `start` at the last beat.
+    last_beat: AtomicU64,
+    start: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+impl Health {
+    pub fn new() -> Health {
+        let health = Health::default();
+        health.beat();
+        health
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        let start = self.inner.start.get_or_init(tokio::time::Instant::now);
+        u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The main loop is running.
+    pub fn beat(&self) {
+        let now = self.elapsed_ms();
+        self.inner.last_beat.store(now, Ordering::Relaxed);
+    }
+
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whether the main loop has beaten within `STALL`.
+    pub fn is_alive(&self) -> bool {
+        let since = self
+            .elapsed_ms()
+            .saturating_sub(self.inner.last_beat.load(Ordering::Relaxed));
+        Duration::from_millis(since) < STALL
+    }
+}
+
+/// Serves `/metrics` (what `metrics` renders), `/healthz` (the main loop beats) and
+/// `/readyz` (the component acts on a synced view).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    metrics: impl Fn() -> String + Clone + Send + Sync + 'static,
+    health: Health,
+) -> std::io::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let answer = |ok: bool, what: &'static str| {
+        if ok {
+            (StatusCode::OK, "ok")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, what)
+        }
+    };
+    let alive = health.clone();
+    let router = axum::Router::new()
+        .route("/metrics", get(move || async move { metrics() }))
+        .route(
+            "/healthz",
+            get(move || async move { answer(alive.is_alive(), "the main loop is stuck") }),
+        )
+        .route(
+            "/readyz",
+            get(move || async move { answer(health.is_ready(), "not ready") }),
+        );
+    axum::serve(listener, router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn healthy_while_the_loop_beats_and_ready_once_told() {
+        let health = Health::new();
+        assert!(health.is_alive() && !health.is_ready());
+        tokio::time::advance(STALL / 2).await;
+        health.beat();
+        tokio::time::advance(STALL / 2).await;
+        assert!(health.is_alive());
+        tokio::time::advance(STALL).await;
+        assert!(!health.is_alive(), "no beat for a whole STALL");
+        health.set_ready();
+        assert!(health.is_ready());
+    }
+}

@@ -1,0 +1,120 @@
+//! What this node should be doing, decided without I/O: `plan` turns the cluster snapshot,
+//! the configuration, the live members and this node's usable interfaces into an [`Intent`],
+//! which the speaker's loop carries out through its drivers (layer 2 interface tasks, gossip,
+//! status writers). Every speaker computes the same elections from the same inputs.
+pub mod election;
+pub mod eligibility;
+
+#[cfg(test)]
+mod tests;
+
+use crate::membership::meta;
+use election::{Decision, Inputs, Speaker};
+use ferrolb_api::config::Config;
+use ferrolb_api::objects::Object;
+use ferrolb_api::service_key::ServiceKey;
+use ferrolb_gossip::core::{Member, State};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// Layer 2 announcements: by interface, the IPs to answer for, each with its Service.
+pub type Layer2 = BTreeMap<String, BTreeMap<IpAddr, ServiceKey>>;
+
+/// What this node should be doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Intent {
+    pub layer2: Layer2,
+    /// Prefixes to announce by BGP, each with its Service: empty until BGP mode lands.
+    pub bgp: BTreeMap<IpAddr, ServiceKey>,
+    /// The ServiceL2Status objects this node owns: by Service, the interfaces it lists.
+    pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
+    /// Members to watch closely: the owners of the Services this node would take over.
+    pub watch: Vec<String>,
+    /// This node's gossip metadata: the interfaces it can announce on, with their MACs.
+    pub meta: Vec<u8>,
+}
+
+impl Intent {
+    /// The Service this node announces `ip` for by layer 2 on `interface`.
+    pub fn layer2_service(&self, interface: &str, ip: &IpAddr) -> Option<&ServiceKey> {
+        self.layer2.get(interface)?.get(ip)
+    }
+}
+
+/// Who this node is and what it may do.
+pub struct Node<'a> {
+    pub name: &'a str,
+    pub lb_class: Option<&'a str>,
+    /// The interfaces this node can announce on now, with their MACs.
+    pub interfaces: &'a meta::Interfaces,
+}
+
+/// The live speakers as the election sees them: every alive or suspect member with the
+/// interfaces its metadata lists, and this node with its own.
+pub fn live_speakers(members: &[Member], node: &Node) -> BTreeMap<String, Speaker> {
+    let mut speakers: BTreeMap<String, Speaker> = members
+        .iter()
+        .filter(|m| matches!(m.state, State::Alive | State::Suspect))
+        .map(|m| {
+            let interfaces = meta::parse(&m.meta).map(|i| meta::names(&i));
+            (m.name.clone(), Speaker { interfaces })
+        })
+        .collect();
+    speakers.insert(
+        node.name.to_string(),
+        Speaker {
+            interfaces: Some(node.interfaces.keys().cloned().collect()),
+        },
+    );
+    speakers
+}
+
+/// The plan for this node. Without a configuration (none valid yet), only the gossip
+/// metadata is decided.
+pub fn plan<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+    config: Option<&Config>,
+    members: &[Member],
+    node: &Node,
+) -> Intent {
+    let mut intent = Intent {
+        meta: meta::encode(node.interfaces),
+        ..Intent::default()
+    };
+    let Some(config) = config else {
+        return intent;
+    };
+    let objects: Vec<&Object> = objects.into_iter().collect();
+    let speakers = live_speakers(members, node);
+    let inputs = Inputs::new(
+        objects.iter().map(|o| &**o),
+        config,
+        &speakers,
+        node.name,
+        node.lb_class,
+    );
+    let decisions = election::elect(&inputs);
+    for d in decisions.iter().filter(|d| d.owner() == Some(node.name)) {
+        for interface in &d.interfaces {
+            let ips = intent.layer2.entry(interface.clone()).or_default();
+            for ip in &d.ips {
+                ips.insert(*ip, d.service.clone());
+            }
+        }
+        intent
+            .l2_statuses
+            .insert(d.service.clone(), d.interfaces.clone());
+    }
+    intent.watch = watched(&decisions, node.name);
+    intent
+}
+
+/// The owners of the Services `me` is next in line for.
+fn watched(decisions: &[Decision], me: &str) -> Vec<String> {
+    let owners: BTreeSet<String> = decisions
+        .iter()
+        .filter(|d| d.order.get(1).map(String::as_str) == Some(me))
+        .filter_map(|d| d.order.first().cloned())
+        .collect();
+    owners.into_iter().collect()
+}

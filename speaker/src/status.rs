@@ -1,0 +1,283 @@
+//! What the speaker writes about its work: one ServiceL2Status per Service this node
+//! announces (typed, named stably so a restart rewrites rather than duplicates it), the
+//! `nodeAssigned` Event when it starts announcing one, and Events it is asked to publish,
+//! all under a rate cap.
+use crate::event_rate::EventRate;
+use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::kind::Kind;
+use ferrolb_api::service_key::ServiceKey;
+use ferrolb_api::v1beta1::{InterfaceInfo, ServiceL2Status, ServiceL2StatusStatus};
+use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Events this speaker may publish at once, and then one per this long.
+const EVENT_BURST: u32 = 20;
+const EVENT_EVERY: Duration = Duration::from_secs(1);
+
+/// The name of this node's ServiceL2Status for a Service: stable, so a restart rewrites
+/// rather than duplicates it.
+pub fn status_name(node: &str, service: &ServiceKey) -> String {
+    let digest = Sha256::digest(format!("{node}/{}/{}", service.namespace, service.name));
+    let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
+    format!("l2-{hex}")
+}
+
+/// The ServiceL2Status saying that `node` announces `service` on `interfaces`.
+pub fn l2_status(
+    node: &str,
+    namespace: &str,
+    service: &ServiceKey,
+    interfaces: &BTreeSet<String>,
+) -> ServiceL2Status {
+    let labels = [
+        ("metallb.io/node", node),
+        ("metallb.io/service-name", &service.name),
+        ("metallb.io/service-namespace", &service.namespace),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ServiceL2Status {
+        metadata: ObjectMeta {
+            name: Some(status_name(node, service)),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec: Default::default(),
+        status: Some(ServiceL2StatusStatus {
+            node: node.to_string(),
+            service_name: service.name.clone(),
+            service_namespace: service.namespace.clone(),
+            interfaces: interfaces
+                .iter()
+                .map(|name| InterfaceInfo { name: name.clone() })
+                .collect(),
+        }),
+    }
+}
+
+/// Publishes Events about Services, at most `EVENT_BURST` at once and then one a second.
+pub struct Events {
+    rate: EventRate,
+}
+
+impl Events {
+    pub fn new(now: Instant) -> Events {
+        Events {
+            rate: EventRate::new(EVENT_BURST, EVENT_EVERY, now),
+        }
+    }
+
+    pub async fn publish(
+        &mut self,
+        cluster: &Cluster,
+        service: &ServiceKey,
+        reason: EventReason,
+        message: String,
+    ) {
+        match self.rate.admit(tokio::time::Instant::now().into_std()) {
+            None => return,
+            Some(0) => {}
+            Some(refused) => {
+                tracing::warn!(refused, "too many Events: some were not published");
+            }
+        }
+        let regarding = EventTarget {
+            api_version: "v1".into(),
+            kind: Kind::Service.name().into(),
+            namespace: Some(service.namespace.clone()),
+            name: service.name.clone(),
+            uid: None,
+        };
+        if let Err(error) = cluster
+            .publish(Event::new(regarding, reason, message))
+            .await
+        {
+            tracing::warn!(%error, "publishing an Event failed");
+        }
+    }
+}
+
+/// The ServiceL2Status objects of this node.
+pub struct L2Statuses {
+    node: String,
+    namespace: String,
+    /// Services announced, with the interfaces their status lists.
+    published: BTreeMap<ServiceKey, BTreeSet<String>>,
+}
+
+impl L2Statuses {
+    pub fn new(node: &str, namespace: &str) -> L2Statuses {
+        L2Statuses {
+            node: node.to_string(),
+            namespace: namespace.to_string(),
+            published: BTreeMap::new(),
+        }
+    }
+
+    /// The Services with a status, for the announced-Services metric.
+    pub fn services(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.published.keys()
+    }
+
+    /// Makes this node's statuses exactly `wanted`, publishing `nodeAssigned` for each
+    /// Service newly announced. Returns whether every write went through (those that did not
+    /// are written again at the next call).
+    pub async fn apply(
+        &mut self,
+        cluster: &Cluster,
+        events: &mut Events,
+        wanted: &BTreeMap<ServiceKey, BTreeSet<String>>,
+        snapshot: &Snapshot,
+    ) -> bool {
+        let mut now_published = BTreeMap::new();
+        let mut failed = false;
+        for (service, interfaces) in wanted {
+            if self.published.get(service) != Some(interfaces) {
+                let status = l2_status(&self.node, &self.namespace, service, interfaces);
+                let written = match serde_json::to_value(&status) {
+                    Ok(partial) => cluster.apply(partial).await,
+                    Err(error) => Err(ferrolb_cluster::ClusterError::InvalidPatch(
+                        error.to_string(),
+                    )),
+                };
+                if let Err(error) = written {
+                    // Not recorded as published: the next pass writes it again.
+                    tracing::warn!(%service, %error, "writing ServiceL2Status failed");
+                    failed = true;
+                    continue;
+                }
+                if !self.published.contains_key(service) {
+                    let message = format!(
+                        "announcing from node \"{}\" with protocol \"layer2\"",
+                        self.node
+                    );
+                    events
+                        .publish(cluster, service, EventReason::NodeAssigned, message)
+                        .await;
+                }
+            }
+            now_published.insert(service.clone(), interfaces.clone());
+        }
+        self.remove_leftovers(cluster, wanted, snapshot).await;
+        let gone: Vec<ServiceKey> = self
+            .published
+            .keys()
+            .filter(|k| !now_published.contains_key(*k))
+            .cloned()
+            .collect();
+        for service in gone {
+            self.withdraw(cluster, &service).await;
+        }
+        self.published = now_published;
+        if let Err(error) = cluster.flush() {
+            tracing::warn!(%error, "writing status failed");
+        }
+        !failed
+    }
+
+    /// Statuses of ours that no Service we announce explains: left by an earlier run.
+    async fn remove_leftovers(
+        &self,
+        cluster: &Cluster,
+        wanted: &BTreeMap<ServiceKey, BTreeSet<String>>,
+        snapshot: &Snapshot,
+    ) {
+        let ours: BTreeSet<String> = wanted
+            .keys()
+            .map(|service| status_name(&self.node, service))
+            .collect();
+        // The file store knows what we wrote (and the speaker does not load status objects
+        // from it); in Kubernetes, the snapshot has every speaker's.
+        let written: Vec<ObjectKey> = match cluster.written_keys(Kind::ServiceL2Status) {
+            Some(keys) => keys,
+            None => snapshot
+                .l2_statuses()
+                .filter(|s| s.status.as_ref().is_some_and(|st| st.node == self.node))
+                .filter_map(|s| {
+                    Some(ObjectKey::new(
+                        Kind::ServiceL2Status,
+                        s.metadata.namespace.as_deref(),
+                        s.metadata.name.as_deref()?,
+                    ))
+                })
+                .collect(),
+        };
+        let leftovers = written
+            .into_iter()
+            .filter(|k| k.namespace.as_deref() == Some(&self.namespace))
+            .filter(|k| !ours.contains(&k.name));
+        for key in leftovers {
+            if let Err(error) = cluster.delete(&key).await {
+                tracing::warn!(%error, "removing a ServiceL2Status failed");
+            }
+        }
+    }
+
+    async fn withdraw(&self, cluster: &Cluster, service: &ServiceKey) {
+        let key = ObjectKey::new(
+            Kind::ServiceL2Status,
+            Some(&self.namespace),
+            &status_name(&self.node, service),
+        );
+        if let Err(error) = cluster.delete(&key).await {
+            tracing::warn!(%service, %error, "removing ServiceL2Status failed");
+        }
+    }
+
+    /// Removes every status of this node (it stops announcing).
+    pub async fn withdraw_all(&mut self, cluster: &Cluster) {
+        for service in std::mem::take(&mut self.published).into_keys() {
+            self.withdraw(cluster, &service).await;
+        }
+        if let Err(error) = cluster.flush() {
+            tracing::warn!(%error, "writing the last status failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_stable_and_distinct() {
+        let web = ServiceKey::new("default", "web");
+        assert_eq!(status_name("n1", &web), status_name("n1", &web));
+        assert_ne!(status_name("n1", &web), status_name("n2", &web));
+        assert!(status_name("n1", &web).len() <= 63);
+    }
+
+    /// The typed status is what the speaker wrote as JSON before: MetalLB's fields, labels
+    /// and name.
+    #[test]
+    fn the_typed_status_serialises_as_metallbs() {
+        let web = ServiceKey::new("default", "web");
+        let interfaces = ["eth0".to_string()].into_iter().collect();
+        let json = serde_json::to_value(l2_status("n1", "metallb-system", &web, &interfaces))
+            .expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+                "metadata": {
+                    "name": status_name("n1", &web),
+                    "namespace": "metallb-system",
+                    "labels": {
+                        "metallb.io/node": "n1",
+                        "metallb.io/service-name": "web",
+                        "metallb.io/service-namespace": "default",
+                    },
+                },
+                "status": {
+                    "node": "n1", "serviceName": "web", "serviceNamespace": "default",
+                    "interfaces": [{"name": "eth0"}],
+                },
+            })
+        );
+    }
+}
