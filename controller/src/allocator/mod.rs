@@ -250,8 +250,17 @@ impl Allocator {
         if let Some(orphan) = existing.as_ref().filter(|a| self.is_orphan(a)) {
             // Held as they are while the Service asks for nothing else: there is no pool to
             // check them against or move them in.
+            // The Services sharing its IPs must still allow it (its sharing key may have
+            // changed); then they are held under the new sharing.
             let same_pool = request.pool.as_ref().is_none_or(|p| **p == *orphan.pool);
-            if same_pool && self.fits(request, &orphan.ips) {
+            let shareable = orphan
+                .ips
+                .iter()
+                .all(|ip| self.check_available(request, ip).is_ok());
+            if same_pool && shareable && self.fits(request, &orphan.ips) {
+                for ip in &orphan.ips {
+                    self.hold(ip, &orphan.pool, &request.key, request.sharing.clone());
+                }
                 return Some(Outcome::Kept(orphan.clone()));
             }
             self.release(&request.key);
