@@ -4,10 +4,83 @@ use crate::kubernetes::KubeCluster;
 use crate::store::FileStore;
 use crate::{Cluster, ClusterError};
 use ferrolb_api::kind::Kind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+/// The options every component takes, with MetalLB's environment variables.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CommonArgs {
+    /// The kubeconfig to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG", conflicts_with = "store")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Run on a directory of YAML instead of a Kubernetes API.
+    #[arg(long, env = "FERROLB_STORE")]
+    pub store: Option<PathBuf>,
+    /// The namespace of MetalLB's objects.
+    #[arg(long, env = "METALLB_NAMESPACE", default_value = ferrolb_api::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Port for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METALLB_PORT", default_value_t = 7472)]
+    pub port: u16,
+    /// Address to serve metrics on.
+    #[arg(long, env = "METALLB_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl CommonArgs {
+    pub fn init_logging(&self) -> Result<(), String> {
+        init_logging(&self.log_level, self.log_format)
+    }
+
+    /// Opens the store or the Kubernetes API these options name (see [`Source`]).
+    pub async fn open_cluster(
+        &self,
+        component: &str,
+        store_component: &str,
+        ignored: &'static [Kind],
+    ) -> Result<Cluster, ClusterError> {
+        open_cluster(Source {
+            store: self.store.as_deref(),
+            kubeconfig: self.kubeconfig.as_deref(),
+            namespace: &self.namespace,
+            component,
+            store_component,
+            ignored,
+        })
+        .await
+    }
+
+    /// Binds `--host`:`--port` and serves the metrics `render` writes and the health of the
+    /// returned [`Health`] there, in the background.
+    pub async fn serve(
+        &self,
+        render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    ) -> std::io::Result<Health> {
+        let listener = tokio::net::TcpListener::bind((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("binding port {}: {e}", self.port))
+            })?;
+        let health = Health::new();
+        tokio::spawn(serve_http(listener, render, health.clone()));
+        Ok(health)
+    }
+}
+
+/// Prometheus' text format of everything in `registry`.
+pub fn encode_metrics(registry: &prometheus_client::registry::Registry) -> String {
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
 
 /// How the log is written: for people, or one JSON object per line for machines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

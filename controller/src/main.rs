@@ -1,11 +1,9 @@
 //! `ferrolb-controller`: assigns IPs to LoadBalancer Services, from a Kubernetes API or a store.
-use anyhow::Context;
 use clap::Parser;
-use ferrolb_cluster::component::{self, Health, LogFormat};
+use ferrolb_cluster::component::CommonArgs;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
 use ferrolb_controller::writer::Writer;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,58 +20,27 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
     about = "Assigns IPs from IPAddressPools to LoadBalancer Services"
 )]
 struct Args {
-    /// The kubeconfig to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, env = "KUBECONFIG", conflicts_with = "store")]
-    kubeconfig: Option<PathBuf>,
-    /// Run on a directory of YAML instead of a Kubernetes API.
-    #[arg(long, env = "FERROLB_STORE")]
-    store: Option<PathBuf>,
-    /// The namespace of MetalLB's objects.
-    #[arg(long, env = "METALLB_NAMESPACE", default_value = ferrolb_api::DEFAULT_NAMESPACE)]
-    namespace: String,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Only handle Services with this loadBalancerClass (and those with none).
     #[arg(long, env = "METALLB_LB_CLASS")]
     lb_class: Option<String>,
-    /// Port for /metrics, /healthz and /readyz.
-    #[arg(long, env = "METALLB_PORT", default_value_t = 7472)]
-    port: u16,
-    /// Address to serve metrics on.
-    #[arg(long, env = "METALLB_HOST", default_value = "0.0.0.0")]
-    host: String,
-    #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-    /// `text` for people, `json` (one object per line) for log collectors.
-    #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    component::init_logging(&args.log_level, args.log_format).map_err(anyhow::Error::msg)?;
-    let cluster = component::open_cluster(component::Source {
-        store: args.store.as_deref(),
-        kubeconfig: args.kubeconfig.as_deref(),
-        namespace: &args.namespace,
-        component: "ferrolb-controller",
-        store_component: "ferrolb-controller",
-        ignored: &[],
-    })
-    .await?;
+    args.common.init_logging().map_err(anyhow::Error::msg)?;
+    let cluster = args
+        .common
+        .open_cluster("ferrolb-controller", "ferrolb-controller", &[])
+        .await?;
     let metrics = Arc::new(Metrics::new());
-    let health = Health::new();
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
-        .await
-        .with_context(|| format!("binding port {}", args.port))?;
     let rendered = metrics.clone();
-    tokio::spawn(component::serve_http(
-        listener,
-        move || rendered.render(),
-        health.clone(),
-    ));
-    tracing::info!(namespace = %args.namespace, lb_class = ?args.lb_class, "controller started");
+    let health = args.common.serve(move || rendered.render()).await?;
+    tracing::info!(namespace = %args.common.namespace, lb_class = ?args.lb_class, "controller started");
 
-    let mut controller = Controller::new(&args.namespace, args.lb_class.as_deref());
+    let mut controller = Controller::new(&args.common.namespace, args.lb_class.as_deref());
     let mut snapshots = cluster.snapshots();
     let mut writer = Writer::default();
     // Listening from the start: a signal during a pass is not lost.

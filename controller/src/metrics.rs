@@ -1,6 +1,5 @@
 //! Prometheus metrics, served on `--port` (7472) with the health endpoints.
 use crate::allocator::PoolUsage;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -108,9 +107,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
-        text
+        ferrolb_cluster::component::encode_metrics(&self.registry)
     }
 }
 

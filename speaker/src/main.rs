@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::Cluster;
-use ferrolb_cluster::component::{self, Health, LogFormat};
+use ferrolb_cluster::component::CommonArgs;
 use ferrolb_gossip::core::Config as GossipCore;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
 use ferrolb_speaker::layer2::interfaces;
@@ -22,18 +22,11 @@ use std::time::Duration;
     about = "Announces the Service IPs this node owns (layer 2: ARP and NDP)"
 )]
 struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
     /// This node's name, as in its Node object.
     #[arg(long, env = "METALLB_NODE_NAME")]
     node_name: String,
-    /// The kubeconfig to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, env = "KUBECONFIG", conflicts_with = "store")]
-    kubeconfig: Option<PathBuf>,
-    /// Run on a directory of YAML instead of a Kubernetes API.
-    #[arg(long, env = "FERROLB_STORE")]
-    store: Option<PathBuf>,
-    /// The namespace of MetalLB's objects.
-    #[arg(long, env = "METALLB_NAMESPACE", default_value = ferrolb_api::DEFAULT_NAMESPACE)]
-    namespace: String,
     /// Only announce Services with this loadBalancerClass (without it: those with none).
     #[arg(long, env = "METALLB_LB_CLASS")]
     lb_class: Option<String>,
@@ -51,12 +44,6 @@ struct Args {
     /// as MetalLB derives it.
     #[arg(long, env = "METALLB_ML_SECRET_KEY_PATH")]
     ml_secret_key_path: Option<PathBuf>,
-    /// Port for /metrics, /healthz and /readyz.
-    #[arg(long, env = "METALLB_PORT", default_value_t = 7472)]
-    port: u16,
-    /// Address to serve metrics on.
-    #[arg(long, env = "METALLB_HOST", default_value = "0.0.0.0")]
-    host: String,
     /// The admin API's address (reserved: the gRPC admin API is not served yet).
     #[arg(long, default_value = "127.0.0.1:7473")]
     admin_addr: SocketAddr,
@@ -64,11 +51,6 @@ struct Args {
     /// by default only when an IP is taken over (then every 1.1 s for 5 s).
     #[arg(long, env = "FERROLB_L2_REFRESH", value_parser = parse_duration)]
     l2_refresh: Option<Duration>,
-    #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-    /// `text` for people, `json` (one object per line) for log collectors.
-    #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -81,33 +63,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    component::init_logging(&args.log_level, args.log_format).map_err(anyhow::Error::msg)?;
+    args.common.init_logging().map_err(anyhow::Error::msg)?;
     let store_component = format!("ferrolb-speaker-{}", args.node_name);
-    let cluster = component::open_cluster(component::Source {
-        store: args.store.as_deref(),
-        kubeconfig: args.kubeconfig.as_deref(),
-        namespace: &args.namespace,
-        component: "ferrolb-speaker",
-        store_component: &store_component,
-        // Status objects are written by the speakers, never read by them.
-        ignored: &[
-            Kind::ServiceL2Status,
-            Kind::ServiceBGPStatus,
-            Kind::ConfigurationState,
-        ],
-    })
-    .await?;
+    // Status objects are written by the speakers, never read by them.
+    let ignored = &[
+        Kind::ServiceL2Status,
+        Kind::ServiceBGPStatus,
+        Kind::ConfigurationState,
+    ];
+    let cluster = args
+        .common
+        .open_cluster("ferrolb-speaker", &store_component, ignored)
+        .await?;
     let metrics = Arc::new(Metrics::new());
-    let health = Health::new();
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
-        .await
-        .with_context(|| format!("binding port {}", args.port))?;
     let rendered = metrics.clone();
-    tokio::spawn(component::serve_http(
-        listener,
-        move || rendered.render(),
-        health.clone(),
-    ));
+    let health = args.common.serve(move || rendered.render()).await?;
 
     let bind_ip = match args.ml_bindaddr {
         Some(ip) => ip,
@@ -141,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
 
     let options = Options {
         node: args.node_name,
-        namespace: args.namespace,
+        namespace: args.common.namespace,
         lb_class: args.lb_class,
         ml_port: args.ml_bindport,
         ml_labels: args.ml_labels,

@@ -1,6 +1,5 @@
 //! The speaker's metrics, with MetalLB's names where MetalLB has one, served on `--port`
 //! with the health endpoints.
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -121,9 +120,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
-        text
+        ferrolb_cluster::component::encode_metrics(&self.registry)
     }
 }
 
