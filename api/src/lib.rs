@@ -9,6 +9,7 @@ pub mod objects;
 pub mod selector;
 pub mod service;
 pub mod service_key;
+pub mod status_partial;
 pub mod v1beta1;
 pub mod v1beta2;
 

@@ -9,9 +9,12 @@ use crate::service;
 use ferrolb_api::annotations::IP_ALLOCATED_FROM_POOL;
 use ferrolb_api::config::{Config, ConfigError};
 use ferrolb_api::event_reason::EventReason;
-use ferrolb_api::v1beta1::{ConfigurationResult, IPAddressPoolStatus};
+use ferrolb_api::kind::Kind;
+use ferrolb_api::status_partial::StatusPartial;
+use ferrolb_api::v1beta1::{ConfigurationResult, ConfigurationStateStatus, IPAddressPoolStatus};
 use ferrolb_cluster::{Event, EventTarget, Snapshot};
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -106,6 +109,7 @@ impl Controller {
             self.deprecation_reported.remove(&key);
         }
         for (key, svc) in &services {
+            let _span = service_span(key).entered();
             // A Service of our class that is no longer LoadBalancer loses what we wrote on it;
             // Services of another class are not ours to touch.
             if !ours_keys.contains(key)
@@ -128,6 +132,7 @@ impl Controller {
 
         let mut requests = Vec::new();
         for (key, svc) in ours {
+            let _span = service_span(key).entered();
             let labels = namespaces.get(&key.namespace).unwrap_or(&empty);
             match service::request(svc, labels) {
                 Ok((request, annotations)) => {
@@ -164,6 +169,7 @@ impl Controller {
         // assignment is never taken by a Service that sorts earlier.
         let mut to_allocate = Vec::new();
         for (key, svc, request) in &requests {
+            let _span = service_span(key).entered();
             let holds =
                 self.allocator.assignment(key).is_some() || !service::status_ips(svc).is_empty();
             match holds
@@ -183,6 +189,7 @@ impl Controller {
         // Then former holders whose IPs no longer fit, then newcomers, each in name order.
         to_allocate.sort_by_key(|(holds, key, _, _)| (!holds, *key));
         for (_, key, svc, request) in to_allocate {
+            let _span = service_span(key).entered();
             let outcome = self.allocator.allocate(request).map(Outcome::Assigned);
             self.apply_outcome(&mut actions, key, svc, outcome);
         }
@@ -209,11 +216,13 @@ impl Controller {
                 .find(|p| p.metadata.name.as_deref() == Some(&pool.name))
                 .and_then(|p| p.status.clone());
             if current.as_ref() != Some(&status) {
-                actions.applies.push(json!({
-                    "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-                    "metadata": {"name": pool.name, "namespace": self.namespace},
-                    "status": status,
-                }));
+                let metadata = ObjectMeta {
+                    name: Some(pool.name.clone()),
+                    namespace: Some(self.namespace.clone()),
+                    ..ObjectMeta::default()
+                };
+                let partial = StatusPartial::new(Kind::IPAddressPool, metadata, status);
+                actions.applies.push(partial.to_json());
             }
         }
         actions
@@ -307,11 +316,23 @@ impl Controller {
         {
             return;
         }
-        actions.applies.push(json!({
-            "apiVersion": "metallb.io/v1beta1", "kind": "ConfigurationState",
-            "metadata": {"name": "controller", "namespace": self.namespace, "labels": {"metallb.io/component-type": "controller"}},
-            "status": {"result": result, "errorSummary": summary},
-        }));
+        let metadata = ObjectMeta {
+            name: Some("controller".into()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(
+                [("metallb.io/component-type".into(), "controller".into())]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        };
+        let status = ConfigurationStateStatus {
+            result: Some(result),
+            error_summary: summary,
+            conditions: Vec::new(),
+        };
+        let partial = StatusPartial::new(Kind::ConfigurationState, metadata, status);
+        actions.applies.push(partial.to_json());
     }
 }
 
@@ -348,6 +369,11 @@ fn service_partial(svc: &Service, assignment: Option<&Assignment>) -> serde_json
         "metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "annotations": annotations},
         "status": {"loadBalancer": load_balancer},
     })
+}
+
+/// Every log line about one Service carries its name.
+fn service_span(key: &ServiceKey) -> tracing::Span {
+    tracing::info_span!("service", service = %key)
 }
 
 fn event(svc: &Service, reason: EventReason, message: String) -> Event {

@@ -4,17 +4,34 @@
 //! we receive. Any `secretkey-*` files are keys also accepted (in name order), so a key can
 //! be rotated as memberlist's keyring allows, one rolling restart per step: add the new key
 //! as `secretkey-next`; swap the two; remove the old one.
-use anyhow::Context;
 use ferrolb_gossip::wire::{Keyring, metallb_key};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading the memberlist key {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An empty secret derives a key everyone knows (SHA-256 of nothing): no secret at all.
+    #[error(
+        "the memberlist key {0} is empty: create it with `kubectl -n metallb-system create secret generic memberlist --from-literal=secretkey=\"$(openssl rand -base64 128)\"`"
+    )]
+    Empty(PathBuf),
+}
 
 /// The name of the primary key's file, as MetalLB mounts it.
 pub const PRIMARY: &str = "secretkey";
 
-pub fn load_keyring(dir: &Path) -> anyhow::Result<Keyring> {
+pub fn load_keyring(dir: &Path) -> Result<Keyring, KeyError> {
     let mut keyring = Keyring::new(read_key(&dir.join(PRIMARY))?);
     let mut others: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
+        .map_err(|source| KeyError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
@@ -30,15 +47,14 @@ pub fn load_keyring(dir: &Path) -> anyhow::Result<Keyring> {
     Ok(keyring)
 }
 
-fn read_key(path: &Path) -> anyhow::Result<ferrolb_gossip::wire::Key> {
-    let secret = std::fs::read(path)
-        .with_context(|| format!("reading the memberlist key {}", path.display()))?;
-    // An empty secret derives a key everyone knows (SHA-256 of nothing): no secret at all.
-    anyhow::ensure!(
-        !secret.iter().all(u8::is_ascii_whitespace),
-        "the memberlist key {} is empty: create it with `kubectl -n metallb-system create secret generic memberlist --from-literal=secretkey=\"$(openssl rand -base64 128)\"`",
-        path.display()
-    );
+fn read_key(path: &Path) -> Result<ferrolb_gossip::wire::Key, KeyError> {
+    let secret = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if secret.iter().all(u8::is_ascii_whitespace) {
+        return Err(KeyError::Empty(path.to_path_buf()));
+    }
     Ok(metallb_key(&secret))
 }
 

@@ -126,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
         args.l2_refresh,
     )
     .run(ferrolb_cluster::terminated())
-    .await
+    .await?;
+    Ok(())
 }
 
 /// This node's InternalIP, from its Node object once the cluster is read.

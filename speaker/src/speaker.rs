@@ -41,6 +41,17 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 /// How often the speaker pods are listed again (Kubernetes) for gossip to join.
 const POD_LIST_EVERY: Duration = Duration::from_secs(10);
 
+/// Why the speaker stopped on its own: without what it lost, it cannot know what to announce.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    #[error("the cluster connection ended")]
+    ClusterEnded,
+    #[error("gossip stopped")]
+    GossipStopped,
+    #[error("the interface watch ended")]
+    InterfacesEnded,
+}
+
 pub struct Options {
     pub node: String,
     pub namespace: String,
@@ -116,7 +127,7 @@ impl Speaker {
     pub async fn run(
         mut self,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Stopped> {
         let mut snapshots = self.cluster.snapshots();
         tokio::pin!(shutdown);
         // Wakes the loop once when the join grace ends, in case nothing else changed.
@@ -157,12 +168,12 @@ impl Speaker {
             let conflict_due = self.conflicts.next_due().map(Instant::from_std);
             tokio::select! {
                 changed = snapshots.changed() => if changed.is_err() {
-                    failure = Some("the cluster connection ended");
+                    failure = Some(Stopped::ClusterEnded);
                     break;
                 },
                 event = self.gossip.events.recv() => {
                     let Some(event) = event else {
-                        failure = Some("gossip stopped");
+                        failure = Some(Stopped::GossipStopped);
                         break;
                     };
                     // Every event already queued goes into this one pass: a flood of joins
@@ -176,7 +187,7 @@ impl Speaker {
                     }
                 }
                 changed = self.links.changed() => if changed.is_err() {
-                    failure = Some("the interface watch ended");
+                    failure = Some(Stopped::InterfacesEnded);
                     break;
                 },
                 Some(conflict) = self.conflict_reports.recv() => {
@@ -210,8 +221,8 @@ impl Speaker {
         self.statuses.withdraw_all(&self.cluster).await;
         match failure {
             Some(reason) => {
-                tracing::error!(reason, "speaker stopped");
-                anyhow::bail!("{reason}")
+                tracing::error!(%reason, "speaker stopped");
+                Err(reason)
             }
             None => {
                 tracing::info!("speaker stopped");

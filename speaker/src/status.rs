@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Events this speaker may publish at once, and then one per this long.
 const EVENT_BURST: u32 = 20;
@@ -137,31 +138,18 @@ impl L2Statuses {
         let mut now_published = BTreeMap::new();
         let mut failed = false;
         for (service, interfaces) in wanted {
-            if self.published.get(service) != Some(interfaces) {
-                let status = l2_status(&self.node, &self.namespace, service, interfaces);
-                let written = match serde_json::to_value(&status) {
-                    Ok(partial) => cluster.apply(partial).await,
-                    Err(error) => Err(ferrolb_cluster::ClusterError::InvalidPatch(
-                        error.to_string(),
-                    )),
-                };
-                if let Err(error) = written {
-                    // Not recorded as published: the next pass writes it again.
-                    tracing::warn!(%service, %error, "writing ServiceL2Status failed");
-                    failed = true;
-                    continue;
-                }
-                if !self.published.contains_key(service) {
-                    let message = format!(
-                        "announcing from node \"{}\" with protocol \"layer2\"",
-                        self.node
-                    );
-                    events
-                        .publish(cluster, service, EventReason::NodeAssigned, message)
-                        .await;
-                }
+            // Every log line about the Service carries its name.
+            let span = tracing::info_span!("service", %service);
+            let written = self
+                .write(cluster, events, service, interfaces)
+                .instrument(span)
+                .await;
+            if written {
+                now_published.insert(service.clone(), interfaces.clone());
+            } else {
+                // Not recorded as published: the next pass writes it again.
+                failed = true;
             }
-            now_published.insert(service.clone(), interfaces.clone());
         }
         self.remove_leftovers(cluster, wanted, snapshot).await;
         let gone: Vec<ServiceKey> = self
@@ -178,6 +166,41 @@ impl L2Statuses {
             tracing::warn!(%error, "writing status failed");
         }
         !failed
+    }
+
+    /// Writes the Service's status unless it is written already, with `nodeAssigned` the first
+    /// time; false when the write failed.
+    async fn write(
+        &self,
+        cluster: &Cluster,
+        events: &mut Events,
+        service: &ServiceKey,
+        interfaces: &BTreeSet<String>,
+    ) -> bool {
+        if self.published.get(service) == Some(interfaces) {
+            return true;
+        }
+        let status = l2_status(&self.node, &self.namespace, service, interfaces);
+        let written = match serde_json::to_value(&status) {
+            Ok(partial) => cluster.apply(partial).await,
+            Err(error) => Err(ferrolb_cluster::ClusterError::InvalidPatch(
+                error.to_string(),
+            )),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, "writing ServiceL2Status failed");
+            return false;
+        }
+        if !self.published.contains_key(service) {
+            let message = format!(
+                "announcing from node \"{}\" with protocol \"layer2\"",
+                self.node
+            );
+            events
+                .publish(cluster, service, EventReason::NodeAssigned, message)
+                .await;
+        }
+        true
     }
 
     /// Statuses of ours that no Service we announce explains: left by an earlier run.

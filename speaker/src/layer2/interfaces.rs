@@ -98,8 +98,16 @@ pub fn excluded(name: &str) -> bool {
 
 pub type Links = BTreeMap<u32, Link>;
 
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("opening a netlink socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error("listing the network interfaces: {0}")]
+    List(#[from] rtnetlink::Error),
+}
+
 /// Reads every link, then keeps the returned channel up to date from netlink notifications.
-pub async fn watch_links() -> anyhow::Result<watch::Receiver<Links>> {
+pub async fn watch_links() -> Result<watch::Receiver<Links>, LinkError> {
     let (mut connection, handle, mut messages) = rtnetlink::new_connection()?;
     let groups = rtnetlink::constants::RTMGRP_LINK;
     rtnetlink::sys::AsyncSocket::socket_mut(connection.socket_mut())
@@ -143,7 +151,7 @@ pub async fn watch_links() -> anyhow::Result<watch::Receiver<Links>> {
     Ok(rx)
 }
 
-async fn dump(handle: &rtnetlink::Handle) -> anyhow::Result<Links> {
+async fn dump(handle: &rtnetlink::Handle) -> Result<Links, rtnetlink::Error> {
     let messages: Vec<LinkMessage> = handle.link().get().execute().try_collect().await?;
     Ok(messages
         .iter()
