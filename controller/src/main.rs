@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
             events = actions.events.len(),
             "pass done"
         );
-        let retry = !writer.execute(&cluster, actions).await;
+        let retry = !writer.execute(&cluster, actions, &health).await;
         if snapshot.synced {
             health.set_ready();
         }

@@ -1,6 +1,7 @@
 //! The I/O side of a pass: writes what [`crate::reconcile`] decided, through either backend.
 use crate::reconcile::Actions;
 use ferrolb_cluster::Cluster;
+use ferrolb_cluster::component::Health;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -21,7 +22,9 @@ impl Writer {
     /// Returns true when everything was written; false when a write failed or was held back
     /// as in flight, so another pass must follow soon (a Service deleted and created again
     /// within [`IN_FLIGHT`] needs the same write once more).
-    pub async fn execute(&mut self, cluster: &Cluster, actions: Actions) -> bool {
+    /// Each answer from the cluster tells `health` the loop is moving: a first pass writing
+    /// thousands of statuses is slow, not stuck.
+    pub async fn execute(&mut self, cluster: &Cluster, actions: Actions, health: &Health) -> bool {
         let now = Instant::now();
         self.recent
             .retain(|_, (_, at)| now.duration_since(*at) < IN_FLIGHT);
@@ -39,7 +42,9 @@ impl Writer {
                 ok = false;
                 continue;
             }
-            match cluster.apply(partial.clone()).await {
+            let written = cluster.apply(partial.clone()).await;
+            health.beat();
+            match written {
                 Ok(()) => {
                     self.recent.insert(key, (partial, now));
                 }
@@ -57,6 +62,7 @@ impl Writer {
             if let Err(error) = cluster.publish(event).await {
                 tracing::warn!(%error, "publishing an event failed");
             }
+            health.beat();
         }
         ok
     }

@@ -49,7 +49,15 @@ async fn a_pass_writes_status_annotation_counters_state_and_an_event() {
     let snapshot = snapshots.borrow().clone();
 
     let actions = Controller::new("metallb-system", None).reconcile(&snapshot);
-    assert!(Writer::default().execute(&cluster, actions).await);
+    assert!(
+        Writer::default()
+            .execute(
+                &cluster,
+                actions,
+                &ferrolb_cluster::component::Health::new()
+            )
+            .await
+    );
 
     let mut requests: Vec<Seen> = Vec::new();
     for _ in 0..6 {

@@ -3,6 +3,7 @@
 //! views have converged), a split brain with a named speaker, or a rogue host. Each claimant
 //! is reported at most once a minute per IP.
 use crate::membership::meta;
+use ferrolb_api::service_key::ServiceKey;
 use ferrolb_gossip::core::{Member, State};
 use ferrolb_l2::packet::Mac;
 use std::collections::{BTreeMap, VecDeque};
@@ -27,6 +28,9 @@ pub struct Conflict {
     pub ip: IpAddr,
     pub mac: Mac,
     pub interface: String,
+    /// The Service announced with the IP when the claim was seen (a held claim is decided
+    /// later, when the IP may have moved on).
+    pub service: Option<ServiceKey>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +158,7 @@ mod tests {
             ip: "198.51.100.10".parse().expect("an IP"),
             mac,
             interface: "eth0".into(),
+            service: None,
         }
     }
 

@@ -342,6 +342,7 @@ impl Speaker {
                 &mut self.events,
                 &intent.l2_statuses,
                 snapshot,
+                &self.health,
             )
             .await;
         let announced: Vec<String> = self.statuses.services().map(ToString::to_string).collect();
@@ -355,7 +356,13 @@ impl Speaker {
 
     /// Another MAC claims an IP we announce: make it visible (Warning Event, metric, log)
     /// when it means something. `held` says the claim was held while members joined.
-    async fn on_conflict(&mut self, conflict: Conflict, held: bool) {
+    async fn on_conflict(&mut self, mut conflict: Conflict, held: bool) {
+        if conflict.service.is_none() {
+            conflict.service = self
+                .intent
+                .layer2_service(&conflict.interface, &conflict.ip)
+                .cloned();
+        }
         let members = self.gossip.members().await;
         let verdict = self.conflicts.assess(
             Instant::now().into_std(),
@@ -384,11 +391,7 @@ impl Speaker {
             }
             None => format!("MAC {mac}"),
         };
-        let Some(service) = self
-            .intent
-            .layer2_service(&conflict.interface, &conflict.ip)
-            .cloned()
-        else {
+        let Some(service) = conflict.service.clone() else {
             return;
         };
         let message = format!(

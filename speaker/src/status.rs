@@ -7,6 +7,7 @@ use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::kind::Kind;
 use ferrolb_api::service_key::ServiceKey;
 use ferrolb_api::v1beta1::{InterfaceInfo, ServiceL2Status, ServiceL2StatusStatus};
+use ferrolb_cluster::component::Health;
 use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest, Sha256};
@@ -128,12 +129,15 @@ impl L2Statuses {
     /// Makes this node's statuses exactly `wanted`, publishing `nodeAssigned` for each
     /// Service newly announced. Returns whether every write went through (those that did not
     /// are written again at the next call).
+    /// Each answer from the cluster tells `health` the loop is moving: a first pass writing
+    /// hundreds of statuses is slow, not stuck.
     pub async fn apply(
         &mut self,
         cluster: &Cluster,
         events: &mut Events,
         wanted: &BTreeMap<ServiceKey, BTreeSet<String>>,
         snapshot: &Snapshot,
+        health: &Health,
     ) -> bool {
         let mut now_published = BTreeMap::new();
         let mut failed = false;
@@ -144,6 +148,7 @@ impl L2Statuses {
                 .write(cluster, events, service, interfaces)
                 .instrument(span)
                 .await;
+            health.beat();
             if written {
                 now_published.insert(service.clone(), interfaces.clone());
             } else {

@@ -262,6 +262,7 @@ impl Shell {
                         ip,
                         mac,
                         interface: self.interface.clone(),
+                        service: None,
                     });
                 }
             }
