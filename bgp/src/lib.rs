@@ -2,3 +2,4 @@
 //! and writes every message FerroLB exchanges (RFC 4271 and the extensions it uses), with
 //! errors that say which NOTIFICATION they mean and how RFC 7606 treats them.
 pub mod packet;
+pub mod session;
