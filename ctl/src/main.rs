@@ -1,4 +1,5 @@
 //! `ferrolbctl`: FerroLB's command-line tool.
+mod bgp;
 mod get;
 mod helm_values;
 mod validate;
@@ -44,6 +45,16 @@ enum Command {
     },
     /// Turns a legacy MetalLB ConfigMap into metallb.io objects, printed as YAML.
     ConvertConfigmap { file: PathBuf },
+    /// BGP tools.
+    #[command(subcommand)]
+    Bgp(BgpCommand),
+}
+
+#[derive(Subcommand)]
+enum BgpCommand {
+    /// Opens one session and announces routes until SIGTERM or SIGINT; prints a line when
+    /// established and one when End-of-RIB is sent; exit 1 when the peer refuses.
+    Announce(bgp::Announce),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", converted.to_yaml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bgp(BgpCommand::Announce(announce)) => announce.run().await,
         Command::Get { what, output } => {
             let snapshot = get::snapshot(
                 cli.store.as_deref(),

@@ -35,6 +35,15 @@ impl Daemon {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// The exit code once the program has exited (`Some(None)`: killed by a signal).
+    pub fn try_exit_code(&mut self) -> Option<Option<i32>> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|status| status.code())
+    }
+
     /// Stops the program with SIGKILL.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

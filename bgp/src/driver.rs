@@ -1,0 +1,249 @@
+//! One session over tokio TCP: the thin shell around [`Session`]. It connects (from a chosen
+//! source address, with a chosen TTL) or accepts the peer's connection, feeds the session the
+//! bytes and the time, writes what it puts out in one batch per pass, and sends the table it
+//! was given (packed for what was negotiated) each time the session comes up, then an
+//! End-of-RIB per family.
+use crate::packet::{Attributes, Family, Message, NextHop, Update, pack_announcements};
+use crate::session::{Down, Input, Negotiated, Output, Session};
+use ipnet::IpNet;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Where the peer is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub address: SocketAddr,
+    /// The source address of our connection (and the address a passive session listens on).
+    pub local_address: Option<IpAddr>,
+    /// TTL of what we send: 1 for a directly connected eBGP peer, more for multihop.
+    pub ttl: Option<u32>,
+}
+
+/// Routes to announce, all with the same attributes and next hop.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    pub attributes: Attributes,
+    pub next_hop: Option<NextHop>,
+    pub prefixes: Vec<IpNet>,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    /// Stop with a Cease of this subcode and message, then return.
+    Stop { subcode: u8, message: String },
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Established(Box<Negotiated>),
+    /// The table and End-of-RIB were written, this long after Established.
+    EndOfRibSent(Duration),
+    Down(Down),
+    Update(Box<Update>),
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+async fn connect(peer: Peer) -> io::Result<TcpStream> {
+    let socket = match peer.address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(local) = peer.local_address {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    let stream = socket.connect(peer.address).await?;
+    if let Some(ttl) = peer.ttl {
+        stream.set_ttl(ttl)?;
+    }
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Runs the session until `Command::Stop` (or the command channel closes).
+pub async fn run(
+    peer: Peer,
+    mut session: Session,
+    table: Table,
+    passive: bool,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+) -> io::Result<()> {
+    let listener = if passive {
+        let local = peer.local_address.unwrap_or(if peer.address.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        });
+        Some(TcpListener::bind(SocketAddr::new(local, peer.address.port())).await?)
+    } else {
+        None
+    };
+    let mut stream: Option<TcpStream> = None;
+    let mut connecting: Option<Connecting> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending = session.handle(Instant::now().into_std(), Input::Start);
+    // When the session came up, while its table and End-of-RIB are not written yet.
+    let mut table_since: Option<Instant> = None;
+    loop {
+        // Carry out what the session asked for; writes are batched into one.
+        let mut out = Vec::new();
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for output in std::mem::take(&mut pending) {
+                match output {
+                    Output::Connect => connecting = Some(Box::pin(connect(peer.clone()))),
+                    Output::Send(bytes) => out.extend_from_slice(&bytes),
+                    Output::Close => {
+                        if let Some(mut s) = stream.take() {
+                            let _ = s.write_all(&out).await;
+                            out.clear();
+                            let _ = s.shutdown().await;
+                        }
+                        connecting = None;
+                    }
+                    Output::Established(negotiated) => {
+                        let started = Instant::now();
+                        table_since = Some(started);
+                        let messages = table_messages(&table, &negotiated);
+                        // Written below with everything else of this pass.
+                        next.extend(session.send_updates(started.into_std(), messages));
+                        let _ = events.send(Event::Established(negotiated)).await;
+                    }
+                    Output::Down(why) => {
+                        let _ = events.send(Event::Down(why)).await;
+                    }
+                    Output::Update(update) => {
+                        let _ = events.send(Event::Update(update)).await;
+                    }
+                    Output::RouteRefresh(_) => {
+                        // The table is sent whole again.
+                        if let Some(n) = session.negotiated().cloned() {
+                            let messages = table_messages(&table, &n);
+                            next.extend(session.send_updates(Instant::now().into_std(), messages));
+                        }
+                    }
+                }
+            }
+            pending = next;
+        }
+        if let Some(s) = stream.as_mut().filter(|_| !out.is_empty()) {
+            match s.write_all(&out).await {
+                Ok(()) => {
+                    pending.extend(session.handle(Instant::now().into_std(), Input::Flushed));
+                    if let Some(since) = table_since.take() {
+                        let _ = events.send(Event::EndOfRibSent(since.elapsed())).await;
+                    }
+                }
+                Err(_) => {
+                    stream = None;
+                    table_since = None;
+                    pending.extend(session.handle(Instant::now().into_std(), Input::Closed));
+                }
+            }
+            if !pending.is_empty() {
+                continue;
+            }
+        }
+        let deadline = session.next_deadline().map(Instant::from_std);
+        tokio::select! {
+            command = commands.recv() => {
+                let (subcode, message) = match command {
+                    Some(Command::Stop { subcode, message }) => (subcode, message),
+                    None => (crate::packet::subcode::ADMINISTRATIVE_SHUTDOWN, String::new()),
+                };
+                let outputs = session.handle(Instant::now().into_std(), Input::Stop { subcode, message });
+                let mut bytes = Vec::new();
+                for output in &outputs {
+                    if let Output::Send(b) = output {
+                        bytes.extend_from_slice(b);
+                    }
+                }
+                if let Some(mut s) = stream.take() {
+                    let _ = s.write_all(&bytes).await;
+                    let _ = s.shutdown().await;
+                }
+                return Ok(());
+            }
+            connected = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
+                connecting = None;
+                let input = match connected {
+                    Ok(s) => {
+                        stream = Some(s);
+                        Input::Connected
+                    }
+                    Err(_) => Input::ConnectFailed,
+                };
+                pending = session.handle(Instant::now().into_std(), input);
+            }
+            accepted = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
+                match accepted {
+                    // Only the configured peer, and only one connection at a time.
+                    Ok((s, from)) if from.ip() == peer.address.ip() && stream.is_none() => {
+                        if let Some(ttl) = peer.ttl {
+                            let _ = s.set_ttl(ttl);
+                        }
+                        stream = Some(s);
+                        pending = session.handle(Instant::now().into_std(), Input::Connected);
+                    }
+                    Ok(_) | Err(_) => {}
+                }
+            }
+            read = async { stream.as_mut().expect("guarded").read(&mut buf).await }, if stream.is_some() => {
+                let now = Instant::now().into_std();
+                pending = match read {
+                    Ok(0) | Err(_) => {
+                        stream = None;
+                        session.handle(now, Input::Closed)
+                    }
+                    Ok(n) => session.handle(now, Input::Bytes(&buf[..n])),
+                };
+            }
+            () = sleep_until(deadline) => {
+                pending = session.handle(Instant::now().into_std(), Input::Tick);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The table packed for what was negotiated, then an End-of-RIB per negotiated family.
+pub fn table_messages(table: &Table, negotiated: &Negotiated) -> Vec<Vec<u8>> {
+    let ctx = negotiated.context;
+    let mut messages = Vec::new();
+    if let Some(next_hop) = table.next_hop {
+        let families = &negotiated.families;
+        let sendable: Vec<IpNet> = table
+            .prefixes
+            .iter()
+            .filter(|p| match p {
+                IpNet::V4(_) => families.contains(&Family::IPV4_UNICAST),
+                IpNet::V6(_) => families.contains(&Family::IPV6_UNICAST),
+            })
+            .copied()
+            .collect();
+        messages.extend(pack_announcements(
+            &table.attributes,
+            next_hop,
+            &sendable,
+            &ctx,
+        ));
+    }
+    for family in &negotiated.families {
+        messages.push(Message::Update(Box::new(Update::end_of_rib(*family))).encode(&ctx));
+    }
+    messages
+}

@@ -1,0 +1,239 @@
+//! `ferrolbctl bgp announce`: one BGP session that announces a table, for operators testing
+//! a top-of-rack router before deploying, and for benchmarks.
+use anyhow::Context;
+use ferrolb_bgp::driver::{self, Command, Event, Peer, Table};
+use ferrolb_bgp::packet::{
+    AsPathSegment, Attributes, Family, NextHop, Origin, SegmentType, subcode,
+};
+use ferrolb_bgp::session::{Config, Down, PeerAs, Session};
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(clap::Args)]
+pub struct Announce {
+    /// The peer's address.
+    #[arg(long)]
+    peer: IpAddr,
+    #[arg(long, default_value_t = 179)]
+    peer_port: u16,
+    #[arg(long)]
+    peer_as: u32,
+    #[arg(long)]
+    local_as: u32,
+    /// Default: the local address, or 10.0.0.1 without one.
+    #[arg(long)]
+    router_id: Option<Ipv4Addr>,
+    /// The source address of the session.
+    #[arg(long)]
+    local_address: Option<IpAddr>,
+    /// One prefix per line.
+    #[arg(long, conflicts_with_all = ["count", "from"])]
+    routes: Option<PathBuf>,
+    /// Announce this many consecutive host routes, starting at `--from`.
+    #[arg(long, requires = "from")]
+    count: Option<u32>,
+    #[arg(long)]
+    from: Option<IpAddr>,
+    /// Default: the local address.
+    #[arg(long)]
+    next_hop: Option<IpAddr>,
+    /// `A:B`, repeatable.
+    #[arg(long = "community")]
+    communities: Vec<String>,
+    /// `A:B:C`, repeatable.
+    #[arg(long = "large-community")]
+    large_communities: Vec<String>,
+    /// LOCAL_PREF (sent to internal peers only).
+    #[arg(long)]
+    local_pref: Option<u32>,
+    /// TCP MD5 signatures are not supported yet: the option is refused rather than ignored.
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long, default_value_t = 90)]
+    hold_time: u16,
+    /// Wait for the peer to connect.
+    #[arg(long)]
+    passive: bool,
+    /// Announce graceful restart (120 s).
+    #[arg(long)]
+    graceful_restart: bool,
+}
+
+fn host_routes(from: IpAddr, count: u32) -> anyhow::Result<Vec<IpNet>> {
+    (0..count)
+        .map(|i| {
+            Ok(match from {
+                IpAddr::V4(ip) => {
+                    let n = u32::from(ip)
+                        .checked_add(i)
+                        .context("--count runs past the end of IPv4")?;
+                    IpNet::new(Ipv4Addr::from(n).into(), 32)?
+                }
+                IpAddr::V6(ip) => {
+                    let n = u128::from(ip)
+                        .checked_add(u128::from(i))
+                        .context("--count runs past the end of IPv6")?;
+                    IpNet::new(std::net::Ipv6Addr::from(n).into(), 128)?
+                }
+            })
+        })
+        .collect()
+}
+
+fn pair(text: &str) -> anyhow::Result<u32> {
+    let (a, b) = text.split_once(':').context("a community is A:B")?;
+    Ok((a.parse::<u16>()? as u32) << 16 | b.parse::<u16>()? as u32)
+}
+
+fn triple(text: &str) -> anyhow::Result<(u32, u32, u32)> {
+    let parts: Vec<u32> = text.split(':').map(str::parse).collect::<Result<_, _>>()?;
+    match parts[..] {
+        [a, b, c] => Ok((a, b, c)),
+        _ => anyhow::bail!("a large community is A:B:C, not {text}"),
+    }
+}
+
+impl Announce {
+    fn table(&self) -> anyhow::Result<Table> {
+        let prefixes = match (&self.routes, self.count, self.from) {
+            (Some(path), _, _) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| {
+                    l.parse::<IpNet>()
+                        .with_context(|| format!("not a prefix: {l}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            (None, Some(count), Some(from)) => host_routes(from, count)?,
+            _ => Vec::new(),
+        };
+        let next_hop = match self.next_hop.or(self.local_address) {
+            Some(IpAddr::V4(ip)) => Some(NextHop::V4(ip)),
+            Some(IpAddr::V6(ip)) => Some(NextHop::V6 {
+                global: ip,
+                link_local: None,
+            }),
+            None if prefixes.is_empty() => None,
+            None => anyhow::bail!("routes need --next-hop or --local-address"),
+        };
+        let attributes = Attributes {
+            origin: Some(Origin::Igp),
+            // eBGP: our AS first; iBGP: an empty path.
+            as_path: Some(if self.peer_as == self.local_as {
+                Vec::new()
+            } else {
+                vec![AsPathSegment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![self.local_as],
+                }]
+            }),
+            local_pref: self.local_pref,
+            communities: self
+                .communities
+                .iter()
+                .map(|c| pair(c))
+                .collect::<anyhow::Result<_>>()?,
+            large_communities: self
+                .large_communities
+                .iter()
+                .map(|c| triple(c))
+                .collect::<anyhow::Result<_>>()?,
+            ..Attributes::default()
+        };
+        Ok(Table {
+            attributes,
+            next_hop,
+            prefixes,
+        })
+    }
+
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        if self.password.is_some() {
+            anyhow::bail!("--password (TCP MD5) is not supported yet");
+        }
+        if !(self.hold_time == 0 || self.hold_time >= 3) {
+            anyhow::bail!("--hold-time is 0 or at least 3 seconds");
+        }
+        let table = self.table()?;
+        let router_id = self.router_id.unwrap_or(match self.local_address {
+            Some(IpAddr::V4(ip)) => ip,
+            _ => Ipv4Addr::new(10, 0, 0, 1),
+        });
+        let config = Config {
+            local_as: self.local_as,
+            peer_as: PeerAs::Is(self.peer_as),
+            router_id,
+            hold_time: self.hold_time,
+            keepalive: None,
+            connect_retry: Duration::from_secs(1),
+            passive: self.passive,
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            graceful_restart: self.graceful_restart.then_some((120, false)),
+            extended_next_hop: false,
+        };
+        let peer = Peer {
+            address: SocketAddr::new(self.peer, self.peer_port),
+            local_address: self.local_address,
+            ttl: None,
+        };
+        let seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
+        let (commands, command_rx) = mpsc::channel(1);
+        let (event_tx, mut events) = mpsc::channel(64);
+        let routes = table.prefixes.len();
+        let session = tokio::spawn(driver::run(
+            peer,
+            Session::new(config, seed),
+            table,
+            self.passive,
+            command_rx,
+            event_tx,
+        ));
+        let terminated = ferrolb_cluster::terminated();
+        tokio::pin!(terminated);
+        let mut established = false;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Established(n)) => {
+                        established = true;
+                        println!("established with AS {} ({}), hold time {} s", n.peer_as, n.peer_id, n.hold_time);
+                    }
+                    Some(Event::EndOfRibSent(after)) => {
+                        println!("End-of-RIB sent: {routes} routes, {} ms after established", after.as_millis());
+                    }
+                    Some(Event::Down(Down::Received(n))) if !established => {
+                        eprintln!("peer refused: {}", n.describe());
+                        let _ = commands.send(Command::Stop { subcode: subcode::ADMINISTRATIVE_SHUTDOWN, message: String::new() }).await;
+                        return Ok(ExitCode::from(1));
+                    }
+                    Some(Event::Down(why)) => {
+                        established = false;
+                        eprintln!("session down: {}", describe(&why));
+                    }
+                    Some(Event::Update(_)) => {}
+                    None => break,
+                },
+                () = &mut terminated => {
+                    let _ = commands.send(Command::Stop { subcode: subcode::ADMINISTRATIVE_SHUTDOWN, message: "ferrolbctl stopped".into() }).await;
+                    break;
+                }
+            }
+        }
+        session.await.context("the session task")??;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn describe(down: &Down) -> String {
+    match down {
+        Down::Sent(n) => format!("sent {}", n.describe()),
+        Down::Received(n) => format!("peer sent {}", n.describe()),
+        Down::ConnectionLost => "connection lost".into(),
+    }
+}
