@@ -176,3 +176,198 @@ fn a_refusal_is_reported_in_words_with_a_failing_exit() {
     });
     assert_eq!(exited, Some(Some(1)), "exit status");
 }
+
+#[test]
+fn frr_receives_ipv6_routes_over_an_ipv6_session() {
+    if !lab_available(&["ip", "bgpd", "vtysh"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let vty = lab
+        .start_frr_bgpd(
+            "rtr",
+            &format!(
+                "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
+                 no bgp ebgp-requires-policy\n neighbor 2001:db8::11 remote-as {NODE_AS}\n \
+                 neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  \
+                 neighbor 2001:db8::11 activate\n exit-address-family\n"
+            ),
+        )
+        .expect("FRR starts");
+    let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
+    let (peer_as, local_as) = (ROUTER_AS.to_string(), NODE_AS.to_string());
+    lab.spawn(
+        "n1",
+        "ferrolbctl",
+        &[
+            ctl.to_str().expect("a UTF-8 path"),
+            "bgp",
+            "announce",
+            "--peer",
+            "2001:db8::1",
+            "--peer-as",
+            &peer_as,
+            "--local-as",
+            &local_as,
+            "--local-address",
+            "2001:db8::11",
+            "--router-id",
+            "192.0.2.11",
+            "--count",
+            "20",
+            "--from",
+            "2001:db8:100::",
+            "--large-community",
+            "64501:3:4",
+        ],
+    )
+    .expect("starting ferrolbctl");
+    let routes = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        let table = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast");
+        (table.contains("2001:db8:100::13/128") && table.contains("2001:db8:100::/128"))
+            .then_some(table)
+    });
+    assert!(
+        routes.is_some(),
+        "FRR never held the routes: {}\n{}",
+        lab.vtysh("rtr", &vty, "show bgp ipv6 unicast"),
+        lab.logs()
+    );
+    let route = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast 2001:db8:100::7/128");
+    assert!(route.contains("2001:db8::11"), "next hop: {route}");
+    assert!(route.contains("64501:3:4"), "large community: {route}");
+}
+
+#[test]
+fn a_passive_session_accepts_birds_connection() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--passive", "--count", "10", "--from", "198.51.100.0"],
+    );
+    let bird = lab
+        .start_bird(
+            "rtr",
+            &format!(
+                "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
+                 connect retry time 1; ipv4 {{ import all; export none; }}; }}"
+            ),
+        )
+        .expect("BIRD starts");
+    let all = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        lab.birdc("rtr", &bird, "show route count")
+            .contains("10 of 10 routes")
+            .then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "{}\n{}",
+        lab.birdc("rtr", &bird, "show protocols all n1"),
+        lab.logs()
+    );
+}
+
+#[test]
+fn our_hold_timer_drops_a_silent_peer() {
+    if !lab_available(&["ip", "bird", "birdc", "nft"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    lab.start_bird(
+        "rtr",
+        &format!(
+            "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
+             hold time 240; ipv4 {{ import all; export none; }}; }}"
+        ),
+    )
+    .expect("BIRD starts");
+    announce(&mut lab, ROUTER_AS, &["--hold-time", "3"]);
+    let up = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        announced_log(&mut lab)
+            .contains("established")
+            .then_some(())
+    });
+    assert!(up.is_some(), "{}", lab.logs());
+    // The router goes silent: everything it sends on port 179 is dropped.
+    for rule in [
+        vec!["nft", "add", "table", "inet", "silence"],
+        vec![
+            "nft",
+            "add",
+            "chain",
+            "inet",
+            "silence",
+            "out",
+            "{ type filter hook output priority 0; }",
+        ],
+        vec![
+            "nft", "add", "rule", "inet", "silence", "out", "tcp", "sport", "179", "drop",
+        ],
+    ] {
+        lab.exec("rtr", &rule).expect("nftables");
+    }
+    let dropped = wait_until(Duration::from_secs(8), Duration::from_millis(100), || {
+        let log = announced_log(&mut lab);
+        log.contains("session down: sent hold timer expired (4/0)")
+            .then_some(())
+    });
+    assert!(dropped.is_some(), "{}", announced_log(&mut lab));
+}
+
+#[test]
+fn a_malformed_message_gets_its_notification_and_the_speaker_goes_on() {
+    if !lab_available(&["ip"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    announce(&mut lab, ROUTER_AS, &["--passive"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let labtool = ferrolb_e2e::standalone::binary("labtool");
+    let send = |lab: &Lab, hex: &str| -> String {
+        lab.exec(
+            "rtr",
+            &[
+                labtool.to_str().expect("a UTF-8 path"),
+                "tcp-send",
+                "192.0.2.11:179",
+                hex,
+            ],
+        )
+        .expect("labtool tcp-send")
+        .trim()
+        .to_string()
+    };
+    let marker = "ffffffffffffffffffffffffffffffff";
+    // A header whose marker is broken: 1/1 (connection not synchronized).
+    // (Each reply starts with our OPEN: a passive speaker sends it on accepting.)
+    let reply = send(&lab, &format!("00{}001304", &marker[2..]));
+    assert!(
+        reply.ends_with(&format!("{marker}0015030101")),
+        "got {reply}"
+    );
+    // An OPEN of version 3: 2/1 with the version we speak (4).
+    let reply = send(&lab, &format!("{marker}001d0103fc1400b4c00002010000"));
+    assert!(
+        reply.ends_with(&format!("{marker}00170302010004")),
+        "got {reply}"
+    );
+    // A message type that does not exist: 1/3 with the type.
+    let reply = send(&lab, &format!("{marker}001309"));
+    assert!(
+        reply.ends_with(&format!("{marker}001603010309")),
+        "got {reply}"
+    );
+    // The speaker is still there for the next peer.
+    assert!(
+        lab.daemon("n1", "ferrolbctl")
+            .expect("started")
+            .try_exit_code()
+            .is_none(),
+        "ferrolbctl exited\n{}",
+        lab.logs()
+    );
+}

@@ -17,7 +17,9 @@
 //! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
 //!   or a split brain);
 //! - `labtool garp-flood IFACE IP COUNT`: claims IP COUNT times, each from another made-up
-//!   MAC (a hostile host).
+//!   MAC (a hostile host);
+//! - `labtool tcp-send IP:PORT HEX`: connects, sends the bytes, and prints in hex what comes
+//!   back until the peer closes or 3 s pass (a peer sending malformed BGP).
 use ferrolb_l2::packet::{Arp, ArpOp, BROADCAST, ETHERTYPE_ARP, Mac, format_mac};
 use ferrolb_l2::socket::PacketSocket;
 use std::io::{Read, Write};
@@ -56,8 +58,32 @@ fn main() -> anyhow::Result<()> {
             arg(2)?.parse()?,
             Duration::from_secs(arg(3)?.parse()?),
         ),
+        "tcp-send" => tcp_send(&arg(1)?, &arg(2)?),
         other => anyhow::bail!("unknown command {other}"),
     }
+}
+
+fn tcp_send(to: &str, hex: &str) -> anyhow::Result<()> {
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("?"), 16))
+        .collect::<Result<Vec<u8>, _>>()?;
+    let mut stream = std::net::TcpStream::connect(to)?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    stream.write_all(&bytes)?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    println!(
+        "{}",
+        reply.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    Ok(())
 }
 
 fn http_serve(port: u16, text: &str) -> anyhow::Result<()> {
