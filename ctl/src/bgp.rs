@@ -50,7 +50,7 @@ pub struct Announce {
     /// LOCAL_PREF (sent to internal peers only).
     #[arg(long)]
     local_pref: Option<u32>,
-    /// TCP MD5 signatures are not supported yet: the option is refused rather than ignored.
+    /// The TCP MD5 key (RFC 2385) the peer expects.
     #[arg(long)]
     password: Option<String>,
     #[arg(long, default_value_t = 90)]
@@ -154,9 +154,6 @@ impl Announce {
     }
 
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        if self.password.is_some() {
-            anyhow::bail!("--password (TCP MD5) is not supported yet");
-        }
         if !(self.hold_time == 0 || self.hold_time >= 3) {
             anyhow::bail!("--hold-time is 0 or at least 3 seconds");
         }
@@ -181,6 +178,7 @@ impl Announce {
             address: SocketAddr::new(self.peer, self.peer_port),
             local_address: self.local_address,
             ttl: None,
+            password: self.password.clone(),
         };
         let seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
         let (commands, command_rx) = mpsc::channel(1);

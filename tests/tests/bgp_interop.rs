@@ -371,3 +371,47 @@ fn a_malformed_message_gets_its_notification_and_the_speaker_goes_on() {
         lab.logs()
     );
 }
+
+#[test]
+fn md5_signatures_let_the_right_password_in_and_keep_a_wrong_one_out() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    for (password, comes_up) in [("s3cret", true), ("wrong", false)] {
+        let mut lab = Lab::standard().expect("the lab starts");
+        let bird = lab
+            .start_bird(
+                "rtr",
+                &format!(
+                    "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
+                     password \"s3cret\"; ipv4 {{ import all; export none; }}; }}"
+                ),
+            )
+            .expect("BIRD starts");
+        announce(
+            &mut lab,
+            ROUTER_AS,
+            &[
+                "--password",
+                password,
+                "--count",
+                "3",
+                "--from",
+                "198.51.100.0",
+            ],
+        );
+        let timeout = Duration::from_secs(if comes_up { 30 } else { 6 });
+        let routes = wait_until(timeout, Duration::from_millis(100), || {
+            lab.birdc("rtr", &bird, "show route count")
+                .contains("3 of 3 routes")
+                .then_some(())
+        });
+        assert_eq!(
+            routes.is_some(),
+            comes_up,
+            "password {password}: {}\n{}",
+            lab.birdc("rtr", &bird, "show protocols all n1"),
+            lab.logs()
+        );
+    }
+}

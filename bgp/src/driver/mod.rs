@@ -16,6 +16,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub mod md5;
+
 /// Where the peer is and how to reach it.
 #[derive(Clone, Debug)]
 pub struct Peer {
@@ -24,6 +26,8 @@ pub struct Peer {
     pub local_address: Option<IpAddr>,
     /// TTL of what we send: 1 for a directly connected eBGP peer, more for multihop.
     pub ttl: Option<u32>,
+    /// The TCP MD5 key (BGPPeer `password`).
+    pub password: Option<String>,
 }
 
 /// Routes to announce, all with the same attributes and next hop.
@@ -59,6 +63,9 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
     if let Some(local) = peer.local_address {
         socket.bind(SocketAddr::new(local, 0))?;
     }
+    if let Some(password) = &peer.password {
+        md5::set_key(&socket, peer.address, password.as_bytes())?;
+    }
     let stream = socket.connect(peer.address).await?;
     if let Some(ttl) = peer.ttl {
         stream.set_ttl(ttl)?;
@@ -82,7 +89,11 @@ pub async fn run(
         } else {
             IpAddr::from([0u16; 8])
         });
-        Some(TcpListener::bind(SocketAddr::new(local, peer.address.port())).await?)
+        let listener = TcpListener::bind(SocketAddr::new(local, peer.address.port())).await?;
+        if let Some(password) = &peer.password {
+            md5::set_key(&listener, peer.address, password.as_bytes())?;
+        }
+        Some(listener)
     } else {
         None
     };
