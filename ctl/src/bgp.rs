@@ -58,6 +58,9 @@ pub struct Announce {
     /// Wait for the peer to connect.
     #[arg(long)]
     passive: bool,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (`ttl-security hops 1`).
+    #[arg(long)]
+    gtsm: bool,
     /// Announce graceful restart (120 s).
     #[arg(long)]
     graceful_restart: bool,
@@ -178,6 +181,7 @@ impl Announce {
             address: SocketAddr::new(self.peer, self.peer_port),
             local_address: self.local_address,
             ttl: None,
+            gtsm: self.gtsm,
             password: self.password.clone(),
         };
         let seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));

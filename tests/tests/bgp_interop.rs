@@ -415,3 +415,41 @@ fn md5_signatures_let_the_right_password_in_and_keep_a_wrong_one_out() {
         );
     }
 }
+
+#[test]
+fn gtsm_lets_a_directly_connected_peer_in_and_only_with_ttl_255() {
+    if !lab_available(&["ip", "bgpd", "vtysh"]) {
+        return;
+    }
+    for (gtsm, comes_up) in [(true, true), (false, false)] {
+        let mut lab = Lab::standard().expect("the lab starts");
+        let vty = lab
+            .start_frr_bgpd(
+                "rtr",
+                &format!(
+                    "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
+                     no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as {NODE_AS}\n \
+                     neighbor 192.0.2.11 ttl-security hops 1\n neighbor 192.0.2.11 timers connect 1\n"
+                ),
+            )
+            .expect("FRR starts");
+        let mut extra = vec!["--count", "2", "--from", "198.51.100.0"];
+        if gtsm {
+            extra.push("--gtsm");
+        }
+        announce(&mut lab, ROUTER_AS, &extra);
+        let timeout = Duration::from_secs(if comes_up { 30 } else { 6 });
+        let routes = wait_until(timeout, Duration::from_millis(250), || {
+            lab.vtysh("rtr", &vty, "show bgp ipv4 unicast")
+                .contains("198.51.100.1/32")
+                .then_some(())
+        });
+        assert_eq!(
+            routes.is_some(),
+            comes_up,
+            "gtsm {gtsm}: {}\n{}",
+            lab.vtysh("rtr", &vty, "show bgp summary"),
+            lab.logs()
+        );
+    }
+}

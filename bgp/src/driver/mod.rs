@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub mod md5;
+pub mod sockopt;
 
 /// Where the peer is and how to reach it.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub struct Peer {
     pub local_address: Option<IpAddr>,
     /// TTL of what we send: 1 for a directly connected eBGP peer, more for multihop.
     pub ttl: Option<u32>,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (overrides `ttl`).
+    pub gtsm: bool,
     /// The TCP MD5 key (BGPPeer `password`).
     pub password: Option<String>,
 }
@@ -64,12 +66,14 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
         socket.bind(SocketAddr::new(local, 0))?;
     }
     if let Some(password) = &peer.password {
-        md5::set_key(&socket, peer.address, password.as_bytes())?;
+        sockopt::set_key(&socket, peer.address, password.as_bytes())?;
+    }
+    if peer.gtsm {
+        // Before connecting: the peer's SYN-ACK is checked too.
+        sockopt::set_min_ttl(&socket, peer.address.is_ipv6(), 255)?;
     }
     let stream = socket.connect(peer.address).await?;
-    if let Some(ttl) = peer.ttl {
-        stream.set_ttl(ttl)?;
-    }
+    set_ttl(&stream, &peer)?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -90,8 +94,12 @@ pub async fn run(
             IpAddr::from([0u16; 8])
         });
         let listener = TcpListener::bind(SocketAddr::new(local, peer.address.port())).await?;
+        if peer.gtsm {
+            // Accepted connections inherit it: a SYN from afar never completes.
+            sockopt::set_min_ttl(&listener, peer.address.is_ipv6(), 255)?;
+        }
         if let Some(password) = &peer.password {
-            md5::set_key(&listener, peer.address, password.as_bytes())?;
+            sockopt::set_key(&listener, peer.address, password.as_bytes())?;
         }
         Some(listener)
     } else {
@@ -198,10 +206,9 @@ pub async fn run(
                 match accepted {
                     // Only the configured peer, and only one connection at a time.
                     Ok((s, from)) if from.ip() == peer.address.ip() && stream.is_none() => {
-                        if let Some(ttl) = peer.ttl {
-                            let _ = s.set_ttl(ttl);
+                        if set_ttl(&s, &peer).is_ok() {
+                            stream = Some(s);
                         }
-                        stream = Some(s);
                         pending = session.handle(Instant::now().into_std(), Input::Connected);
                     }
                     Ok(_) | Err(_) => {}
@@ -222,6 +229,23 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The TTL (hop limit) we send with, and the minimum we accept under GTSM.
+fn set_ttl(stream: &TcpStream, peer: &Peer) -> io::Result<()> {
+    let ttl = if peer.gtsm { Some(255) } else { peer.ttl };
+    if let Some(ttl) = ttl {
+        let socket = socket2::SockRef::from(stream);
+        if peer.address.is_ipv6() {
+            socket.set_unicast_hops_v6(ttl)?;
+        } else {
+            socket.set_ttl_v4(ttl)?;
+        }
+    }
+    if peer.gtsm {
+        sockopt::set_min_ttl(stream, peer.address.is_ipv6(), 255)?;
+    }
+    Ok(())
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -1,7 +1,9 @@
-//! TCP MD5 signatures (RFC 2385), which BGP peers use for their `password`: a key for the
-//! peer's address on our socket, set with `TCP_MD5SIG` before connecting (or on the listening
-//! socket, for the connections it accepts). socket2 and libc have no safe call for it; this
-//! is the BGP crate's only unsafe code.
+//! Socket options socket2 has no safe call for, the BGP crate's only unsafe code:
+//! - TCP MD5 signatures (RFC 2385), which BGP peers use for their `password`: a key for the
+//!   peer's address, set with `TCP_MD5SIG` before connecting (or on the listening socket, for
+//!   the connections it accepts);
+//! - the minimum TTL (hop limit) accepted, for GTSM (RFC 5082): with TTL 255 sent and 255
+//!   required, only a directly connected peer can reach the session.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -66,6 +68,31 @@ pub fn set_key(socket: &impl AsRawFd, peer: SocketAddr, key: &[u8]) -> io::Resul
     }
 }
 
+/// Drops what arrives with a TTL (IPv4) or hop limit (IPv6) under `min`.
+pub fn set_min_ttl(socket: &impl AsRawFd, ipv6: bool, min: u8) -> io::Result<()> {
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MINTTL)
+    };
+    let value = libc::c_int::from(min);
+    // SAFETY: the pointer and length describe `value`, an int, which outlives the call.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +110,6 @@ mod tests {
         let peer: SocketAddr = "127.0.0.2:179".parse().expect("an address");
         set_key(&socket, peer, b"secret").expect("the kernel takes the key");
         assert!(set_key(&socket, peer, &[b'x'; 81]).is_err());
+        set_min_ttl(&socket, false, 255).expect("the kernel takes a minimum TTL");
     }
 }
