@@ -175,7 +175,8 @@ impl Announce {
             passive: self.passive,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: self.graceful_restart.then_some((120, false)),
-            extended_next_hop: false,
+            // IPv4 routes over an IPv6 session need it (RFC 8950).
+            extended_next_hop: matches!(self.next_hop.or(self.local_address), Some(IpAddr::V6(_))),
         };
         let peer = Peer {
             address: SocketAddr::new(self.peer, self.peer_port),
@@ -227,6 +228,8 @@ impl Announce {
                 }
             }
         }
+        // Read what the session still reports until it ends, so it never waits on us.
+        while events.recv().await.is_some() {}
         session.await.context("the session task")??;
         Ok(ExitCode::SUCCESS)
     }

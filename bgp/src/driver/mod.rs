@@ -3,7 +3,9 @@
 //! bytes and the time, writes what it puts out in one batch per pass, and sends the table it
 //! was given (packed for what was negotiated) each time the session comes up, then an
 //! End-of-RIB per family.
-use crate::packet::{Attributes, Family, Message, NextHop, Update, pack_announcements};
+use crate::packet::{
+    Attributes, Family, Message, NextHop, RouteRefreshKind, Update, pack_announcements,
+};
 use crate::session::{Down, Input, Negotiated, Output, Session};
 use ipnet::IpNet;
 use std::future::Future;
@@ -12,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -105,34 +108,38 @@ pub async fn run(
     } else {
         None
     };
-    let mut stream: Option<TcpStream> = None;
+    // A connection in use, split so reading and writing wait independently.
+    let mut reader: Option<OwnedReadHalf> = None;
+    let mut writer: Option<OwnedWriteHalf> = None;
     let mut connecting: Option<Connecting> = None;
     let mut buf = vec![0u8; 64 * 1024];
+    // What the session sent and the socket has not taken yet: written as the peer reads, in
+    // the same select as everything else, so a peer that stops reading blocks nothing (the
+    // send hold timer then drops it).
+    let mut outbox: Vec<u8> = Vec::new();
     let mut pending = session.handle(Instant::now().into_std(), Input::Start);
     // When the session came up, while its table and End-of-RIB are not written yet.
     let mut table_since: Option<Instant> = None;
     loop {
-        // Carry out what the session asked for; writes are batched into one.
-        let mut out = Vec::new();
         while !pending.is_empty() {
             let mut next = Vec::new();
             for output in std::mem::take(&mut pending) {
                 match output {
                     Output::Connect => connecting = Some(Box::pin(connect(peer.clone()))),
-                    Output::Send(bytes) => out.extend_from_slice(&bytes),
+                    Output::Send(bytes) => outbox.extend_from_slice(&bytes),
                     Output::Close => {
-                        if let Some(mut s) = stream.take() {
-                            let _ = s.write_all(&out).await;
-                            out.clear();
-                            let _ = s.shutdown().await;
+                        reader = None;
+                        if let Some(w) = writer.take() {
+                            close(w, std::mem::take(&mut outbox)).await;
                         }
+                        outbox.clear();
+                        table_since = None;
                         connecting = None;
                     }
                     Output::Established(negotiated) => {
                         let started = Instant::now();
                         table_since = Some(started);
                         let messages = table_messages(&table, &negotiated);
-                        // Written below with everything else of this pass.
                         next.extend(session.send_updates(started.into_std(), messages));
                         let _ = events.send(Event::Established(negotiated)).await;
                     }
@@ -142,9 +149,12 @@ pub async fn run(
                     Output::Update(update) => {
                         let _ = events.send(Event::Update(update)).await;
                     }
-                    Output::RouteRefresh(_) => {
-                        // The table is sent whole again.
-                        if let Some(n) = session.negotiated().cloned() {
+                    Output::RouteRefresh(refresh) => {
+                        // A request gets the table again; the peer's own refresh markers
+                        // (RFC 7313) ask nothing of us.
+                        if refresh.kind == RouteRefreshKind::Request
+                            && let Some(n) = session.negotiated().cloned()
+                        {
                             let messages = table_messages(&table, &n);
                             next.extend(session.send_updates(Instant::now().into_std(), messages));
                         }
@@ -152,24 +162,6 @@ pub async fn run(
                 }
             }
             pending = next;
-        }
-        if let Some(s) = stream.as_mut().filter(|_| !out.is_empty()) {
-            match s.write_all(&out).await {
-                Ok(()) => {
-                    pending.extend(session.handle(Instant::now().into_std(), Input::Flushed));
-                    if let Some(since) = table_since.take() {
-                        let _ = events.send(Event::EndOfRibSent(since.elapsed())).await;
-                    }
-                }
-                Err(_) => {
-                    stream = None;
-                    table_since = None;
-                    pending.extend(session.handle(Instant::now().into_std(), Input::Closed));
-                }
-            }
-            if !pending.is_empty() {
-                continue;
-            }
         }
         let deadline = session.next_deadline().map(Instant::from_std);
         tokio::select! {
@@ -179,23 +171,24 @@ pub async fn run(
                     None => (crate::packet::subcode::ADMINISTRATIVE_SHUTDOWN, String::new()),
                 };
                 let outputs = session.handle(Instant::now().into_std(), Input::Stop { subcode, message });
-                let mut bytes = Vec::new();
-                for output in &outputs {
+                for output in outputs {
                     if let Output::Send(b) = output {
-                        bytes.extend_from_slice(b);
+                        outbox.extend_from_slice(&b);
                     }
                 }
-                if let Some(mut s) = stream.take() {
-                    let _ = s.write_all(&bytes).await;
-                    let _ = s.shutdown().await;
+                if let Some(w) = writer.take() {
+                    close(w, outbox).await;
                 }
                 return Ok(());
             }
             connected = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
                 connecting = None;
                 let input = match connected {
+                    // A connection already in use (accepted meanwhile) is kept.
+                    Ok(_) if writer.is_some() => continue,
                     Ok(s) => {
-                        stream = Some(s);
+                        let (r, w) = s.into_split();
+                        (reader, writer) = (Some(r), Some(w));
                         Input::Connected
                     }
                     Err(_) => Input::ConnectFailed,
@@ -205,24 +198,47 @@ pub async fn run(
             accepted = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                 match accepted {
                     // Only the configured peer, and only one connection at a time.
-                    Ok((s, from)) if from.ip() == peer.address.ip() && stream.is_none() => {
+                    Ok((s, from)) if from.ip() == peer.address.ip() && writer.is_none() => {
                         if set_ttl(&s, &peer).is_ok() {
-                            stream = Some(s);
+                            let (r, w) = s.into_split();
+                            (reader, writer) = (Some(r), Some(w));
+                            pending = session.handle(Instant::now().into_std(), Input::Connected);
                         }
-                        pending = session.handle(Instant::now().into_std(), Input::Connected);
                     }
                     Ok(_) | Err(_) => {}
                 }
             }
-            read = async { stream.as_mut().expect("guarded").read(&mut buf).await }, if stream.is_some() => {
+            read = async { reader.as_mut().expect("guarded").read(&mut buf).await }, if reader.is_some() => {
                 let now = Instant::now().into_std();
                 pending = match read {
                     Ok(0) | Err(_) => {
-                        stream = None;
+                        (reader, writer) = (None, None);
+                        outbox.clear();
+                        table_since = None;
                         session.handle(now, Input::Closed)
                     }
                     Ok(n) => session.handle(now, Input::Bytes(&buf[..n])),
                 };
+            }
+            written = async { writer.as_mut().expect("guarded").write(&outbox).await }, if writer.is_some() && !outbox.is_empty() => {
+                let now = Instant::now().into_std();
+                match written {
+                    Ok(n) if n > 0 => {
+                        outbox.drain(..n);
+                        if outbox.is_empty() {
+                            pending = session.handle(now, Input::Flushed);
+                            if let Some(since) = table_since.take() {
+                                let _ = events.send(Event::EndOfRibSent(since.elapsed())).await;
+                            }
+                        }
+                    }
+                    _ => {
+                        (reader, writer) = (None, None);
+                        outbox.clear();
+                        table_since = None;
+                        pending = session.handle(now, Input::Closed);
+                    }
+                }
             }
             () = sleep_until(deadline) => {
                 pending = session.handle(Instant::now().into_std(), Input::Tick);
@@ -230,6 +246,15 @@ pub async fn run(
         }
     }
 }
+
+/// Writes what is left (a NOTIFICATION, usually) for at most `CLOSE_GRACE`, then closes.
+async fn close(mut writer: OwnedWriteHalf, rest: Vec<u8>) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, writer.write_all(&rest)).await;
+    let _ = writer.shutdown().await;
+}
+
+/// How long a closing connection may take to write its last bytes.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The TTL (hop limit) we send with, and the minimum we accept under GTSM.
 fn set_ttl(stream: &TcpStream, peer: &Peer) -> io::Result<()> {
@@ -265,7 +290,11 @@ pub fn table_messages(table: &Table, negotiated: &Negotiated) -> Vec<Vec<u8>> {
             .prefixes
             .iter()
             .filter(|p| match p {
-                IpNet::V4(_) => families.contains(&Family::IPV4_UNICAST),
+                // IPv4 routes with an IPv6 next hop need extended next hop (RFC 8950).
+                IpNet::V4(_) => {
+                    families.contains(&Family::IPV4_UNICAST)
+                        && (matches!(next_hop, NextHop::V4(_)) || negotiated.extended_next_hop)
+                }
                 IpNet::V6(_) => families.contains(&Family::IPV6_UNICAST),
             })
             .copied()

@@ -87,6 +87,8 @@ pub enum RouteRefreshKind {
     Begin,
     /// ...which ends here: routes not sent again since Begin are stale.
     End,
+    /// A subtype RFC 7313 reserves: to be ignored.
+    Unknown(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,11 +107,11 @@ impl RouteRefresh {
             ));
         };
         let kind = match kind {
+            0 => RouteRefreshKind::Request,
             1 => RouteRefreshKind::Begin,
             2 => RouteRefreshKind::End,
-            // 0, and the reserved values RFC 7313 says to treat as a request... except 255,
-            // reserved for future use: ignored the same way.
-            _ => RouteRefreshKind::Request,
+            // RFC 7313 5: other subtypes are ignored.
+            other => RouteRefreshKind::Unknown(*other),
         };
         Ok(RouteRefresh {
             family: Family {
@@ -126,6 +128,7 @@ impl RouteRefresh {
             RouteRefreshKind::Request => 0,
             RouteRefreshKind::Begin => 1,
             RouteRefreshKind::End => 2,
+            RouteRefreshKind::Unknown(kind) => kind,
         });
         body.push(self.family.safi);
         body

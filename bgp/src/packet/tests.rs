@@ -435,30 +435,32 @@ fn malformed_attributes_are_handled_as_rfc_7606_says() {
         handling(&format!("{GOOD} c0 07 03 000000")),
         Ok(vec![AttributeDiscard])
     );
-    // ORIGIN flagged optional; ORIGIN twice; NEXT_HOP missing.
+    // ORIGIN flagged optional; ORIGIN twice (the second copy dropped); NEXT_HOP missing.
     assert_eq!(
         handling("c0 01 01 00  40 02 06 02 01 0000fde9  40 03 04 c0000201"),
         Ok(vec![TreatAsWithdraw])
     );
     assert_eq!(
-        handling(&format!("{GOOD} 40 01 01 00")),
-        Ok(vec![TreatAsWithdraw])
+        handling(&format!("{GOOD} 40 01 01 02")),
+        Ok(vec![AttributeDiscard])
     );
     assert_eq!(
         handling("40 01 01 00  40 02 06 02 01 0000fde9"),
         Ok(vec![TreatAsWithdraw])
     );
-    // An unknown optional attribute is kept; an unknown well-known one resets.
+    // An unknown optional attribute is kept; an unknown well-known one resets, the
+    // NOTIFICATION carrying the whole attribute.
     assert_eq!(handling(&format!("{GOOD} c0 63 02 abcd")), Ok(vec![]));
     assert_eq!(
         handling(&format!("{GOOD} 40 63 02 abcd")),
-        Err(Notify::update(2, hex("40 63 abcd")))
+        Err(Notify::update(2, hex("40 63 02 abcd")))
     );
-    // An attribute running past the list, and a malformed MP_REACH: the session resets.
+    // An attribute running past the list: the routes are withdrawn (RFC 7606 4).
     assert_eq!(
         handling(&format!("{GOOD} c0 08 09 00000001")),
-        Err(Notify::update(1, []))
+        Ok(vec![TreatAsWithdraw])
     );
+    // A malformed MP_REACH, or one running past the list: the session resets.
     assert!(matches!(
         handling(&format!("{GOOD} 80 0e 04 000201 ff")),
         Err(Notify {
@@ -467,6 +469,57 @@ fn malformed_attributes_are_handled_as_rfc_7606_says() {
             ..
         })
     ));
+    assert_eq!(
+        handling(&format!("{GOOD} 80 0e 09 0002")),
+        Err(Notify::update(1, []))
+    );
+    // AS4_PATH from a 4-octet peer means nothing: dropped.
+    assert_eq!(
+        handling(&format!("{GOOD} c0 11 06 02 01 0000fde9")),
+        Ok(vec![AttributeDiscard])
+    );
+}
+
+#[test]
+fn mp_attributes_go_first_and_the_rest_in_type_order() {
+    let next_hop = NextHop::V6 {
+        global: "2001:db8::1".parse::<Ipv6Addr>().expect("v6"),
+        link_local: None,
+    };
+    let mut attributes = announcement().attributes;
+    attributes.aggregator = Some((65001, Ipv4Addr::new(192, 0, 2, 1)));
+    attributes.other = vec![(0xc0, 99, vec![1]), (0x80, 98, vec![2])];
+    let messages = pack_announcements(&attributes, next_hop, &[net("2001:db8:1::/64")], &EBGP4);
+    let body = &messages[0][HEADER_LEN..];
+    let mut types = Vec::new();
+    let mut attrs = &body[4..];
+    while let [flags, kind, rest @ ..] = attrs {
+        let (len, rest) = if flags & 0x10 != 0 {
+            (
+                usize::from(u16::from_be_bytes([rest[0], rest[1]])),
+                &rest[2..],
+            )
+        } else {
+            (usize::from(rest[0]), &rest[1..])
+        };
+        types.push(*kind);
+        attrs = &rest[len..];
+    }
+    // The optional non-transitive unknown (98) is not passed on; the transitive one is.
+    assert_eq!(types, vec![14, 1, 2, 7, 8, 32, 99]);
+    let Ok(Message::Update(update)) = decode(&messages[0], &EBGP4) else {
+        panic!("decodes");
+    };
+    assert_eq!(update.attributes.aggregator, attributes.aggregator);
+}
+
+#[test]
+fn reserved_route_refresh_subtypes_are_read_as_such() {
+    let bytes = message(TYPE_ROUTE_REFRESH, "0001 07 01");
+    let Ok(Message::RouteRefresh(r)) = decode(&bytes, &EBGP4) else {
+        panic!("decodes");
+    };
+    assert_eq!(r.kind, RouteRefreshKind::Unknown(7));
 }
 
 #[test]

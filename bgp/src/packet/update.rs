@@ -237,12 +237,15 @@ fn expected_flags(type_code: u8) -> Option<u8> {
 impl Attributes {
     /// Reads one attribute into `self`.
     fn read(&mut self, flags: u8, type_code: u8, value: &[u8], ctx: &Context) -> Checked<()> {
-        let raw = |v: &[u8]| {
-            let mut data = vec![flags, type_code];
-            data.extend_from_slice(v);
-            data
-        };
-        let data = raw(value);
+        // The NOTIFICATION's data: the whole attribute, flags, type, length and value
+        // (RFC 4271 6.3).
+        let mut data = vec![flags, type_code];
+        if flags & EXTENDED_LENGTH != 0 {
+            data.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        } else {
+            data.push(value.len() as u8);
+        }
+        data.extend_from_slice(value);
         if let Some(expected) = expected_flags(type_code)
             && flags & (OPTIONAL | TRANSITIVE) != expected
         {
@@ -323,6 +326,10 @@ impl Attributes {
                     .filter_map(|c| Some((u32_of(&c[..4])?, u32_of(&c[4..8])?, u32_of(&c[8..])?)))
                     .collect();
             }
+            // A 4-octet peer has no reason to send AS4_PATH: discarded (RFC 6793 4.1).
+            AS4_PATH if ctx.four_octet_as => {
+                return discard(subcode::OPTIONAL_ATTRIBUTE, &data);
+            }
             AS4_PATH => match segments(value, true) {
                 Some(path) => self.as4_path = Some(path),
                 // RFC 6793 6: a malformed AS4_PATH is discarded.
@@ -402,6 +409,8 @@ impl Attributes {
         merged
     }
 
+    /// MP_REACH_NLRI and MP_UNREACH_NLRI first (RFC 7606 5.1), then the others in type
+    /// order.
     fn encode(&self, ctx: &Context, out: &mut Vec<u8>) {
         let mut put = |flags: u8, type_code: u8, value: &[u8]| {
             if value.len() > 255 {
@@ -412,49 +421,6 @@ impl Attributes {
             }
             out.extend_from_slice(value);
         };
-        if let Some(origin) = self.origin {
-            let code = match origin {
-                Origin::Igp => 0,
-                Origin::Egp => 1,
-                Origin::Incomplete => 2,
-            };
-            put(TRANSITIVE, ORIGIN, &[code]);
-        }
-        if let Some(path) = &self.as_path {
-            put(
-                TRANSITIVE,
-                AS_PATH,
-                &encode_segments(path, ctx.four_octet_as),
-            );
-            let needs_as4 = path.iter().flat_map(|s| &s.asns).any(|a| *a > 0xffff);
-            if !ctx.four_octet_as && needs_as4 {
-                put(
-                    OPTIONAL | TRANSITIVE,
-                    AS4_PATH,
-                    &encode_segments(path, true),
-                );
-            }
-        }
-        if let Some(ip) = self.next_hop {
-            put(TRANSITIVE, NEXT_HOP, &ip.octets());
-        }
-        if let Some(med) = self.med {
-            put(OPTIONAL, MED, &med.to_be_bytes());
-        }
-        if let Some(pref) = self.local_pref.filter(|_| ctx.ibgp) {
-            put(TRANSITIVE, LOCAL_PREF, &pref.to_be_bytes());
-        }
-        if self.atomic_aggregate {
-            put(TRANSITIVE, ATOMIC_AGGREGATE, &[]);
-        }
-        if !self.communities.is_empty() {
-            let value: Vec<u8> = self
-                .communities
-                .iter()
-                .flat_map(|c| c.to_be_bytes())
-                .collect();
-            put(OPTIONAL | TRANSITIVE, COMMUNITIES, &value);
-        }
         if let Some(reach) = &self.mp_reach {
             let mut value = reach.family.afi.to_be_bytes().to_vec();
             value.push(reach.family.safi);
@@ -473,6 +439,64 @@ impl Attributes {
             }
             put(OPTIONAL, MP_UNREACH, &value);
         }
+        if let Some(origin) = self.origin {
+            let code = match origin {
+                Origin::Igp => 0,
+                Origin::Egp => 1,
+                Origin::Incomplete => 2,
+            };
+            put(TRANSITIVE, ORIGIN, &[code]);
+        }
+        if let Some(path) = &self.as_path {
+            put(
+                TRANSITIVE,
+                AS_PATH,
+                &encode_segments(path, ctx.four_octet_as),
+            );
+        }
+        if let Some(ip) = self.next_hop {
+            put(TRANSITIVE, NEXT_HOP, &ip.octets());
+        }
+        if let Some(med) = self.med {
+            put(OPTIONAL, MED, &med.to_be_bytes());
+        }
+        if let Some(pref) = self.local_pref.filter(|_| ctx.ibgp) {
+            put(TRANSITIVE, LOCAL_PREF, &pref.to_be_bytes());
+        }
+        if self.atomic_aggregate {
+            put(TRANSITIVE, ATOMIC_AGGREGATE, &[]);
+        }
+        if let Some((asn, ip)) = self.aggregator {
+            let mut value = if ctx.four_octet_as {
+                asn.to_be_bytes().to_vec()
+            } else {
+                u16::try_from(asn)
+                    .unwrap_or(AS_TRANS)
+                    .to_be_bytes()
+                    .to_vec()
+            };
+            value.extend_from_slice(&ip.octets());
+            put(OPTIONAL | TRANSITIVE, AGGREGATOR, &value);
+        }
+        if !self.communities.is_empty() {
+            let value: Vec<u8> = self
+                .communities
+                .iter()
+                .flat_map(|c| c.to_be_bytes())
+                .collect();
+            put(OPTIONAL | TRANSITIVE, COMMUNITIES, &value);
+        }
+        if let Some(path) = &self.as_path {
+            // For a 2-octet peer, the 4-octet ASNs that AS_PATH carried as AS_TRANS.
+            let needs_as4 = path.iter().flat_map(|s| &s.asns).any(|a| *a > 0xffff);
+            if !ctx.four_octet_as && needs_as4 {
+                put(
+                    OPTIONAL | TRANSITIVE,
+                    AS4_PATH,
+                    &encode_segments(path, true),
+                );
+            }
+        }
         if !self.large_communities.is_empty() {
             let value: Vec<u8> = self
                 .large_communities
@@ -483,8 +507,11 @@ impl Attributes {
             put(OPTIONAL | TRANSITIVE, LARGE_COMMUNITIES, &value);
         }
         for (flags, type_code, value) in &self.other {
-            // What FerroLB passes on of what it does not read is marked partial.
-            put(flags & !EXTENDED_LENGTH | PARTIAL, *type_code, value);
+            // Unread attributes pass on only if optional transitive, marked partial
+            // (RFC 4271 5); the non-transitive ones stop here.
+            if flags & (OPTIONAL | TRANSITIVE) == OPTIONAL | TRANSITIVE {
+                put((flags & !EXTENDED_LENGTH) | PARTIAL, *type_code, value);
+            }
         }
     }
 
@@ -630,15 +657,27 @@ impl Update {
                 let (&len, rest) = rest.split_first().ok_or_else(malformed)?;
                 (usize::from(len), rest)
             };
-            // An attribute running past the list cannot be skipped: the session resets.
-            let value = rest.get(..len).ok_or_else(malformed)?;
+            // An attribute running past the list (RFC 7606 4): the NLRI are still where the
+            // lengths say, so the routes are treated as withdrawn, unless it is an MP one.
+            let Some(value) = rest.get(..len) else {
+                if matches!(type_code, MP_REACH | MP_UNREACH) {
+                    return Err(malformed());
+                }
+                update.problems.push(AttributeProblem {
+                    type_code,
+                    handling: Handling::TreatAsWithdraw,
+                    notify: malformed(),
+                });
+                break;
+            };
             attrs = &rest[len..];
             let outcome = if seen[usize::from(type_code)] {
-                // A repeated attribute (RFC 7606 3.g): fatal only for the MP ones.
+                // A repeated attribute (RFC 7606 3.g): fatal for the MP ones, the later
+                // copies of any other dropped.
                 if matches!(type_code, MP_REACH | MP_UNREACH) {
                     reset(subcode::MALFORMED_ATTRIBUTE_LIST, &[])
                 } else {
-                    taw(subcode::MALFORMED_ATTRIBUTE_LIST, &[])
+                    discard(subcode::MALFORMED_ATTRIBUTE_LIST, &[])
                 }
             } else {
                 seen[usize::from(type_code)] = true;
@@ -730,7 +769,9 @@ pub fn pack_announcements(
             mp_unreach: None,
             ..attributes.clone()
         };
-        let room = MAX_MESSAGE_LEN - HEADER_LEN - 4 - attrs.encoded_len(ctx);
+        // Attributes too large to leave room for any route (thousands of communities)
+        // leave room 0: nothing is sent rather than an oversized message.
+        let room = MAX_MESSAGE_LEN.saturating_sub(HEADER_LEN + 4 + attrs.encoded_len(ctx));
         for chunk in chunks(&classic, room) {
             let update = Update {
                 attributes: attrs.clone(),
@@ -768,7 +809,8 @@ pub fn pack_announcements(
             ..attributes.clone()
         };
         // Two more bytes for the extended length the MP attribute will need once full.
-        let room = MAX_MESSAGE_LEN - HEADER_LEN - 4 - empty_reach.encoded_len(ctx) - 1;
+        let room =
+            MAX_MESSAGE_LEN.saturating_sub(HEADER_LEN + 4 + empty_reach.encoded_len(ctx) + 1);
         for chunk in chunks(&of_family, room) {
             let mut attrs = empty_reach.clone();
             if let Some(reach) = attrs.mp_reach.as_mut() {
@@ -826,6 +868,10 @@ fn chunks<'a>(prefixes: &[&'a IpNet], room: usize) -> Vec<Vec<&'a IpNet>> {
     let mut used = 0;
     for net in prefixes {
         let size = encoded_len(net);
+        if size > room {
+            // No room for even one: see the callers.
+            continue;
+        }
         if used + size > room && !current.is_empty() {
             out.push(std::mem::take(&mut current));
             used = 0;

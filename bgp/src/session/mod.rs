@@ -525,9 +525,14 @@ impl Session {
             ));
         }
         let hold_time = open.hold_time.min(self.config.hold_time);
+        // At most a third of the hold time, at least a second (a zero interval would send
+        // KEEPALIVEs without pause).
         let keepalive = (hold_time > 0).then(|| {
             let third = Duration::from_secs(u64::from(hold_time)) / 3;
-            self.config.keepalive.map_or(third, |k| k.min(third))
+            self.config
+                .keepalive
+                .map_or(third, |k| k.min(third))
+                .max(Duration::from_secs(1))
         });
         let theirs = open.families();
         let families = self
