@@ -7,11 +7,8 @@
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_table`
 //! (root; `BGP_ROUTES=10000` and `BGP_TRIALS=1` for a shorter run).
-use ferrolb_e2e::{Lab, lab_available, wait_until};
+use ferrolb_e2e::{Lab, NODE_AS, ROUTER_AS, lab_available, wait_until};
 use std::time::Duration;
-
-const ROUTER_AS: u32 = 64500;
-const NODE_AS: u32 = 64501;
 
 fn env(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -79,43 +76,16 @@ impl Sender {
 fn trial(sender: Sender, routes: u32) -> Trial {
     let mut lab = Lab::standard().expect("the lab starts");
     let receiver = lab
-        .start_bird(
-            "rtr",
-            &format!(
-                "timeformat protocol iso long ms;\n\
-                 protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
-                 connect retry time 1; ipv4 {{ import all; export none; }}; }}"
-            ),
-        )
+        .start_bird_receiver(NODE_AS, "timeformat protocol iso long ms;", "")
         .expect("the receiving BIRD starts");
     let pid = match sender {
         Sender::FerroLb => {
-            let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
-            let (count, peer_as, local_as) = (
-                routes.to_string(),
-                ROUTER_AS.to_string(),
-                NODE_AS.to_string(),
-            );
-            lab.spawn(
-                "n1",
+            let count = routes.to_string();
+            lab.start_announce(
                 "sender",
-                &[
-                    ctl.to_str().expect("a UTF-8 path"),
-                    "bgp",
-                    "announce",
-                    "--peer",
-                    "192.0.2.1",
-                    "--peer-as",
-                    &peer_as,
-                    "--local-as",
-                    &local_as,
-                    "--local-address",
-                    "192.0.2.11",
-                    "--count",
-                    &count,
-                    "--from",
-                    "10.0.0.0",
-                ],
+                "192.0.2.1",
+                ROUTER_AS,
+                &["--count", &count, "--from", "10.0.0.0"],
             )
             .expect("ferrolbctl starts")
             .pid()

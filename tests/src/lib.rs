@@ -11,7 +11,7 @@ pub mod standalone;
 mod wait;
 
 pub use lab::{Host, Lab, STANDARD_HOSTS};
-pub use peers::Neighbor;
+pub use peers::{NODE_AS, Neighbor, ROUTER_AS};
 pub use process::Daemon;
 pub use wait::wait_until;
 

@@ -9,7 +9,59 @@ pub struct Neighbor {
     pub asn: u32,
 }
 
+/// The router's AS in the BGP lab tests (`rtr`, 192.0.2.1).
+pub const ROUTER_AS: u32 = 64500;
+/// The AS `ferrolbctl bgp announce` speaks for from `n1` (192.0.2.11).
+pub const NODE_AS: u32 = 64501;
+
 impl Lab {
+    /// BIRD on `rtr` taking every IPv4 route n1 sends from AS `node_as`: `global` goes before
+    /// the protocol (e.g. `timeformat ...;`), `options` inside it (e.g. `password "x";`).
+    /// Returns the control socket for `birdc`.
+    pub fn start_bird_receiver(
+        &mut self,
+        node_as: u32,
+        global: &str,
+        options: &str,
+    ) -> anyhow::Result<String> {
+        self.start_bird(
+            "rtr",
+            &format!(
+                "{global}\nprotocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {node_as}; \
+                 connect retry time 1; {options} ipv4 {{ import all; export none; }}; }}"
+            ),
+        )
+    }
+
+    /// `ferrolbctl bgp announce` on n1 (as `name`), speaking for AS 64501 from 192.0.2.11 to
+    /// a peer in `peer_as` at `peer`, with `args` added.
+    pub fn start_announce(
+        &mut self,
+        name: &str,
+        peer: &str,
+        peer_as: u32,
+        args: &[&str],
+    ) -> anyhow::Result<&mut crate::Daemon> {
+        let ctl = crate::standalone::binary("ferrolbctl");
+        let (peer_as, local_as) = (peer_as.to_string(), NODE_AS.to_string());
+        let mut full = vec![
+            ctl.to_str().unwrap_or("ferrolbctl"),
+            "bgp",
+            "announce",
+            "--peer",
+            peer,
+            "--peer-as",
+            &peer_as,
+            "--local-as",
+            &local_as,
+        ];
+        if !args.contains(&"--local-address") {
+            full.extend_from_slice(&["--local-address", "192.0.2.11"]);
+        }
+        full.extend_from_slice(args);
+        self.spawn("n1", name, &full)
+    }
+
     /// Starts gobgpd on `host` with the given AS and neighbours; its gRPC API stays on the
     /// host's loopback.
     pub fn start_gobgp(

@@ -1,32 +1,12 @@
 //! FerroLB's own BGP (`ferrolbctl bgp announce`) against real routers in the lab: the
 //! session comes up, every route arrives with its next hop and communities, and a refusal is
 //! reported in words.
-use ferrolb_e2e::{Lab, Neighbor, lab_available, wait_until};
+use ferrolb_e2e::{Lab, NODE_AS, Neighbor, ROUTER_AS, lab_available, wait_until};
 use std::time::Duration;
 
-const ROUTER_AS: u32 = 64500;
-const NODE_AS: u32 = 64501;
-
-/// `ferrolbctl bgp announce` on n1 towards the router, with `extra` arguments.
+/// `ferrolbctl bgp announce` on n1 towards the router at 192.0.2.1, with `extra` arguments.
 fn announce(lab: &mut Lab, peer_as: u32, extra: &[&str]) {
-    let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
-    let peer_as = peer_as.to_string();
-    let local_as = NODE_AS.to_string();
-    let mut args = vec![
-        ctl.to_str().expect("a UTF-8 path"),
-        "bgp",
-        "announce",
-        "--peer",
-        "192.0.2.1",
-        "--peer-as",
-        &peer_as,
-        "--local-as",
-        &local_as,
-        "--local-address",
-        "192.0.2.11",
-    ];
-    args.extend_from_slice(extra);
-    lab.spawn("n1", "ferrolbctl", &args)
+    lab.start_announce("ferrolbctl", "192.0.2.1", peer_as, extra)
         .expect("starting ferrolbctl");
 }
 
@@ -41,13 +21,7 @@ fn bird_receives_every_route_with_its_next_hop_and_communities() {
     }
     let mut lab = Lab::standard().expect("the lab starts");
     let bird = lab
-        .start_bird(
-            "rtr",
-            &format!(
-                "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
-                 ipv4 {{ import all; export none; }}; }}"
-            ),
-        )
+        .start_bird_receiver(NODE_AS, "", "")
         .expect("BIRD starts");
     announce(
         &mut lab,
@@ -148,14 +122,7 @@ fn a_refusal_is_reported_in_words_with_a_failing_exit() {
         return;
     }
     let mut lab = Lab::standard().expect("the lab starts");
-    lab.start_bird(
-        "rtr",
-        &format!(
-            "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as 64999; \
-             ipv4 {{ import all; export none; }}; }}"
-        ),
-    )
-    .expect("BIRD starts");
+    lab.start_bird_receiver(64999, "", "").expect("BIRD starts");
     // We say we are AS 64501; BIRD expects 64999 and refuses with OPEN error 2/2.
     announce(&mut lab, ROUTER_AS, &[]);
     let refused = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
@@ -194,21 +161,11 @@ fn frr_receives_ipv6_routes_over_an_ipv6_session() {
             ),
         )
         .expect("FRR starts");
-    let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
-    let (peer_as, local_as) = (ROUTER_AS.to_string(), NODE_AS.to_string());
-    lab.spawn(
-        "n1",
+    lab.start_announce(
         "ferrolbctl",
+        "2001:db8::1",
+        ROUTER_AS,
         &[
-            ctl.to_str().expect("a UTF-8 path"),
-            "bgp",
-            "announce",
-            "--peer",
-            "2001:db8::1",
-            "--peer-as",
-            &peer_as,
-            "--local-as",
-            &local_as,
             "--local-address",
             "2001:db8::11",
             "--router-id",
@@ -250,13 +207,7 @@ fn a_passive_session_accepts_birds_connection() {
         &["--passive", "--count", "10", "--from", "198.51.100.0"],
     );
     let bird = lab
-        .start_bird(
-            "rtr",
-            &format!(
-                "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
-                 connect retry time 1; ipv4 {{ import all; export none; }}; }}"
-            ),
-        )
+        .start_bird_receiver(NODE_AS, "", "")
         .expect("BIRD starts");
     let all = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
         lab.birdc("rtr", &bird, "show route count")
@@ -277,14 +228,8 @@ fn our_hold_timer_drops_a_silent_peer() {
         return;
     }
     let mut lab = Lab::standard().expect("the lab starts");
-    lab.start_bird(
-        "rtr",
-        &format!(
-            "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
-             hold time 240; ipv4 {{ import all; export none; }}; }}"
-        ),
-    )
-    .expect("BIRD starts");
+    lab.start_bird_receiver(NODE_AS, "", "hold time 240;")
+        .expect("BIRD starts");
     announce(&mut lab, ROUTER_AS, &["--hold-time", "3"]);
     let up = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
         announced_log(&mut lab)
@@ -380,13 +325,7 @@ fn md5_signatures_let_the_right_password_in_and_keep_a_wrong_one_out() {
     for (password, comes_up) in [("s3cret", true), ("wrong", false)] {
         let mut lab = Lab::standard().expect("the lab starts");
         let bird = lab
-            .start_bird(
-                "rtr",
-                &format!(
-                    "protocol bgp n1 {{ local 192.0.2.1 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
-                     password \"s3cret\"; ipv4 {{ import all; export none; }}; }}"
-                ),
-            )
+            .start_bird_receiver(NODE_AS, "", r#"password "s3cret";"#)
             .expect("BIRD starts");
         announce(
             &mut lab,
