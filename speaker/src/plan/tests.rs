@@ -92,6 +92,21 @@ fn order() -> Vec<String> {
     order
 }
 
+/// Every node alive, the elected owner changed by `change`.
+fn members_with_owner(change: impl Fn(&mut Member)) -> Vec<Member> {
+    let owner = order()[0].clone();
+    NODES
+        .iter()
+        .map(|n| {
+            let mut m = member(n, State::Alive);
+            if *n == owner {
+                change(&mut m);
+            }
+            m
+        })
+        .collect()
+}
+
 fn plan_for(me: &str, members: &[Member], config: Option<&Config>) -> Intent {
     let objects = objects();
     let own = interfaces(me);
@@ -135,17 +150,7 @@ fn a_dead_owner_is_replaced_by_the_next_in_line() {
     let objects = objects();
     let config = config(&objects);
     let order = order();
-    let members: Vec<Member> = NODES
-        .iter()
-        .map(|n| {
-            let state = if *n == order[0] {
-                State::Dead
-            } else {
-                State::Alive
-            };
-            member(n, state)
-        })
-        .collect();
+    let members = members_with_owner(|owner| owner.state = State::Dead);
     let next = plan_for(&order[1], &members, Some(&config));
     assert_eq!(next.layer2["eth0"].len(), 1);
     assert!(next.watch.is_empty(), "the owner watches nobody");
@@ -170,16 +175,7 @@ fn a_node_without_usable_interfaces_is_no_candidate() {
     let config = config(&objects);
     let order = order();
     // The owner's link is down: it says so in its metadata (no interfaces).
-    let members: Vec<Member> = NODES
-        .iter()
-        .map(|n| {
-            let mut m = member(n, State::Alive);
-            if *n == order[0] {
-                m.meta = meta::encode(&meta::Interfaces::new());
-            }
-            m
-        })
-        .collect();
+    let members = members_with_owner(|owner| owner.meta = meta::encode(&meta::Interfaces::new()));
     let next = plan_for(&order[1], &members, Some(&config));
     assert_eq!(next.layer2["eth0"].len(), 1, "{next:?}");
 }
