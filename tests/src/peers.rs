@@ -33,8 +33,8 @@ impl Lab {
         )
     }
 
-    /// `ferrolbctl bgp announce` on n1 (as `name`), speaking for AS 64501 from 192.0.2.11 to
-    /// a peer in `peer_as` at `peer`, with `args` added.
+    /// `ferrolbctl bgp announce` on n1 (as `name`), speaking for AS 64501 from 192.0.2.11
+    /// (unless `args` say otherwise) to a peer in `peer_as` at `peer`, with `args` added.
     pub fn start_announce(
         &mut self,
         name: &str,
@@ -52,9 +52,10 @@ impl Lab {
             peer,
             "--peer-as",
             &peer_as,
-            "--local-as",
-            &local_as,
         ];
+        if !args.contains(&"--local-as") {
+            full.extend_from_slice(&["--local-as", &local_as]);
+        }
         if !args.contains(&"--local-address") {
             full.extend_from_slice(&["--local-address", "192.0.2.11"]);
         }

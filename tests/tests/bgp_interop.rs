@@ -392,3 +392,84 @@ fn gtsm_lets_a_directly_connected_peer_in_and_only_with_ttl_255() {
         );
     }
 }
+
+/// BIRD without 4-octet AS support (RFC 6793): it sends no AS4 capability, so the session
+/// carries 2-octet AS_PATHs. (AS_TRANS and AS4_PATH for a 4-octet AS are covered by the codec's
+/// tests: BIRD refuses a 4-octet peer AS once AS4 is off, even as AS_TRANS.)
+#[test]
+fn a_two_octet_peer_gets_two_octet_as_paths() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "enable as4 off;")
+        .expect("BIRD starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--count", "2", "--from", "198.51.100.0"],
+    );
+    let route = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let route = lab.birdc("rtr", &bird, "show route 198.51.100.1/32 all");
+        route.contains("BGP.as_path").then_some(route)
+    });
+    let Some(route) = route else {
+        panic!(
+            "{}\n{}",
+            lab.birdc("rtr", &bird, "show protocols all n1"),
+            lab.logs()
+        );
+    };
+    assert!(route.contains("BGP.as_path: 64501"), "{route}");
+    // BIRD lists what the session uses on its "Session:" line ("AS4" when negotiated).
+    let protocols = lab.birdc("rtr", &bird, "show protocols all n1");
+    let session = protocols
+        .lines()
+        .find(|l| l.trim_start().starts_with("Session:"))
+        .unwrap_or_default();
+    assert!(
+        session.contains("external") && !session.contains("AS4"),
+        "BIRD negotiated 4-octet ASNs after all: {protocols}"
+    );
+}
+
+#[test]
+fn stopping_withdraws_every_route() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--count", "100", "--from", "198.51.100.0"],
+    );
+    let held = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        lab.birdc("rtr", &bird, "show route count")
+            .contains("100 of 100 routes")
+            .then_some(())
+    });
+    assert!(held.is_some(), "{}", lab.logs());
+    lab.daemon("n1", "ferrolbctl").expect("started").terminate();
+    let gone = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        lab.birdc("rtr", &bird, "show route count")
+            .contains("0 of 0 routes")
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{}\n{}",
+        lab.birdc("rtr", &bird, "show protocols all n1"),
+        lab.logs()
+    );
+    assert!(
+        lab.birdc("rtr", &bird, "show protocols all n1")
+            .contains("Administrative shutdown"),
+        "the Cease reached BIRD: {}",
+        lab.birdc("rtr", &bird, "show protocols all n1")
+    );
+}
