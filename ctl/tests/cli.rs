@@ -208,3 +208,50 @@ async fn get_services_json_shows_status_and_the_pool_annotation() {
         "{yaml}"
     );
 }
+
+/// `bgp announce` refuses bad input in words before it opens any session.
+#[test]
+fn bgp_announce_refuses_bad_input_before_connecting() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let routes = dir.path().join("routes.txt");
+    std::fs::write(&routes, "198.51.100.0/24\nnot-a-prefix\n").expect("written");
+    let base = [
+        "bgp",
+        "announce",
+        "--peer",
+        "192.0.2.1",
+        "--peer-as",
+        "64500",
+        "--local-as",
+        "64501",
+        "--local-address",
+        "192.0.2.11",
+    ];
+    let routes = routes.display().to_string();
+    for (extra, said) in [
+        (
+            vec!["--routes", routes.as_str()],
+            "not a prefix: not-a-prefix",
+        ),
+        (
+            vec!["--count", "10", "--from", "255.255.255.250"],
+            "--count runs past the end of IPv4",
+        ),
+        (vec!["--community", "70000:1"], "number too large"),
+        (
+            vec!["--large-community", "1:2"],
+            "a large community is A:B:C",
+        ),
+        (
+            vec!["--hold-time", "2"],
+            "--hold-time is 0 or at least 3 seconds",
+        ),
+    ] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra.iter().copied());
+        let out = ferrolbctl(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(said), "{extra:?}: {stderr}");
+    }
+}

@@ -33,6 +33,18 @@ impl Lab {
         )
     }
 
+    /// Waits up to `timeout` for the BIRD on `rtr` (control socket `socket`) to hold exactly
+    /// `count` routes; whether it did.
+    pub fn bird_holds(&self, socket: &str, count: usize, timeout: std::time::Duration) -> bool {
+        let wanted = format!("{count} of {count} routes");
+        crate::wait_until(timeout, std::time::Duration::from_millis(100), || {
+            self.birdc("rtr", socket, "show route count")
+                .contains(&wanted)
+                .then_some(())
+        })
+        .is_some()
+    }
+
     /// `ferrolbctl bgp announce` on n1 (as `name`), speaking for AS 64501 from 192.0.2.11
     /// (unless `args` say otherwise) to a peer in `peer_as` at `peer`, with `args` added.
     pub fn start_announce(

@@ -43,12 +43,8 @@ fn bird_receives_every_route_with_its_next_hop_and_communities() {
             .then_some(())
     });
     assert!(eor.is_some(), "no End-of-RIB\n{}", lab.logs());
-    let all = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        let count = lab.birdc("rtr", &bird, "show route count");
-        count.contains("1000 of 1000 routes").then_some(count)
-    });
     assert!(
-        all.is_some(),
+        lab.bird_holds(&bird, 1000, Duration::from_secs(10)),
         "BIRD holds {}\n{}",
         lab.birdc("rtr", &bird, "show route count"),
         lab.logs()
@@ -209,13 +205,8 @@ fn a_passive_session_accepts_birds_connection() {
     let bird = lab
         .start_bird_receiver(NODE_AS, "", "")
         .expect("BIRD starts");
-    let all = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
-        lab.birdc("rtr", &bird, "show route count")
-            .contains("10 of 10 routes")
-            .then_some(())
-    });
     assert!(
-        all.is_some(),
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
         "{}\n{}",
         lab.birdc("rtr", &bird, "show protocols all n1"),
         lab.logs()
@@ -340,13 +331,8 @@ fn md5_signatures_let_the_right_password_in_and_keep_a_wrong_one_out() {
             ],
         );
         let timeout = Duration::from_secs(if comes_up { 30 } else { 6 });
-        let routes = wait_until(timeout, Duration::from_millis(100), || {
-            lab.birdc("rtr", &bird, "show route count")
-                .contains("3 of 3 routes")
-                .then_some(())
-        });
         assert_eq!(
-            routes.is_some(),
+            lab.bird_holds(&bird, 3, timeout),
             comes_up,
             "password {password}: {}\n{}",
             lab.birdc("rtr", &bird, "show protocols all n1"),
@@ -448,20 +434,14 @@ fn stopping_withdraws_every_route() {
         ROUTER_AS,
         &["--count", "100", "--from", "198.51.100.0"],
     );
-    let held = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
-        lab.birdc("rtr", &bird, "show route count")
-            .contains("100 of 100 routes")
-            .then_some(())
-    });
-    assert!(held.is_some(), "{}", lab.logs());
-    lab.daemon("n1", "ferrolbctl").expect("started").terminate();
-    let gone = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
-        lab.birdc("rtr", &bird, "show route count")
-            .contains("0 of 0 routes")
-            .then_some(())
-    });
     assert!(
-        gone.is_some(),
+        lab.bird_holds(&bird, 100, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    lab.daemon("n1", "ferrolbctl").expect("started").terminate();
+    assert!(
+        lab.bird_holds(&bird, 0, Duration::from_secs(5)),
         "{}\n{}",
         lab.birdc("rtr", &bird, "show protocols all n1"),
         lab.logs()
