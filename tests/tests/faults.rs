@@ -12,12 +12,24 @@ use std::time::Duration;
 const TOOLS: &[&str] = &["ip"];
 const SETTLE: Duration = Duration::from_secs(15);
 
+/// The timed fault tests count silence in 10 ms rounds: two three-node labs at once on a
+/// two-core machine would measure the scheduler instead of the speakers, so they take turns.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_timed_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one still runs.
+    TIMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The owner's link goes down for `cut`, then comes back: the taker must answer while it is
 /// down, and the two must never both answer for longer than a takeover takes.
 fn link_flap(ip: &str, cut: Duration) {
     if !lab_available(TOOLS) {
         return;
     }
+    let _turn = one_timed_test_at_a_time();
     let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     // Long enough after the link returns for the IP to settle back on its owner.
     let span = Duration::from_secs(4) + cut + Duration::from_secs(5);
@@ -175,6 +187,7 @@ fn a_gossip_only_partition_is_reported_and_heals_within_a_second() {
     if !lab_available(&["ip", "nft"]) {
         return;
     }
+    let _turn = one_timed_test_at_a_time();
     let ip = "198.51.100.63";
     let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     let (owner, taker) = (&order[0], &order[1]);
@@ -221,6 +234,7 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
     if !lab_available(&["ip", "nft"]) {
         return;
     }
+    let _turn = one_timed_test_at_a_time();
     let ip = "198.51.100.64";
     let (mut cluster, order) = L2Cluster::with_one_service(ip).expect("the lab starts");
     let owner = order[0].clone();
