@@ -58,6 +58,14 @@ pub struct Announce {
     /// Wait for the peer to connect.
     #[arg(long)]
     passive: bool,
+    /// Accept the peer's connections while also connecting to it (when both sides connect,
+    /// the collision is resolved as RFC 4271 6.8 says).
+    #[arg(long)]
+    listen: bool,
+    /// The peer is more than one hop away: send with TTL 255 (an external peer otherwise gets
+    /// TTL 1, as routers expect of a directly connected neighbour).
+    #[arg(long)]
+    ebgp_multihop: bool,
     /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (`ttl-security hops 1`).
     #[arg(long)]
     gtsm: bool,
@@ -181,7 +189,11 @@ impl Announce {
         let peer = Peer {
             address: SocketAddr::new(self.peer, self.peer_port),
             local_address: self.local_address,
-            ttl: None,
+            ttl: if self.ebgp_multihop {
+                Some(255)
+            } else {
+                (self.peer_as != self.local_as).then_some(1)
+            },
             gtsm: self.gtsm,
             password: self.password.clone(),
         };
@@ -193,7 +205,7 @@ impl Announce {
             peer,
             Session::new(config, seed),
             table,
-            self.passive,
+            self.passive || self.listen,
             command_rx,
             event_tx,
         ));

@@ -14,6 +14,19 @@ fn announced_log(lab: &mut Lab) -> String {
     lab.daemon("n1", "ferrolbctl").expect("started").output()
 }
 
+/// Opens a TCP connection from the router to port 179 on n1, writes the bytes given in hex,
+/// and returns what came back (hex) before the speaker closed it.
+fn tcp_send(lab: &Lab, hex: &str) -> String {
+    let labtool = ferrolb_e2e::standalone::binary("labtool");
+    let labtool = labtool.to_str().expect("a UTF-8 path");
+    lab.exec("rtr", &[labtool, "tcp-send", "192.0.2.11:179", hex])
+        .expect("labtool tcp-send")
+        .trim()
+        .to_string()
+}
+
+const MARKER: &str = "ffffffffffffffffffffffffffffffff";
+
 #[test]
 fn bird_receives_every_route_with_its_next_hop_and_communities() {
     if !lab_available(&["ip", "bird", "birdc"]) {
@@ -262,22 +275,8 @@ fn a_malformed_message_gets_its_notification_and_the_speaker_goes_on() {
     let mut lab = Lab::standard().expect("the lab starts");
     announce(&mut lab, ROUTER_AS, &["--passive"]);
     std::thread::sleep(Duration::from_millis(500));
-    let labtool = ferrolb_e2e::standalone::binary("labtool");
-    let send = |lab: &Lab, hex: &str| -> String {
-        lab.exec(
-            "rtr",
-            &[
-                labtool.to_str().expect("a UTF-8 path"),
-                "tcp-send",
-                "192.0.2.11:179",
-                hex,
-            ],
-        )
-        .expect("labtool tcp-send")
-        .trim()
-        .to_string()
-    };
-    let marker = "ffffffffffffffffffffffffffffffff";
+    let send = tcp_send;
+    let marker = MARKER;
     // A header whose marker is broken: 1/1 (connection not synchronized).
     // (Each reply starts with our OPEN: a passive speaker sends it on accepting.)
     let reply = send(&lab, &format!("00{}001304", &marker[2..]));
@@ -451,5 +450,117 @@ fn stopping_withdraws_every_route() {
             .contains("Administrative shutdown"),
         "the Cease reached BIRD: {}",
         lab.birdc("rtr", &bird, "show protocols all n1")
+    );
+}
+
+#[test]
+fn both_sides_connecting_end_in_one_session_and_a_further_connection_is_refused() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    // BIRD connects as well as listens; so does FerroLB with --listen. Whichever connections
+    // meet, one session results.
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--listen", "--count", "10", "--from", "198.51.100.0"],
+    );
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}\n{}",
+        lab.birdc("rtr", &bird, "show protocols all n1"),
+        lab.logs()
+    );
+    let downs = announced_log(&mut lab).matches("session down").count();
+    // Another connection from the peer's address while the session is up: a Cease,
+    // connection collision resolution (6/7), on that connection only.
+    let open = format!("{MARKER}001d0104fbf400b4c00002010000");
+    let reply = tcp_send(&lab, &open);
+    assert!(
+        reply.ends_with(&format!("{MARKER}0015030607")),
+        "got {reply}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        announced_log(&mut lab).matches("session down").count(),
+        downs,
+        "{}",
+        announced_log(&mut lab)
+    );
+    assert!(lab.bird_holds(&bird, 10, Duration::from_secs(1)));
+    assert!(
+        lab.birdc("rtr", &bird, "show protocols n1")
+            .contains("Established"),
+        "{}",
+        lab.birdc("rtr", &bird, "show protocols all n1")
+    );
+}
+
+#[test]
+fn an_external_peer_one_router_away_needs_ebgp_multihop() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    // The peer (BIRD on cli) speaks from 203.0.113.100, which n1 reaches through the router:
+    // one forwarding hop, so a TTL of 1 dies there. No redirects, or n1 would learn the
+    // short way round.
+    for (host, command) in [
+        ("cli", "ip addr add 203.0.113.100/32 dev lo"),
+        ("cli", "ip link set lo up"),
+        ("rtr", "sysctl -qw net.ipv4.ip_forward=1"),
+        ("rtr", "ip route add 203.0.113.100/32 via 192.0.2.100"),
+        ("rtr", "sysctl -qw net.ipv4.conf.all.send_redirects=0"),
+        ("rtr", "sysctl -qw net.ipv4.conf.default.send_redirects=0"),
+        ("n1", "sysctl -qw net.ipv4.conf.all.accept_redirects=0"),
+        ("n1", "ip route add 203.0.113.100/32 via 192.0.2.1"),
+    ] {
+        lab.exec(host, &command.split(' ').collect::<Vec<_>>())
+            .expect(command);
+    }
+    for interface in lab
+        .exec("rtr", &["ls", "/proc/sys/net/ipv4/conf"])
+        .expect("ls")
+        .split_whitespace()
+    {
+        let key = format!("net.ipv4.conf.{interface}.send_redirects=0");
+        lab.exec("rtr", &["sysctl", "-qw", &key]).expect("sysctl");
+    }
+    let bird = lab
+        .start_bird(
+            "cli",
+            &format!(
+                "protocol bgp n1 {{ local 203.0.113.100 as {ROUTER_AS}; neighbor 192.0.2.11 as {NODE_AS}; \
+                 multihop 2; connect retry time 1; ipv4 {{ import all; export none; }}; }}"
+            ),
+        )
+        .expect("BIRD starts");
+    let holds = |lab: &Lab, timeout| {
+        wait_until(timeout, Duration::from_millis(100), || {
+            lab.birdc("cli", &bird, "show route count")
+                .contains("3 of 3 routes")
+                .then_some(())
+        })
+        .is_some()
+    };
+    let args = ["--count", "3", "--from", "198.51.100.0"];
+    // Without it: TTL 1, as for a directly connected neighbour, and nothing arrives.
+    lab.start_announce("direct", "203.0.113.100", ROUTER_AS, &args)
+        .expect("starting ferrolbctl");
+    assert!(!holds(&lab, Duration::from_secs(5)), "{}", lab.logs());
+    lab.daemon("n1", "direct").expect("started").terminate();
+    let mut multihop = args.to_vec();
+    multihop.push("--ebgp-multihop");
+    lab.start_announce("multihop", "203.0.113.100", ROUTER_AS, &multihop)
+        .expect("starting ferrolbctl");
+    assert!(
+        holds(&lab, Duration::from_secs(30)),
+        "{}\n{}",
+        lab.birdc("cli", &bird, "show protocols all n1"),
+        lab.logs()
     );
 }

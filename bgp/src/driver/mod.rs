@@ -6,7 +6,7 @@
 use crate::packet::{
     Attributes, Family, Message, NextHop, RouteRefreshKind, Update, pack_announcements,
 };
-use crate::session::{Down, Input, Negotiated, Output, Session};
+use crate::session::{Down, Input, Link, Negotiated, Output, Session, collision_notification};
 use ipnet::IpNet;
 use std::future::Future;
 use std::io;
@@ -71,14 +71,82 @@ async fn connect(peer: Peer) -> io::Result<TcpStream> {
     if let Some(password) = &peer.password {
         sockopt::set_key(&socket, peer.address, password.as_bytes())?;
     }
-    if peer.gtsm {
-        // Before connecting: the peer's SYN-ACK is checked too.
-        sockopt::set_min_ttl(&socket, peer.address.is_ipv6(), 255)?;
-    }
+    // Before connecting: the SYN goes out with the TTL too (a peer out of reach is never
+    // half-connected), and under GTSM the peer's SYN-ACK is checked.
+    set_ttl(&socket, &peer)?;
     let stream = socket.connect(peer.address).await?;
-    set_ttl(&stream, &peer)?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// One connection to the peer, split so reading and writing wait independently.
+struct Conn {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    /// What the session sent and the socket has not taken yet: written as the peer reads,
+    /// in the same select as everything else, so a peer that stops reading blocks nothing
+    /// (the send hold timer then drops it).
+    outbox: Vec<u8>,
+    buf: Box<[u8]>,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        let (reader, writer) = stream.into_split();
+        Conn {
+            reader,
+            writer,
+            outbox: Vec::new(),
+            buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+        }
+    }
+}
+
+/// The outbound and the inbound connection (both exist only during a collision).
+#[derive(Default)]
+struct Conns {
+    outbound: Option<Conn>,
+    inbound: Option<Conn>,
+}
+
+impl Conns {
+    fn get(&mut self, link: Link) -> &mut Option<Conn> {
+        match link {
+            Link::Outbound => &mut self.outbound,
+            Link::Inbound => &mut self.inbound,
+        }
+    }
+}
+
+enum IoEvent {
+    Read(Link, io::Result<usize>),
+    Wrote(Link, io::Result<usize>),
+}
+
+/// The next read or write to complete on either connection.
+async fn next_io(conns: &mut Conns) -> IoEvent {
+    let Conns { outbound, inbound } = conns;
+    tokio::select! {
+        event = conn_io(outbound, Link::Outbound), if outbound.is_some() => event,
+        event = conn_io(inbound, Link::Inbound), if inbound.is_some() => event,
+        else => std::future::pending().await,
+    }
+}
+
+async fn conn_io(conn: &mut Option<Conn>, link: Link) -> IoEvent {
+    let Some(Conn {
+        reader,
+        writer,
+        outbox,
+        buf,
+    }) = conn
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        read = reader.read(buf) => IoEvent::Read(link, read),
+        written = writer.write(outbox), if !outbox.is_empty() => IoEvent::Wrote(link, written),
+    }
 }
 
 /// Runs the session until `Command::Stop` (or the command channel closes).
@@ -86,11 +154,12 @@ pub async fn run(
     peer: Peer,
     mut session: Session,
     table: Table,
-    passive: bool,
+    listen: bool,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 ) -> io::Result<()> {
-    let listener = if passive {
+    // Passive sessions listen; active ones may too, and then resolve collisions.
+    let listener = if listen {
         let local = peer.local_address.unwrap_or(if peer.address.is_ipv4() {
             IpAddr::from([0, 0, 0, 0])
         } else {
@@ -108,39 +177,42 @@ pub async fn run(
     } else {
         None
     };
-    // A connection in use, split so reading and writing wait independently.
-    let mut reader: Option<OwnedReadHalf> = None;
-    let mut writer: Option<OwnedWriteHalf> = None;
+    let mut conns = Conns::default();
     let mut connecting: Option<Connecting> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    // What the session sent and the socket has not taken yet: written as the peer reads, in
-    // the same select as everything else, so a peer that stops reading blocks nothing (the
-    // send hold timer then drops it).
-    let mut outbox: Vec<u8> = Vec::new();
     let mut pending = session.handle(Instant::now().into_std(), Input::Start);
-    // When the session came up, while its table and End-of-RIB are not written yet.
-    let mut table_since: Option<Instant> = None;
+    // When the session came up on which connection, while its table and End-of-RIB are not
+    // written yet.
+    let mut table_since: Option<(Link, Instant)> = None;
     loop {
         while !pending.is_empty() {
             let mut next = Vec::new();
             for output in std::mem::take(&mut pending) {
                 match output {
                     Output::Connect => connecting = Some(Box::pin(connect(peer.clone()))),
-                    Output::Send(bytes) => outbox.extend_from_slice(&bytes),
-                    Output::Close => {
-                        reader = None;
-                        if let Some(w) = writer.take() {
-                            close(w, std::mem::take(&mut outbox)).await;
+                    Output::Send(link, bytes) => {
+                        if let Some(conn) = conns.get(link) {
+                            conn.outbox.extend_from_slice(&bytes);
                         }
-                        outbox.clear();
-                        table_since = None;
-                        connecting = None;
+                    }
+                    Output::Close(link) => {
+                        if let Some(conn) = conns.get(link).take() {
+                            close(conn.writer, conn.outbox).await;
+                        }
+                        if link == Link::Outbound {
+                            connecting = None;
+                        }
+                        if table_since.is_some_and(|(l, _)| l == link) {
+                            table_since = None;
+                        }
                     }
                     Output::Established(negotiated) => {
                         let started = Instant::now();
-                        table_since = Some(started);
                         let messages = table_messages(&table, &negotiated);
-                        next.extend(session.send_updates(started.into_std(), messages));
+                        let sends = session.send_updates(started.into_std(), messages);
+                        if let Some(Output::Send(link, _)) = sends.first() {
+                            table_since = Some((*link, started));
+                        }
+                        next.extend(sends);
                         let _ = events.send(Event::Established(negotiated)).await;
                     }
                     Output::Down(why) => {
@@ -172,24 +244,23 @@ pub async fn run(
                 };
                 let outputs = session.handle(Instant::now().into_std(), Input::Stop { subcode, message });
                 for output in outputs {
-                    if let Output::Send(b) = output {
-                        outbox.extend_from_slice(&b);
+                    if let Output::Send(link, bytes) = output
+                        && let Some(conn) = conns.get(link)
+                    {
+                        conn.outbox.extend_from_slice(&bytes);
                     }
                 }
-                if let Some(w) = writer.take() {
-                    close(w, outbox).await;
+                for conn in [conns.outbound.take(), conns.inbound.take()].into_iter().flatten() {
+                    close(conn.writer, conn.outbox).await;
                 }
                 return Ok(());
             }
             connected = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
                 connecting = None;
                 let input = match connected {
-                    // A connection already in use (accepted meanwhile) is kept.
-                    Ok(_) if writer.is_some() => continue,
-                    Ok(s) => {
-                        let (r, w) = s.into_split();
-                        (reader, writer) = (Some(r), Some(w));
-                        Input::Connected
+                    Ok(stream) => {
+                        conns.outbound = Some(Conn::new(stream));
+                        Input::Connected(Link::Outbound)
                     }
                     Err(_) => Input::ConnectFailed,
                 };
@@ -197,48 +268,55 @@ pub async fn run(
             }
             accepted = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                 match accepted {
-                    // Only the configured peer, and only one connection at a time.
-                    Ok((s, from)) if from.ip() == peer.address.ip() && writer.is_none() => {
-                        if set_ttl(&s, &peer).is_ok() {
-                            let (r, w) = s.into_split();
-                            (reader, writer) = (Some(r), Some(w));
-                            pending = session.handle(Instant::now().into_std(), Input::Connected);
+                    // Only the configured peer, and one inbound connection at a time.
+                    Ok((stream, from)) if from.ip() == peer.address.ip() && conns.inbound.is_none() => {
+                        if set_ttl(&stream, &peer).is_ok() {
+                            conns.inbound = Some(Conn::new(stream));
+                            pending = session.handle(Instant::now().into_std(), Input::Connected(Link::Inbound));
                         }
+                    }
+                    // A third connection from the peer: refused as a collision would be.
+                    Ok((stream, from)) if from.ip() == peer.address.ip() => {
+                        let cease = Message::Notification(collision_notification())
+                            .encode(&Default::default());
+                        tokio::spawn(async move {
+                            let (_, writer) = stream.into_split();
+                            close(writer, cease).await;
+                        });
                     }
                     Ok(_) | Err(_) => {}
                 }
             }
-            read = async { reader.as_mut().expect("guarded").read(&mut buf).await }, if reader.is_some() => {
+            io = next_io(&mut conns) => {
                 let now = Instant::now().into_std();
-                pending = match read {
-                    Ok(0) | Err(_) => {
-                        (reader, writer) = (None, None);
-                        outbox.clear();
-                        table_since = None;
-                        session.handle(now, Input::Closed)
+                pending = match io {
+                    IoEvent::Read(link, Ok(n)) if n > 0 => {
+                        let conn = conns.get(link).as_ref().expect("read from it");
+                        session.handle(now, Input::Bytes(link, &conn.buf[..n]))
                     }
-                    Ok(n) => session.handle(now, Input::Bytes(&buf[..n])),
-                };
-            }
-            written = async { writer.as_mut().expect("guarded").write(&outbox).await }, if writer.is_some() && !outbox.is_empty() => {
-                let now = Instant::now().into_std();
-                match written {
-                    Ok(n) if n > 0 => {
-                        outbox.drain(..n);
-                        if outbox.is_empty() {
-                            pending = session.handle(now, Input::Flushed);
-                            if let Some(since) = table_since.take() {
-                                let _ = events.send(Event::EndOfRibSent(since.elapsed())).await;
-                            }
+                    IoEvent::Wrote(link, Ok(n)) if n > 0 => {
+                        let conn = conns.get(link).as_mut().expect("wrote to it");
+                        conn.outbox.drain(..n);
+                        if !conn.outbox.is_empty() {
+                            continue;
                         }
+                        if let Some((l, since)) = table_since
+                            && l == link
+                        {
+                            table_since = None;
+                            let _ = events.send(Event::EndOfRibSent(since.elapsed())).await;
+                        }
+                        session.handle(now, Input::Flushed(link))
                     }
-                    _ => {
-                        (reader, writer) = (None, None);
-                        outbox.clear();
-                        table_since = None;
-                        pending = session.handle(now, Input::Closed);
+                    // End of stream, or an error either way: the connection is gone.
+                    IoEvent::Read(link, _) | IoEvent::Wrote(link, _) => {
+                        *conns.get(link) = None;
+                        if table_since.is_some_and(|(l, _)| l == link) {
+                            table_since = None;
+                        }
+                        session.handle(now, Input::Closed(link))
                     }
-                }
+                };
             }
             () = sleep_until(deadline) => {
                 pending = session.handle(Instant::now().into_std(), Input::Tick);
@@ -257,7 +335,10 @@ async fn close(mut writer: OwnedWriteHalf, rest: Vec<u8>) {
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The TTL (hop limit) we send with, and the minimum we accept under GTSM.
-fn set_ttl(stream: &TcpStream, peer: &Peer) -> io::Result<()> {
+fn set_ttl(
+    stream: &(impl std::os::fd::AsFd + std::os::fd::AsRawFd),
+    peer: &Peer,
+) -> io::Result<()> {
     let ttl = if peer.gtsm { Some(255) } else { peer.ttl };
     if let Some(ttl) = ttl {
         let socket = socket2::SockRef::from(stream);

@@ -3,6 +3,10 @@
 //! and what to do comes out: open a connection, send bytes, close, and what happened (up,
 //! down, an UPDATE to read). `next_deadline` says when to call again. The clock is injected,
 //! so every timer is tested without waiting.
+//!
+//! A session has at most two connections at once, one we opened and one the peer opened
+//! ([`Link`]); when both get as far as an OPEN, collision detection (RFC 4271 6.8, RFC 6286)
+//! keeps one and closes the other with a Cease.
 use crate::packet::{
     Capability, Context, Family, GracefulRestart, Message, Notification, Notify, Open,
     RouteRefresh, Update, code, decode, frame_length, subcode,
@@ -108,22 +112,30 @@ pub enum State {
     Established,
 }
 
+/// Which of the (at most two) connections to the peer: the one we opened, or the one it
+/// opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Outbound,
+    Inbound,
+}
+
 #[derive(Clone, Debug)]
 pub enum Input<'a> {
     /// Start (or restart after `Stop`).
     Start,
     /// Stop: a Cease with this subcode (and shutdown message) if a session is up.
     Stop { subcode: u8, message: String },
-    /// The connection the driver opened (or accepted) is up.
-    Connected,
+    /// A connection is up: the one `Output::Connect` asked for, or one the peer opened.
+    Connected(Link),
     /// Connecting failed.
     ConnectFailed,
-    /// The peer closed the connection, or it broke.
-    Closed,
-    /// Bytes read from the connection, in order.
-    Bytes(&'a [u8]),
-    /// Everything sent so far has been written to the socket.
-    Flushed,
+    /// The peer closed this connection, or it broke.
+    Closed(Link),
+    /// Bytes read from this connection, in order.
+    Bytes(Link, &'a [u8]),
+    /// Everything sent on this connection so far has been written to the socket.
+    Flushed(Link),
     /// Time passed: `next_deadline` was reached.
     Tick,
 }
@@ -132,9 +144,10 @@ pub enum Input<'a> {
 pub enum Output {
     /// Open a connection to the peer.
     Connect,
-    Send(Vec<u8>),
-    /// Close the connection (after sending what was queued).
-    Close,
+    Send(Link, Vec<u8>),
+    /// Close this connection (after sending what was queued on it), or give up the attempt
+    /// to open it.
+    Close(Link),
     Established(Box<Negotiated>),
     /// The session went down: what we sent or received, or why.
     Down(Down),
@@ -152,9 +165,19 @@ pub enum Down {
     ConnectionLost,
 }
 
+/// The second connection while collision detection has not decided: our OPEN is sent on it
+/// and its OPEN awaited.
+struct Contender {
+    link: Link,
+    buffer: Vec<u8>,
+}
+
 pub struct Session {
     config: Config,
     state: State,
+    /// The connection the state belongs to (from OpenSent on).
+    link: Option<Link>,
+    contender: Option<Contender>,
     buffer: Vec<u8>,
     negotiated: Option<Negotiated>,
     /// Whether the session should come back after it goes down.
@@ -174,6 +197,8 @@ impl Session {
         Session {
             config,
             state: State::Idle,
+            link: None,
+            contender: None,
             buffer: Vec::new(),
             negotiated: None,
             running: false,
@@ -212,9 +237,15 @@ impl Session {
             return Vec::new();
         }
         // Sending an UPDATE does what a KEEPALIVE would (RFC 4271 4.4).
+        let Some(link) = self.link else {
+            return Vec::new();
+        };
         self.restart_keepalive(now);
         self.unflushed_since.get_or_insert(now);
-        messages.into_iter().map(Output::Send).collect()
+        messages
+            .into_iter()
+            .map(|bytes| Output::Send(link, bytes))
+            .collect()
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
@@ -229,35 +260,19 @@ impl Session {
             Input::Stop { subcode, message } => {
                 self.running = false;
                 let notification = Notification::shutdown(subcode, &message);
-                if matches!(
-                    self.state,
-                    State::OpenSent | State::OpenConfirm | State::Established
-                ) {
-                    out.push(Output::Send(
-                        Message::Notification(notification.clone()).encode(&self.context()),
-                    ));
+                self.drop_contender(Some(&notification), &mut out);
+                if let Some(link) = self.link {
+                    let bytes = Message::Notification(notification.clone()).encode(&self.context());
+                    out.push(Output::Send(link, bytes));
                     self.down(now, Down::Sent(notification), &mut out);
                 } else {
-                    if matches!(self.state, State::Connect | State::Active) {
-                        out.push(Output::Close);
+                    if self.state == State::Connect {
+                        out.push(Output::Close(Link::Outbound));
                     }
                     self.reset();
                 }
             }
-            Input::Connected => {
-                if matches!(self.state, State::Connect | State::Active) {
-                    self.retry_at = None;
-                    self.buffer.clear();
-                    let open = Message::Open(self.config.open()).encode(&Context::default());
-                    self.sent(now, open, &mut out);
-                    self.state = State::OpenSent;
-                    self.hold_at = Some(now + OPEN_HOLD);
-                } else {
-                    // A second connection while one is in use: collisions are resolved by
-                    // the driver (see `keep_outbound`); this one is refused.
-                    out.push(Output::Close);
-                }
-            }
+            Input::Connected(link) => self.connected(now, link, &mut out),
             Input::ConnectFailed => {
                 if self.state == State::Connect {
                     self.failures = self.failures.saturating_add(1);
@@ -265,22 +280,156 @@ impl Session {
                     self.schedule_retry(now);
                 }
             }
-            Input::Closed => {
-                if matches!(
-                    self.state,
-                    State::OpenSent | State::OpenConfirm | State::Established
-                ) {
+            Input::Closed(link) => {
+                if self.link == Some(link) {
                     self.down(now, Down::ConnectionLost, &mut out);
-                } else if self.state == State::Connect {
+                } else if self.contender.as_ref().is_some_and(|c| c.link == link) {
+                    self.contender = None;
+                } else if self.state == State::Connect && link == Link::Outbound {
                     self.state = State::Active;
                     self.schedule_retry(now);
                 }
             }
-            Input::Bytes(bytes) => self.receive(now, bytes, &mut out),
-            Input::Flushed => self.unflushed_since = None,
+            Input::Bytes(link, bytes) => {
+                if self.link == Some(link) {
+                    self.receive(now, bytes, &mut out);
+                } else if self.contender.as_ref().is_some_and(|c| c.link == link) {
+                    self.contender_receive(now, bytes, &mut out);
+                }
+            }
+            Input::Flushed(link) => {
+                if self.link == Some(link) {
+                    self.unflushed_since = None;
+                }
+            }
             Input::Tick => self.tick(now, &mut out),
         }
         out
+    }
+
+    /// A connection came up: it becomes the session's if there is none, or else it collides
+    /// with the one in use (RFC 4271 6.8).
+    fn connected(&mut self, now: Instant, link: Link, out: &mut Vec<Output>) {
+        let in_use =
+            self.link == Some(link) || self.contender.as_ref().is_some_and(|c| c.link == link);
+        if in_use || !self.running {
+            out.push(Output::Close(link));
+            return;
+        }
+        match self.state {
+            State::Idle => out.push(Output::Close(link)),
+            State::Connect | State::Active => self.open_on(now, link, out),
+            // Nothing to compare yet: our OPEN goes out on both, the first OPEN back decides.
+            State::OpenSent if self.contender.is_none() => {
+                let open = Message::Open(self.config.open()).encode(&Context::default());
+                out.push(Output::Send(link, open));
+                self.contender = Some(Contender {
+                    link,
+                    buffer: Vec::new(),
+                });
+            }
+            State::OpenConfirm => {
+                let peer_id = self.negotiated.as_ref().map(|n| (n.peer_id, n.peer_as));
+                if let Some((peer_id, peer_as)) = peer_id
+                    && self.wins(link, peer_id, peer_as)
+                {
+                    self.lose_main(out);
+                    self.open_on(now, link, out);
+                } else {
+                    refuse(link, out);
+                }
+            }
+            // Established (RFC 4271 6.8: the established connection stays), or a third one.
+            _ => refuse(link, out),
+        }
+    }
+
+    /// Whether `link` is the connection to keep against the other, given the peer's id.
+    fn wins(&self, link: Link, peer_id: Ipv4Addr, peer_as: u32) -> bool {
+        let outbound_wins = keep_outbound(
+            self.config.router_id,
+            peer_id,
+            self.config.local_as,
+            peer_as,
+        );
+        (link == Link::Outbound) == outbound_wins
+    }
+
+    /// Sends our OPEN on `link`, which becomes the session's connection.
+    fn open_on(&mut self, now: Instant, link: Link, out: &mut Vec<Output>) {
+        self.retry_at = None;
+        self.buffer.clear();
+        self.negotiated = None;
+        self.link = Some(link);
+        let open = Message::Open(self.config.open()).encode(&Context::default());
+        self.sent(now, open, out);
+        self.state = State::OpenSent;
+        self.hold_at = Some(now + OPEN_HOLD);
+        self.keepalive_at = None;
+    }
+
+    /// The connection in use lost a collision: Cease 7 on it, closed, nothing reported (the
+    /// session was not up).
+    fn lose_main(&mut self, out: &mut Vec<Output>) {
+        if let Some(link) = self.link.take() {
+            let cease = Message::Notification(collision_notification()).encode(&self.context());
+            out.push(Output::Send(link, cease));
+            out.push(Output::Close(link));
+        }
+    }
+
+    /// Closes the undecided second connection, with `notification` if given.
+    fn drop_contender(&mut self, notification: Option<&Notification>, out: &mut Vec<Output>) {
+        if let Some(contender) = self.contender.take() {
+            if let Some(n) = notification {
+                let bytes = Message::Notification(n.clone()).encode(&Context::default());
+                out.push(Output::Send(contender.link, bytes));
+            }
+            out.push(Output::Close(contender.link));
+        }
+    }
+
+    /// Bytes on the second connection: its first message must be an OPEN, which decides the
+    /// collision.
+    fn contender_receive(&mut self, now: Instant, bytes: &[u8], out: &mut Vec<Output>) {
+        let Some(contender) = self.contender.as_mut() else {
+            return;
+        };
+        contender.buffer.extend_from_slice(bytes);
+        let decoded = match frame_length(&contender.buffer) {
+            Ok(Some(length)) => decode(&contender.buffer[..length], &Context::default()),
+            Ok(None) => return,
+            Err(notify) => Err(notify),
+        };
+        match decoded {
+            Ok(Message::Open(open)) => {
+                if self
+                    .link
+                    .is_some_and(|main| self.wins(main, open.identifier, open.asn()))
+                {
+                    self.drop_contender(Some(&collision_notification()), out);
+                } else if let Some(contender) = self.contender.take() {
+                    self.promote(now, contender, out);
+                }
+            }
+            // The peer gave this connection up.
+            Ok(Message::Notification(_)) => self.drop_contender(None, out),
+            Ok(_) => self.drop_contender(Some(&Notify::new(code::FSM, 0, []).into()), out),
+            Err(notify) => self.drop_contender(Some(&notify.into()), out),
+        }
+    }
+
+    /// The second connection won: it takes the session's place, with our OPEN already sent
+    /// on it and the peer's OPEN (and whatever followed) to read.
+    fn promote(&mut self, now: Instant, contender: Contender, out: &mut Vec<Output>) {
+        self.lose_main(out);
+        self.link = Some(contender.link);
+        self.state = State::OpenSent;
+        self.negotiated = None;
+        self.buffer.clear();
+        self.hold_at = Some(now + OPEN_HOLD);
+        self.keepalive_at = None;
+        self.receive(now, &contender.buffer, out);
     }
 
     fn context(&self) -> Context {
@@ -330,6 +479,8 @@ impl Session {
 
     fn reset(&mut self) {
         self.state = State::Idle;
+        self.link = None;
+        self.contender = None;
         self.buffer.clear();
         self.negotiated = None;
         self.retry_at = None;
@@ -340,7 +491,10 @@ impl Session {
 
     /// The session ends: close, report, and (if still wanted) try again after a while.
     fn down(&mut self, now: Instant, why: Down, out: &mut Vec<Output>) {
-        out.push(Output::Close);
+        self.drop_contender(None, out);
+        if let Some(link) = self.link {
+            out.push(Output::Close(link));
+        }
         out.push(Output::Down(why));
         self.reset();
         if self.running {
@@ -354,15 +508,19 @@ impl Session {
     /// Sends a NOTIFICATION for `notify` and ends the session.
     fn fail(&mut self, now: Instant, notify: Notify, out: &mut Vec<Output>) {
         let notification = Notification::from(notify);
-        out.push(Output::Send(
-            Message::Notification(notification.clone()).encode(&self.context()),
-        ));
+        if let Some(link) = self.link {
+            let bytes = Message::Notification(notification.clone()).encode(&self.context());
+            out.push(Output::Send(link, bytes));
+        }
         self.down(now, Down::Sent(notification), out);
     }
 
+    /// Sends on the session's connection.
     fn sent(&mut self, now: Instant, bytes: Vec<u8>, out: &mut Vec<Output>) {
-        self.unflushed_since.get_or_insert(now);
-        out.push(Output::Send(bytes));
+        if let Some(link) = self.link {
+            self.unflushed_since.get_or_insert(now);
+            out.push(Output::Send(link, bytes));
+        }
     }
 
     fn restart_keepalive(&mut self, now: Instant) {
@@ -413,7 +571,7 @@ impl Session {
                 State::Connect | State::Active if !self.config.passive => {
                     // The attempt under way (if any) is abandoned for a new one.
                     if self.state == State::Connect {
-                        out.push(Output::Close);
+                        out.push(Output::Close(Link::Outbound));
                     }
                     self.state = State::Connect;
                     out.push(Output::Connect);
@@ -431,6 +589,7 @@ impl Session {
         ) {
             return;
         }
+        let link = self.link;
         self.buffer.extend_from_slice(bytes);
         let mut consumed = 0;
         loop {
@@ -452,11 +611,9 @@ impl Session {
                 self.fail(now, notify, out);
                 return;
             }
-            if !matches!(
-                self.state,
-                State::OpenSent | State::OpenConfirm | State::Established
-            ) {
-                // The message ended the session: what follows belongs to nobody.
+            if self.link != link {
+                // The message ended the session, or a collision replaced its connection:
+                // what follows belongs to nobody.
                 return;
             }
         }
@@ -476,6 +633,17 @@ impl Session {
             }
             (State::OpenSent, Message::Open(open)) => {
                 let negotiated = self.negotiate(&open)?;
+                // The peer's identifier decides a collision with a second connection.
+                if let Some(main) = self.link
+                    && self.contender.is_some()
+                {
+                    if self.wins(main, negotiated.peer_id, negotiated.peer_as) {
+                        self.drop_contender(Some(&collision_notification()), out);
+                    } else if let Some(contender) = self.contender.take() {
+                        self.promote(now, contender, out);
+                        return Ok(());
+                    }
+                }
                 self.negotiated = Some(negotiated);
                 let keepalive = Message::Keepalive.encode(&self.context());
                 self.sent(now, keepalive, out);
@@ -585,4 +753,11 @@ pub fn collision_notification() -> Notification {
         subcode: subcode::CONNECTION_COLLISION,
         data: Vec::new(),
     }
+}
+
+/// Refuses a connection that lost a collision before it was used: Cease 7, closed.
+fn refuse(link: Link, out: &mut Vec<Output>) {
+    let cease = Message::Notification(collision_notification()).encode(&Context::default());
+    out.push(Output::Send(link, cease));
+    out.push(Output::Close(link));
 }

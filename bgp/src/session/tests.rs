@@ -28,7 +28,7 @@ fn sent(outputs: &[Output]) -> Vec<Vec<u8>> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Send(bytes) => Some(bytes.clone()),
+            Output::Send(_, bytes) => Some(bytes.clone()),
             _ => None,
         })
         .collect()
@@ -56,12 +56,12 @@ fn exchange(
     let mut to_a = Vec::new();
     while !to_a.is_empty() || !to_b.is_empty() {
         for bytes in std::mem::take(&mut to_b) {
-            let out = b.handle(now, Input::Bytes(&bytes));
+            let out = b.handle(now, Input::Bytes(Link::Inbound, &bytes));
             to_a.extend(sent(&out));
             all_b.extend(out);
         }
         for bytes in std::mem::take(&mut to_a) {
-            let out = a.handle(now, Input::Bytes(&bytes));
+            let out = a.handle(now, Input::Bytes(Link::Outbound, &bytes));
             to_b.extend(sent(&out));
             all_a.extend(out);
         }
@@ -75,11 +75,11 @@ fn established(t0: Instant) -> (Session, Session, Vec<Output>) {
     let mut b = Session::new(config(65002, PeerAs::External, [192, 0, 2, 2], true), 2);
     assert_eq!(a.handle(t0, Input::Start), vec![Output::Connect]);
     assert!(b.handle(t0, Input::Start).is_empty(), "passive: waits");
-    let opens_b = sent(&b.handle(t0, Input::Connected));
-    let opens_a = sent(&a.handle(t0, Input::Connected));
+    let opens_b = sent(&b.handle(t0, Input::Connected(Link::Inbound)));
+    let opens_a = sent(&a.handle(t0, Input::Connected(Link::Outbound)));
     let mut out_a = Vec::new();
     for bytes in opens_b {
-        out_a.extend(a.handle(t0, Input::Bytes(&bytes)));
+        out_a.extend(a.handle(t0, Input::Bytes(Link::Outbound, &bytes)));
     }
     let (more_a, _) = exchange(
         t0,
@@ -122,7 +122,7 @@ fn keepalives_go_out_at_a_third_of_the_hold_time_and_silence_expires_it() {
     // Nothing from the peer for the 90 s hold time: NOTIFICATION 4, closed, down.
     let out = a.handle(t0 + Duration::from_secs(90), Input::Tick);
     assert_eq!(notifications(&out), vec![(4, 0)]);
-    assert!(out.contains(&Output::Close));
+    assert!(out.contains(&Output::Close(Link::Outbound)));
     assert!(matches!(out.last(), Some(Output::Down(Down::Sent(n))) if n.code == 4));
     assert_eq!(a.state(), State::Active, "it will try again");
 }
@@ -134,7 +134,10 @@ fn a_keepalive_from_the_peer_restarts_the_hold_timer() {
     let later = t0 + Duration::from_secs(80);
     a.handle(
         later,
-        Input::Bytes(&Message::Keepalive.encode(&Context::default())),
+        Input::Bytes(
+            Link::Outbound,
+            &Message::Keepalive.encode(&Context::default()),
+        ),
     );
     let out = a.handle(t0 + Duration::from_secs(90), Input::Tick);
     assert!(notifications(&out).is_empty(), "{out:?}");
@@ -148,9 +151,9 @@ fn the_wrong_peer_as_is_refused_with_2_2() {
     let mut b = Session::new(config(65002, PeerAs::External, [192, 0, 2, 2], true), 2);
     a.handle(t0, Input::Start);
     b.handle(t0, Input::Start);
-    let open_b = sent(&b.handle(t0, Input::Connected));
-    a.handle(t0, Input::Connected);
-    let out = a.handle(t0, Input::Bytes(&open_b[0]));
+    let open_b = sent(&b.handle(t0, Input::Connected(Link::Inbound)));
+    a.handle(t0, Input::Connected(Link::Outbound));
+    let out = a.handle(t0, Input::Bytes(Link::Outbound, &open_b[0]));
     assert_eq!(notifications(&out), vec![(2, 2)]);
     let Some(Output::Down(Down::Sent(n))) = out.last() else {
         panic!("{out:?}");
@@ -165,10 +168,10 @@ fn an_internal_peer_with_our_identifier_is_refused_with_2_3() {
     let mut b = Session::new(config(65001, PeerAs::Internal, [192, 0, 2, 1], true), 2);
     a.handle(t0, Input::Start);
     b.handle(t0, Input::Start);
-    let open_b = sent(&b.handle(t0, Input::Connected));
-    a.handle(t0, Input::Connected);
+    let open_b = sent(&b.handle(t0, Input::Connected(Link::Inbound)));
+    a.handle(t0, Input::Connected(Link::Outbound));
     assert_eq!(
-        notifications(&a.handle(t0, Input::Bytes(&open_b[0]))),
+        notifications(&a.handle(t0, Input::Bytes(Link::Outbound, &open_b[0]))),
         vec![(2, 3)]
     );
 }
@@ -179,11 +182,11 @@ fn a_malformed_message_gets_its_notification_and_only_ends_this_session() {
     let (mut a, mut b, _) = established(t0);
     let mut garbage = Message::Keepalive.encode(&Context::default());
     garbage[2] = 0;
-    let out = a.handle(t0, Input::Bytes(&garbage));
+    let out = a.handle(t0, Input::Bytes(Link::Outbound, &garbage));
     assert_eq!(notifications(&out), vec![(1, 1)]);
     assert_eq!(b.state(), State::Established);
     // The peer is told, and goes down with the NOTIFICATION it received.
-    let out_b = b.handle(t0, Input::Bytes(&sent(&out)[0]));
+    let out_b = b.handle(t0, Input::Bytes(Link::Inbound, &sent(&out)[0]));
     assert!(matches!(out_b.last(), Some(Output::Down(Down::Received(n))) if n.code == 1));
 }
 
@@ -199,7 +202,7 @@ fn an_unexpected_message_is_an_fsm_error() {
     ))
     .encode(&Context::default());
     assert_eq!(
-        notifications(&a.handle(t0, Input::Bytes(&open))),
+        notifications(&a.handle(t0, Input::Bytes(Link::Outbound, &open))),
         vec![(5, 0)]
     );
 }
@@ -212,8 +215,8 @@ fn updates_are_passed_up_and_messages_may_arrive_in_pieces() {
         .encode(&Context::default());
     let mut stream = eor.clone();
     stream.extend_from_slice(&eor);
-    let first = a.handle(t0, Input::Bytes(&stream[..30]));
-    let rest = a.handle(t0, Input::Bytes(&stream[30..]));
+    let first = a.handle(t0, Input::Bytes(Link::Outbound, &stream[..30]));
+    let rest = a.handle(t0, Input::Bytes(Link::Outbound, &stream[30..]));
     let updates = first
         .iter()
         .chain(&rest)
@@ -256,7 +259,7 @@ fn a_peer_that_reads_nothing_is_dropped_by_the_send_hold_timer() {
     let mut dropped = None;
     for _ in 0..40 {
         now += Duration::from_secs(30);
-        a.handle(now, Input::Bytes(&peer_keepalive));
+        a.handle(now, Input::Bytes(Link::Outbound, &peer_keepalive));
         let out = a.handle(now, Input::Tick);
         if let Some(Output::Down(Down::Sent(n))) = out.last() {
             dropped = Some((now - t0, n.code));
@@ -279,9 +282,9 @@ fn flushed_output_keeps_the_send_hold_timer_quiet() {
     let peer_keepalive = Message::Keepalive.encode(&Context::default());
     for _ in 0..40 {
         now += Duration::from_secs(30);
-        a.handle(now, Input::Bytes(&peer_keepalive));
+        a.handle(now, Input::Bytes(Link::Outbound, &peer_keepalive));
         a.handle(now, Input::Tick);
-        a.handle(now, Input::Flushed);
+        a.handle(now, Input::Flushed(Link::Outbound));
     }
     assert_eq!(a.state(), State::Established);
 }
@@ -313,7 +316,7 @@ fn graceful_restart_is_announced_and_the_peers_is_remembered() {
     cfg.graceful_restart = Some((120, true));
     let mut a = Session::new(cfg, 1);
     a.handle(t0, Input::Start);
-    let open = sent(&a.handle(t0, Input::Connected));
+    let open = sent(&a.handle(t0, Input::Connected(Link::Outbound)));
     let Ok(Message::Open(open)) = decode(&open[0], &Context::default()) else {
         panic!("an OPEN");
     };
@@ -328,7 +331,7 @@ fn a_received_notification_brings_the_session_down() {
     let t0 = start();
     let (mut a, _, _) = established(t0);
     let cease = frame(3, &[6, 2]);
-    let out = a.handle(t0, Input::Bytes(&cease));
+    let out = a.handle(t0, Input::Bytes(Link::Outbound, &cease));
     assert!(matches!(
         out.last(),
         Some(Output::Down(Down::Received(Notification {
@@ -355,4 +358,209 @@ fn collisions_keep_the_connection_of_the_higher_identifier_then_as() {
     );
     assert!(!keep_outbound(low, low, 65001, 65002));
     assert_eq!(collision_notification().subcode, 7);
+}
+
+/// Two sessions joined by up to two connections: `X`, opened by `a` (a's outbound, b's
+/// inbound), and `Y`, opened by `b`. Messages are delivered one at a time, in order per
+/// connection, so a test can open the second connection at any point of the first's
+/// exchange.
+struct Wire {
+    a: Session,
+    b: Session,
+    /// Bytes and closes in flight: (to a?, the receiver's link, bytes or `None` for a close).
+    queue: std::collections::VecDeque<(bool, Link, Option<Vec<u8>>)>,
+    /// What each side put out, in order.
+    out_a: Vec<Output>,
+    out_b: Vec<Output>,
+    /// Connections closed by either side: [X, Y].
+    closed: [bool; 2],
+    /// NOTIFICATIONs seen on each connection: [X, Y].
+    notifications: [Vec<(u8, u8)>; 2],
+}
+
+impl Wire {
+    fn new(a: Session, b: Session) -> Wire {
+        Wire {
+            a,
+            b,
+            queue: Default::default(),
+            out_a: Vec::new(),
+            out_b: Vec::new(),
+            closed: [false; 2],
+            notifications: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// X for a's outbound and b's inbound, Y for the others.
+    fn connection(from_a: bool, link: Link) -> usize {
+        usize::from(from_a != (link == Link::Outbound))
+    }
+
+    fn feed(&mut self, now: Instant, to_a: bool, input: Input) {
+        let out = if to_a {
+            self.a.handle(now, input)
+        } else {
+            self.b.handle(now, input)
+        };
+        for o in &out {
+            let (link, bytes) = match o {
+                Output::Send(link, bytes) => (*link, Some(bytes.clone())),
+                Output::Close(link) => (*link, None),
+                _ => continue,
+            };
+            let c = Wire::connection(to_a, link);
+            if self.closed[c] {
+                continue;
+            }
+            if let Some(bytes) = &bytes
+                && let Ok(Message::Notification(n)) = decode(bytes, &Context::default())
+            {
+                self.notifications[c].push((n.code, n.subcode));
+            }
+            if bytes.is_none() {
+                self.closed[c] = true;
+            }
+            // The other side sees it on the opposite link.
+            let theirs = match link {
+                Link::Outbound => Link::Inbound,
+                Link::Inbound => Link::Outbound,
+            };
+            self.queue.push_back((!to_a, theirs, bytes));
+        }
+        if to_a {
+            self.out_a.extend(out);
+        } else {
+            self.out_b.extend(out);
+        }
+    }
+
+    fn open_x(&mut self, now: Instant) {
+        self.feed(now, true, Input::Connected(Link::Outbound));
+        self.feed(now, false, Input::Connected(Link::Inbound));
+    }
+
+    fn open_y(&mut self, now: Instant) {
+        self.feed(now, false, Input::Connected(Link::Outbound));
+        self.feed(now, true, Input::Connected(Link::Inbound));
+    }
+
+    /// Delivers the next message or close; false when nothing is in flight.
+    fn step(&mut self, now: Instant) -> bool {
+        let Some((to_a, link, bytes)) = self.queue.pop_front() else {
+            return false;
+        };
+        match bytes {
+            Some(bytes) => self.feed(now, to_a, Input::Bytes(link, &bytes)),
+            None => self.feed(now, to_a, Input::Closed(link)),
+        }
+        true
+    }
+
+    fn run(&mut self, now: Instant) {
+        while self.step(now) {}
+    }
+
+    fn downs(&self) -> usize {
+        self.out_a
+            .iter()
+            .chain(&self.out_b)
+            .filter(|o| matches!(o, Output::Down(_)))
+            .count()
+    }
+}
+
+/// Two active sessions, `a` with identifier `id_a` and `b` with `id_b`.
+fn both_active(id_a: [u8; 4], id_b: [u8; 4]) -> Wire {
+    let t0 = start();
+    let mut a = Session::new(config(65001, PeerAs::Is(65002), id_a, false), 1);
+    let mut b = Session::new(config(65002, PeerAs::Is(65001), id_b, false), 2);
+    assert_eq!(a.handle(t0, Input::Start), vec![Output::Connect]);
+    assert_eq!(b.handle(t0, Input::Start), vec![Output::Connect]);
+    Wire::new(a, b)
+}
+
+#[test]
+fn a_collision_keeps_the_connection_opened_by_the_higher_identifier_at_any_point() {
+    let t0 = start();
+    let mut checked = [0; 2];
+    // Both ways: `a` lower, then `a` higher. The second connection opens after each possible
+    // number of messages of the first one's exchange.
+    for (id_a, id_b, survivor) in [
+        ([192, 0, 2, 1], [192, 0, 2, 2], 1),
+        ([192, 0, 2, 9], [192, 0, 2, 2], 0),
+    ] {
+        for delay in 0..8 {
+            let mut wire = both_active(id_a, id_b);
+            wire.open_x(t0);
+            for _ in 0..delay {
+                wire.step(t0);
+            }
+            let a_up = wire.a.state() == State::Established;
+            let b_up = wire.b.state() == State::Established;
+            if a_up != b_up {
+                // One side already up and the other not: a race any BGP speaker loses one
+                // way or the other (the session restarts); not what this test is about.
+                continue;
+            }
+            wire.open_y(t0);
+            wire.run(t0);
+            let expected = if a_up { 0 } else { survivor };
+            let at = format!("ids {id_a:?}/{id_b:?}, after {delay} messages");
+            assert_eq!(wire.a.state(), State::Established, "{at}");
+            assert_eq!(wire.b.state(), State::Established, "{at}");
+            assert_eq!(wire.downs(), 0, "{at}: no session went down");
+            assert!(!wire.closed[expected], "{at}: the kept connection is open");
+            assert!(wire.closed[1 - expected], "{at}: the other is closed");
+            assert_eq!(
+                wire.notifications[1 - expected],
+                vec![(6, 7)],
+                "{at}: closed with one Cease 7"
+            );
+            assert!(wire.notifications[expected].is_empty(), "{at}");
+            checked[usize::from(a_up)] += 1;
+        }
+    }
+    assert!(
+        checked[0] >= 4 && checked[1] >= 2,
+        "both before and after Established: {checked:?}"
+    );
+}
+
+#[test]
+fn a_connection_to_an_established_session_is_refused_and_the_session_stays() {
+    let t0 = start();
+    // `b` has the higher identifier, so only the Established state keeps X.
+    let mut wire = both_active([192, 0, 2, 1], [192, 0, 2, 2]);
+    wire.open_x(t0);
+    wire.run(t0);
+    assert_eq!(wire.a.state(), State::Established);
+    let refused = wire.a.handle(t0, Input::Connected(Link::Inbound));
+    assert_eq!(notifications(&refused), vec![(6, 7)]);
+    assert_eq!(refused.last(), Some(&Output::Close(Link::Inbound)));
+    assert_eq!(wire.a.state(), State::Established);
+    // Bytes on the refused connection change nothing.
+    let keepalive = Message::Keepalive.encode(&Context::default());
+    assert!(
+        wire.a
+            .handle(t0, Input::Bytes(Link::Inbound, &keepalive))
+            .is_empty()
+    );
+    assert!(wire.a.handle(t0, Input::Closed(Link::Inbound)).is_empty());
+    assert_eq!(wire.a.state(), State::Established);
+}
+
+#[test]
+fn a_second_connection_that_sends_garbage_is_dropped_alone() {
+    let t0 = start();
+    let mut wire = both_active([192, 0, 2, 1], [192, 0, 2, 2]);
+    wire.open_x(t0);
+    // a: OpenSent on X; a second connection arrives and says nonsense instead of an OPEN.
+    let out = wire.a.handle(t0, Input::Connected(Link::Inbound));
+    assert_eq!(sent(&out).len(), 1, "our OPEN on it");
+    let out = wire.a.handle(t0, Input::Bytes(Link::Inbound, &[0xff; 19]));
+    assert_eq!(notifications(&out), vec![(1, 3)], "bad message type");
+    assert_eq!(out.last(), Some(&Output::Close(Link::Inbound)));
+    wire.run(t0);
+    assert_eq!(wire.a.state(), State::Established, "X is unharmed");
+    assert_eq!(wire.downs(), 0);
 }
