@@ -69,7 +69,8 @@ pub struct Announce {
     /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (`ttl-security hops 1`).
     #[arg(long)]
     gtsm: bool,
-    /// Announce graceful restart (120 s).
+    /// Announce graceful restart (RFC 4724, 120 s): a peer that helps keeps our routes
+    /// across a restart of this command until its End-of-RIB.
     #[arg(long)]
     graceful_restart: bool,
 }
@@ -182,7 +183,9 @@ impl Announce {
             connect_retry: Duration::from_secs(1),
             passive: self.passive,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
-            graceful_restart: self.graceful_restart.then_some((120, false)),
+            // The first session of the process follows a restart (or a first start, which the
+            // peer cannot tell apart and which costs nothing).
+            graceful_restart: self.graceful_restart.then_some((120, true)),
             // IPv4 routes over an IPv6 session need it (RFC 8950).
             extended_next_hop: matches!(self.next_hop.or(self.local_address), Some(IpAddr::V6(_))),
         };

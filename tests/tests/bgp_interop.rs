@@ -564,3 +564,67 @@ fn an_external_peer_one_router_away_needs_ebgp_multihop() {
         lab.logs()
     );
 }
+
+#[test]
+fn with_graceful_restart_the_peer_keeps_our_routes_across_our_restart_until_end_of_rib() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    // BIRD helps restarting peers by default ("graceful restart aware").
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    let routes = |count: &'static str| ["--count", count, "--from", "198.51.100.0"];
+    let count = |lab: &Lab| lab.birdc("rtr", &bird, "show route count");
+
+    // Without it, the routes go with the process.
+    lab.start_announce("plain", "192.0.2.1", ROUTER_AS, &routes("10"))
+        .expect("starting ferrolbctl");
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    lab.daemon("n1", "plain").expect("started").kill();
+    assert!(
+        lab.bird_holds(&bird, 0, Duration::from_secs(10)),
+        "{}",
+        count(&lab)
+    );
+
+    // With it, a killed process's routes stay while it comes back...
+    let mut gr = routes("10").to_vec();
+    gr.push("--graceful-restart");
+    lab.start_announce("first", "192.0.2.1", ROUTER_AS, &gr)
+        .expect("starting ferrolbctl");
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    lab.daemon("n1", "first").expect("started").kill();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = count(&lab);
+        assert!(now.contains("10 of 10 routes"), "a route went: {now}");
+    }
+    // ... and the restarted one's End-of-RIB ends them: it announces 5 of the 10 now, so
+    // the other 5 (stale) go.
+    let mut again = routes("5").to_vec();
+    again.push("--graceful-restart");
+    lab.start_announce("second", "192.0.2.1", ROUTER_AS, &again)
+        .expect("starting ferrolbctl");
+    assert!(
+        lab.bird_holds(&bird, 5, Duration::from_secs(30)),
+        "{}\n{}",
+        count(&lab),
+        lab.logs()
+    );
+    // BIRD saw the R bit (restarted) and the F bits (forwarding kept) in the OPEN.
+    let protocol = lab.birdc("rtr", &bird, "show protocols all n1");
+    assert!(
+        protocol.contains("Restart recovery") && protocol.contains("AF preserved: ipv4"),
+        "{protocol}"
+    );
+}

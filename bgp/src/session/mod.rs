@@ -51,7 +51,8 @@ pub struct Config {
     pub passive: bool,
     pub families: Vec<Family>,
     /// Graceful restart (RFC 4724): the restart time announced, and whether this session
-    /// starts after our own restart (the R bit).
+    /// starts after our own restart (the R bit, and the F bit for every family: the data
+    /// plane, kube-proxy's, outlives the speaker). Cleared once a session is up.
     pub graceful_restart: Option<(u16, bool)>,
     /// Announce extended next hop for IPv4 routes over IPv6 (RFC 8950).
     pub extended_next_hop: bool,
@@ -654,6 +655,11 @@ impl Session {
             (State::OpenConfirm, Message::Keepalive) => {
                 self.state = State::Established;
                 self.failures = 0;
+                // The restart is over once a session is up: a later session of this process
+                // is a reset, not a restart (RFC 4724 3, the R bit).
+                if let Some((_, restarting)) = &mut self.config.graceful_restart {
+                    *restarting = false;
+                }
                 self.restart_hold(now);
                 if let Some(negotiated) = &self.negotiated {
                     out.push(Output::Established(Box::new(negotiated.clone())));

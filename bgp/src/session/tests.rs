@@ -564,3 +564,47 @@ fn a_second_connection_that_sends_garbage_is_dropped_alone() {
     assert_eq!(wire.a.state(), State::Established, "X is unharmed");
     assert_eq!(wire.downs(), 0);
 }
+
+#[test]
+fn the_restart_bit_is_set_until_the_first_session_is_up() {
+    let t0 = start();
+    let restart_bits = |out: &[Output]| -> Vec<bool> {
+        sent(out)
+            .iter()
+            .filter_map(|b| match decode(b, &Context::default()) {
+                Ok(Message::Open(open)) => open.capabilities.iter().find_map(|c| match c {
+                    Capability::GracefulRestart(gr) => Some(gr.restarting),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut cfg = config(65001, PeerAs::Is(65002), [192, 0, 2, 1], false);
+    cfg.graceful_restart = Some((120, true));
+    let mut a = Session::new(cfg, 1);
+    let mut b = Session::new(config(65002, PeerAs::External, [192, 0, 2, 2], true), 2);
+    a.handle(t0, Input::Start);
+    b.handle(t0, Input::Start);
+    // A session that fails before it is up: the next attempt is still a restart.
+    let first = a.handle(t0, Input::Connected(Link::Outbound));
+    assert_eq!(restart_bits(&first), vec![true]);
+    a.handle(t0, Input::Closed(Link::Outbound));
+    let retry = a.next_deadline().expect("a retry");
+    a.handle(retry, Input::Tick);
+    let second = a.handle(retry, Input::Connected(Link::Outbound));
+    assert_eq!(restart_bits(&second), vec![true]);
+    let open_b = sent(&b.handle(retry, Input::Connected(Link::Inbound)));
+    let mut to_b = sent(&second);
+    for bytes in open_b {
+        to_b.extend(sent(&a.handle(retry, Input::Bytes(Link::Outbound, &bytes))));
+    }
+    exchange(retry, &mut a, &mut b, to_b);
+    assert_eq!(a.state(), State::Established);
+    // Up once: a reset after that is not a restart.
+    a.handle(retry, Input::Closed(Link::Outbound));
+    let retry = a.next_deadline().expect("a retry");
+    a.handle(retry, Input::Tick);
+    let third = a.handle(retry, Input::Connected(Link::Outbound));
+    assert_eq!(restart_bits(&third), vec![false]);
+}
