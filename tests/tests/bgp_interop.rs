@@ -205,6 +205,62 @@ fn frr_receives_ipv6_routes_over_an_ipv6_session() {
 }
 
 #[test]
+fn frr_receives_ipv4_routes_over_an_ipv6_session_with_extended_next_hop() {
+    if !lab_available(&["ip", "bgpd", "vtysh"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let vty = lab
+        .start_frr_bgpd(
+            "rtr",
+            &format!(
+                "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
+                 no bgp ebgp-requires-policy\n neighbor 2001:db8::11 remote-as {NODE_AS}\n \
+                 neighbor 2001:db8::11 timers connect 1\n \
+                 neighbor 2001:db8::11 capability extended-nexthop\n address-family ipv4 unicast\n  \
+                 neighbor 2001:db8::11 activate\n exit-address-family\n"
+            ),
+        )
+        .expect("FRR starts");
+    lab.start_announce(
+        "ferrolbctl",
+        "2001:db8::1",
+        ROUTER_AS,
+        &[
+            "--local-address",
+            "2001:db8::11",
+            "--router-id",
+            "192.0.2.11",
+            "--count",
+            "20",
+            "--from",
+            "198.51.100.0",
+        ],
+    )
+    .expect("starting ferrolbctl");
+    let routes = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        let table = lab.vtysh("rtr", &vty, "show bgp ipv4 unicast");
+        (table.contains("198.51.100.0/32") && table.contains("198.51.100.19/32"))
+            .then_some(table)
+    });
+    assert!(
+        routes.is_some(),
+        "FRR never held the routes: {}\n{}\n{}",
+        lab.vtysh("rtr", &vty, "show bgp ipv4 unicast"),
+        lab.vtysh("rtr", &vty, "show bgp neighbors 2001:db8::11"),
+        lab.logs()
+    );
+    // An IPv4 route whose next hop is our IPv6 address (RFC 8950).
+    let route = lab.vtysh("rtr", &vty, "show bgp ipv4 unicast 198.51.100.7/32");
+    assert!(route.contains("2001:db8::11"), "next hop: {route}");
+    let neighbor = lab.vtysh("rtr", &vty, "show bgp neighbors 2001:db8::11");
+    assert!(
+        neighbor.contains("Extended nexthop: advertised and received"),
+        "{neighbor}"
+    );
+}
+
+#[test]
 fn a_passive_session_accepts_birds_connection() {
     if !lab_available(&["ip", "bird", "birdc"]) {
         return;
