@@ -1,7 +1,8 @@
 //! `ferrolbctl bgp announce`: one BGP session that announces a table, for operators testing
 //! a top-of-rack router before deploying, and for benchmarks.
 use anyhow::Context;
-use ferrolb_bgp::driver::{self, Command, Event, Peer, Table};
+use ferrolb_bgp::driver::{self, Command, Event, Peer};
+use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::{
     AsPathSegment, Attributes, Family, NextHop, Origin, SegmentType, subcode,
 };
@@ -10,6 +11,7 @@ use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -30,7 +32,7 @@ pub struct Announce {
     /// The source address of the session.
     #[arg(long)]
     local_address: Option<IpAddr>,
-    /// One prefix per line.
+    /// One prefix per line; read again on SIGHUP, and only the difference is sent.
     #[arg(long, conflicts_with_all = ["count", "from"])]
     routes: Option<PathBuf>,
     /// Announce this many consecutive host routes, starting at `--from`.
@@ -110,7 +112,8 @@ fn triple(text: &str) -> anyhow::Result<(u32, u32, u32)> {
 }
 
 impl Announce {
-    fn table(&self) -> anyhow::Result<Table> {
+    /// The routes to announce: from `--routes` (read again on SIGHUP) or `--count`.
+    fn table(&self) -> anyhow::Result<Vec<(IpNet, Arc<Path>)>> {
         let prefixes = match (&self.routes, self.count, self.from) {
             (Some(path), _, _) => std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?
@@ -126,12 +129,12 @@ impl Announce {
             _ => Vec::new(),
         };
         let next_hop = match self.next_hop.or(self.local_address) {
-            Some(IpAddr::V4(ip)) => Some(NextHop::V4(ip)),
-            Some(IpAddr::V6(ip)) => Some(NextHop::V6 {
+            Some(IpAddr::V4(ip)) => NextHop::V4(ip),
+            Some(IpAddr::V6(ip)) => NextHop::V6 {
                 global: ip,
                 link_local: None,
-            }),
-            None if prefixes.is_empty() => None,
+            },
+            None if prefixes.is_empty() => return Ok(Vec::new()),
             None => anyhow::bail!("routes need --next-hop or --local-address"),
         };
         let attributes = Attributes {
@@ -158,11 +161,11 @@ impl Announce {
                 .collect::<anyhow::Result<_>>()?,
             ..Attributes::default()
         };
-        Ok(Table {
+        let path = Arc::new(Path {
             attributes,
             next_hop,
-            prefixes,
-        })
+        });
+        Ok(prefixes.into_iter().map(|p| (p, path.clone())).collect())
     }
 
     pub async fn run(self) -> anyhow::Result<ExitCode> {
@@ -203,17 +206,21 @@ impl Announce {
         let seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
         let (commands, command_rx) = mpsc::channel(1);
         let (event_tx, mut events) = mpsc::channel(64);
-        let routes = table.prefixes.len();
+        let mut routes = table.len();
+        let mut export = Export::default();
+        export.replace(table);
         let session = tokio::spawn(driver::run(
             peer,
             Session::new(config, seed),
-            table,
+            export,
             self.passive || self.listen,
             command_rx,
             event_tx,
         ));
         let terminated = ferrolb_cluster::terminated();
         tokio::pin!(terminated);
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
         let mut established = false;
         loop {
             tokio::select! {
@@ -234,8 +241,20 @@ impl Announce {
                         established = false;
                         eprintln!("session down: {}", describe(&why));
                     }
-                    Some(Event::Update(_)) => {}
+                    Some(Event::Sent { messages, announced, withdrawn }) if established => {
+                        println!("sent {messages} UPDATEs: {announced} announced, {withdrawn} withdrawn");
+                    }
+                    Some(Event::Sent { .. } | Event::Update(_)) => {}
                     None => break,
+                },
+                Some(()) = hangups.recv() => match self.table() {
+                    // Only what changed goes to the peer.
+                    Ok(table) => {
+                        routes = table.len();
+                        println!("routes read again: {routes}");
+                        let _ = commands.send(Command::Replace(table)).await;
+                    }
+                    Err(e) => eprintln!("keeping the routes announced: {e:#}"),
                 },
                 () = &mut terminated => {
                     let _ = commands.send(Command::Stop { subcode: subcode::ADMINISTRATIVE_SHUTDOWN, message: "ferrolbctl stopped".into() }).await;

@@ -30,6 +30,13 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGHUP (read the configuration again).
+    pub fn hang_up(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status();
+    }
+
     /// Whether the program has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

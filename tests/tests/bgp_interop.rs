@@ -240,8 +240,7 @@ fn frr_receives_ipv4_routes_over_an_ipv6_session_with_extended_next_hop() {
     .expect("starting ferrolbctl");
     let routes = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
         let table = lab.vtysh("rtr", &vty, "show bgp ipv4 unicast");
-        (table.contains("198.51.100.0/32") && table.contains("198.51.100.19/32"))
-            .then_some(table)
+        (table.contains("198.51.100.0/32") && table.contains("198.51.100.19/32")).then_some(table)
     });
     assert!(
         routes.is_some(),
@@ -473,6 +472,70 @@ fn a_two_octet_peer_gets_two_octet_as_paths() {
         session.contains("external") && !session.contains("AS4"),
         "BIRD negotiated 4-octet ASNs after all: {protocols}"
     );
+}
+
+#[test]
+fn a_changed_routes_file_sends_only_the_difference() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    let file = lab.dir().join("routes");
+    let routes = |range: std::ops::Range<u32>| -> String {
+        range
+            .map(|n| format!("198.51.{}.{}/32\n", 100 + n / 256, n % 256))
+            .collect()
+    };
+    std::fs::write(&file, routes(0..100)).expect("writing routes");
+    let path = file.to_str().expect("a UTF-8 path");
+    announce(&mut lab, ROUTER_AS, &["--routes", path]);
+    assert!(
+        lab.bird_holds(&bird, 100, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    // BIRD's counters of routes received: (updates, withdraws).
+    let received = |lab: &Lab| -> (u64, u64) {
+        let protocol = lab.birdc("rtr", &bird, "show protocols all n1");
+        let count = |label: &str| {
+            protocol
+                .lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+                .unwrap_or_else(|| panic!("no {label} in {protocol}"))
+        };
+        (count("Import updates:"), count("Import withdraws:"))
+    };
+    assert_eq!(received(&lab), (100, 0));
+    // One route goes, one comes: one withdrawn and one announced, nothing else sent.
+    std::fs::write(&file, routes(1..101)).expect("writing routes");
+    lab.daemon("n1", "ferrolbctl").expect("started").hang_up();
+    let changed = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        (received(&lab) == (101, 1)).then_some(())
+    });
+    assert!(changed.is_some(), "{:?}\n{}", received(&lab), lab.logs());
+    let route = lab.birdc("rtr", &bird, "show route 198.51.100.100/32");
+    assert!(route.contains("198.51.100.100/32"), "{route}");
+    assert!(lab.bird_holds(&bird, 100, Duration::from_secs(1)));
+    assert!(
+        announced_log(&mut lab).contains("sent 2 UPDATEs: 1 announced, 1 withdrawn"),
+        "{}",
+        announced_log(&mut lab)
+    );
+    // A broken file keeps what is announced.
+    std::fs::write(&file, "198.51.100.1/32\nnot a prefix\n").expect("writing routes");
+    lab.daemon("n1", "ferrolbctl").expect("started").hang_up();
+    let kept = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        announced_log(&mut lab)
+            .contains("keeping the routes announced: not a prefix: not a prefix")
+            .then_some(())
+    });
+    assert!(kept.is_some(), "{}", announced_log(&mut lab));
+    assert_eq!(received(&lab), (101, 1));
+    assert!(lab.bird_holds(&bird, 100, Duration::from_secs(1)));
 }
 
 #[test]

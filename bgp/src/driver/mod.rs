@@ -1,17 +1,19 @@
 //! One session over tokio TCP: the thin shell around [`Session`]. It connects (from a chosen
 //! source address, with a chosen TTL) or accepts the peer's connection, feeds the session the
-//! bytes and the time, writes what it puts out in one batch per pass, and sends the table it
-//! was given (packed for what was negotiated) each time the session comes up, then an
-//! End-of-RIB per family.
-use crate::packet::{
-    Attributes, Family, Message, NextHop, RouteRefreshKind, Update, pack_announcements,
+//! bytes and the time, writes what it puts out in one batch per pass, and keeps the peer's
+//! routes as the [`Export`] says: the whole table (packed for what was negotiated) and an
+//! End-of-RIB per family each time the session comes up, then only what changes.
+use crate::export::{Export, Path, Updates};
+use crate::packet::{Message, RouteRefreshKind, Update};
+use crate::session::{
+    Down, Input, Link, Negotiated, Output, Session, State, collision_notification,
 };
-use crate::session::{Down, Input, Link, Negotiated, Output, Session, collision_notification};
 use ipnet::IpNet;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -35,18 +37,12 @@ pub struct Peer {
     pub password: Option<String>,
 }
 
-/// Routes to announce, all with the same attributes and next hop.
-#[derive(Clone, Debug, Default)]
-pub struct Table {
-    pub attributes: Attributes,
-    pub next_hop: Option<NextHop>,
-    pub prefixes: Vec<IpNet>,
-}
-
 #[derive(Debug)]
 pub enum Command {
     /// Stop with a Cease of this subcode and message, then return.
     Stop { subcode: u8, message: String },
+    /// These routes are now the whole table: the peer is sent the difference.
+    Replace(Vec<(IpNet, Arc<Path>)>),
 }
 
 #[derive(Debug)]
@@ -54,6 +50,12 @@ pub enum Event {
     Established(Box<Negotiated>),
     /// The table and End-of-RIB were written, this long after Established.
     EndOfRibSent(Duration),
+    /// UPDATEs were queued for the peer, with this many routes announced and withdrawn.
+    Sent {
+        messages: usize,
+        announced: usize,
+        withdrawn: usize,
+    },
     Down(Down),
     Update(Box<Update>),
 }
@@ -153,7 +155,7 @@ async fn conn_io(conn: &mut Option<Conn>, link: Link) -> IoEvent {
 pub async fn run(
     peer: Peer,
     mut session: Session,
-    table: Table,
+    mut export: Export,
     listen: bool,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
@@ -207,13 +209,22 @@ pub async fn run(
                     }
                     Output::Established(negotiated) => {
                         let started = Instant::now();
-                        let messages = table_messages(&table, &negotiated);
-                        let sends = session.send_updates(started.into_std(), messages);
+                        // A new session: the peer holds nothing of ours (or only stale
+                        // routes, which our End-of-RIB ends).
+                        export.session_down();
+                        let mut updates = export.updates(&negotiated);
+                        for family in &negotiated.families {
+                            updates.messages.push(
+                                Message::Update(Box::new(Update::end_of_rib(*family)))
+                                    .encode(&negotiated.context),
+                            );
+                        }
+                        let _ = events.send(Event::Established(negotiated)).await;
+                        let sends = send(&mut session, &events, started, updates).await;
                         if let Some(Output::Send(link, _)) = sends.first() {
                             table_since = Some((*link, started));
                         }
                         next.extend(sends);
-                        let _ = events.send(Event::Established(negotiated)).await;
                     }
                     Output::Down(why) => {
                         let _ = events.send(Event::Down(why)).await;
@@ -227,8 +238,9 @@ pub async fn run(
                         if refresh.kind == RouteRefreshKind::Request
                             && let Some(n) = session.negotiated().cloned()
                         {
-                            let messages = table_messages(&table, &n);
-                            next.extend(session.send_updates(Instant::now().into_std(), messages));
+                            export.resend();
+                            let updates = export.updates(&n);
+                            next.extend(send(&mut session, &events, Instant::now(), updates).await);
                         }
                     }
                 }
@@ -239,6 +251,16 @@ pub async fn run(
         tokio::select! {
             command = commands.recv() => {
                 let (subcode, message) = match command {
+                    Some(Command::Replace(routes)) => {
+                        export.replace(routes);
+                        if let Some(n) = session.negotiated().cloned()
+                            && session.state() == State::Established
+                        {
+                            let updates = export.updates(&n);
+                            pending = send(&mut session, &events, Instant::now(), updates).await;
+                        }
+                        continue;
+                    }
                     Some(Command::Stop { subcode, message }) => (subcode, message),
                     None => (crate::packet::subcode::ADMINISTRATIVE_SHUTDOWN, String::new()),
                 };
@@ -361,34 +383,24 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// The table packed for what was negotiated, then an End-of-RIB per negotiated family.
-pub fn table_messages(table: &Table, negotiated: &Negotiated) -> Vec<Vec<u8>> {
-    let ctx = negotiated.context;
-    let mut messages = Vec::new();
-    if let Some(next_hop) = table.next_hop {
-        let families = &negotiated.families;
-        let sendable: Vec<IpNet> = table
-            .prefixes
-            .iter()
-            .filter(|p| match p {
-                // IPv4 routes with an IPv6 next hop need extended next hop (RFC 8950).
-                IpNet::V4(_) => {
-                    families.contains(&Family::IPV4_UNICAST)
-                        && (matches!(next_hop, NextHop::V4(_)) || negotiated.extended_next_hop)
-                }
-                IpNet::V6(_) => families.contains(&Family::IPV6_UNICAST),
-            })
-            .copied()
-            .collect();
-        messages.extend(pack_announcements(
-            &table.attributes,
-            next_hop,
-            &sendable,
-            &ctx,
-        ));
+/// Hands UPDATEs to the session (which sends them only when Established) and reports them.
+async fn send(
+    session: &mut Session,
+    events: &mpsc::Sender<Event>,
+    now: Instant,
+    updates: Updates,
+) -> Vec<Output> {
+    if updates.messages.is_empty() {
+        return Vec::new();
     }
-    for family in &negotiated.families {
-        messages.push(Message::Update(Box::new(Update::end_of_rib(*family))).encode(&ctx));
+    let sent = Event::Sent {
+        messages: updates.messages.len(),
+        announced: updates.announced,
+        withdrawn: updates.withdrawn,
+    };
+    let outputs = session.send_updates(now.into_std(), updates.messages);
+    if !outputs.is_empty() {
+        let _ = events.send(sent).await;
     }
-    messages
+    outputs
 }
