@@ -4,7 +4,8 @@ use anyhow::Context;
 use ferrolb_bgp::driver::{self, Command, Event, Peer};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::{
-    AsPathSegment, Attributes, Family, NextHop, Origin, SegmentType, subcode,
+    AsPathSegment, Attributes, Family, NextHop, Origin, SegmentType, describe as describe_notify,
+    subcode,
 };
 use ferrolb_bgp::session::{Config, Down, PeerAs, Session};
 use ipnet::IpNet;
@@ -242,9 +243,21 @@ impl Announce {
                         eprintln!("session down: {}", describe(&why));
                     }
                     Some(Event::Sent { messages, announced, withdrawn }) if established => {
-                        println!("sent {messages} UPDATEs: {announced} announced, {withdrawn} withdrawn");
+                        println!("sent {messages} UPDATE messages: {announced} routes announced, {withdrawn} withdrawn");
                     }
-                    Some(Event::Sent { .. } | Event::Update(_)) => {}
+                    Some(Event::Update(update)) => {
+                        for problem in &update.problems {
+                            eprintln!(
+                                "peer sent a malformed attribute (type {}): {} ({}/{}), {}",
+                                problem.type_code,
+                                describe_notify(problem.notify.code, problem.notify.subcode),
+                                problem.notify.code,
+                                problem.notify.subcode,
+                                problem.handling
+                            );
+                        }
+                    }
+                    Some(Event::Sent { .. }) => {}
                     None => break,
                 },
                 Some(()) = hangups.recv() => match self.table() {

@@ -363,6 +363,47 @@ fn a_malformed_message_gets_its_notification_and_the_speaker_goes_on() {
 }
 
 #[test]
+fn a_malformed_optional_attribute_is_treated_as_withdraw_and_the_session_stays() {
+    if !lab_available(&["ip"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    announce(&mut lab, ROUTER_AS, &["--passive"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // A peer without capabilities (2-octet AS 64500, id 192.0.2.1) opens a session, then
+    // sends an UPDATE for 198.51.100.5/32 whose MED is 3 bytes long, then a KEEPALIVE.
+    let open = format!("{MARKER}001d0104fbf400b4c000020100");
+    let keepalive = format!("{MARKER}001304");
+    let update = format!(
+        "{MARKER}0034020000001840010100400204 0201fbf4 400304c0000201 800403000001 20c6336405"
+    )
+    .replace(' ', "");
+    let reply = tcp_send(&lab, &format!("{open}{keepalive}{update}{keepalive}"));
+    // What came back, message by message: our OPEN, KEEPALIVE and End-of-RIB, and no
+    // NOTIFICATION (type 3) until the client hung up.
+    let mut types = Vec::new();
+    let mut rest = reply.as_str();
+    while rest.len() >= 38 {
+        let length = usize::from_str_radix(&rest[32..36], 16).expect("a length") * 2;
+        types.push(u8::from_str_radix(&rest[36..38], 16).expect("a type"));
+        rest = &rest[length.min(rest.len())..];
+    }
+    assert!(
+        types.starts_with(&[1, 4]) && !types.contains(&3),
+        "types {types:?} in {reply}"
+    );
+    let log = announced_log(&mut lab);
+    assert!(
+        log.contains("peer sent a malformed attribute (type 4): UPDATE error, attribute length error (3/5), treated as withdraw"),
+        "{log}"
+    );
+    // The session stayed until the client went away after 3 s.
+    assert!(log.contains("established"), "{log}");
+    assert!(log.contains("session down: connection lost"), "{log}");
+    assert!(!log.contains("session down: sent"), "{log}");
+}
+
+#[test]
 fn md5_signatures_let_the_right_password_in_and_keep_a_wrong_one_out() {
     if !lab_available(&["ip", "bird", "birdc"]) {
         return;
@@ -521,7 +562,7 @@ fn a_changed_routes_file_sends_only_the_difference() {
     assert!(route.contains("198.51.100.100/32"), "{route}");
     assert!(lab.bird_holds(&bird, 100, Duration::from_secs(1)));
     assert!(
-        announced_log(&mut lab).contains("sent 2 UPDATEs: 1 announced, 1 withdrawn"),
+        announced_log(&mut lab).contains("sent 2 UPDATE messages: 1 routes announced, 1 withdrawn"),
         "{}",
         announced_log(&mut lab)
     );
@@ -597,7 +638,7 @@ fn both_sides_connecting_end_in_one_session_and_a_further_connection_is_refused(
     let downs = announced_log(&mut lab).matches("session down").count();
     // Another connection from the peer's address while the session is up: a Cease,
     // connection collision resolution (6/7), on that connection only.
-    let open = format!("{MARKER}001d0104fbf400b4c00002010000");
+    let open = format!("{MARKER}001d0104fbf400b4c000020100");
     let reply = tcp_send(&lab, &open);
     assert!(
         reply.ends_with(&format!("{MARKER}0015030607")),

@@ -8,8 +8,9 @@
 //! ([`Link`]); when both get as far as an OPEN, collision detection (RFC 4271 6.8, RFC 6286)
 //! keeps one and closes the other with a Cease.
 use crate::packet::{
-    Capability, Context, Family, GracefulRestart, Message, Notification, Notify, Open,
-    RouteRefresh, Update, code, decode, frame_length, subcode,
+    Capability, Context, Family, GracefulRestart, HEADER_LEN, Message, Notification, Notify, Open,
+    RouteRefresh, TYPE_KEEPALIVE, TYPE_NOTIFICATION, TYPE_OPEN, TYPE_ROUTE_REFRESH,
+    TYPE_ROUTE_REFRESH_LEGACY, TYPE_UPDATE, Update, code, decode, frame_length, subcode,
 };
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -166,6 +167,41 @@ pub enum Down {
     ConnectionLost,
 }
 
+/// Messages of each type (FRR's neighbor counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    pub opens: u64,
+    pub updates: u64,
+    pub notifications: u64,
+    pub keepalives: u64,
+    pub route_refreshes: u64,
+}
+
+impl MessageCounts {
+    fn count(&mut self, message: &[u8]) {
+        let counter = match message.get(HEADER_LEN - 1) {
+            Some(&TYPE_OPEN) => &mut self.opens,
+            Some(&TYPE_UPDATE) => &mut self.updates,
+            Some(&TYPE_NOTIFICATION) => &mut self.notifications,
+            Some(&TYPE_KEEPALIVE) => &mut self.keepalives,
+            Some(&(TYPE_ROUTE_REFRESH | TYPE_ROUTE_REFRESH_LEGACY)) => &mut self.route_refreshes,
+            _ => return,
+        };
+        *counter += 1;
+    }
+}
+
+/// What a session exchanged since it was created, across connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub sent: MessageCounts,
+    pub received: MessageCounts,
+    /// Messages that ended the session with our NOTIFICATION for their error.
+    pub malformed_messages: u64,
+    /// Malformed attributes that did not (RFC 7606: treat-as-withdraw, attribute discard).
+    pub malformed_attributes: u64,
+}
+
 /// The second connection while collision detection has not decided: our OPEN is sent on it
 /// and its OPEN awaited.
 struct Contender {
@@ -190,6 +226,7 @@ pub struct Session {
     /// Since when something we sent has not been written out.
     unflushed_since: Option<Instant>,
     rng: u64,
+    counters: Counters,
 }
 
 impl Session {
@@ -209,11 +246,16 @@ impl Session {
             keepalive_at: None,
             unflushed_since: None,
             rng: seed | 1,
+            counters: Counters::default(),
         }
     }
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     pub fn negotiated(&self) -> Option<&Negotiated> {
@@ -243,6 +285,7 @@ impl Session {
         };
         self.restart_keepalive(now);
         self.unflushed_since.get_or_insert(now);
+        self.counters.sent.updates += messages.len() as u64;
         messages
             .into_iter()
             .map(|bytes| Output::Send(link, bytes))
@@ -304,6 +347,11 @@ impl Session {
                 }
             }
             Input::Tick => self.tick(now, &mut out),
+        }
+        for output in &out {
+            if let Output::Send(_, message) = output {
+                self.counters.sent.count(message);
+            }
         }
         out
     }
@@ -398,7 +446,10 @@ impl Session {
         };
         contender.buffer.extend_from_slice(bytes);
         let decoded = match frame_length(&contender.buffer) {
-            Ok(Some(length)) => decode(&contender.buffer[..length], &Context::default()),
+            Ok(Some(length)) => {
+                self.counters.received.count(&contender.buffer[..length]);
+                decode(&contender.buffer[..length], &Context::default())
+            }
             Ok(None) => return,
             Err(notify) => Err(notify),
         };
@@ -416,7 +467,10 @@ impl Session {
             // The peer gave this connection up.
             Ok(Message::Notification(_)) => self.drop_contender(None, out),
             Ok(_) => self.drop_contender(Some(&Notify::new(code::FSM, 0, []).into()), out),
-            Err(notify) => self.drop_contender(Some(&notify.into()), out),
+            Err(notify) => {
+                self.counters.malformed_messages += 1;
+                self.drop_contender(Some(&notify.into()), out);
+            }
         }
     }
 
@@ -598,15 +652,21 @@ impl Session {
                 Ok(Some(length)) => length,
                 Ok(None) => break,
                 Err(notify) => {
+                    self.counters.malformed_messages += 1;
                     self.fail(now, notify, out);
                     return;
                 }
             };
-            let message = decode(&self.buffer[consumed..consumed + length], &self.context());
+            let bytes = &self.buffer[consumed..consumed + length];
+            self.counters.received.count(bytes);
+            let message = decode(bytes, &self.context());
             consumed += length;
             let result = match message {
                 Ok(message) => self.on_message(now, message, out),
-                Err(notify) => Err(notify),
+                Err(notify) => {
+                    self.counters.malformed_messages += 1;
+                    Err(notify)
+                }
             };
             if let Err(notify) = result {
                 self.fail(now, notify, out);
@@ -668,6 +728,7 @@ impl Session {
             (State::Established, Message::Keepalive) => self.restart_hold(now),
             (State::Established, Message::Update(update)) => {
                 self.restart_hold(now);
+                self.counters.malformed_attributes += update.problems.len() as u64;
                 out.push(Output::Update(update));
             }
             (State::Established, Message::RouteRefresh(refresh)) => {

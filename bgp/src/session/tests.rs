@@ -608,3 +608,46 @@ fn the_restart_bit_is_set_until_the_first_session_is_up() {
     let third = a.handle(retry, Input::Connected(Link::Outbound));
     assert_eq!(restart_bits(&third), vec![false]);
 }
+
+#[test]
+fn counters_follow_every_message_and_every_malformed_one() {
+    let t0 = start();
+    let (mut a, _, _) = established(t0);
+    let c = *a.counters();
+    assert_eq!((c.sent.opens, c.sent.keepalives), (1, 1));
+    assert_eq!((c.received.opens, c.received.keepalives), (1, 1));
+    // An UPDATE whose MED has 3 bytes: treated as withdraw (RFC 7606), the session stays.
+    let marker = [0xffu8; 16];
+    let attributes = [
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH, empty
+        0x40, 3, 4, 192, 0, 2, 2, // NEXT_HOP
+        0x80, 4, 3, 0, 0, 1, // MED, one byte short
+    ];
+    let mut update = marker.to_vec();
+    let length = 19 + 2 + 2 + attributes.len() + 5;
+    update.extend_from_slice(&(length as u16).to_be_bytes());
+    update.extend_from_slice(&[2, 0, 0, 0, attributes.len() as u8]);
+    update.extend_from_slice(&attributes);
+    update.extend_from_slice(&[32, 198, 51, 100, 5]);
+    let out = a.handle(t0, Input::Bytes(Link::Outbound, &update));
+    let Some(Output::Update(received)) = out.first() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(received.problems.len(), 1, "{received:?}");
+    assert!(notifications(&out).is_empty());
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.counters().malformed_attributes, 1);
+    assert_eq!(a.counters().received.updates, 1);
+    // A broken header ends the session with a NOTIFICATION.
+    let mut garbage = Message::Keepalive.encode(&Context::default());
+    garbage[0] = 0;
+    a.handle(t0, Input::Bytes(Link::Outbound, &garbage));
+    let c = *a.counters();
+    assert_eq!(c.malformed_messages, 1);
+    assert_eq!(c.sent.notifications, 1);
+    assert_eq!(
+        c.received.keepalives, 1,
+        "the broken one is not a KEEPALIVE"
+    );
+}
