@@ -81,9 +81,10 @@ impl Export {
         self.dirty = self.wanted.keys().copied().collect();
     }
 
-    /// A route refresh: every route goes out again (withdrawals still pending stay so).
-    pub fn resend(&mut self) {
-        for prefix in self.wanted.keys() {
+    /// A route refresh for `family`: its routes go out again (withdrawals still pending
+    /// stay so).
+    pub fn resend(&mut self, family: Family) {
+        for prefix in self.wanted.keys().filter(|p| family_of(p) == family) {
             self.told.remove(prefix);
             self.dirty.insert(*prefix);
         }
@@ -151,6 +152,13 @@ impl Export {
             ));
         }
         updates
+    }
+}
+
+fn family_of(prefix: &IpNet) -> Family {
+    match prefix {
+        IpNet::V4(_) => Family::IPV4_UNICAST,
+        IpNet::V6(_) => Family::IPV6_UNICAST,
     }
 }
 

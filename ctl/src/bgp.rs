@@ -243,7 +243,7 @@ impl Announce {
                         eprintln!("session down: {}", describe(&why));
                     }
                     Some(Event::Sent { messages, announced, withdrawn }) if established => {
-                        println!("sent {messages} UPDATE messages: {announced} routes announced, {withdrawn} withdrawn");
+                        println!("sent {messages} messages: {announced} routes announced, {withdrawn} withdrawn");
                     }
                     Some(Event::Update(update)) => {
                         for problem in &update.problems {

@@ -562,7 +562,7 @@ fn a_changed_routes_file_sends_only_the_difference() {
     assert!(route.contains("198.51.100.100/32"), "{route}");
     assert!(lab.bird_holds(&bird, 100, Duration::from_secs(1)));
     assert!(
-        announced_log(&mut lab).contains("sent 2 UPDATE messages: 1 routes announced, 1 withdrawn"),
+        announced_log(&mut lab).contains("sent 2 messages: 1 routes announced, 1 withdrawn"),
         "{}",
         announced_log(&mut lab)
     );
@@ -577,6 +577,56 @@ fn a_changed_routes_file_sends_only_the_difference() {
     assert!(kept.is_some(), "{}", announced_log(&mut lab));
     assert_eq!(received(&lab), (101, 1));
     assert!(lab.bird_holds(&bird, 100, Duration::from_secs(1)));
+}
+
+#[test]
+fn a_route_refresh_request_gets_the_routes_again() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--count", "10", "--from", "198.51.100.0"],
+    );
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    let updates = |lab: &Lab| -> String {
+        let protocol = lab.birdc("rtr", &bird, "show protocols all n1");
+        let line = protocol
+            .lines()
+            .find(|l| l.trim_start().starts_with("Import updates:"));
+        line.unwrap_or_default()
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(updates(&lab), "10");
+    // BIRD asks for our routes again (enhanced refresh: between its markers, RFC 7313).
+    let reload = lab.birdc("rtr", &bird, "reload in n1");
+    let again = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        (updates(&lab) == "20").then_some(())
+    });
+    assert!(
+        again.is_some(),
+        "{reload}\n{}",
+        lab.birdc("rtr", &bird, "show protocols all n1")
+    );
+    assert!(lab.bird_holds(&bird, 10, Duration::from_secs(1)));
+    // The markers and one UPDATE.
+    assert!(
+        announced_log(&mut lab).contains("sent 3 messages: 10 routes announced"),
+        "{}",
+        announced_log(&mut lab)
+    );
 }
 
 #[test]

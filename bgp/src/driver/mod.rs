@@ -4,7 +4,7 @@
 //! routes as the [`Export`] says: the whole table (packed for what was negotiated) and an
 //! End-of-RIB per family each time the session comes up, then only what changes.
 use crate::export::{Export, Path, Updates};
-use crate::packet::{Message, RouteRefreshKind, Update};
+use crate::packet::{Message, RouteRefresh, RouteRefreshKind, Update};
 use crate::session::{
     Down, Input, Link, Negotiated, Output, Session, State, collision_notification,
 };
@@ -50,7 +50,8 @@ pub enum Event {
     Established(Box<Negotiated>),
     /// The table and End-of-RIB were written, this long after Established.
     EndOfRibSent(Duration),
-    /// UPDATEs were queued for the peer, with this many routes announced and withdrawn.
+    /// Messages were queued for the peer (UPDATEs, and the markers around a refresh), with
+    /// this many routes announced and withdrawn.
     Sent {
         messages: usize,
         announced: usize,
@@ -233,13 +234,26 @@ pub async fn run(
                         let _ = events.send(Event::Update(update)).await;
                     }
                     Output::RouteRefresh(refresh) => {
-                        // A request gets the table again; the peer's own refresh markers
-                        // (RFC 7313) ask nothing of us.
+                        // A request gets that family's routes again, between the markers of
+                        // an enhanced refresh (RFC 7313 4) when both offered it; the peer's
+                        // own markers ask nothing of us.
                         if refresh.kind == RouteRefreshKind::Request
                             && let Some(n) = session.negotiated().cloned()
+                            && n.families.contains(&refresh.family)
                         {
-                            export.resend();
-                            let updates = export.updates(&n);
+                            export.resend(refresh.family);
+                            let mut updates = export.updates(&n);
+                            if n.enhanced_route_refresh {
+                                let marker = |kind| {
+                                    Message::RouteRefresh(RouteRefresh {
+                                        family: refresh.family,
+                                        kind,
+                                    })
+                                    .encode(&n.context)
+                                };
+                                updates.messages.insert(0, marker(RouteRefreshKind::Begin));
+                                updates.messages.push(marker(RouteRefreshKind::End));
+                            }
                             next.extend(send(&mut session, &events, Instant::now(), updates).await);
                         }
                     }

@@ -173,18 +173,21 @@ fn routes_travel_grouped_by_attribute_set() {
 }
 
 #[test]
-fn after_the_session_goes_down_or_a_refresh_everything_goes_again() {
+fn after_the_session_goes_down_everything_goes_again_and_after_a_refresh_its_family() {
     let mut export = Export::with_routes((*path(1)).clone(), &[host(1), host(2)]);
     export.updates(&both());
     export.session_down();
     assert_eq!(export.updates(&both()).announced, 2);
     // A refresh while a withdrawal is pending: both routes' fate goes out.
     export.withdraw(host(2));
-    export.resend();
+    export.announce(host6(1), v6_path());
+    export.updates(&both());
+    export.withdraw(host(1));
+    export.resend(Family::IPV6_UNICAST);
     let updates = export.updates(&both());
     assert_eq!(
         contents(&updates),
-        vec![(vec![], vec![host(2)]), (vec![host(1)], vec![])]
+        vec![(vec![], vec![host(1)]), (vec![host6(1)], vec![])]
     );
 }
 

@@ -101,7 +101,7 @@ pub fn decode(message: &[u8], ctx: &Context) -> Result<Message, Notify> {
         TYPE_UPDATE => Message::Update(Box::new(Update::decode(body, ctx)?)),
         TYPE_NOTIFICATION => Message::Notification(Notification::decode(body)),
         TYPE_KEEPALIVE => Message::Keepalive,
-        _ => Message::RouteRefresh(RouteRefresh::decode(body)?),
+        _ => Message::RouteRefresh(RouteRefresh::decode(message)?),
     })
 }
 

@@ -1,5 +1,6 @@
 //! NOTIFICATION (RFC 4271 4.5, with RFC 9003's shutdown message) and ROUTE-REFRESH (RFC 2918,
 //! RFC 7313's beginning and end of a refresh).
+use super::HEADER_LEN;
 use super::capability::Family;
 use super::error::{Notify, code, describe, subcode};
 
@@ -98,25 +99,37 @@ pub struct RouteRefresh {
 }
 
 impl RouteRefresh {
-    pub fn decode(body: &[u8]) -> Result<RouteRefresh, Notify> {
-        let [a, b, kind, safi] = body else {
+    /// Reads a whole ROUTE-REFRESH message (header included: an error's data is all of it).
+    pub fn decode(message: &[u8]) -> Result<RouteRefresh, Notify> {
+        let body = message.get(HEADER_LEN..).unwrap_or_default();
+        let (Some(&[a, b, kind, safi]), rest) = (body.first_chunk::<4>(), body.get(4..)) else {
             return Err(Notify::new(
                 code::ROUTE_REFRESH,
                 subcode::INVALID_MESSAGE_LENGTH,
-                body.to_vec(),
+                message.to_vec(),
             ));
         };
+        // RFC 7313 5: a BoRR or EoRR is exactly 4 bytes, and the error carries the whole
+        // message. A request may carry ORF entries (RFC 5291); we never offer ORF, so they
+        // are ignored and the request served.
+        if matches!(kind, 1 | 2) && rest.is_some_and(|r| !r.is_empty()) {
+            return Err(Notify::new(
+                code::ROUTE_REFRESH,
+                subcode::INVALID_MESSAGE_LENGTH,
+                message.to_vec(),
+            ));
+        }
         let kind = match kind {
             0 => RouteRefreshKind::Request,
             1 => RouteRefreshKind::Begin,
             2 => RouteRefreshKind::End,
             // RFC 7313 5: other subtypes are ignored.
-            other => RouteRefreshKind::Unknown(*other),
+            other => RouteRefreshKind::Unknown(other),
         };
         Ok(RouteRefresh {
             family: Family {
-                afi: u16::from_be_bytes([*a, *b]),
-                safi: *safi,
+                afi: u16::from_be_bytes([a, b]),
+                safi,
             },
             kind,
         })

@@ -586,6 +586,26 @@ fn route_refresh_in_both_codes_and_its_enhanced_markers() {
     assert_eq!(Message::RouteRefresh(r).encode(&EBGP4), end);
 }
 
+#[test]
+fn a_marker_with_orf_entries_is_refused_with_the_whole_message_and_a_request_served() {
+    // RFC 7313 5: an EoRR longer than 4 bytes: 7/1, the data the complete message.
+    let long_end = message(TYPE_ROUTE_REFRESH, "0001 02 01 01 0040 00");
+    let Err(notify) = decode(&long_end, &EBGP4) else {
+        panic!("refused");
+    };
+    assert_eq!((notify.code, notify.subcode), (7, 1));
+    assert_eq!(notify.data, long_end);
+    // A request with ORF entries (RFC 5291), which we never offered: served, entries ignored.
+    let with_orf = message(TYPE_ROUTE_REFRESH, "0001 00 01 01 0040 00");
+    assert_eq!(
+        decode(&with_orf, &EBGP4),
+        Ok(Message::RouteRefresh(RouteRefresh {
+            family: Family::IPV4_UNICAST,
+            kind: RouteRefreshKind::Request
+        }))
+    );
+}
+
 fn prefix() -> impl Strategy<Value = IpNet> {
     prop_oneof![
         (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpNet::new(Ipv4Addr::from(a).into(), l)

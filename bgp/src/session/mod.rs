@@ -274,7 +274,8 @@ impl Session {
             .min()
     }
 
-    /// Sends UPDATEs (whole messages) on an established session; nothing otherwise.
+    /// Sends UPDATEs (whole messages, and the ROUTE-REFRESH markers around a refresh) on an
+    /// established session; nothing otherwise.
     pub fn send_updates(&mut self, now: Instant, messages: Vec<Vec<u8>>) -> Vec<Output> {
         if self.state != State::Established || messages.is_empty() {
             return Vec::new();
@@ -285,7 +286,9 @@ impl Session {
         };
         self.restart_keepalive(now);
         self.unflushed_since.get_or_insert(now);
-        self.counters.sent.updates += messages.len() as u64;
+        for message in &messages {
+            self.counters.sent.count(message);
+        }
         messages
             .into_iter()
             .map(|bytes| Output::Send(link, bytes))
