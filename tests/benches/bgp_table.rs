@@ -1,12 +1,14 @@
 //! Table transfer: 100,000 IPv4 /32 routes sent to a BIRD receiver in the lab, by FerroLB
-//! (`ferrolbctl bgp announce`), BIRD and FRR's bgpd, one after the other in the same run.
-//! Measured at the receiver: from its session's Established (BIRD's own timestamp, in ms)
-//! to `show route count` reporting every route (polled every 10 ms). Also the sender's
-//! resident memory once the table is sent, and, for FerroLB, how long after Established it
-//! wrote End-of-RIB.
+//! (`ferrolbctl bgp announce`), GoBGP, BIRD and FRR's bgpd, one after the other in the same
+//! run. Measured at the receiver: from its session's Established (BIRD's own timestamp, in
+//! ms) to `show route count` reporting every route (polled every 10 ms). Also the sender's
+//! resident memory once the table is sent, for FerroLB how long after Established it wrote
+//! End-of-RIB, and for FerroLB and GoBGP (which can drop their whole table at run time) the
+//! time from the order to withdraw everything to the receiver holding nothing. Then 1M
+//! routes from FerroLB and GoBGP, to see whether the time per route stays flat.
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_table`
-//! (root; `BGP_ROUTES=10000` and `BGP_TRIALS=1` for a shorter run).
+//! (root; `BGP_ROUTES=10000`, `BGP_TRIALS=1` and `BGP_LARGE=0` for a shorter run).
 use ferrolb_e2e::{Lab, NODE_AS, ROUTER_AS, lab_available, wait_until};
 use std::time::Duration;
 
@@ -54,11 +56,13 @@ struct Trial {
     transfer_ms: f64,
     sender_rss_mib: f64,
     end_of_rib_ms: Option<f64>,
+    withdraw_ms: Option<f64>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Sender {
     FerroLb,
+    GoBgp,
     Bird,
     Frr,
 }
@@ -67,10 +71,58 @@ impl Sender {
     fn name(self) -> &'static str {
         match self {
             Sender::FerroLb => "FerroLB (ferrolbctl bgp announce)",
+            Sender::GoBgp => "GoBGP",
             Sender::Bird => "BIRD 2",
             Sender::Frr => "FRR bgpd",
         }
     }
+}
+
+/// The routes as an MRT TABLE_DUMP_V2 file (RFC 6396) for `gobgp mrt inject`: a peer index
+/// table, then one RIB entry per route with ORIGIN IGP, an empty AS_PATH and our next hop.
+/// The last route is repeated 5,000 times at the end: GoBGP 3.10's `mrt inject` exits
+/// without closing its gRPC stream, so whatever is still in flight then is lost (the
+/// repeats replace one another).
+fn mrt_dump(routes: u32) -> Vec<u8> {
+    fn record(out: &mut Vec<u8>, subtype: u16, body: &[u8]) {
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&13u16.to_be_bytes()); // TABLE_DUMP_V2
+        out.extend_from_slice(&subtype.to_be_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    let mut out = Vec::new();
+    // PEER_INDEX_TABLE: collector id, no view name, one IPv4 peer with a 4-octet AS.
+    let mut peers = vec![
+        192, 0, 2, 11, 0, 0, 0, 1, 0x02, 192, 0, 2, 11, 192, 0, 2, 11,
+    ];
+    peers.extend_from_slice(&NODE_AS.to_be_bytes());
+    record(&mut out, 1, &peers);
+    let attributes = [
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH, empty (GoBGP puts its own AS first)
+        0x40, 3, 4, 192, 0, 2, 11, // NEXT_HOP
+    ];
+    let last = routes.saturating_sub(1);
+    for i in (0..routes).chain(std::iter::repeat_n(last, 5000)) {
+        let mut body = i.to_be_bytes().to_vec();
+        body.push(32);
+        body.extend_from_slice(&(0x0a00_0000 + i).to_be_bytes());
+        body.extend_from_slice(&1u16.to_be_bytes());
+        body.extend_from_slice(&0u16.to_be_bytes()); // peer index
+        body.extend_from_slice(&0u32.to_be_bytes()); // originated
+        body.extend_from_slice(&(attributes.len() as u16).to_be_bytes());
+        body.extend_from_slice(&attributes);
+        record(&mut out, 2, &body); // RIB_IPV4_UNICAST
+    }
+    out
+}
+
+/// How many routes the receiving BIRD holds ("N of M routes for ...").
+fn held(lab: &Lab, receiver: &str) -> Option<u64> {
+    let count = lab.birdc("rtr", receiver, "show route count");
+    let line = count.lines().find(|l| l.contains(" routes for "))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 fn trial(sender: Sender, routes: u32) -> Trial {
@@ -78,17 +130,38 @@ fn trial(sender: Sender, routes: u32) -> Trial {
     let receiver = lab
         .start_bird_receiver(NODE_AS, "timeformat protocol iso long ms;", "")
         .expect("the receiving BIRD starts");
+    let routes_file = lab.dir().join("routes");
     let pid = match sender {
         Sender::FerroLb => {
-            let count = routes.to_string();
-            lab.start_announce(
-                "sender",
-                "192.0.2.1",
-                ROUTER_AS,
-                &["--count", &count, "--from", "10.0.0.0"],
-            )
-            .expect("ferrolbctl starts")
-            .pid()
+            let table: String = (0..routes).map(|i| route(i) + "\n").collect();
+            std::fs::write(&routes_file, table).expect("writing the routes");
+            let file = routes_file.to_str().expect("a UTF-8 path");
+            lab.start_announce("sender", "192.0.2.1", ROUTER_AS, &["--routes", file])
+                .expect("ferrolbctl starts")
+                .pid()
+        }
+        Sender::GoBgp => {
+            // The table is loaded before the neighbour exists, so the transfer is measured
+            // alone.
+            lab.start_gobgp("n1", NODE_AS, &[]).expect("gobgpd starts");
+            let api = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+                lab.gobgp("n1", &["global"]).contains("AS:").then_some(())
+            });
+            api.expect("GoBGP's API answers");
+            let dump = lab.dir().join("table.mrt");
+            std::fs::write(&dump, mrt_dump(routes)).expect("writing the MRT dump");
+            let dump = dump.to_str().expect("a UTF-8 path");
+            lab.gobgp("n1", &["mrt", "inject", "global", dump]);
+            let loaded = format!("Destination: {routes},");
+            let all = wait_until(Duration::from_secs(300), Duration::from_millis(200), || {
+                lab.gobgp("n1", &["global", "rib", "summary", "-a", "ipv4"])
+                    .contains(&loaded)
+                    .then_some(())
+            });
+            all.expect("GoBGP loaded the table");
+            let peer_as = ROUTER_AS.to_string();
+            lab.gobgp("n1", &["neighbor", "add", "192.0.2.1", "as", &peer_as]);
+            lab.daemon("n1", "gobgpd").expect("started").pid()
         }
         Sender::Bird => {
             let statics: String = (0..routes)
@@ -153,10 +226,34 @@ fn trial(sender: Sender, routes: u32) -> Trial {
         }),
         _ => None,
     };
+    let sender_rss_mib = resident_kib(pid) as f64 / 1024.0;
+    // Everything withdrawn while the session stays up: an empty routes file read again, or
+    // GoBGP's whole RIB deleted.
+    let started = now_ms();
+    let ordered = match sender {
+        Sender::FerroLb => {
+            std::fs::write(&routes_file, "").expect("emptying the routes");
+            lab.daemon("n1", "sender").expect("started").hang_up();
+            true
+        }
+        Sender::GoBgp => {
+            lab.gobgp("n1", &["global", "rib", "-a", "ipv4", "del", "all"]);
+            true
+        }
+        _ => false,
+    };
+    let withdraw_ms = ordered.then(|| {
+        let gone = wait_until(Duration::from_secs(300), Duration::from_millis(10), || {
+            (held(&lab, &receiver) == Some(0)).then(now_ms)
+        });
+        gone.unwrap_or_else(|| panic!("{}: the routes never went\n{}", sender.name(), lab.logs()))
+            - started
+    });
     Trial {
         transfer_ms: done_at - since,
-        sender_rss_mib: resident_kib(pid) as f64 / 1024.0,
+        sender_rss_mib,
         end_of_rib_ms,
+        withdraw_ms,
     }
 }
 
@@ -166,32 +263,39 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    if !lab_available(&["ip", "bird", "birdc", "bgpd"]) {
-        eprintln!("bgp_table needs root, BIRD and FRR");
+    if !lab_available(&["ip", "bird", "birdc", "bgpd", "gobgpd", "gobgp"]) {
+        eprintln!("bgp_table needs root, BIRD, FRR and GoBGP");
         std::process::exit(1);
     }
     let routes = env("BGP_ROUTES", 100_000);
     let trials = env("BGP_TRIALS", 3);
+    let large = env("BGP_LARGE", 1_000_000);
     println!(
-        "| sender | trials | routes | Established to all held, median ms | worst ms | sender resident MiB |"
+        "| sender | trials | routes | Established to all held, median ms | worst ms | sender resident MiB | withdraw all, median ms |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
-    for sender in [Sender::FerroLb, Sender::Bird, Sender::Frr] {
+    for sender in [Sender::FerroLb, Sender::GoBgp, Sender::Bird, Sender::Frr] {
         let results: Vec<Trial> = (0..trials).map(|_| trial(sender, routes)).collect();
         let times: Vec<f64> = results.iter().map(|t| t.transfer_ms).collect();
         let worst = times.iter().copied().fold(0.0, f64::max);
         let med = median(times);
         let rss = median(results.iter().map(|t| t.sender_rss_mib).collect());
+        let withdraw: Vec<f64> = results.iter().filter_map(|t| t.withdraw_ms).collect();
+        let withdraw = if withdraw.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.0}", median(withdraw))
+        };
         println!(
-            "| {} | {trials} | {routes} | {med:.0} | {worst:.0} | {rss:.1} |",
+            "| {} | {trials} | {routes} | {med:.0} | {worst:.0} | {rss:.1} | {withdraw} |",
             sender.name()
         );
         if let Sender::FerroLb = sender {
             let eor: Vec<f64> = results.iter().filter_map(|t| t.end_of_rib_ms).collect();
             if !eor.is_empty() {
                 println!(
-                    "|   FerroLB: End-of-RIB written after Established, median ms | | | {:.0} | | |",
+                    "|   FerroLB: End-of-RIB written after Established, median ms | | | {:.0} | | | |",
                     median(eor)
                 );
             }
@@ -210,7 +314,10 @@ fn main() {
             "not met"
         }
     );
-    let bird_rss = medians[1].2;
+    let bird_rss = medians
+        .iter()
+        .find(|m| m.0 == Sender::Bird)
+        .map_or(0.0, |m| m.2);
     println!(
         "FerroLB's resident memory {:.1} MiB against BIRD's {bird_rss:.1} MiB: {}",
         medians[0].2,
@@ -220,4 +327,27 @@ fn main() {
             "not below"
         }
     );
+    if large == 0 {
+        return;
+    }
+    // Time per route at 10x the table: one trial each of the two fastest senders.
+    println!();
+    println!(
+        "| sender | routes | Established to all held, ms | per 100k routes, ms | (at {routes}: per 100k, ms) | withdraw all, ms |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (sender, small, _) in medians
+        .iter()
+        .filter(|m| matches!(m.0, Sender::FerroLb | Sender::GoBgp))
+    {
+        let t = trial(*sender, large);
+        println!(
+            "| {} | {large} | {:.0} | {:.1} | {:.1} | {:.0} |",
+            sender.name(),
+            t.transfer_ms,
+            t.transfer_ms * 100_000.0 / f64::from(large),
+            small * 100_000.0 / f64::from(routes),
+            t.withdraw_ms.unwrap_or(f64::NAN)
+        );
+    }
 }
