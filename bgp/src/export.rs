@@ -5,7 +5,7 @@
 use crate::packet::{Attributes, Family, NextHop, pack_announcements, pack_withdrawals};
 use crate::session::Negotiated;
 use ipnet::IpNet;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The attribute set of a route: everything but its prefix. Routes that share one (the same
@@ -18,11 +18,42 @@ pub struct Path {
 
 #[derive(Debug, Default)]
 pub struct Export {
-    wanted: HashMap<IpNet, Arc<Path>>,
-    /// What the peer was told and still holds, as far as we know (empty while down).
-    told: HashMap<IpNet, Arc<Path>>,
-    /// Prefixes whose wanted and told paths may differ.
-    dirty: HashSet<IpNet>,
+    routes: HashMap<IpNet, Entry>,
+    /// Prefixes whose wanted and told paths may differ (repeats allowed).
+    dirty: Vec<IpNet>,
+    /// Every route must go out (a new session): `dirty` is not needed.
+    full: bool,
+    /// Marks the routes of the latest `replace`.
+    generation: u32,
+}
+
+/// One prefix: the path the peer should have, and what it was told (as far as we know;
+/// nothing while the session is down).
+#[derive(Debug, Default)]
+struct Entry {
+    wanted: Option<Arc<Path>>,
+    told: Told,
+    generation: u32,
+}
+
+/// What the peer was told about a prefix. Mostly what it should have, which then costs no
+/// second reference to the path.
+#[derive(Debug, Default)]
+enum Told {
+    #[default]
+    Nothing,
+    Wanted,
+    Other(Arc<Path>),
+}
+
+impl Entry {
+    /// The path changes (or goes, with `None`); what was told is kept apart.
+    fn set(&mut self, path: Option<Arc<Path>>) {
+        let old = std::mem::replace(&mut self.wanted, path);
+        if matches!(self.told, Told::Wanted) {
+            self.told = old.map_or(Told::Nothing, Told::Other);
+        }
+    }
 }
 
 /// UPDATEs for one batch of changes, and how much they carry.
@@ -45,91 +76,137 @@ impl Export {
     }
 
     pub fn announce(&mut self, prefix: IpNet, path: Arc<Path>) {
-        self.wanted.insert(prefix, path);
-        self.dirty.insert(prefix);
+        self.routes.entry(prefix).or_default().set(Some(path));
+        self.dirty.push(prefix);
     }
 
     pub fn withdraw(&mut self, prefix: IpNet) {
-        if self.wanted.remove(&prefix).is_some() {
-            self.dirty.insert(prefix);
+        if let Some(entry) = self.routes.get_mut(&prefix)
+            && entry.wanted.is_some()
+        {
+            entry.set(None);
+            self.dirty.push(prefix);
         }
     }
 
     /// Makes `routes` the whole table: what is not in it is withdrawn, what is unchanged
     /// costs nothing.
     pub fn replace(&mut self, routes: impl IntoIterator<Item = (IpNet, Arc<Path>)>) {
-        let old = std::mem::take(&mut self.wanted);
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
         for (prefix, path) in routes {
-            if old.get(&prefix) != Some(&path) {
-                self.dirty.insert(prefix);
+            let entry = self.routes.entry(prefix).or_default();
+            entry.generation = generation;
+            if entry.wanted.as_ref() != Some(&path) {
+                entry.set(Some(path));
+                self.dirty.push(prefix);
             }
-            self.wanted.insert(prefix, path);
         }
-        self.dirty
-            .extend(old.into_keys().filter(|p| !self.wanted.contains_key(p)));
+        for (prefix, entry) in &mut self.routes {
+            if entry.generation != generation && entry.wanted.is_some() {
+                entry.set(None);
+                self.dirty.push(*prefix);
+            }
+        }
     }
 
     /// The routes the peer should hold.
     pub fn wanted(&self) -> impl Iterator<Item = (&IpNet, &Arc<Path>)> {
-        self.wanted.iter()
+        self.routes
+            .iter()
+            .filter_map(|(prefix, entry)| Some((prefix, entry.wanted.as_ref()?)))
     }
 
     /// The session went down: the peer holds nothing of ours (or, with graceful restart,
     /// stale routes it drops at our End-of-RIB unless we announce them again).
     pub fn session_down(&mut self) {
-        self.told.clear();
-        self.dirty = self.wanted.keys().copied().collect();
+        self.routes.retain(|_, entry| {
+            entry.told = Told::Nothing;
+            entry.wanted.is_some()
+        });
+        self.dirty.clear();
+        self.full = true;
     }
 
     /// A route refresh for `family`: its routes go out again (withdrawals still pending
     /// stay so).
     pub fn resend(&mut self, family: Family) {
-        for prefix in self.wanted.keys().filter(|p| family_of(p) == family) {
-            self.told.remove(prefix);
-            self.dirty.insert(*prefix);
+        for (prefix, entry) in &mut self.routes {
+            if family_of(prefix) == family && entry.wanted.is_some() {
+                // Withdrawals still pending (told something else) stay so.
+                if matches!(entry.told, Told::Wanted) {
+                    entry.told = Told::Nothing;
+                }
+                self.dirty.push(*prefix);
+            }
         }
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.dirty.is_empty()
+        self.full || !self.dirty.is_empty()
     }
 
     /// The UPDATEs that bring the peer from what it was told to what it should hold, packed
     /// for what was negotiated. The peer counts as told once they are returned. Routes it
     /// cannot take (a family not negotiated, an IPv6 next hop for IPv4 without extended next
-    /// hop) are not sent, and withdrawn if they were.
+    /// hop) are not sent, and withdrawn if they were. Only for an established session.
     pub fn updates(&mut self, negotiated: &Negotiated) -> Updates {
-        let mut dirty: Vec<IpNet> = self.dirty.drain().collect();
-        dirty.sort_unstable();
-        // Announcements grouped by attribute set, in the order first seen; withdrawals of
-        // IPv4 routes split by whether they went out in MP_REACH (IPv6 next hop).
+        // Announcements grouped by attribute set, in the order first seen.
         let mut groups: Vec<(Arc<Path>, Vec<IpNet>)> = Vec::new();
+        let mut add = |prefix: IpNet, path: &Arc<Path>| match groups
+            .iter_mut()
+            .find(|(p, _)| Arc::ptr_eq(p, path) || p == path)
+        {
+            Some((_, prefixes)) => prefixes.push(prefix),
+            None => groups.push((path.clone(), vec![prefix])),
+        };
+        // Withdrawals, split by whether the route went out in MP_REACH (an IPv4 route with an
+        // IPv6 next hop is withdrawn in MP_UNREACH).
         let mut withdrawals: [Vec<IpNet>; 2] = [Vec::new(), Vec::new()];
-        for prefix in dirty {
-            let wanted = self
-                .wanted
-                .get(&prefix)
-                .filter(|path| sendable(&prefix, path, negotiated));
-            let told = self.told.get(&prefix);
-            match (wanted, told) {
-                (Some(path), Some(was)) if Arc::ptr_eq(path, was) || path == was => {}
-                (Some(path), _) => {
-                    match groups
-                        .iter_mut()
-                        .find(|(p, _)| Arc::ptr_eq(p, path) || p == path)
-                    {
-                        Some((_, prefixes)) => prefixes.push(prefix),
-                        None => groups.push((path.clone(), vec![prefix])),
+        if std::mem::take(&mut self.full) {
+            // A new session holds nothing: one pass over the table, no lookups, no sort.
+            self.dirty.clear();
+            for (prefix, entry) in &mut self.routes {
+                if let Some(path) = &entry.wanted
+                    && sendable(prefix, path, negotiated)
+                {
+                    entry.told = Told::Wanted;
+                    add(*prefix, path);
+                }
+            }
+        } else {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            for prefix in dirty {
+                let Some(entry) = self.routes.get_mut(&prefix) else {
+                    continue;
+                };
+                let wanted = entry
+                    .wanted
+                    .as_ref()
+                    .filter(|path| sendable(&prefix, path, negotiated));
+                match (wanted, &entry.told) {
+                    (Some(_), Told::Wanted) => {}
+                    (Some(path), Told::Other(was)) if Arc::ptr_eq(path, was) || path == was => {
+                        entry.told = Told::Wanted;
                     }
-                    self.told.insert(prefix, path.clone());
+                    (Some(path), _) => {
+                        add(prefix, path);
+                        entry.told = Told::Wanted;
+                    }
+                    (None, Told::Other(was)) => {
+                        let over_mp = matches!(prefix, IpNet::V4(_))
+                            && matches!(was.next_hop, NextHop::V6 { .. });
+                        withdrawals[usize::from(over_mp)].push(prefix);
+                        entry.told = Told::Nothing;
+                    }
+                    // Never sendable on this session, or never told.
+                    (None, _) => {}
                 }
-                (None, Some(was)) => {
-                    let over_mp = matches!(prefix, IpNet::V4(_))
-                        && matches!(was.next_hop, NextHop::V6 { .. });
-                    withdrawals[usize::from(over_mp)].push(prefix);
-                    self.told.remove(&prefix);
+                if entry.wanted.is_none() && matches!(entry.told, Told::Nothing) {
+                    self.routes.remove(&prefix);
                 }
-                (None, None) => {}
             }
         }
         let ctx = negotiated.context;

@@ -8,7 +8,8 @@
 //! routes from FerroLB and GoBGP, to see whether the time per route stays flat.
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_table`
-//! (root; `BGP_ROUTES=10000`, `BGP_TRIALS=1` and `BGP_LARGE=0` for a shorter run).
+//! (root; `BGP_ROUTES=10000`, `BGP_TRIALS=1`, `BGP_LARGE=0` and `BGP_SENDERS=ferrolb,gobgp`
+//! for a shorter run).
 use ferrolb_e2e::{Lab, NODE_AS, ROUTER_AS, lab_available, wait_until};
 use std::time::Duration;
 
@@ -275,7 +276,18 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
-    for sender in [Sender::FerroLb, Sender::GoBgp, Sender::Bird, Sender::Frr] {
+    let only = std::env::var("BGP_SENDERS")
+        .unwrap_or_default()
+        .to_lowercase();
+    let senders = [Sender::FerroLb, Sender::GoBgp, Sender::Bird, Sender::Frr]
+        .into_iter()
+        .filter(|s| {
+            only.is_empty()
+                || only
+                    .split(',')
+                    .any(|o| s.name().to_lowercase().starts_with(o))
+        });
+    for sender in senders {
         let results: Vec<Trial> = (0..trials).map(|_| trial(sender, routes)).collect();
         let times: Vec<f64> = results.iter().map(|t| t.transfer_ms).collect();
         let worst = times.iter().copied().fold(0.0, f64::max);

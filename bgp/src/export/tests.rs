@@ -104,7 +104,13 @@ fn a_full_table_costs_what_packing_it_in_one_go_costs() {
         &prefixes,
         &both().context,
     );
-    assert_eq!(updates.messages, minimum);
+    // The same messages and bytes (the prefixes in another order).
+    let bytes = |messages: &[Vec<u8>]| messages.iter().map(Vec::len).sum::<usize>();
+    assert_eq!(updates.messages.len(), minimum.len());
+    assert_eq!(bytes(&updates.messages), bytes(&minimum));
+    let mut sent: Vec<IpNet> = contents(&updates).into_iter().flat_map(|m| m.0).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, prefixes);
     assert_eq!(updates.announced, 100_000);
     assert!(!export.has_changes());
     assert!(export.updates(&both()).messages.is_empty(), "told already");
