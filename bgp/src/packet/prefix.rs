@@ -12,6 +12,9 @@ pub fn decode_prefixes(afi: Afi, mut bytes: &[u8], out: &mut Vec<IpNet>) -> Opti
         AFI_IPV6 => 128,
         _ => return None,
     };
+    // Room for host routes, the densest common case (one length byte and a full address
+    // each), so a full UPDATE fills the vector without growing it.
+    out.reserve(bytes.len() / (1 + usize::from(width) / 8));
     while let Some((&len, rest)) = bytes.split_first() {
         if len > width {
             return None;

@@ -651,3 +651,30 @@ fn counters_follow_every_message_and_every_malformed_one() {
         "the broken one is not a KEEPALIVE"
     );
 }
+
+proptest::proptest! {
+    /// Whatever an established peer sends, in whatever pieces: no panic, and the session
+    /// either stays up or goes down with our NOTIFICATION (or the peer's).
+    #[test]
+    fn garbage_from_an_established_peer_never_panics(
+        chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8),
+        marker_first in proptest::prelude::any::<bool>(),
+    ) {
+        let t0 = start();
+        let (mut a, _, _) = established(t0);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut bytes = chunk.clone();
+            if marker_first && i == 0 {
+                // Mostly past the marker check, to reach the message decoders.
+                let mut framed = vec![0xff; 16];
+                framed.extend_from_slice(&bytes);
+                bytes = framed;
+            }
+            let out = a.handle(t0, Input::Bytes(Link::Outbound, &bytes));
+            if a.state() != State::Established {
+                proptest::prop_assert!(out.iter().any(|o| matches!(o, Output::Down(_))));
+                break;
+            }
+        }
+    }
+}
