@@ -345,16 +345,19 @@ fn main() {
     // Time per route at 10x the table: one trial each of the two fastest senders.
     println!();
     println!(
-        "| sender | routes | Established to all held, ms | per 100k routes, ms | (at {routes}: per 100k, ms) | withdraw all, ms |"
+        "| sender | routes | Established to all held, ms | per 100k routes, ms | (at {routes}: per 100k, ms) | withdraw all, ms | End-of-RIB written, ms |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (sender, small, _) in medians
         .iter()
         .filter(|m| matches!(m.0, Sender::FerroLb | Sender::GoBgp))
     {
         let t = trial(*sender, large);
+        let end_of_rib = t
+            .end_of_rib_ms
+            .map_or("-".to_string(), |ms| format!("{ms:.0}"));
         println!(
-            "| {} | {large} | {:.0} | {:.1} | {:.1} | {:.0} |",
+            "| {} | {large} | {:.0} | {:.1} | {:.1} | {:.0} | {end_of_rib} |",
             sender.name(),
             t.transfer_ms,
             t.transfer_ms * 100_000.0 / f64::from(large),
