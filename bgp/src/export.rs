@@ -128,15 +128,12 @@ impl Export {
         self.full = true;
     }
 
-    /// A route refresh for `family`: its routes go out again (withdrawals still pending
-    /// stay so).
+    /// A route refresh for `family`: its routes go out again.
     pub fn resend(&mut self, family: Family) {
         for (prefix, entry) in &mut self.routes {
+            // Only routes still wanted: a withdrawal owed stays owed.
             if family_of(prefix) == family && entry.wanted.is_some() {
-                // Withdrawals still pending (told something else) stay so.
-                if matches!(entry.told, Told::Wanted) {
-                    entry.told = Told::Nothing;
-                }
+                entry.told = Told::Nothing;
                 self.dirty.push(*prefix);
             }
         }

@@ -9,6 +9,7 @@ use ferrolb_bgp::packet::{
 };
 use ferrolb_bgp::session::{Config, Down, PeerAs, Session};
 use ipnet::IpNet;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -223,6 +224,15 @@ impl Announce {
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("listening for SIGHUP")?;
         let mut established = false;
+        let mut exit = ExitCode::SUCCESS;
+        // Commands wait here until the channel has room, while events keep being read: the
+        // driver may be waiting for us to take one.
+        let mut queued: VecDeque<Command> = VecDeque::new();
+        let mut stopping = false;
+        let stop = |message: &str| Command::Stop {
+            subcode: subcode::ADMINISTRATIVE_SHUTDOWN,
+            message: message.into(),
+        };
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -233,10 +243,11 @@ impl Announce {
                     Some(Event::EndOfRibSent(after)) => {
                         println!("End-of-RIB sent: {routes} routes, {} ms after established", after.as_millis());
                     }
-                    Some(Event::Down(Down::Received(n))) if !established => {
+                    Some(Event::Down(Down::Received(n))) if !established && !stopping => {
                         eprintln!("peer refused: {}", n.describe());
-                        let _ = commands.send(Command::Stop { subcode: subcode::ADMINISTRATIVE_SHUTDOWN, message: String::new() }).await;
-                        return Ok(ExitCode::from(1));
+                        exit = ExitCode::from(1);
+                        stopping = true;
+                        queued.push_back(stop(""));
                     }
                     Some(Event::Down(why)) => {
                         established = false;
@@ -258,27 +269,31 @@ impl Announce {
                         }
                     }
                     Some(Event::Sent { .. }) => {}
+                    // The session ended (after our Stop).
                     None => break,
                 },
-                Some(()) = hangups.recv() => match self.table() {
+                permit = commands.reserve(), if !queued.is_empty() => {
+                    if let (Ok(permit), Some(command)) = (permit, queued.pop_front()) {
+                        permit.send(command);
+                    }
+                }
+                Some(()) = hangups.recv(), if !stopping => match self.table() {
                     // Only what changed goes to the peer.
                     Ok(table) => {
                         routes = table.len();
                         println!("routes read again: {routes}");
-                        let _ = commands.send(Command::Replace(table)).await;
+                        queued.push_back(Command::Replace(table));
                     }
                     Err(e) => eprintln!("keeping the routes announced: {e:#}"),
                 },
-                () = &mut terminated => {
-                    let _ = commands.send(Command::Stop { subcode: subcode::ADMINISTRATIVE_SHUTDOWN, message: "ferrolbctl stopped".into() }).await;
-                    break;
+                () = &mut terminated, if !stopping => {
+                    stopping = true;
+                    queued.push_back(stop("ferrolbctl stopped"));
                 }
             }
         }
-        // Read what the session still reports until it ends, so it never waits on us.
-        while events.recv().await.is_some() {}
         session.await.context("the session task")??;
-        Ok(ExitCode::SUCCESS)
+        Ok(exit)
     }
 }
 

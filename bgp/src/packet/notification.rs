@@ -1,8 +1,8 @@
 //! NOTIFICATION (RFC 4271 4.5, with RFC 9003's shutdown message) and ROUTE-REFRESH (RFC 2918,
 //! RFC 7313's beginning and end of a refresh).
-use super::HEADER_LEN;
 use super::capability::Family;
 use super::error::{Notify, code, describe, subcode};
+use super::{HEADER_LEN, MAX_MESSAGE_LEN};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
@@ -20,9 +20,12 @@ impl Notification {
         }
     }
 
+    /// The body; data that would take the message past 4096 bytes (an error quoting a
+    /// whole maximum-size message) is cut to fit.
     pub fn encode(&self) -> Vec<u8> {
+        let room = MAX_MESSAGE_LEN - HEADER_LEN - 2;
         let mut body = vec![self.code, self.subcode];
-        body.extend_from_slice(&self.data);
+        body.extend_from_slice(&self.data[..self.data.len().min(room)]);
         body
     }
 

@@ -595,6 +595,18 @@ fn a_marker_with_orf_entries_is_refused_with_the_whole_message_and_a_request_ser
     };
     assert_eq!((notify.code, notify.subcode), (7, 1));
     assert_eq!(notify.data, long_end);
+    // Quoting a maximum-size one still fits in a maximum-size NOTIFICATION.
+    let longest = message(
+        TYPE_ROUTE_REFRESH,
+        &format!("0001 02 01 {}", "00".repeat(4073)),
+    );
+    assert_eq!(longest.len(), MAX_MESSAGE_LEN);
+    let Err(notify) = decode(&longest, &EBGP4) else {
+        panic!("refused");
+    };
+    let sent = Message::Notification(notify.into()).encode(&EBGP4);
+    assert_eq!(sent.len(), MAX_MESSAGE_LEN);
+    assert!(decode(&sent, &EBGP4).is_ok());
     // A request with ORF entries (RFC 5291), which we never offered: served, entries ignored.
     let with_orf = message(TYPE_ROUTE_REFRESH, "0001 00 01 01 0040 00");
     assert_eq!(

@@ -371,25 +371,16 @@ impl Session {
         match self.state {
             State::Idle => out.push(Output::Close(link)),
             State::Connect | State::Active => self.open_on(now, link, out),
-            // Nothing to compare yet: our OPEN goes out on both, the first OPEN back decides.
-            State::OpenSent if self.contender.is_none() => {
+            // Our OPEN goes out on the new one too, and the first OPEN back that names the
+            // peer decides (RFC 4271 6.8: on receipt of an OPEN, never before): in OpenSent
+            // the one on either connection, in OpenConfirm the new one's.
+            State::OpenSent | State::OpenConfirm if self.contender.is_none() => {
                 let open = Message::Open(self.config.open()).encode(&Context::default());
                 out.push(Output::Send(link, open));
                 self.contender = Some(Contender {
                     link,
                     buffer: Vec::new(),
                 });
-            }
-            State::OpenConfirm => {
-                let peer_id = self.negotiated.as_ref().map(|n| (n.peer_id, n.peer_as));
-                if let Some((peer_id, peer_as)) = peer_id
-                    && self.wins(link, peer_id, peer_as)
-                {
-                    self.lose_main(out);
-                    self.open_on(now, link, out);
-                } else {
-                    refuse(link, out);
-                }
             }
             // Established (RFC 4271 6.8: the established connection stays), or a third one.
             _ => refuse(link, out),
@@ -448,25 +439,27 @@ impl Session {
             return;
         };
         contender.buffer.extend_from_slice(bytes);
-        let decoded = match frame_length(&contender.buffer) {
-            Ok(Some(length)) => {
-                self.counters.received.count(&contender.buffer[..length]);
-                decode(&contender.buffer[..length], &Context::default())
-            }
+        let (decoded, first) = match frame_length(&contender.buffer) {
+            Ok(Some(length)) => (
+                decode(&contender.buffer[..length], &Context::default()),
+                contender.buffer[..length].to_vec(),
+            ),
             Ok(None) => return,
-            Err(notify) => Err(notify),
+            Err(notify) => (Err(notify), Vec::new()),
         };
+        if let Ok(Message::Open(open)) = &decoded
+            && !self
+                .link
+                .is_some_and(|main| self.wins(main, open.identifier, open.asn()))
+            && let Some(contender) = self.contender.take()
+        {
+            // Read again (and counted) as the session's own.
+            self.promote(now, contender, out);
+            return;
+        }
+        self.counters.received.count(&first);
         match decoded {
-            Ok(Message::Open(open)) => {
-                if self
-                    .link
-                    .is_some_and(|main| self.wins(main, open.identifier, open.asn()))
-                {
-                    self.drop_contender(Some(&collision_notification()), out);
-                } else if let Some(contender) = self.contender.take() {
-                    self.promote(now, contender, out);
-                }
-            }
+            Ok(Message::Open(_)) => self.drop_contender(Some(&collision_notification()), out),
             // The peer gave this connection up.
             Ok(Message::Notification(_)) => self.drop_contender(None, out),
             Ok(_) => self.drop_contender(Some(&Notify::new(code::FSM, 0, []).into()), out),
@@ -549,6 +542,18 @@ impl Session {
 
     /// The session ends: close, report, and (if still wanted) try again after a while.
     fn down(&mut self, now: Instant, why: Down, out: &mut Vec<Output>) {
+        if self.running
+            && self.state != State::Established
+            && let Some(contender) = self.contender.take()
+        {
+            // The connection in use failed before the session was up (often the peer's
+            // Cease for the collision it resolved first), but the other one may carry it.
+            if let Some(link) = self.link.take() {
+                out.push(Output::Close(link));
+            }
+            self.promote(now, contender, out);
+            return;
+        }
         self.drop_contender(None, out);
         if let Some(link) = self.link {
             out.push(Output::Close(link));
