@@ -4,8 +4,8 @@ use anyhow::Context;
 use ferrolb_bgp::driver::{self, Command, Event, Peer};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::{
-    AsPathSegment, Attributes, Family, NextHop, Origin, SegmentType, describe as describe_notify,
-    subcode,
+    AsPathSegment, Attributes, Family, GRACEFUL_SHUTDOWN, NextHop, Origin, SegmentType,
+    describe as describe_notify, subcode,
 };
 use ferrolb_bgp::session::{Config, Down, PeerAs, Session};
 use ipnet::IpNet;
@@ -45,7 +45,7 @@ pub struct Announce {
     /// Default: the local address.
     #[arg(long)]
     next_hop: Option<IpAddr>,
-    /// `A:B`, repeatable.
+    /// `A:B` or `graceful-shutdown` (65535:0, RFC 8326), repeatable.
     #[arg(long = "community")]
     communities: Vec<String>,
     /// `A:B:C`, repeatable.
@@ -100,7 +100,11 @@ fn host_routes(from: IpAddr, count: u32) -> anyhow::Result<Vec<IpNet>> {
         .collect()
 }
 
+/// `A:B`, or a well-known community by name.
 fn pair(text: &str) -> anyhow::Result<u32> {
+    if text == "graceful-shutdown" {
+        return Ok(GRACEFUL_SHUTDOWN);
+    }
     let (a, b) = text.split_once(':').context("a community is A:B")?;
     Ok((a.parse::<u16>()? as u32) << 16 | b.parse::<u16>()? as u32)
 }

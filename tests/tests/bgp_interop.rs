@@ -76,53 +76,56 @@ fn bird_receives_every_route_with_its_next_hop_and_communities() {
 }
 
 #[test]
-fn gobgp_receives_the_routes() {
+fn gobgp_receives_the_routes_whichever_side_connects() {
     if !lab_available(&["ip", "gobgpd", "gobgp"]) {
         return;
     }
-    let mut lab = Lab::standard().expect("the lab starts");
-    let n1 = lab.host("n1").ipv4;
-    lab.start_gobgp(
-        "rtr",
-        ROUTER_AS,
-        &[Neighbor {
-            address: n1,
-            asn: NODE_AS,
-        }],
-    )
-    .expect("GoBGP starts");
-    announce(
-        &mut lab,
-        ROUTER_AS,
-        &[
+    for mode in [&[][..], &["--passive"][..]] {
+        let mut lab = Lab::standard().expect("the lab starts");
+        let n1 = lab.host("n1").ipv4;
+        lab.start_gobgp(
+            "rtr",
+            ROUTER_AS,
+            &[Neighbor {
+                address: n1,
+                asn: NODE_AS,
+            }],
+        )
+        .expect("GoBGP starts");
+        let mut args = vec![
             "--count",
             "50",
             "--from",
             "203.0.113.0",
             "--community",
             "64501:7",
-        ],
-    );
-    let rib = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        let rib = lab.gobgp("rtr", &["global", "rib"]);
-        (rib.contains("203.0.113.49/32") && rib.contains("203.0.113.0/32")).then_some(rib)
-    });
-    let Some(rib) = rib else {
-        panic!(
-            "GoBGP never held the routes: {}\n{}",
-            lab.gobgp("rtr", &["global", "rib"]),
-            lab.logs()
+        ];
+        args.extend_from_slice(mode);
+        announce(&mut lab, ROUTER_AS, &args);
+        let rib = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+            let rib = lab.gobgp("rtr", &["global", "rib"]);
+            (rib.contains("203.0.113.49/32") && rib.contains("203.0.113.0/32")).then_some(rib)
+        });
+        let Some(rib) = rib else {
+            panic!(
+                "{mode:?}: GoBGP never held the routes: {}\n{}",
+                lab.gobgp("rtr", &["global", "rib"]),
+                lab.logs()
+            );
+        };
+        let line = rib
+            .lines()
+            .find(|l| l.contains("203.0.113.7/32"))
+            .expect("the route's line");
+        assert!(
+            line.contains("192.0.2.11") && line.contains("64501"),
+            "{mode:?}: {line}"
         );
-    };
-    let line = rib
-        .lines()
-        .find(|l| l.contains("203.0.113.7/32"))
-        .expect("the route's line");
-    assert!(
-        line.contains("192.0.2.11") && line.contains("64501"),
-        "{line}"
-    );
-    assert!(line.contains("64501:7"), "community missing: {line}");
+        assert!(
+            line.contains("64501:7"),
+            "{mode:?}: community missing: {line}"
+        );
+    }
 }
 
 #[test]
@@ -154,27 +157,24 @@ fn a_refusal_is_reported_in_words_with_a_failing_exit() {
 }
 
 #[test]
-fn frr_receives_ipv6_routes_over_an_ipv6_session() {
+fn frr_receives_ipv6_routes_over_an_ipv6_session_whichever_side_connects() {
     if !lab_available(&["ip", "bgpd", "vtysh"]) {
         return;
     }
-    let mut lab = Lab::standard().expect("the lab starts");
-    let vty = lab
-        .start_frr_bgpd(
-            "rtr",
-            &format!(
-                "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
-                 no bgp ebgp-requires-policy\n neighbor 2001:db8::11 remote-as {NODE_AS}\n \
-                 neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  \
-                 neighbor 2001:db8::11 activate\n exit-address-family\n"
-            ),
-        )
-        .expect("FRR starts");
-    lab.start_announce(
-        "ferrolbctl",
-        "2001:db8::1",
-        ROUTER_AS,
-        &[
+    for mode in [&[][..], &["--passive"][..]] {
+        let mut lab = Lab::standard().expect("the lab starts");
+        let vty = lab
+            .start_frr_bgpd(
+                "rtr",
+                &format!(
+                    "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
+                     no bgp ebgp-requires-policy\n neighbor 2001:db8::11 remote-as {NODE_AS}\n \
+                     neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  \
+                     neighbor 2001:db8::11 activate\n exit-address-family\n"
+                ),
+            )
+            .expect("FRR starts");
+        let mut args = vec![
             "--local-address",
             "2001:db8::11",
             "--router-id",
@@ -185,23 +185,31 @@ fn frr_receives_ipv6_routes_over_an_ipv6_session() {
             "2001:db8:100::",
             "--large-community",
             "64501:3:4",
-        ],
-    )
-    .expect("starting ferrolbctl");
-    let routes = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        let table = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast");
-        (table.contains("2001:db8:100::13/128") && table.contains("2001:db8:100::/128"))
-            .then_some(table)
-    });
-    assert!(
-        routes.is_some(),
-        "FRR never held the routes: {}\n{}",
-        lab.vtysh("rtr", &vty, "show bgp ipv6 unicast"),
-        lab.logs()
-    );
-    let route = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast 2001:db8:100::7/128");
-    assert!(route.contains("2001:db8::11"), "next hop: {route}");
-    assert!(route.contains("64501:3:4"), "large community: {route}");
+        ];
+        args.extend_from_slice(mode);
+        lab.start_announce("ferrolbctl", "2001:db8::1", ROUTER_AS, &args)
+            .expect("starting ferrolbctl");
+        let routes = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+            let table = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast");
+            (table.contains("2001:db8:100::13/128") && table.contains("2001:db8:100::/128"))
+                .then_some(table)
+        });
+        assert!(
+            routes.is_some(),
+            "{mode:?}: FRR never held the routes: {}\n{}",
+            lab.vtysh("rtr", &vty, "show bgp ipv6 unicast"),
+            lab.logs()
+        );
+        let route = lab.vtysh("rtr", &vty, "show bgp ipv6 unicast 2001:db8:100::7/128");
+        assert!(
+            route.contains("2001:db8::11"),
+            "{mode:?}: next hop: {route}"
+        );
+        assert!(
+            route.contains("64501:3:4"),
+            "{mode:?}: large community: {route}"
+        );
+    }
 }
 
 #[test]
@@ -256,6 +264,98 @@ fn frr_receives_ipv4_routes_over_an_ipv6_session_with_extended_next_hop() {
     assert!(
         neighbor.contains("Extended nexthop: advertised and received"),
         "{neighbor}"
+    );
+}
+
+#[test]
+fn an_internal_peer_gets_local_pref_and_the_graceful_shutdown_community() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    // Both in AS 64500: iBGP.
+    let bird = lab
+        .start_bird_receiver(ROUTER_AS, "", "")
+        .expect("BIRD starts");
+    let local_as = ROUTER_AS.to_string();
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &[
+            "--local-as",
+            &local_as,
+            "--count",
+            "3",
+            "--from",
+            "198.51.100.0",
+            "--local-pref",
+            "150",
+            "--community",
+            "graceful-shutdown",
+        ],
+    );
+    assert!(
+        lab.bird_holds(&bird, 3, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    let route = lab.birdc("rtr", &bird, "show route 198.51.100.1/32 all");
+    for wanted in [
+        "BGP.local_pref: 150",
+        "BGP.community: (65535,0)",
+        "BGP.next_hop: 192.0.2.11",
+    ] {
+        assert!(route.contains(wanted), "missing {wanted:?} in\n{route}");
+    }
+    assert!(
+        !route.contains("BGP.as_path: 6"),
+        "an internal route has an empty AS path: {route}"
+    );
+}
+
+#[test]
+fn the_session_returns_after_the_peer_restarts() {
+    if !lab_available(&["ip", "bird", "birdc"]) {
+        return;
+    }
+    let mut lab = Lab::standard().expect("the lab starts");
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts");
+    announce(
+        &mut lab,
+        ROUTER_AS,
+        &["--count", "10", "--from", "198.51.100.0"],
+    );
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}",
+        lab.logs()
+    );
+    // The router's BGP dies and comes back.
+    lab.daemon("rtr", "bird").expect("started").kill();
+    let down = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        announced_log(&mut lab)
+            .contains("session down")
+            .then_some(())
+    });
+    assert!(down.is_some(), "{}", announced_log(&mut lab));
+    let bird = lab
+        .start_bird_receiver(NODE_AS, "", "")
+        .expect("BIRD starts again");
+    assert!(
+        lab.bird_holds(&bird, 10, Duration::from_secs(30)),
+        "{}\n{}",
+        lab.birdc("rtr", &bird, "show protocols all n1"),
+        lab.logs()
+    );
+    assert_eq!(
+        announced_log(&mut lab)
+            .matches("established with AS 64500")
+            .count(),
+        2,
+        "{}",
+        announced_log(&mut lab)
     );
 }
 

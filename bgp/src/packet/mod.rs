@@ -17,8 +17,8 @@ pub use notification::{Notification, RouteRefresh, RouteRefreshKind};
 pub use open::Open;
 pub use prefix::{decode_prefixes, encode_prefix};
 pub use update::{
-    AsPathSegment, Attributes, MpReach, MpUnreach, NextHop, Origin, SegmentType, Update,
-    pack_announcements, pack_withdrawals,
+    AsPathSegment, Attributes, GRACEFUL_SHUTDOWN, MpReach, MpUnreach, NextHop, Origin, SegmentType,
+    Update, pack_announcements, pack_withdrawals,
 };
 
 pub const MARKER: [u8; 16] = [0xff; 16];

@@ -23,6 +23,10 @@ pub const AS4_PATH: u8 = 17;
 pub const AS4_AGGREGATOR: u8 = 18;
 pub const LARGE_COMMUNITIES: u8 = 32;
 
+/// The well-known GRACEFUL_SHUTDOWN community, 65535:0 (RFC 8326): routes about to go, which
+/// the peer should prefer least while they last.
+pub const GRACEFUL_SHUTDOWN: u32 = 0xffff_0000;
+
 const OPTIONAL: u8 = 0x80;
 const TRANSITIVE: u8 = 0x40;
 const PARTIAL: u8 = 0x20;

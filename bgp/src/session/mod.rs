@@ -200,6 +200,9 @@ pub struct Counters {
     pub malformed_messages: u64,
     /// Malformed attributes that did not (RFC 7606: treat-as-withdraw, attribute discard).
     pub malformed_attributes: u64,
+    /// Prefixes the peer announced and withdrawn (those treated as withdrawn among them).
+    pub prefixes_announced: u64,
+    pub prefixes_withdrawn: u64,
 }
 
 /// The second connection while collision detection has not decided: our OPEN is sent on it
@@ -737,6 +740,8 @@ impl Session {
             (State::Established, Message::Update(update)) => {
                 self.restart_hold(now);
                 self.counters.malformed_attributes += update.problems.len() as u64;
+                self.counters.prefixes_announced += update.announced().count() as u64;
+                self.counters.prefixes_withdrawn += update.withdrawn_routes().count() as u64;
                 out.push(Output::Update(update));
             }
             (State::Established, Message::RouteRefresh(refresh)) => {

@@ -634,6 +634,14 @@ fn counters_follow_every_message_and_every_malformed_one() {
     assert!(notifications(&out).is_empty());
     assert_eq!(a.state(), State::Established);
     assert_eq!(a.counters().malformed_attributes, 1);
+    assert_eq!(
+        (
+            a.counters().prefixes_announced,
+            a.counters().prefixes_withdrawn
+        ),
+        (0, 1),
+        "its route counted as withdrawn"
+    );
     assert_eq!(a.counters().received.updates, 1);
     // A broken header ends the session with a NOTIFICATION.
     let mut garbage = Message::Keepalive.encode(&Context::default());
