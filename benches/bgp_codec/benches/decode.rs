@@ -3,11 +3,11 @@
 //! each counting the prefixes it read (and checked against the count sent). Throughput is in
 //! prefixes per second on one core.
 //!
-//! `cargo bench --manifest-path benches/bgp_decode/Cargo.toml`
+//! `cargo bench --manifest-path benches/bgp_codec/Cargo.toml --bench decode`
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferrolb_bgp::packet::{Message, decode};
-use ferrolb_bgp_decode_bench::{CONTEXT, ipv4_hosts, ipv6_hosts};
+use ferrolb_bgp_codec_bench::{CONTEXT, ipv4_hosts, ipv6_hosts};
 use netgauze_bgp_pkt::BgpMessage as NetgauzeMessage;
 use netgauze_bgp_pkt::path_attribute::{MpReach, PathAttributeValue};
 use netgauze_bgp_pkt::wire::deserializer::BgpParsingContext;
