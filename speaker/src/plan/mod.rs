@@ -2,6 +2,7 @@
 //! the configuration, the live members and this node's usable interfaces into an [`Intent`],
 //! which the speaker's loop carries out through its drivers (layer 2 interface tasks, gossip,
 //! status writers). Every speaker computes the same elections from the same inputs.
+pub mod bgp;
 pub mod election;
 pub mod eligibility;
 
@@ -21,11 +22,11 @@ use std::net::IpAddr;
 pub type Layer2 = BTreeMap<String, BTreeMap<IpAddr, ServiceKey>>;
 
 /// What this node should be doing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Intent {
     pub layer2: Layer2,
-    /// Prefixes to announce by BGP, each with its Service: empty until BGP mode lands.
-    pub bgp: BTreeMap<IpAddr, ServiceKey>,
+    /// BGP sessions and the routes for each.
+    pub bgp: bgp::Bgp,
     /// The ServiceL2Status objects this node owns: by Service, the interfaces it lists.
     pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
     /// Members to watch closely: the owners of the Services this node would take over.
@@ -93,6 +94,7 @@ pub fn plan<'a>(
         node.name,
         node.lb_class,
     );
+    intent.bgp = bgp::plan(&inputs);
     let decisions = election::elect(&inputs);
     for d in decisions.iter().filter(|d| d.owner() == Some(node.name)) {
         for interface in &d.interfaces {

@@ -134,7 +134,7 @@ fn the_owner_announces_and_writes_status_and_the_next_in_line_watches_it() {
         owner.l2_statuses[&web],
         ["eth0".to_string()].into_iter().collect()
     );
-    assert!(owner.bgp.is_empty(), "no BGP mode yet");
+    assert!(owner.bgp.peers.is_empty(), "no BGPPeer: no BGP mode");
     assert_eq!(owner.meta, meta::encode(&interfaces(&order[0])));
 
     let next = plan_for(&order[1], &members, Some(&config));

@@ -1,0 +1,125 @@
+//! BGP mode's half of the plan: the sessions this node keeps (the BGPPeers whose node
+//! selectors match it) and, for each, the routes to announce, decided as MetalLB decides
+//! them. Unlike layer 2 nothing is elected: every eligible node announces, and the router
+//! spreads the traffic over them (ECMP).
+use super::election::Inputs;
+use super::eligibility::{is_ours, labels_of, matches_any, node_may_announce, pool_of};
+use ferrolb_api::config::{BgpAdvertisement, BgpCommunity, Peer};
+use ferrolb_api::service::status_ips;
+use ferrolb_api::service_key::ServiceKey;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// What this node does in BGP mode.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bgp {
+    /// The peers this node keeps a session with, by name.
+    pub peers: BTreeMap<String, Peer>,
+    /// By peer name: the routes to announce to it.
+    pub routes: BTreeMap<String, BTreeMap<IpNet, Route>>,
+    /// The Services this node announces, with the peers each goes to (ServiceBGPStatus).
+    pub statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
+}
+
+/// A route's attributes beyond the prefix. Several advertisements may select the same
+/// prefix for one peer: their communities add up and the highest local preference wins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    pub local_pref: Option<u32>,
+    pub communities: BTreeSet<u32>,
+    pub large_communities: BTreeSet<(u32, u32, u32)>,
+}
+
+pub fn plan(inputs: &Inputs) -> Bgp {
+    let mut bgp = Bgp::default();
+    let Some(node) = inputs.nodes.get(inputs.me) else {
+        return bgp;
+    };
+    let labels = labels_of(node);
+    bgp.peers = inputs
+        .config
+        .peers
+        .values()
+        .filter(|p| matches_any(&p.node_selectors, &labels))
+        .map(|p| (p.name.clone(), p.clone()))
+        .collect();
+    if bgp.peers.is_empty() || !node_may_announce(node) {
+        return bgp;
+    }
+    for service in &inputs.services {
+        if !is_ours(service, inputs.lb_class) {
+            continue;
+        }
+        let (Some(spec), Some(key)) = (service.spec.as_ref(), ServiceKey::of(service)) else {
+            continue;
+        };
+        let ips = status_ips(service);
+        let Some(pool) = pool_of(inputs.config, &ips) else {
+            continue;
+        };
+        // A ready endpoint somewhere (Cluster), or on this node (Local), as in MetalLB.
+        let local = spec.external_traffic_policy.as_deref() == Some("Local");
+        let serving = if local {
+            inputs.endpoints.serving_nodes(&key).contains(inputs.me)
+        } else {
+            !inputs.endpoints.ready(&key).is_empty()
+        };
+        if !serving {
+            continue;
+        }
+        let service_labels = service.metadata.labels.clone().unwrap_or_default();
+        for advertisement in pool.bgp_advertisements.iter().filter(|a| {
+            matches_any(&a.service_selectors, &service_labels)
+                && matches_any(&a.node_selectors, &labels)
+        }) {
+            for peer in bgp.peers.keys() {
+                if !advertisement.peers.is_empty() && !advertisement.peers.contains(peer) {
+                    continue;
+                }
+                let routes = bgp.routes.entry(peer.clone()).or_default();
+                for ip in &ips {
+                    add(routes, aggregate(*ip, advertisement), advertisement);
+                }
+                bgp.statuses
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(peer.clone());
+            }
+        }
+    }
+    bgp
+}
+
+/// The prefix announced for `ip`: the IP itself, or the block it falls in when the
+/// advertisement aggregates.
+fn aggregate(ip: IpAddr, advertisement: &BgpAdvertisement) -> IpNet {
+    let length = match ip {
+        IpAddr::V4(_) => advertisement.aggregation_length.min(32),
+        IpAddr::V6(_) => advertisement.aggregation_length_v6.min(128),
+    };
+    IpNet::new(ip, length)
+        .unwrap_or_else(|_| IpNet::from(ip))
+        .trunc()
+}
+
+fn add(routes: &mut BTreeMap<IpNet, Route>, prefix: IpNet, advertisement: &BgpAdvertisement) {
+    let route = routes.entry(prefix).or_default();
+    // 0 is MetalLB's "not set": the router's default applies.
+    if advertisement.local_pref > 0 {
+        route.local_pref = route.local_pref.max(Some(advertisement.local_pref));
+    }
+    for community in &advertisement.communities {
+        match *community {
+            BgpCommunity::Standard(c) => {
+                route.communities.insert(c);
+            }
+            BgpCommunity::Large(a, b, c) => {
+                route.large_communities.insert((a, b, c));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

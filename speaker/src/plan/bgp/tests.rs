@@ -1,0 +1,184 @@
+//! BGP mode's plan: which sessions a node keeps and what it announces on each.
+use super::*;
+use crate::plan::election::{Inputs, Speaker};
+use ferrolb_api::config::{Config, ConfigObjects};
+use ferrolb_api::objects::Object;
+
+const WORLD: &str = r#"
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: web, namespace: metallb-system}
+spec: {addresses: [198.51.100.0/24, "2001:db8:100::/64"]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor-b, namespace: metallb-system}
+spec:
+  myASN: 64501
+  peerASN: 64502
+  peerAddress: 192.0.2.2
+  nodeSelectors: [{matchLabels: {rack: b}}]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: hosts, namespace: metallb-system}
+spec: {ipAddressPools: [web], peers: [tor], communities: ["64501:100"], localPref: 150}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: blocks, namespace: metallb-system}
+spec:
+  ipAddressPools: [web]
+  peers: [tor-b]
+  aggregationLength: 24
+  communities: ["large:64501:1:2"]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {rack: a}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n2, labels: {rack: b}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n3, labels: {rack: b, node.kubernetes.io/exclude-from-external-load-balancers: ""}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+status: {loadBalancer: {ingress: [{ip: 198.51.100.10}, {ip: "2001:db8:100::10"}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-x, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1], nodeName: n1, conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local, namespace: default}
+spec: {type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80}]}
+status: {loadBalancer: {ingress: [{ip: 198.51.100.20}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: local-x, namespace: default, labels: {kubernetes.io/service-name: local}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.2], nodeName: n2, conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: idle, namespace: default}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+status: {loadBalancer: {ingress: [{ip: 198.51.100.30}]}}
+"#;
+
+fn objects() -> Vec<Object> {
+    Object::decode_yaml_stream(WORLD)
+        .into_iter()
+        .map(|(_, o)| o.expect("decodes"))
+        .collect()
+}
+
+fn config(objects: &[Object]) -> Config {
+    let mut raw = ConfigObjects::default();
+    for object in objects {
+        match object {
+            Object::IPAddressPool(p) => raw.pools.push((**p).clone()),
+            Object::BGPPeer(p) => raw.bgp_peers.push((**p).clone()),
+            Object::BGPAdvertisement(a) => raw.bgp_advertisements.push((**a).clone()),
+            _ => {}
+        }
+    }
+    Config::build(&raw).expect("valid")
+}
+
+fn plan_for(me: &str) -> Bgp {
+    let objects = objects();
+    let config = config(&objects);
+    let speakers: BTreeMap<String, Speaker> = BTreeMap::new();
+    let inputs = Inputs::new(objects.iter(), &config, &speakers, me, None);
+    plan(&inputs)
+}
+
+fn net(text: &str) -> IpNet {
+    text.parse().expect("a prefix")
+}
+
+fn web() -> ServiceKey {
+    ServiceKey::new("default", "web")
+}
+
+#[test]
+fn a_node_peers_with_the_peers_that_select_it() {
+    assert_eq!(plan_for("n1").peers.keys().collect::<Vec<_>>(), ["tor"]);
+    assert_eq!(
+        plan_for("n2").peers.keys().collect::<Vec<_>>(),
+        ["tor", "tor-b"]
+    );
+    // A node without a Node object keeps no session.
+    assert!(plan_for("n9").peers.is_empty());
+}
+
+#[test]
+fn cluster_services_go_from_every_node_and_local_ones_only_from_their_endpoints_nodes() {
+    let n1 = plan_for("n1");
+    let to_tor: Vec<&IpNet> = n1.routes["tor"].keys().collect();
+    assert_eq!(
+        to_tor,
+        [&net("198.51.100.10/32"), &net("2001:db8:100::10/128")]
+    );
+    let n2 = plan_for("n2");
+    let to_tor: Vec<&IpNet> = n2.routes["tor"].keys().collect();
+    assert_eq!(
+        to_tor,
+        [
+            &net("198.51.100.10/32"),
+            &net("198.51.100.20/32"),
+            &net("2001:db8:100::10/128")
+        ]
+    );
+    // No ready endpoint anywhere: announced by nobody.
+    assert!(
+        !n2.statuses
+            .contains_key(&ServiceKey::new("default", "idle"))
+    );
+}
+
+#[test]
+fn each_peer_gets_what_its_advertisements_say() {
+    let n2 = plan_for("n2");
+    let host = &n2.routes["tor"][&net("198.51.100.10/32")];
+    assert_eq!(host.local_pref, Some(150));
+    assert_eq!(host.communities, BTreeSet::from([(64501 << 16) | 100]));
+    assert!(host.large_communities.is_empty());
+    // tor-b gets the aggregate of both IPv4 Services once; the IPv6 one keeps its length
+    // (aggregationLengthV6 defaults to 128).
+    let blocks: Vec<&IpNet> = n2.routes["tor-b"].keys().collect();
+    assert_eq!(
+        blocks,
+        [&net("198.51.100.0/24"), &net("2001:db8:100::10/128")]
+    );
+    let block = &n2.routes["tor-b"][&net("198.51.100.0/24")];
+    assert_eq!(block.large_communities, BTreeSet::from([(64501, 1, 2)]));
+    assert_eq!(block.local_pref, None, "0 is not set");
+    assert_eq!(
+        n2.statuses[&web()],
+        BTreeSet::from(["tor".into(), "tor-b".into()])
+    );
+}
+
+#[test]
+fn an_excluded_node_keeps_its_sessions_and_announces_nothing() {
+    let n3 = plan_for("n3");
+    assert_eq!(n3.peers.keys().collect::<Vec<_>>(), ["tor", "tor-b"]);
+    assert!(n3.routes.is_empty() && n3.statuses.is_empty());
+}
