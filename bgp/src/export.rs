@@ -6,6 +6,7 @@ use crate::packet::{Attributes, Family, NextHop, pack_announcements, pack_withdr
 use crate::session::Negotiated;
 use ipnet::IpNet;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The attribute set of a route: everything but its prefix. Routes that share one (the same
@@ -13,7 +14,22 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Path {
     pub attributes: Attributes,
-    pub next_hop: NextHop,
+    /// `None`: our own address on the session (next hop self), known once connected.
+    pub next_hop: Option<NextHop>,
+}
+
+/// `local` as a next hop: IPv4, or IPv6 (global).
+fn next_hop_self(local: IpAddr) -> NextHop {
+    match local {
+        IpAddr::V4(ip) => NextHop::V4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => NextHop::V4(v4),
+            None => NextHop::V6 {
+                global: ip,
+                link_local: None,
+            },
+        },
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,8 +162,11 @@ impl Export {
     /// The UPDATEs that bring the peer from what it was told to what it should hold, packed
     /// for what was negotiated. The peer counts as told once they are returned. Routes it
     /// cannot take (a family not negotiated, an IPv6 next hop for IPv4 without extended next
-    /// hop) are not sent, and withdrawn if they were. Only for an established session.
-    pub fn updates(&mut self, negotiated: &Negotiated) -> Updates {
+    /// hop) are not sent, and withdrawn if they were. Only for an established session;
+    /// `local` is our address on it, the next hop of paths without one.
+    pub fn updates(&mut self, negotiated: &Negotiated, local: Option<IpAddr>) -> Updates {
+        let own = local.map(next_hop_self);
+        let next_hop = |path: &Path| path.next_hop.or(own);
         // Announcements grouped by attribute set, in the order first seen.
         let mut groups: Vec<(Arc<Path>, Vec<IpNet>)> = Vec::new();
         let mut add = |prefix: IpNet, path: &Arc<Path>| match groups
@@ -165,7 +184,7 @@ impl Export {
             self.dirty.clear();
             for (prefix, entry) in &mut self.routes {
                 if let Some(path) = &entry.wanted
-                    && sendable(prefix, path, negotiated)
+                    && sendable(prefix, next_hop(path), negotiated)
                 {
                     entry.told = Told::Wanted;
                     add(*prefix, path);
@@ -182,7 +201,7 @@ impl Export {
                 let wanted = entry
                     .wanted
                     .as_ref()
-                    .filter(|path| sendable(&prefix, path, negotiated));
+                    .filter(|path| sendable(&prefix, next_hop(path), negotiated));
                 match (wanted, &entry.told) {
                     (Some(_), Told::Wanted) => {}
                     (Some(path), Told::Other(was)) if Arc::ptr_eq(path, was) || path == was => {
@@ -194,7 +213,7 @@ impl Export {
                     }
                     (None, Told::Other(was)) => {
                         let over_mp = matches!(prefix, IpNet::V4(_))
-                            && matches!(was.next_hop, NextHop::V6 { .. });
+                            && matches!(next_hop(was), Some(NextHop::V6 { .. }));
                         withdrawals[usize::from(over_mp)].push(prefix);
                         entry.told = Told::Nothing;
                     }
@@ -217,13 +236,14 @@ impl Export {
             }
         }
         for (path, prefixes) in &groups {
+            // Sendable, so it has one.
+            let Some(hop) = next_hop(path) else {
+                continue;
+            };
             updates.announced += prefixes.len();
-            updates.messages.extend(pack_announcements(
-                &path.attributes,
-                path.next_hop,
-                prefixes,
-                &ctx,
-            ));
+            updates
+                .messages
+                .extend(pack_announcements(&path.attributes, hop, prefixes, &ctx));
         }
         updates
     }
@@ -236,17 +256,18 @@ fn family_of(prefix: &IpNet) -> Family {
     }
 }
 
-/// Whether the peer can take this route on this session.
-fn sendable(prefix: &IpNet, path: &Path, negotiated: &Negotiated) -> bool {
+/// Whether the peer can take this route on this session, with this next hop.
+fn sendable(prefix: &IpNet, next_hop: Option<NextHop>, negotiated: &Negotiated) -> bool {
     let families = &negotiated.families;
-    match prefix {
+    match (prefix, next_hop) {
+        (_, None) => false,
         // IPv4 routes with an IPv6 next hop need extended next hop (RFC 8950).
-        IpNet::V4(_) => {
+        (IpNet::V4(_), Some(hop)) => {
             families.contains(&Family::IPV4_UNICAST)
-                && (matches!(path.next_hop, NextHop::V4(_)) || negotiated.extended_next_hop)
+                && (matches!(hop, NextHop::V4(_)) || negotiated.extended_next_hop)
         }
-        IpNet::V6(_) => {
-            families.contains(&Family::IPV6_UNICAST) && matches!(path.next_hop, NextHop::V6 { .. })
+        (IpNet::V6(_), Some(hop)) => {
+            families.contains(&Family::IPV6_UNICAST) && matches!(hop, NextHop::V6 { .. })
         }
     }
 }

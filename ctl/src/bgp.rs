@@ -134,15 +134,14 @@ impl Announce {
             (None, Some(count), Some(from)) => host_routes(from, count)?,
             _ => Vec::new(),
         };
-        let next_hop = match self.next_hop.or(self.local_address) {
-            Some(IpAddr::V4(ip)) => NextHop::V4(ip),
-            Some(IpAddr::V6(ip)) => NextHop::V6 {
+        // Without either, our address on the session.
+        let next_hop = self.next_hop.or(self.local_address).map(|ip| match ip {
+            IpAddr::V4(ip) => NextHop::V4(ip),
+            IpAddr::V6(ip) => NextHop::V6 {
                 global: ip,
                 link_local: None,
             },
-            None if prefixes.is_empty() => return Ok(Vec::new()),
-            None => anyhow::bail!("routes need --next-hop or --local-address"),
-        };
+        });
         let attributes = Attributes {
             origin: Some(Origin::Igp),
             // eBGP: our AS first; iBGP: an empty path.
@@ -196,7 +195,8 @@ impl Announce {
             // peer cannot tell apart and which costs nothing).
             graceful_restart: self.graceful_restart.then_some((120, true)),
             // IPv4 routes over an IPv6 session need it (RFC 8950).
-            extended_next_hop: matches!(self.next_hop.or(self.local_address), Some(IpAddr::V6(_))),
+            extended_next_hop: self.peer.is_ipv6()
+                || matches!(self.next_hop.or(self.local_address), Some(IpAddr::V6(_))),
         };
         let peer = Peer {
             address: SocketAddr::new(self.peer, self.peer_port),

@@ -40,7 +40,7 @@ fn export(routes: u32) -> Export {
             }]),
             ..Attributes::default()
         },
-        next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 11)),
+        next_hop: Some(NextHop::V4(Ipv4Addr::new(192, 0, 2, 11))),
     };
     let prefixes: Vec<IpNet> = (0..routes)
         .map(|i| IpNet::from(IpAddr::from(Ipv4Addr::from(0x0a00_0000 + i))))
@@ -58,7 +58,7 @@ fn full_table(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("FerroLB", routes), |b| {
             b.iter(|| {
                 table.session_down();
-                let updates = table.updates(&n);
+                let updates = table.updates(&n, None);
                 assert_eq!(updates.announced, routes as usize);
                 black_box(updates.messages.len())
             })

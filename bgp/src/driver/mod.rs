@@ -213,7 +213,8 @@ pub async fn run(
                         // A new session: the peer holds nothing of ours (or only stale
                         // routes, which our End-of-RIB ends).
                         export.session_down();
-                        let mut updates = export.updates(&negotiated);
+                        let local = local_address(&mut conns, &session);
+                        let mut updates = export.updates(&negotiated, local);
                         for family in &negotiated.families {
                             updates.messages.push(
                                 Message::Update(Box::new(Update::end_of_rib(*family)))
@@ -242,7 +243,8 @@ pub async fn run(
                             && n.families.contains(&refresh.family)
                         {
                             export.resend(refresh.family);
-                            let mut updates = export.updates(&n);
+                            let local = local_address(&mut conns, &session);
+                            let mut updates = export.updates(&n, local);
                             if n.enhanced_route_refresh {
                                 let marker = |kind| {
                                     Message::RouteRefresh(RouteRefresh {
@@ -270,7 +272,8 @@ pub async fn run(
                         if let Some(n) = session.negotiated().cloned()
                             && session.state() == State::Established
                         {
-                            let updates = export.updates(&n);
+                            let local = local_address(&mut conns, &session);
+                            let updates = export.updates(&n, local);
                             pending = send(&mut session, &events, Instant::now(), updates).await;
                         }
                         continue;
@@ -395,6 +398,12 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Our address on the session's connection: the next hop of routes without one.
+fn local_address(conns: &mut Conns, session: &Session) -> Option<IpAddr> {
+    let conn = conns.get(session.link()?).as_ref()?;
+    Some(conn.writer.local_addr().ok()?.ip())
 }
 
 /// Hands UPDATEs to the session (which sends them only when Established) and reports them.

@@ -257,6 +257,11 @@ impl Session {
         self.state
     }
 
+    /// The connection the session runs on (from OpenSent on).
+    pub fn link(&self) -> Option<Link> {
+        self.link
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
