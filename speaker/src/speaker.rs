@@ -8,7 +8,7 @@ use crate::membership::{Membership, meta};
 use crate::metrics::Metrics;
 use crate::plan::{self, Intent, Node};
 use crate::returning_links::ReturningLinks;
-use crate::status::{Events, L2Statuses};
+use crate::status::{Events, Protocol, Statuses};
 use ferrolb_api::config::Config;
 use ferrolb_api::event_reason::EventReason;
 use ferrolb_cluster::component::Health;
@@ -76,7 +76,7 @@ pub struct Speaker {
     membership: Membership,
     /// The plan carried out last.
     intent: Intent,
-    statuses: L2Statuses,
+    statuses: Statuses,
     events: Events,
     conflicts: Conflicts,
     returning: ReturningLinks,
@@ -101,7 +101,7 @@ impl Speaker {
                 options.ml_port,
                 &options.ml_labels,
             ),
-            statuses: L2Statuses::new(&options.node, &options.namespace),
+            statuses: Statuses::new(Protocol::Layer2, &options.node, &options.namespace),
             options,
             cluster,
             gossip,

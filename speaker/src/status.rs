@@ -1,12 +1,14 @@
 //! What the speaker writes about its work: one ServiceL2Status per Service this node
-//! announces (typed, named stably so a restart rewrites rather than duplicates it), the
-//! `nodeAssigned` Event when it starts announcing one, and Events it is asked to publish,
-//! all under a rate cap.
+//! announces by layer 2 and one ServiceBGPStatus per Service it announces by BGP (typed,
+//! named stably so a restart rewrites rather than duplicates them), the `nodeAssigned` Event
+//! when it starts announcing one, and Events it is asked to publish, all under a rate cap.
 use crate::event_rate::EventRate;
 use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::kind::Kind;
 use ferrolb_api::service_key::ServiceKey;
-use ferrolb_api::v1beta1::{InterfaceInfo, ServiceL2Status, ServiceL2StatusStatus};
+use ferrolb_api::v1beta1::{
+    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusStatus, ServiceL2Status, ServiceL2StatusStatus,
+};
 use ferrolb_cluster::component::Health;
 use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -19,12 +21,80 @@ use tracing::Instrument;
 const EVENT_BURST: u32 = 20;
 const EVENT_EVERY: Duration = Duration::from_secs(1);
 
-/// The name of this node's ServiceL2Status for a Service: stable, so a restart rewrites
-/// rather than duplicates it.
-pub fn status_name(node: &str, service: &ServiceKey) -> String {
+/// How a Service is announced, and so which status says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Layer2,
+    Bgp,
+}
+
+impl Protocol {
+    /// MetalLB's name, in Events and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Layer2 => "layer2",
+            Protocol::Bgp => "bgp",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Protocol::Layer2 => Kind::ServiceL2Status,
+            Protocol::Bgp => Kind::ServiceBGPStatus,
+        }
+    }
+}
+
+/// The name of this node's status for a Service: stable, so a restart rewrites rather than
+/// duplicates it.
+pub fn status_name(protocol: Protocol, node: &str, service: &ServiceKey) -> String {
     let digest = Sha256::digest(format!("{node}/{}/{}", service.namespace, service.name));
     let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
-    format!("l2-{hex}")
+    match protocol {
+        Protocol::Layer2 => format!("l2-{hex}"),
+        Protocol::Bgp => format!("bgp-{hex}"),
+    }
+}
+
+fn status_meta(
+    protocol: Protocol,
+    node: &str,
+    namespace: &str,
+    service: &ServiceKey,
+) -> ObjectMeta {
+    let labels = [
+        ("metallb.io/node", node),
+        ("metallb.io/service-name", &service.name),
+        ("metallb.io/service-namespace", &service.namespace),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ObjectMeta {
+        name: Some(status_name(protocol, node, service)),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The ServiceBGPStatus saying that `node` announces `service` to `peers`.
+pub fn bgp_status(
+    node: &str,
+    namespace: &str,
+    service: &ServiceKey,
+    peers: &BTreeSet<String>,
+) -> ServiceBGPStatus {
+    ServiceBGPStatus {
+        metadata: status_meta(Protocol::Bgp, node, namespace, service),
+        spec: Default::default(),
+        status: Some(ServiceBGPStatusStatus {
+            node: node.to_string(),
+            service_name: service.name.clone(),
+            service_namespace: service.namespace.clone(),
+            peers: peers.iter().cloned().collect(),
+        }),
+    }
 }
 
 /// The ServiceL2Status saying that `node` announces `service` on `interfaces`.
@@ -34,21 +104,8 @@ pub fn l2_status(
     service: &ServiceKey,
     interfaces: &BTreeSet<String>,
 ) -> ServiceL2Status {
-    let labels = [
-        ("metallb.io/node", node),
-        ("metallb.io/service-name", &service.name),
-        ("metallb.io/service-namespace", &service.namespace),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     ServiceL2Status {
-        metadata: ObjectMeta {
-            name: Some(status_name(node, service)),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
+        metadata: status_meta(Protocol::Layer2, node, namespace, service),
         spec: Default::default(),
         status: Some(ServiceL2StatusStatus {
             node: node.to_string(),
@@ -104,17 +161,19 @@ impl Events {
     }
 }
 
-/// The ServiceL2Status objects of this node.
-pub struct L2Statuses {
+/// This node's status objects of one protocol.
+pub struct Statuses {
+    protocol: Protocol,
     node: String,
     namespace: String,
-    /// Services announced, with the interfaces their status lists.
+    /// Services announced, with what their status lists (interfaces, or peers).
     published: BTreeMap<ServiceKey, BTreeSet<String>>,
 }
 
-impl L2Statuses {
-    pub fn new(node: &str, namespace: &str) -> L2Statuses {
-        L2Statuses {
+impl Statuses {
+    pub fn new(protocol: Protocol, node: &str, namespace: &str) -> Statuses {
+        Statuses {
+            protocol,
             node: node.to_string(),
             namespace: namespace.to_string(),
             published: BTreeMap::new(),
@@ -185,21 +244,29 @@ impl L2Statuses {
         if self.published.get(service) == Some(interfaces) {
             return true;
         }
-        let status = l2_status(&self.node, &self.namespace, service, interfaces);
-        let written = match serde_json::to_value(&status) {
+        let status = match self.protocol {
+            Protocol::Layer2 => {
+                serde_json::to_value(l2_status(&self.node, &self.namespace, service, interfaces))
+            }
+            Protocol::Bgp => {
+                serde_json::to_value(bgp_status(&self.node, &self.namespace, service, interfaces))
+            }
+        };
+        let written = match status {
             Ok(partial) => cluster.apply(partial).await,
             Err(error) => Err(ferrolb_cluster::ClusterError::InvalidPatch(
                 error.to_string(),
             )),
         };
         if let Err(error) = written {
-            tracing::warn!(%error, "writing ServiceL2Status failed");
+            tracing::warn!(%error, kind = self.protocol.kind().name(), "writing a status failed");
             return false;
         }
         if !self.published.contains_key(service) {
             let message = format!(
-                "announcing from node \"{}\" with protocol \"layer2\"",
-                self.node
+                "announcing from node \"{}\" with protocol \"{}\"",
+                self.node,
+                self.protocol.name()
             );
             events
                 .publish(cluster, service, EventReason::NodeAssigned, message)
@@ -217,23 +284,34 @@ impl L2Statuses {
     ) {
         let ours: BTreeSet<String> = wanted
             .keys()
-            .map(|service| status_name(&self.node, service))
+            .map(|service| status_name(self.protocol, &self.node, service))
             .collect();
+        let kind = self.protocol.kind();
         // The file store knows what we wrote (and the speaker does not load status objects
         // from it); in Kubernetes, the snapshot has every speaker's.
-        let written: Vec<ObjectKey> = match cluster.written_keys(Kind::ServiceL2Status) {
+        let written: Vec<ObjectKey> = match cluster.written_keys(kind) {
             Some(keys) => keys,
-            None => snapshot
-                .l2_statuses()
-                .filter(|s| s.status.as_ref().is_some_and(|st| st.node == self.node))
-                .filter_map(|s| {
+            None => {
+                let key = |meta: &ObjectMeta| {
                     Some(ObjectKey::new(
-                        Kind::ServiceL2Status,
-                        s.metadata.namespace.as_deref(),
-                        s.metadata.name.as_deref()?,
+                        kind,
+                        meta.namespace.as_deref(),
+                        meta.name.as_deref()?,
                     ))
-                })
-                .collect(),
+                };
+                match self.protocol {
+                    Protocol::Layer2 => snapshot
+                        .l2_statuses()
+                        .filter(|s| s.status.as_ref().is_some_and(|st| st.node == self.node))
+                        .filter_map(|s| key(&s.metadata))
+                        .collect(),
+                    Protocol::Bgp => snapshot
+                        .bgp_statuses()
+                        .filter(|s| s.status.as_ref().is_some_and(|st| st.node == self.node))
+                        .filter_map(|s| key(&s.metadata))
+                        .collect(),
+                }
+            }
         };
         let leftovers = written
             .into_iter()
@@ -241,19 +319,19 @@ impl L2Statuses {
             .filter(|k| !ours.contains(&k.name));
         for key in leftovers {
             if let Err(error) = cluster.delete(&key).await {
-                tracing::warn!(%error, "removing a ServiceL2Status failed");
+                tracing::warn!(%error, kind = kind.name(), "removing a status failed");
             }
         }
     }
 
     async fn withdraw(&self, cluster: &Cluster, service: &ServiceKey) {
         let key = ObjectKey::new(
-            Kind::ServiceL2Status,
+            self.protocol.kind(),
             Some(&self.namespace),
-            &status_name(&self.node, service),
+            &status_name(self.protocol, &self.node, service),
         );
         if let Err(error) = cluster.delete(&key).await {
-            tracing::warn!(%service, %error, "removing ServiceL2Status failed");
+            tracing::warn!(%service, %error, kind = self.protocol.kind().name(), "removing a status failed");
         }
     }
 
@@ -275,9 +353,11 @@ mod tests {
     #[test]
     fn status_names_are_stable_and_distinct() {
         let web = ServiceKey::new("default", "web");
-        assert_eq!(status_name("n1", &web), status_name("n1", &web));
-        assert_ne!(status_name("n1", &web), status_name("n2", &web));
-        assert!(status_name("n1", &web).len() <= 63);
+        let name = |node| status_name(Protocol::Layer2, node, &web);
+        assert_eq!(name("n1"), name("n1"));
+        assert_ne!(name("n1"), name("n2"));
+        assert!(name("n1").len() <= 63);
+        assert_ne!(status_name(Protocol::Bgp, "n1", &web), name("n1"));
     }
 
     /// The typed status is what the speaker wrote as JSON before: MetalLB's fields, labels
@@ -293,7 +373,7 @@ mod tests {
             serde_json::json!({
                 "apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
                 "metadata": {
-                    "name": status_name("n1", &web),
+                    "name": status_name(Protocol::Layer2, "n1", &web),
                     "namespace": "metallb-system",
                     "labels": {
                         "metallb.io/node": "n1",
@@ -305,6 +385,25 @@ mod tests {
                     "node": "n1", "serviceName": "web", "serviceNamespace": "default",
                     "interfaces": [{"name": "eth0"}],
                 },
+            })
+        );
+    }
+
+    #[test]
+    fn the_bgp_status_lists_the_peers_as_metallbs_does() {
+        let web = ServiceKey::new("default", "web");
+        let peers = ["tor-b".to_string(), "tor-a".to_string()]
+            .into_iter()
+            .collect();
+        let json = serde_json::to_value(bgp_status("n1", "metallb-system", &web, &peers))
+            .expect("serialises");
+        assert_eq!(json["kind"], "ServiceBGPStatus");
+        assert_eq!(json["metadata"]["labels"]["metallb.io/node"], "n1");
+        assert_eq!(
+            json["status"],
+            serde_json::json!({
+                "node": "n1", "serviceName": "web", "serviceNamespace": "default",
+                "peers": ["tor-a", "tor-b"],
             })
         );
     }

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 pub mod sockopt;
 
 /// Where the peer is and how to reach it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     pub address: SocketAddr,
     /// The source address of our connection (and the address a passive session listens on).

@@ -1,0 +1,132 @@
+//! From a BGPPeer (as the configuration normalised it) to what the `bgp` crate runs: where
+//! to connect and how, the session's settings, and the attributes of each route. Pure.
+use crate::plan::bgp::Route;
+use ferrolb_api::config::{Peer, PeerAsn, PeerEndpoint};
+use ferrolb_api::v1beta2::DynamicAsnMode;
+use ferrolb_bgp::driver;
+use ferrolb_bgp::export::Path;
+use ferrolb_bgp::packet::{AsPathSegment, Attributes, Family, Origin, SegmentType};
+use ferrolb_bgp::session::{Config, PeerAs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// How long to wait before connecting again when MetalLB's `connectTime` is not set.
+const CONNECT_RETRY: Duration = Duration::from_secs(2);
+
+/// The graceful restart time announced with `enableGracefulRestart` (FRR's default).
+const RESTART_TIME: u16 = 120;
+
+/// A session as the `bgp` crate runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub peer: driver::Peer,
+    pub config: Config,
+}
+
+/// What FerroLB cannot do with a BGPPeer (yet): said in logs and Events, never ignored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    #[error("BGPPeer {0}: vrf {1:?} is not supported; the session is not opened")]
+    Vrf(String, String),
+    #[error("BGPPeer {0}: unnumbered peering (interface {1:?}) is not supported yet")]
+    Interface(String, String),
+}
+
+/// The AS this node speaks as towards `peer`.
+pub fn local_as(peer: &Peer) -> u32 {
+    peer.local_asn.unwrap_or(peer.my_asn)
+}
+
+/// Whether the peer is in our AS (iBGP): LOCAL_PREF goes to it, our AS does not go first.
+pub fn internal(peer: &Peer) -> bool {
+    match peer.peer_asn {
+        PeerAsn::Fixed(asn) => asn == local_as(peer),
+        PeerAsn::Dynamic(mode) => mode == DynamicAsnMode::Internal,
+    }
+}
+
+/// The session for `peer` from this node. `node_router_id` is this node's IPv4 address (or
+/// one derived from its name on IPv6-only nodes) for peers that set no router ID.
+pub fn session(peer: &Peer, node_router_id: Ipv4Addr) -> Result<SessionSpec, Unsupported> {
+    if let Some(vrf) = peer.vrf.as_ref().filter(|v| !v.is_empty()) {
+        return Err(Unsupported::Vrf(peer.name.clone(), vrf.clone()));
+    }
+    let address = match &peer.endpoint {
+        PeerEndpoint::Address(ip) => *ip,
+        PeerEndpoint::Interface(name) => {
+            return Err(Unsupported::Interface(peer.name.clone(), name.clone()));
+        }
+    };
+    let external = !internal(peer);
+    let router_id = peer
+        .router_id
+        .or(match peer.source_address {
+            Some(IpAddr::V4(ip)) => Some(ip),
+            _ => None,
+        })
+        .unwrap_or(node_router_id);
+    let config = Config {
+        local_as: local_as(peer),
+        peer_as: match peer.peer_asn {
+            PeerAsn::Fixed(asn) => PeerAs::Is(asn),
+            PeerAsn::Dynamic(DynamicAsnMode::Internal) => PeerAs::Internal,
+            PeerAsn::Dynamic(DynamicAsnMode::External) => PeerAs::External,
+        },
+        router_id,
+        hold_time: u16::try_from(peer.hold_time.as_secs()).unwrap_or(u16::MAX),
+        keepalive: Some(peer.keepalive_time),
+        connect_retry: peer.connect_time.unwrap_or(CONNECT_RETRY),
+        passive: false,
+        families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+        // The first session after the speaker starts follows a restart.
+        graceful_restart: peer.graceful_restart.then_some((RESTART_TIME, true)),
+        // IPv4 routes over an IPv6 session (RFC 8950).
+        extended_next_hop: address.is_ipv6(),
+    };
+    let peer = driver::Peer {
+        address: SocketAddr::new(address, peer.port),
+        local_address: peer.source_address,
+        ttl: if peer.ebgp_multi_hop {
+            Some(255)
+        } else {
+            external.then_some(1)
+        },
+        gtsm: false,
+        password: peer.password.clone(),
+    };
+    Ok(SessionSpec { peer, config })
+}
+
+/// A route's attribute set towards `peer`; the next hop is ours on the session.
+pub fn path(peer: &Peer, route: &Route) -> Path {
+    let as_path = if internal(peer) {
+        Vec::new()
+    } else {
+        vec![AsPathSegment {
+            kind: SegmentType::Sequence,
+            asns: vec![local_as(peer)],
+        }]
+    };
+    Path {
+        attributes: Attributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(as_path),
+            local_pref: route.local_pref,
+            communities: route.communities.iter().copied().collect(),
+            large_communities: route.large_communities.iter().copied().collect(),
+            ..Attributes::default()
+        },
+        next_hop: None,
+    }
+}
+
+/// A router ID for a node without an IPv4 address: stable, from its name, never 0.0.0.0.
+pub fn router_id_from_name(node: &str) -> Ipv4Addr {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(node.as_bytes());
+    let id = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    Ipv4Addr::from(id.max(1))
+}
+
+#[cfg(test)]
+mod tests;

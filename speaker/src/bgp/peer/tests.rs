@@ -1,0 +1,121 @@
+//! BGPPeers as MetalLB users write them, turned into sessions.
+use super::*;
+use ferrolb_api::config::{Config, ConfigObjects};
+use ferrolb_api::objects::Object;
+
+fn peers(yaml: &str) -> Vec<Peer> {
+    let mut raw = ConfigObjects::default();
+    for (_, object) in Object::decode_yaml_stream(yaml) {
+        if let Object::BGPPeer(p) = object.expect("decodes") {
+            raw.bgp_peers.push((*p).clone());
+        }
+    }
+    Config::build(&raw)
+        .expect("valid")
+        .peers
+        .into_values()
+        .collect()
+}
+
+fn one(spec: &str) -> Peer {
+    let yaml = format!(
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: tor, namespace: metallb-system}}\nspec: {spec}\n"
+    );
+    peers(&yaml).remove(0)
+}
+
+const NODE_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+
+#[test]
+fn an_external_peer_gets_ttl_1_our_as_first_and_metallbs_timers() {
+    let peer = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1}");
+    let s = session(&peer, NODE_ID).expect("supported");
+    assert_eq!(s.peer.address, "192.0.2.1:179".parse().expect("an address"));
+    assert_eq!(s.peer.ttl, Some(1));
+    assert_eq!(s.config.local_as, 64501);
+    assert_eq!(s.config.peer_as, PeerAs::Is(64500));
+    assert_eq!(s.config.router_id, NODE_ID);
+    assert_eq!(s.config.hold_time, 90, "MetalLB's default hold time");
+    assert_eq!(s.config.graceful_restart, None);
+    let route = Route {
+        local_pref: Some(150),
+        ..Route::default()
+    };
+    let path = path(&peer, &route);
+    assert_eq!(
+        path.attributes.as_path.expect("a path")[0].asns,
+        vec![64501]
+    );
+    assert_eq!(path.next_hop, None, "next hop self");
+}
+
+#[test]
+fn an_internal_peer_gets_an_empty_path_and_the_kernels_ttl() {
+    let peer = one("{myASN: 64500, peerASN: 64500, peerAddress: 192.0.2.1}");
+    assert!(internal(&peer));
+    let s = session(&peer, NODE_ID).expect("supported");
+    assert_eq!(s.peer.ttl, None);
+    assert_eq!(
+        path(&peer, &Route::default()).attributes.as_path,
+        Some(vec![])
+    );
+    let dynamic = one("{myASN: 64500, dynamicASN: internal, peerAddress: 192.0.2.1}");
+    assert!(internal(&dynamic));
+    assert_eq!(
+        session(&dynamic, NODE_ID)
+            .expect("supported")
+            .config
+            .peer_as,
+        PeerAs::Internal
+    );
+}
+
+#[test]
+fn the_peers_fields_reach_the_session() {
+    let peer = one(
+        "{myASN: 64501, peerASN: 64500, peerAddress: \"2001:db8::1\", peerPort: 1179, \
+         sourceAddress: \"2001:db8::11\", routerID: 10.1.1.1, holdTime: 9s, keepaliveTime: 3s, \
+         connectTime: 5s, password: s3cret, ebgpMultiHop: true, enableGracefulRestart: true}",
+    );
+    let s = session(&peer, NODE_ID).expect("supported");
+    assert_eq!(
+        s.peer.address,
+        "[2001:db8::1]:1179".parse().expect("an address")
+    );
+    assert_eq!(
+        s.peer.local_address,
+        Some("2001:db8::11".parse().expect("an IP"))
+    );
+    assert_eq!(s.peer.ttl, Some(255), "multihop");
+    assert_eq!(s.peer.password.as_deref(), Some("s3cret"));
+    assert_eq!(s.config.router_id, Ipv4Addr::new(10, 1, 1, 1));
+    assert_eq!(s.config.hold_time, 9);
+    assert_eq!(s.config.keepalive, Some(Duration::from_secs(3)));
+    assert_eq!(s.config.connect_retry, Duration::from_secs(5));
+    assert_eq!(s.config.graceful_restart, Some((120, true)));
+    assert!(
+        s.config.extended_next_hop,
+        "IPv4 routes over an IPv6 session"
+    );
+}
+
+#[test]
+fn what_ferrolb_cannot_do_is_said_not_ignored() {
+    let vrf = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, vrf: red}");
+    assert_eq!(
+        session(&vrf, NODE_ID),
+        Err(Unsupported::Vrf("tor".into(), "red".into()))
+    );
+    let unnumbered = one("{myASN: 64501, peerASN: 64500, interface: eth1}");
+    assert!(matches!(
+        session(&unnumbered, NODE_ID),
+        Err(Unsupported::Interface(_, _))
+    ));
+}
+
+#[test]
+fn a_router_id_from_a_name_is_stable_and_never_zero() {
+    assert_eq!(router_id_from_name("n1"), router_id_from_name("n1"));
+    assert_ne!(router_id_from_name("n1"), router_id_from_name("n2"));
+    assert!(!router_id_from_name("").is_unspecified());
+}
