@@ -41,6 +41,8 @@ pub struct Export {
     full: bool,
     /// Marks the routes of the latest `replace`.
     generation: u32,
+    /// How many prefixes the peer holds from us (told something).
+    advertised: usize,
 }
 
 /// One prefix: the path the peer should have, and what it was told (as far as we know;
@@ -142,6 +144,7 @@ impl Export {
         });
         self.dirty.clear();
         self.full = true;
+        self.advertised = 0;
     }
 
     /// A route refresh for `family`: its routes go out again.
@@ -149,10 +152,17 @@ impl Export {
         for (prefix, entry) in &mut self.routes {
             // Only routes still wanted: a withdrawal owed stays owed.
             if family_of(prefix) == family && entry.wanted.is_some() {
-                entry.told = Told::Nothing;
+                if !matches!(std::mem::take(&mut entry.told), Told::Nothing) {
+                    self.advertised -= 1;
+                }
                 self.dirty.push(*prefix);
             }
         }
+    }
+
+    /// How many prefixes the peer holds from us, as far as we know.
+    pub fn advertised(&self) -> usize {
+        self.advertised
     }
 
     pub fn has_changes(&self) -> bool {
@@ -187,6 +197,7 @@ impl Export {
                     && sendable(prefix, next_hop(path), negotiated)
                 {
                     entry.told = Told::Wanted;
+                    self.advertised += 1;
                     add(*prefix, path);
                 }
             }
@@ -207,7 +218,10 @@ impl Export {
                     (Some(path), Told::Other(was)) if Arc::ptr_eq(path, was) || path == was => {
                         entry.told = Told::Wanted;
                     }
-                    (Some(path), _) => {
+                    (Some(path), told) => {
+                        if matches!(told, Told::Nothing) {
+                            self.advertised += 1;
+                        }
                         add(prefix, path);
                         entry.told = Told::Wanted;
                     }
@@ -216,6 +230,7 @@ impl Export {
                             && matches!(next_hop(was), Some(NextHop::V6 { .. }));
                         withdrawals[usize::from(over_mp)].push(prefix);
                         entry.told = Told::Nothing;
+                        self.advertised -= 1;
                     }
                     // Never sendable on this session, or never told.
                     (None, _) => {}

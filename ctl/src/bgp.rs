@@ -257,7 +257,7 @@ impl Announce {
                         established = false;
                         eprintln!("session down: {}", describe(&why));
                     }
-                    Some(Event::Sent { messages, announced, withdrawn }) if established => {
+                    Some(Event::Sent { messages, announced, withdrawn, .. }) if established => {
                         println!("sent {messages} messages: {announced} routes announced, {withdrawn} withdrawn");
                     }
                     Some(Event::Update(update)) => {

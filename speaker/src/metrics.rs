@@ -35,9 +35,71 @@ impl L2Metrics {
     }
 }
 
+/// BGP metrics by MetalLB's names, per peer (its address, as MetalLB's FRR mode labels
+/// them).
+#[derive(Clone, Default)]
+pub struct BgpMetrics {
+    session_up: Family<Labels, Gauge>,
+    updates: Family<Labels, Counter>,
+    announced: Family<Labels, Gauge>,
+    pending: Family<Labels, Gauge>,
+}
+
+fn peer_label(peer: std::net::IpAddr) -> Labels {
+    vec![("peer".into(), peer.to_string())]
+}
+
+impl BgpMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let bgp = registry.sub_registry_with_prefix("metallb_bgp");
+        bgp.register(
+            "session_up",
+            "BGP session state (1 is up, 0 is down)",
+            self.session_up.clone(),
+        );
+        bgp.register(
+            "updates_total",
+            "Number of BGP UPDATE messages sent",
+            self.updates.clone(),
+        );
+        bgp.register(
+            "announced_prefixes_total",
+            "Number of prefixes currently being advertised on the BGP session",
+            self.announced.clone(),
+        );
+        bgp.register(
+            "pending_prefixes_total",
+            "Number of prefixes that should be advertised on the BGP session but are not yet",
+            self.pending.clone(),
+        );
+    }
+
+    pub fn session_up(&self, peer: std::net::IpAddr, up: bool) {
+        self.session_up
+            .get_or_create(&peer_label(peer))
+            .set(i64::from(up));
+    }
+
+    pub fn sent(&self, peer: std::net::IpAddr, messages: usize) {
+        self.updates
+            .get_or_create(&peer_label(peer))
+            .inc_by(messages as u64);
+    }
+
+    /// What the peer holds from us, and what it should but does not yet.
+    pub fn prefixes(&self, peer: std::net::IpAddr, advertised: usize, wanted: usize) {
+        let label = peer_label(peer);
+        self.announced.get_or_create(&label).set(advertised as i64);
+        self.pending
+            .get_or_create(&label)
+            .set(wanted.saturating_sub(advertised) as i64);
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub l2: L2Metrics,
+    pub bgp: BgpMetrics,
     pub gossip: ferrolb_gossip::driver::GossipMetrics,
     /// 1 for each Service this node announces: {node, protocol, service}.
     announced: Family<Labels, Gauge>,
@@ -49,6 +111,8 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let l2 = L2Metrics::default();
+        let bgp = BgpMetrics::default();
+        bgp.register(&mut registry);
         let gossip = ferrolb_gossip::driver::GossipMetrics::default();
         let announced = Family::<Labels, Gauge>::default();
         let split_brains = Family::<Labels, Counter>::default();
@@ -95,20 +159,25 @@ impl Metrics {
         Metrics {
             registry,
             l2,
+            bgp,
             gossip,
             announced,
             split_brains,
         }
     }
 
-    /// Replaces the set of announced Services (`namespace/name`).
-    pub fn set_announced<'a>(&self, node: &str, services: impl IntoIterator<Item = &'a str>) {
+    /// Replaces the set of announced Services (`namespace/name`, by protocol name).
+    pub fn set_announced<'a>(
+        &self,
+        node: &str,
+        services: impl IntoIterator<Item = (&'static str, &'a str)>,
+    ) {
         self.announced.clear();
-        for service in services {
+        for (protocol, service) in services {
             self.announced
                 .get_or_create(&vec![
                     ("node".into(), node.into()),
-                    ("protocol".into(), "layer2".into()),
+                    ("protocol".into(), protocol.into()),
                     ("service".into(), service.into()),
                 ])
                 .set(1);

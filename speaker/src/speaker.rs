@@ -1,6 +1,7 @@
 //! The speaker's loop: on every change of the cluster, of the live members or of the
 //! interfaces, plan again (`plan::plan`, pure) and carry the plan out through the drivers:
 //! the layer 2 interface tasks, gossip membership, and the status writers.
+use crate::bgp::Sessions;
 use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
 use crate::layer2::interfaces::Links;
@@ -77,6 +78,11 @@ pub struct Speaker {
     /// The plan carried out last.
     intent: Intent,
     statuses: Statuses,
+    /// BGP mode: the sessions, and the ServiceBGPStatus objects.
+    bgp: Sessions,
+    bgp_statuses: Statuses,
+    /// What the last pass could not do in BGP mode (said once per change).
+    bgp_unsupported: Vec<String>,
     events: Events,
     conflicts: Conflicts,
     returning: ReturningLinks,
@@ -102,6 +108,9 @@ impl Speaker {
                 &options.ml_labels,
             ),
             statuses: Statuses::new(Protocol::Layer2, &options.node, &options.namespace),
+            bgp: Sessions::new(metrics.bgp.clone()),
+            bgp_statuses: Statuses::new(Protocol::Bgp, &options.node, &options.namespace),
+            bgp_unsupported: Vec::new(),
             options,
             cluster,
             gossip,
@@ -217,8 +226,11 @@ impl Speaker {
             }
         }
         self.announcer.clear();
+        // Routers withdraw our routes at the Cease, while the process is still here.
+        self.bgp.stop_all("the speaker is stopping").await;
         self.gossip.leave().await;
         self.statuses.withdraw_all(&self.cluster).await;
+        self.bgp_statuses.withdraw_all(&self.cluster).await;
         match failure {
             Some(reason) => {
                 tracing::error!(%reason, "speaker stopped");
@@ -325,17 +337,22 @@ impl Speaker {
             tracing::info!(interfaces = ?interfaces.keys().collect::<Vec<_>>(), "interfaces usable for announcing changed");
         }
         self.membership.set_meta(&self.gossip, &intent.meta).await;
+        // BGP elects nothing, so it needs no gossip: every eligible node announces at once.
+        let mut written = true;
+        if self.config.is_some() {
+            written = self.apply_bgp(&intent, snapshot).await;
+        }
         // Alone right after starting, wait to hear from the others before claiming anything.
         let alone = !others_alive;
         if self.config.is_none()
             || (alone && self.membership.has_seeds() && self.started.elapsed() < JOIN_GRACE)
         {
             self.intent.meta = intent.meta;
-            return true;
+            return written;
         }
         self.announcer.set(&intent.layer2, &links);
         self.membership.watch(&self.gossip, &intent.watch).await;
-        let written = self
+        written &= self
             .statuses
             .apply(
                 &self.cluster,
@@ -345,13 +362,54 @@ impl Speaker {
                 &self.health,
             )
             .await;
-        let announced: Vec<String> = self.statuses.services().map(ToString::to_string).collect();
-        self.metrics
-            .set_announced(&self.options.node, announced.iter().map(String::as_str));
+        let announced: Vec<(&'static str, String)> = self
+            .statuses
+            .services()
+            .map(|s| (Protocol::Layer2.name(), s.to_string()))
+            .chain(
+                self.bgp_statuses
+                    .services()
+                    .map(|s| (Protocol::Bgp.name(), s.to_string())),
+            )
+            .collect();
+        self.metrics.set_announced(
+            &self.options.node,
+            announced.iter().map(|(p, s)| (*p, s.as_str())),
+        );
         // Acting on a synced view, having joined (or waited long enough to know it is alone).
         self.health.set_ready();
         self.intent = intent;
         written
+    }
+
+    /// BGP mode: the sessions and their routes as planned, and the ServiceBGPStatus
+    /// objects; false when a status write failed.
+    async fn apply_bgp(&mut self, intent: &Intent, snapshot: &Snapshot) -> bool {
+        let router_id = node_ipv4(snapshot, &self.options.node)
+            .unwrap_or_else(|| crate::bgp::peer::router_id_from_name(&self.options.node));
+        let unsupported: Vec<String> = self
+            .bgp
+            .apply(&intent.bgp, router_id)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if unsupported != self.bgp_unsupported {
+            for problem in &unsupported {
+                tracing::warn!("{problem}");
+            }
+            self.bgp_unsupported = unsupported;
+        }
+        let written = self
+            .bgp_statuses
+            .apply(
+                &self.cluster,
+                &mut self.events,
+                &intent.bgp.statuses,
+                snapshot,
+                &self.health,
+            )
+            .await;
+        written && !self.bgp.behind(&intent.bgp)
     }
 
     /// Another MAC claims an IP we announce: make it visible (Warning Event, metric, log)
@@ -407,6 +465,20 @@ impl Speaker {
             )
             .await;
     }
+}
+
+/// The node's first IPv4 InternalIP: its BGP router ID unless a BGPPeer sets one.
+fn node_ipv4(snapshot: &Snapshot, node: &str) -> Option<std::net::Ipv4Addr> {
+    let node = snapshot
+        .nodes()
+        .find(|n| n.metadata.name.as_deref() == Some(node))?;
+    node.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse().ok())
 }
 
 async fn sleep_until(at: Option<Instant>) {

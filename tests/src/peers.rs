@@ -153,40 +153,91 @@ impl Lab {
     /// Starts FRR's bgpd without zebra on `host` (LAB.md's way, in the foreground) with the
     /// given configuration. Returns the vty socket folder for `vtysh`.
     pub fn start_frr_bgpd(&mut self, host: &str, config: &str) -> anyhow::Result<String> {
+        self.start_frr(host, config, false)
+    }
+
+    /// FRR as the top-of-rack router on `rtr`: zebra, so routes land in the namespace's
+    /// kernel table and packets follow them, and bgpd accepting every node of the lab
+    /// (192.0.2.0/24 and 2001:db8::/64, AS `NODE_AS`) with up to 8 equal paths per prefix.
+    /// `extra` is added to the `router bgp` block. Returns the vty socket folder.
+    pub fn start_frr_tor(&mut self, extra: &str) -> anyhow::Result<String> {
+        let config = format!(
+            "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
+             no bgp ebgp-requires-policy\n neighbor nodes peer-group\n neighbor nodes remote-as {NODE_AS}\n \
+             neighbor nodes timers connect 1\n bgp listen range 192.0.2.0/24 peer-group nodes\n \
+             neighbor nodes6 peer-group\n neighbor nodes6 remote-as {NODE_AS}\n \
+             bgp listen range 2001:db8::/64 peer-group nodes6\n{extra}\n \
+             address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n \
+             address-family ipv6 unicast\n  neighbor nodes6 activate\n  maximum-paths 8\n exit-address-family\n"
+        );
+        self.start_frr("rtr", &config, true)
+    }
+
+    fn start_frr(&mut self, host: &str, config: &str, zebra: bool) -> anyhow::Result<String> {
         let dir = self.dir().join(format!("{host}-frr"));
         std::fs::create_dir_all(&dir)?;
-        // bgpd drops to the frr user: its folder must be writable by it.
+        // The daemons drop to the frr user: their folder must be writable by it.
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
         std::fs::set_permissions(
             self.dir(),
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )?;
+        let d = dir.display().to_string();
+        let zserv = format!("{d}/zserv.api");
+        if zebra {
+            let conf = dir.join("zebra.conf");
+            std::fs::write(&conf, format!("hostname {host}\n"))?;
+            std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+            let zebra = crate::which("zebra")
+                .ok_or_else(|| anyhow::anyhow!("FRR's zebra is not installed"))?;
+            let (zebra, conf) = (zebra.display().to_string(), conf.display().to_string());
+            let pid = format!("{d}/zebra.pid");
+            self.spawn(
+                host,
+                "zebra",
+                &[
+                    &zebra,
+                    "-f",
+                    &conf,
+                    "-i",
+                    &pid,
+                    "-z",
+                    &zserv,
+                    "--vty_socket",
+                    &d,
+                ],
+            )?;
+            // bgpd connects to zebra at start: wait for its socket.
+            let up = crate::wait_until(
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_millis(20),
+                || std::path::Path::new(&zserv).exists().then_some(()),
+            );
+            anyhow::ensure!(up.is_some(), "zebra did not start\n{}", self.logs());
+        }
         let conf = dir.join("bgpd.conf");
         std::fs::write(&conf, config)?;
         std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        let d = dir.display().to_string();
         let bgpd =
             crate::which("bgpd").ok_or_else(|| anyhow::anyhow!("FRR's bgpd is not installed"))?;
         let bgpd = bgpd.display().to_string();
         let conf = conf.display().to_string();
         let pid = format!("{d}/bgpd.pid");
-        let zserv = format!("{d}/zserv.api");
-        self.spawn(
-            host,
-            "bgpd",
-            &[
-                &bgpd,
-                "-f",
-                &conf,
-                "-i",
-                &pid,
-                "-z",
-                &zserv,
-                "--vty_socket",
-                &d,
-                "-Z",
-            ],
-        )?;
+        let mut args = vec![
+            bgpd.as_str(),
+            "-f",
+            &conf,
+            "-i",
+            &pid,
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &d,
+        ];
+        if !zebra {
+            args.push("-Z");
+        }
+        self.spawn(host, "bgpd", &args)?;
         Ok(d)
     }
 

@@ -56,6 +56,8 @@ pub enum Event {
         messages: usize,
         announced: usize,
         withdrawn: usize,
+        /// Prefixes the peer holds from us after them.
+        advertised: usize,
     },
     Down(Down),
     Update(Box<Update>),
@@ -222,7 +224,9 @@ pub async fn run(
                             );
                         }
                         let _ = events.send(Event::Established(negotiated)).await;
-                        let sends = send(&mut session, &events, started, updates).await;
+                        let sends =
+                            send(&mut session, &events, started, updates, export.advertised())
+                                .await;
                         if let Some(Output::Send(link, _)) = sends.first() {
                             table_since = Some((*link, started));
                         }
@@ -256,7 +260,16 @@ pub async fn run(
                                 updates.messages.insert(0, marker(RouteRefreshKind::Begin));
                                 updates.messages.push(marker(RouteRefreshKind::End));
                             }
-                            next.extend(send(&mut session, &events, Instant::now(), updates).await);
+                            next.extend(
+                                send(
+                                    &mut session,
+                                    &events,
+                                    Instant::now(),
+                                    updates,
+                                    export.advertised(),
+                                )
+                                .await,
+                            );
                         }
                     }
                 }
@@ -274,7 +287,7 @@ pub async fn run(
                         {
                             let local = local_address(&mut conns, &session);
                             let updates = export.updates(&n, local);
-                            pending = send(&mut session, &events, Instant::now(), updates).await;
+                            pending = send(&mut session, &events, Instant::now(), updates, export.advertised()).await;
                         }
                         continue;
                     }
@@ -412,6 +425,7 @@ async fn send(
     events: &mpsc::Sender<Event>,
     now: Instant,
     updates: Updates,
+    advertised: usize,
 ) -> Vec<Output> {
     if updates.messages.is_empty() {
         return Vec::new();
@@ -420,6 +434,7 @@ async fn send(
         messages: updates.messages.len(),
         announced: updates.announced,
         withdrawn: updates.withdrawn,
+        advertised,
     };
     let outputs = session.send_updates(now.into_std(), updates.messages);
     if !outputs.is_empty() {

@@ -132,9 +132,11 @@ fn one_new_route_is_one_small_update_and_one_gone_is_one_withdrawal() {
         "{} bytes",
         updates.messages[0].len()
     );
+    assert_eq!(export.advertised(), 1001);
     export.withdraw(host(7));
     let updates = export.updates(&both(), None);
     assert_eq!(contents(&updates), vec![(vec![], vec![host(7)])]);
+    assert_eq!(export.advertised(), 1000);
     assert_eq!(updates.messages[0].len(), 19 + 4 + 5, "one /32 withdrawn");
     // Withdrawing what was never there costs nothing.
     export.withdraw(host(9999));
@@ -186,6 +188,7 @@ fn after_the_session_goes_down_everything_goes_again_and_after_a_refresh_its_fam
     let mut export = Export::with_routes((*path(1)).clone(), &[host(1), host(2)]);
     export.updates(&both(), None);
     export.session_down();
+    assert_eq!(export.advertised(), 0);
     assert_eq!(export.updates(&both(), None).announced, 2);
     // A refresh while a withdrawal is pending: both routes' fate goes out.
     export.withdraw(host(2));

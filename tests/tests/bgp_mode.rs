@@ -1,0 +1,129 @@
+//! BGP mode end to end: the controller and three speakers on a file store peer with FRR as
+//! the top-of-rack router (zebra and bgpd: routes land in its kernel table), and announce
+//! Service IPs as MetalLB decides them.
+use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service};
+use ferrolb_e2e::{lab_available, wait_until};
+use std::time::Duration;
+
+const TOOLS: &[&str] = &["ip", "zebra", "bgpd", "vtysh"];
+
+/// A pool announced by BGP to the router (BGPPeer `tor`), with a community.
+const CONFIG: &str = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp, namespace: metallb-system}
+spec: {ipAddressPools: [bgp], communities: ["64501:100"]}
+---
+"#;
+
+/// The next hops the router's kernel uses for `ip`, sorted.
+fn next_hops(cluster: &L2Cluster, ip: &str) -> Vec<String> {
+    let routes = cluster
+        .lab
+        .exec("rtr", &["ip", "route", "show", ip])
+        .unwrap_or_default();
+    let mut hops: Vec<String> = routes
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect();
+    hops.sort();
+    hops
+}
+
+fn wait_next_hops(cluster: &L2Cluster, ip: &str, wanted: &[&str], timeout: Duration) -> bool {
+    wait_until(timeout, Duration::from_millis(50), || {
+        (next_hops(cluster, ip) == wanted).then_some(())
+    })
+    .is_some()
+}
+
+#[test]
+fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
+    if !lab_available(TOOLS) {
+        return;
+    }
+    let services = [
+        service("web", "203.0.113.10", "Cluster", &NODES),
+        service("local", "203.0.113.20", "Local", &["n2"]),
+        service("idle", "203.0.113.30", "Cluster", &[]),
+    ]
+    .concat();
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", CONFIG),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &services),
+    ])
+    .expect("the lab starts");
+    let vty = cluster.lab.start_frr_tor("").expect("FRR starts");
+    let all = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
+        "{:?}\n{}\n{}",
+        next_hops(&cluster, "203.0.113.10"),
+        cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
+        cluster.logs()
+    );
+    // Local: only the node with an endpoint. No endpoint at all: nobody.
+    assert!(wait_next_hops(
+        &cluster,
+        "203.0.113.20",
+        &["192.0.2.12"],
+        Duration::from_secs(5)
+    ));
+    assert!(next_hops(&cluster, "203.0.113.30").is_empty());
+    let route = cluster
+        .lab
+        .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32");
+    assert!(route.contains("64501:100"), "community: {route}");
+    // Each node says so in a ServiceBGPStatus.
+    let statuses = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        let items = cluster.store.get("bgpstatus")["items"].clone();
+        let web: Vec<String> = items
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["status"]["serviceName"] == "web"
+                    && s["status"]["peers"] == serde_json::json!(["tor"])
+            })
+            .map(|s| s["status"]["node"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (web.len() == 3).then_some(web)
+    });
+    assert!(statuses.is_some(), "{:#}", cluster.store.get("bgpstatus"));
+
+    // The Local Service goes: its route goes from the router's table.
+    cluster.store.write(
+        "services.yaml",
+        &service("web", "203.0.113.10", "Cluster", &NODES),
+    );
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.20", &[], Duration::from_secs(5)),
+        "{:?}",
+        next_hops(&cluster, "203.0.113.20")
+    );
+    // A speaker stopped (a node drained): its next hop goes at once, the others stay.
+    cluster
+        .lab
+        .daemon("n1", "speaker")
+        .expect("started")
+        .terminate();
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all[1..], Duration::from_secs(3)),
+        "{:?}\n{}",
+        next_hops(&cluster, "203.0.113.10"),
+        cluster.logs()
+    );
+}
