@@ -387,12 +387,7 @@ impl Speaker {
     async fn apply_bgp(&mut self, intent: &Intent, snapshot: &Snapshot) -> bool {
         let router_id = node_ipv4(snapshot, &self.options.node)
             .unwrap_or_else(|| crate::bgp::peer::router_id_from_name(&self.options.node));
-        let unsupported: Vec<String> = self
-            .bgp
-            .apply(&intent.bgp, router_id)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let unsupported = self.bgp.apply(&intent.bgp, router_id);
         if unsupported != self.bgp_unsupported {
             for problem in &unsupported {
                 tracing::warn!("{problem}");

@@ -7,16 +7,22 @@ use std::time::Duration;
 
 const TOOLS: &[&str] = &["ip", "zebra", "bgpd", "vtysh"];
 
-/// A pool announced by BGP to the router (BGPPeer `tor`), with a community.
+/// A pool announced by BGP to the router, over IPv4 (BGPPeer `tor`) and IPv6 (`tor6`), with
+/// a community.
 const CONFIG: &str = r#"apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: bgp, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
+spec: {addresses: [203.0.113.0/24, "2001:db8:200::/120"]}
 ---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: tor, namespace: metallb-system}
 spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor6, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: "2001:db8::1", holdTime: 9s}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -27,9 +33,10 @@ spec: {ipAddressPools: [bgp], communities: ["64501:100"]}
 
 /// The next hops the router's kernel uses for `ip`, sorted.
 fn next_hops(cluster: &L2Cluster, ip: &str) -> Vec<String> {
+    let family = if ip.contains(':') { "-6" } else { "-4" };
     let routes = cluster
         .lab
-        .exec("rtr", &["ip", "route", "show", ip])
+        .exec("rtr", &["ip", family, "route", "show", ip])
         .unwrap_or_default();
     let mut hops: Vec<String> = routes
         .split_whitespace()
@@ -58,6 +65,7 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
         service("web", "203.0.113.10", "Cluster", &NODES),
         service("local", "203.0.113.20", "Local", &["n2"]),
         service("idle", "203.0.113.30", "Cluster", &[]),
+        service("web6", "2001:db8:200::10", "Cluster", &NODES),
     ]
     .concat();
     let mut cluster = L2Cluster::start(&[
@@ -83,11 +91,19 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
         Duration::from_secs(5)
     ));
     assert!(next_hops(&cluster, "203.0.113.30").is_empty());
+    // IPv6 over the IPv6 sessions (MP-BGP), with the nodes' IPv6 addresses as next hops.
+    let all6 = ["2001:db8::11", "2001:db8::12", "2001:db8::13"];
+    assert!(
+        wait_next_hops(&cluster, "2001:db8:200::10", &all6, Duration::from_secs(10)),
+        "{:?}\n{}",
+        next_hops(&cluster, "2001:db8:200::10"),
+        cluster.lab.vtysh("rtr", &vty, "show bgp ipv6 unicast")
+    );
     let route = cluster
         .lab
         .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32");
     assert!(route.contains("64501:100"), "community: {route}");
-    // Each node says so in a ServiceBGPStatus.
+    // Each node says so in a ServiceBGPStatus, listing the peers its advertisements select.
     let statuses = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
         let items = cluster.store.get("bgpstatus")["items"].clone();
         let web: Vec<String> = items
@@ -96,13 +112,26 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
             .flatten()
             .filter(|s| {
                 s["status"]["serviceName"] == "web"
-                    && s["status"]["peers"] == serde_json::json!(["tor"])
+                    && s["status"]["peers"] == serde_json::json!(["tor", "tor6"])
             })
             .map(|s| s["status"]["node"].as_str().unwrap_or_default().to_string())
             .collect();
         (web.len() == 3).then_some(web)
     });
-    assert!(statuses.is_some(), "{:#}", cluster.store.get("bgpstatus"));
+    assert!(
+        statuses.is_some(),
+        "{:?}",
+        cluster.store.get("bgpstatus")["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| (
+                s["status"]["node"].clone(),
+                s["status"]["serviceName"].clone(),
+                s["status"]["peers"].clone()
+            ))
+            .collect::<Vec<_>>()
+    );
 
     // The Local Service goes: its route goes from the router's table.
     cluster.store.write(

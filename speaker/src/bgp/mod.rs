@@ -11,7 +11,7 @@ use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::subcode;
 use ferrolb_bgp::session::{Down, Session};
 use ipnet::IpNet;
-use peer::{SessionSpec, Unsupported};
+use peer::SessionSpec;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -46,16 +46,18 @@ impl Sessions {
         }
     }
 
-    /// Carries out the BGP half of the plan. Returns what cannot be done, to be reported.
-    pub fn apply(&mut self, bgp: &Bgp, router_id: Ipv4Addr) -> Vec<Unsupported> {
+    /// Carries out the BGP half of the plan. Returns what cannot be done, or is done
+    /// without some field, to be reported.
+    pub fn apply(&mut self, bgp: &Bgp, router_id: Ipv4Addr) -> Vec<String> {
         let mut unsupported = Vec::new();
         let mut wanted: BTreeMap<&String, SessionSpec> = BTreeMap::new();
         for (name, peer) in &bgp.peers {
             match peer::session(peer, router_id) {
                 Ok(spec) => {
+                    unsupported.extend(peer::not_honoured(peer));
                     wanted.insert(name, spec);
                 }
-                Err(why) => unsupported.push(why),
+                Err(why) => unsupported.push(why.to_string()),
             }
         }
         // Sessions no longer wanted, or wanted otherwise: stopped (and started again below).

@@ -32,6 +32,19 @@ pub enum Unsupported {
     Interface(String, String),
 }
 
+/// Fields of a BGPPeer that FerroLB accepts but does not act on yet: the session runs
+/// without them, and the speaker says so.
+pub fn not_honoured(peer: &Peer) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(profile) = &peer.bfd_profile {
+        notes.push(format!(
+            "BGPPeer {}: bfdProfile {profile:?} is not honoured yet (no BFD): the session relies on its hold time",
+            peer.name
+        ));
+    }
+    notes
+}
+
 /// The AS this node speaks as towards `peer`.
 pub fn local_as(peer: &Peer) -> u32 {
     peer.local_asn.unwrap_or(peer.my_asn)

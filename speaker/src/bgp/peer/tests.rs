@@ -119,3 +119,21 @@ fn a_router_id_from_a_name_is_stable_and_never_zero() {
     assert_ne!(router_id_from_name("n1"), router_id_from_name("n2"));
     assert!(!router_id_from_name("").is_unspecified());
 }
+
+#[test]
+fn a_bfd_profile_is_said_not_honoured_until_bfd_exists() {
+    let plain = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1}");
+    assert!(not_honoured(&plain).is_empty());
+    let mut with_bfd = plain.clone();
+    with_bfd.bfd_profile = Some("fast".into());
+    let notes = not_honoured(&with_bfd);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains("bfdProfile \"fast\" is not honoured"),
+        "{notes:?}"
+    );
+    assert!(
+        session(&with_bfd, NODE_ID).is_ok(),
+        "the session still runs"
+    );
+}
