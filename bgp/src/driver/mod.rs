@@ -294,7 +294,18 @@ pub async fn run(
                     Some(Command::Stop { subcode, message }) => (subcode, message),
                     None => (crate::packet::subcode::ADMINISTRATIVE_SHUTDOWN, String::new()),
                 };
-                let outputs = session.handle(Instant::now().into_std(), Input::Stop { subcode, message });
+                // Every route withdrawn first: a router drops withdrawn routes as any
+                // update, sooner than it clears a closed session's.
+                let mut outputs = Vec::new();
+                if let Some(n) = session.negotiated().cloned()
+                    && session.state() == State::Established
+                {
+                    export.replace(Vec::new());
+                    let local = local_address(&mut conns, &session);
+                    let updates = export.updates(&n, local);
+                    outputs.extend(session.send_updates(Instant::now().into_std(), updates.messages));
+                }
+                outputs.extend(session.handle(Instant::now().into_std(), Input::Stop { subcode, message }));
                 for output in outputs {
                     if let Output::Send(link, bytes) = output
                         && let Some(conn) = conns.get(link)

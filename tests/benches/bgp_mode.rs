@@ -1,0 +1,299 @@
+//! BGP mode against FRR as the top-of-rack router (zebra and bgpd, LAB.md), measured where
+//! traffic is decided: the router namespace's kernel table, as `ip -ts monitor route` there
+//! reports its changes (timestamped by the kernel's notification, with no polling to load
+//! the two cores).
+//! - A Service created (its file written to the store) to its route in the kernel table,
+//!   from three speakers (Cluster policy: the first next hop counts).
+//! - A speaker stopped with SIGTERM (a node drained) to its next hop gone.
+//! - A node lost (its link cut) without BFD: the router notices at its hold timer (3 s).
+//!
+//! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_mode` (root;
+//! `BGP_TRIALS=3` for a shorter run).
+use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
+use ferrolb_e2e::{lab_available, wait_until};
+use std::time::Duration;
+
+const CONFIG: &str = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 3s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp, namespace: metallb-system}
+spec: {ipAddressPools: [bgp]}
+---
+"#;
+
+const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+
+fn next_hops(cluster: &L2Cluster, ip: &str) -> Vec<String> {
+    let routes = cluster
+        .lab
+        .exec("rtr", &["ip", "-4", "route", "show", ip])
+        .unwrap_or_default();
+    let mut hops: Vec<String> = routes
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect();
+    hops.sort();
+    hops
+}
+
+/// The kernel's route changes on the router so far: (Unix time, s; whether deleted; the
+/// prefix; the next hops), from `ip -ts monitor route`'s log.
+fn route_changes(cluster: &mut L2Cluster) -> Vec<(f64, bool, String, Vec<String>)> {
+    let log = cluster
+        .lab
+        .daemon("rtr", "monitor")
+        .expect("started")
+        .output();
+    let mut changes: Vec<(f64, bool, String, Vec<String>)> = Vec::new();
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix('[') {
+            let Some((stamp, text)) = rest.split_once("] ") else {
+                continue;
+            };
+            let deleted = text.starts_with("Deleted ");
+            let text = text.trim_start_matches("Deleted ");
+            let prefix = text
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            changes.push((unix_time(stamp), deleted, prefix, via(text)));
+        } else if let Some(last) = changes.last_mut() {
+            last.3.extend(via(line));
+            last.3.sort();
+        }
+    }
+    changes
+}
+
+fn via(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// `ip -ts` prints local time, which is UTC on the lab machine; `date` reads it either way.
+fn unix_time(stamp: &str) -> f64 {
+    let out = std::process::Command::new("date")
+        .args(["-d", stamp, "+%s.%N"])
+        .output()
+        .expect("date runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
+}
+
+/// Milliseconds from `start` (wall clock, s) to the first change of `ip`'s route after it
+/// that satisfies `done` (deleted?, next hops).
+fn time_until(
+    cluster: &mut L2Cluster,
+    ip: &str,
+    start: f64,
+    timeout: Duration,
+    done: impl Fn(bool, &[String]) -> bool,
+) -> f64 {
+    let seen = |cluster: &mut L2Cluster| {
+        route_changes(cluster)
+            .into_iter()
+            .find(|(at, deleted, prefix, hops)| {
+                *at >= start - 0.001 && prefix == ip && done(*deleted, hops)
+            })
+            .map(|c| c.0)
+    };
+    let at = wait_until(timeout, Duration::from_millis(5), || seen(cluster));
+    let at = at.unwrap_or_else(|| {
+        panic!(
+            "{ip}: never happened; next hops {:?}\n{}",
+            next_hops(&*cluster, ip),
+            cluster.logs()
+        )
+    });
+    (at - start) * 1000.0
+}
+
+/// When process `pid` (a child of ours, so a zombie until reaped) exits, polled every ms.
+fn exit_time(pid: u32) -> f64 {
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "pid (comm) S ...": the state follows the command's closing parenthesis.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if matches!(state, None | Some('Z' | 'X')) {
+            return wall_clock();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn row(what: &str, values: Vec<f64>) {
+    let worst = values.iter().copied().fold(0.0, f64::max);
+    println!(
+        "| {what} | {} | {:.0} | {worst:.0} |",
+        values.len(),
+        median(values)
+    );
+}
+
+fn main() {
+    if !lab_available(&["ip", "zebra", "bgpd", "vtysh"]) {
+        eprintln!("bgp_mode needs root and FRR");
+        std::process::exit(1);
+    }
+    let trials: usize = std::env::var("BGP_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut cluster = L2Cluster::start(&[("config.yaml", CONFIG), ("nodes.yaml", &nodes(&[]))])
+        .expect("the lab starts");
+    cluster.lab.start_frr_tor("").expect("FRR starts");
+    cluster
+        .lab
+        .spawn("rtr", "monitor", &["ip", "-ts", "monitor", "route"])
+        .expect("ip monitor starts");
+    // Sessions up: a first Service reaches the router from every node.
+    cluster.store.write(
+        "warmup.yaml",
+        &service("warmup", "203.0.113.2", "Cluster", &NODES),
+    );
+    time_until(
+        &mut cluster,
+        "203.0.113.2",
+        wall_clock(),
+        Duration::from_secs(30),
+        |d, h| !d && h == ALL,
+    );
+
+    let mut created = Vec::new();
+    for trial in 0..trials {
+        let ip = format!("203.0.113.{}", 10 + trial);
+        let start = wall_clock();
+        cluster.store.write(
+            &format!("svc-{trial}.yaml"),
+            &service(&format!("svc-{trial}"), &ip, "Cluster", &NODES),
+        );
+        created.push(time_until(
+            &mut cluster,
+            &ip,
+            start,
+            Duration::from_secs(10),
+            |d, h| !d && !h.is_empty(),
+        ));
+    }
+
+    let mut drained = Vec::new();
+    let mut exited = Vec::new();
+    for _ in 0..trials {
+        // The signal alone: the clock runs while the speaker stops, not after it is gone.
+        let pid = cluster.lab.daemon("n1", "speaker").expect("started").pid();
+        let start = wall_clock();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let exit = std::thread::spawn(move || exit_time(pid));
+        drained.push(time_until(
+            &mut cluster,
+            "203.0.113.2",
+            start,
+            Duration::from_secs(10),
+            |d, h| !d && h == &ALL[1..],
+        ));
+        cluster
+            .lab
+            .daemon("n1", "speaker")
+            .expect("started")
+            .terminate();
+        // The speaker's own share: it withdraws, sends its Cease and exits in this time.
+        exited.push((exit.join().expect("the watch ends") - start) * 1000.0);
+        cluster
+            .start_speaker("n1")
+            .expect("the speaker starts again");
+        time_until(
+            &mut cluster,
+            "203.0.113.2",
+            wall_clock(),
+            Duration::from_secs(30),
+            |d, h| !d && h == ALL,
+        );
+    }
+
+    let mut lost = Vec::new();
+    for _ in 0..trials.min(3) {
+        let start = wall_clock();
+        cluster.lab.set_link("n1", false).expect("link down");
+        lost.push(time_until(
+            &mut cluster,
+            "203.0.113.2",
+            start,
+            Duration::from_secs(15),
+            |d, h| !d && h == &ALL[1..],
+        ));
+        cluster.lab.set_link("n1", true).expect("link up");
+        time_until(
+            &mut cluster,
+            "203.0.113.2",
+            wall_clock(),
+            Duration::from_secs(60),
+            |d, h| !d && h == ALL,
+        );
+    }
+
+    println!("| measurement | trials | median ms | worst ms |");
+    println!("|---|---|---|---|");
+    row(
+        "Service created to its route in FRR's kernel table",
+        created.clone(),
+    );
+    row(
+        "speaker SIGTERM to its next hop gone from FRR's kernel table",
+        drained.clone(),
+    );
+    row(
+        "  of which the speaker: SIGTERM to its process gone (routes withdrawn, Cease sent)",
+        exited,
+    );
+    row(
+        "node link cut to its next hop gone (hold time 3 s, no BFD)",
+        lost,
+    );
+    println!();
+    println!(
+        "created: median {:.0} ms, target < 100 ms: {}",
+        median(created.clone()),
+        if median(created) < 100.0 {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+    println!(
+        "drained: median {:.0} ms, target < 50 ms: {}",
+        median(drained.clone()),
+        if median(drained) < 50.0 {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+}
