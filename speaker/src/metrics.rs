@@ -86,6 +86,15 @@ impl BgpMetrics {
             .inc_by(messages as u64);
     }
 
+    /// A peer no longer configured: its series go.
+    pub fn forget(&self, peer: std::net::IpAddr) {
+        let label = peer_label(peer);
+        self.session_up.remove(&label);
+        self.updates.remove(&label);
+        self.announced.remove(&label);
+        self.pending.remove(&label);
+    }
+
     /// What the peer holds from us, and what it should but does not yet.
     pub fn prefixes(&self, peer: std::net::IpAddr, advertised: usize, wanted: usize) {
         let label = peer_label(peer);

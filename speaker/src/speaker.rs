@@ -83,6 +83,8 @@ pub struct Speaker {
     bgp_statuses: Statuses,
     /// What the last pass could not do in BGP mode (said once per change).
     bgp_unsupported: Vec<String>,
+    /// Whether a first pass has removed the BGP statuses an earlier run left.
+    bgp_cleaned: bool,
     events: Events,
     conflicts: Conflicts,
     returning: ReturningLinks,
@@ -111,6 +113,7 @@ impl Speaker {
             bgp: Sessions::new(metrics.bgp.clone()),
             bgp_statuses: Statuses::new(Protocol::Bgp, &options.node, &options.namespace),
             bgp_unsupported: Vec::new(),
+            bgp_cleaned: false,
             options,
             cluster,
             gossip,
@@ -226,9 +229,10 @@ impl Speaker {
             }
         }
         self.announcer.clear();
-        // Routers withdraw our routes at the Cease, while the process is still here.
-        self.bgp.stop_all("the speaker is stopping").await;
-        self.gossip.leave().await;
+        // Both at once: the other speakers take the layer 2 IPs over while the routers
+        // withdraw our routes (or, with graceful restart, keep them until we are back).
+        let (bgp, gossip) = (&mut self.bgp, &self.gossip);
+        tokio::join!(bgp.stop_all("the speaker is stopping"), gossip.leave());
         self.statuses.withdraw_all(&self.cluster).await;
         self.bgp_statuses.withdraw_all(&self.cluster).await;
         match failure {
@@ -385,6 +389,15 @@ impl Speaker {
     /// BGP mode: the sessions and their routes as planned, and the ServiceBGPStatus
     /// objects; false when a status write failed.
     async fn apply_bgp(&mut self, intent: &Intent, snapshot: &Snapshot) -> bool {
+        // Without BGP (no peer selects this node, no session, no status), nothing to do once
+        // the first pass has removed what an earlier run left.
+        let idle = intent.bgp.peers.is_empty()
+            && self.bgp.is_empty()
+            && self.bgp_statuses.services().next().is_none();
+        if idle && self.bgp_cleaned {
+            return true;
+        }
+        self.bgp_cleaned = true;
         let router_id = node_ipv4(snapshot, &self.options.node)
             .unwrap_or_else(|| crate::bgp::peer::router_id_from_name(&self.options.node));
         let unsupported = self.bgp.apply(&intent.bgp, router_id);

@@ -41,6 +41,9 @@ pub struct Peer {
 pub enum Command {
     /// Stop with a Cease of this subcode and message, then return.
     Stop { subcode: u8, message: String },
+    /// Close the connection without a word and return: a restarting speaker's way under
+    /// graceful restart (RFC 4724), so the peer keeps our routes until we are back.
+    Abandon,
     /// These routes are now the whole table: the peer is sent the difference.
     Replace(Vec<(IpNet, Arc<Path>)>),
 }
@@ -292,6 +295,12 @@ pub async fn run(
                         continue;
                     }
                     Some(Command::Stop { subcode, message }) => (subcode, message),
+                    Some(Command::Abandon) => {
+                        for conn in [conns.outbound.take(), conns.inbound.take()].into_iter().flatten() {
+                            close(conn.writer, Vec::new()).await;
+                        }
+                        return Ok(());
+                    }
                     None => (crate::packet::subcode::ADMINISTRATIVE_SHUTDOWN, String::new()),
                 };
                 // Every route withdrawn first: a router drops withdrawn routes as any

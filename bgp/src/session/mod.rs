@@ -52,8 +52,8 @@ pub struct Config {
     pub passive: bool,
     pub families: Vec<Family>,
     /// Graceful restart (RFC 4724): the restart time announced, and whether this session
-    /// starts after our own restart (the R bit, and the F bit for every family: the data
-    /// plane, kube-proxy's, outlives the speaker). Cleared once a session is up.
+    /// starts after our own restart (the R bit, cleared once a session is up). Forwarding is
+    /// always said preserved (the F bits).
     pub graceful_restart: Option<(u16, bool)>,
     /// Announce extended next hop for IPv4 routes over IPv6 (RFC 8950).
     pub extended_next_hop: bool,
@@ -79,7 +79,9 @@ impl Config {
                 restarting,
                 notification: false,
                 time: time & 0x0fff,
-                families: self.families.iter().map(|f| (*f, restarting)).collect(),
+                // Forwarding state kept for every family: the data plane (kube-proxy's) does
+                // not restart with the speaker.
+                families: self.families.iter().map(|f| (*f, true)).collect(),
             }));
         }
         Open::new(self.local_as, self.hold_time, self.router_id, capabilities)

@@ -60,11 +60,16 @@ impl Sessions {
                 Err(why) => unsupported.push(why.to_string()),
             }
         }
-        // Sessions no longer wanted, or wanted otherwise: stopped (and started again below).
+        // Sessions no longer wanted, wanted otherwise, or whose driver ended: stopped (and
+        // started again below).
         let stale: Vec<String> = self
             .running
             .iter()
-            .filter(|(name, running)| wanted.get(name) != Some(&running.spec))
+            .filter(|(name, running)| {
+                wanted.get(name) != Some(&running.spec)
+                    || running.task.is_finished()
+                    || running.commands.is_closed()
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
@@ -74,6 +79,9 @@ impl Sessions {
                     subcode: subcode::PEER_DECONFIGURED,
                     message: String::new(),
                 });
+                if !wanted.contains_key(&name) {
+                    self.metrics.forget(running.spec.peer.address.ip());
+                }
             }
         }
         for (name, spec) in wanted {
@@ -122,21 +130,37 @@ impl Sessions {
         })
     }
 
-    /// Ends every session with a Cease (administrative shutdown), so the routers withdraw
-    /// our routes before the process is gone.
+    /// Whether any session runs.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Ends every session as the speaker stops: with graceful restart, by closing the
+    /// connection, so the router keeps the routes until the speaker is back; otherwise by
+    /// withdrawing every route and sending a Cease (administrative shutdown), so traffic
+    /// leaves before the process does. All within one `STOP_GRACE`.
     pub async fn stop_all(&mut self, message: &str) {
         let running = std::mem::take(&mut self.running);
-        for session in running.values() {
-            let _ = session.commands.try_send(Command::Stop {
-                subcode: subcode::ADMINISTRATIVE_SHUTDOWN,
-                message: message.to_string(),
-            });
-        }
+        let mut tasks = Vec::new();
         for (name, session) in running {
-            if tokio::time::timeout(STOP_GRACE, session.task)
-                .await
-                .is_err()
-            {
+            let command = if session.spec.config.graceful_restart.is_some() {
+                Command::Abandon
+            } else {
+                Command::Stop {
+                    subcode: subcode::ADMINISTRATIVE_SHUTDOWN,
+                    message: message.to_string(),
+                }
+            };
+            if session.commands.try_send(command).is_err() {
+                tracing::warn!(peer = %name, "BGP session busy: closed without its Cease");
+            }
+            // Dropped: a driver that missed its command ends when the channel closes.
+            drop(session.commands);
+            tasks.push((name, session.task));
+        }
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        for (name, task) in tasks {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
                 tracing::warn!(peer = %name, "BGP session did not stop in time");
             }
         }
@@ -192,6 +216,8 @@ fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
                     }
                 }
             }
+            // (No metric written here: a session started again for the same peer may be up
+            // already. A peer removed for good has its series removed.)
             match driver.await {
                 Ok(Err(error)) => {
                     tracing::error!(peer = %name, %error, "BGP session could not run")
@@ -199,7 +225,6 @@ fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
                 Err(error) => tracing::error!(peer = %name, %error, "BGP session task failed"),
                 Ok(Ok(())) => {}
             }
-            metrics.session_up(peer_ip, false);
         })
     };
     Running {

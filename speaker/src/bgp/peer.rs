@@ -13,6 +13,9 @@ use std::time::Duration;
 /// How long to wait before connecting again when MetalLB's `connectTime` is not set.
 const CONNECT_RETRY: Duration = Duration::from_secs(2);
 
+/// LOCAL_PREF for internal peers when no advertisement sets one.
+const DEFAULT_LOCAL_PREF: u32 = 100;
+
 /// The graceful restart time announced with `enableGracefulRestart` (FRR's default).
 const RESTART_TIME: u16 = 120;
 
@@ -32,10 +35,24 @@ pub enum Unsupported {
     Interface(String, String),
 }
 
+/// Whether FerroLB can open a session for the peer at all (see `session`).
+pub fn supported(peer: &Peer) -> bool {
+    peer.vrf.as_ref().is_none_or(|v| v.is_empty())
+        && matches!(peer.endpoint, PeerEndpoint::Address(_))
+}
+
 /// Fields of a BGPPeer that FerroLB accepts but does not act on yet: the session runs
 /// without them, and the speaker says so.
 pub fn not_honoured(peer: &Peer) -> Vec<String> {
     let mut notes = Vec::new();
+    if peer.dual_stack_address_family
+        && matches!(peer.endpoint, PeerEndpoint::Address(IpAddr::V4(_)))
+    {
+        notes.push(format!(
+            "BGPPeer {}: dualStackAddressFamily on an IPv4 session carries IPv4 only (no IPv6 next hop to give)",
+            peer.name
+        ));
+    }
     if let Some(profile) = &peer.bfd_profile {
         notes.push(format!(
             "BGPPeer {}: bfdProfile {profile:?} is not honoured yet (no BFD): the session relies on its hold time",
@@ -120,11 +137,18 @@ pub fn path(peer: &Peer, route: &Route) -> Path {
             asns: vec![local_as(peer)],
         }]
     };
+    // RFC 4271 5.1.5: internal peers always get a LOCAL_PREF (100, the usual default, when
+    // no advertisement sets one).
+    let local_pref = if internal(peer) {
+        Some(route.local_pref.unwrap_or(DEFAULT_LOCAL_PREF))
+    } else {
+        None
+    };
     Path {
         attributes: Attributes {
             origin: Some(Origin::Igp),
             as_path: Some(as_path),
-            local_pref: route.local_pref,
+            local_pref,
             communities: route.communities.iter().copied().collect(),
             large_communities: route.large_communities.iter().copied().collect(),
             ..Attributes::default()

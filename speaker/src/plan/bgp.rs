@@ -4,7 +4,8 @@
 //! spreads the traffic over them (ECMP).
 use super::election::Inputs;
 use super::eligibility::{is_ours, labels_of, matches_any, node_may_announce, pool_of};
-use ferrolb_api::config::{BgpAdvertisement, BgpCommunity, Peer};
+use crate::bgp::peer::supported;
+use ferrolb_api::config::{BgpAdvertisement, BgpCommunity, Peer, PeerEndpoint};
 use ferrolb_api::service::status_ips;
 use ferrolb_api::service_key::ServiceKey;
 use ipnet::IpNet;
@@ -73,22 +74,40 @@ pub fn plan(inputs: &Inputs) -> Bgp {
             matches_any(&a.service_selectors, &service_labels)
                 && matches_any(&a.node_selectors, &labels)
         }) {
-            for peer in bgp.peers.keys() {
-                if !advertisement.peers.is_empty() && !advertisement.peers.contains(peer) {
+            for (name, peer) in &bgp.peers {
+                if !advertisement.peers.is_empty() && !advertisement.peers.contains(name) {
                     continue;
                 }
-                let routes = bgp.routes.entry(peer.clone()).or_default();
-                for ip in &ips {
+                let carried: Vec<&IpAddr> = ips.iter().filter(|ip| carries(peer, ip)).collect();
+                if carried.is_empty() {
+                    continue;
+                }
+                let routes = bgp.routes.entry(name.clone()).or_default();
+                for ip in carried {
                     add(routes, aggregate(*ip, advertisement), advertisement);
                 }
                 bgp.statuses
                     .entry(key.clone())
                     .or_default()
-                    .insert(peer.clone());
+                    .insert(name.clone());
             }
         }
     }
     bgp
+}
+
+/// Whether a session with `peer` carries `ip`'s routes, as in MetalLB: a session carries
+/// its own family, and with `dualStackAddressFamily` an IPv6 session carries IPv4 too (with
+/// extended next hop). An IPv4 session has no IPv6 next hop to give, so it never carries
+/// IPv6. A peer FerroLB cannot open a session with carries nothing.
+fn carries(peer: &Peer, ip: &IpAddr) -> bool {
+    if !supported(peer) {
+        return false;
+    }
+    let PeerEndpoint::Address(address) = peer.endpoint else {
+        return false;
+    };
+    address.is_ipv4() == ip.is_ipv4() || (peer.dual_stack_address_family && address.is_ipv6())
 }
 
 /// The prefix announced for `ip`: the IP itself, or the block it falls in when the

@@ -42,6 +42,7 @@ fn an_external_peer_gets_ttl_1_our_as_first_and_metallbs_timers() {
         ..Route::default()
     };
     let path = path(&peer, &route);
+    assert_eq!(path.attributes.local_pref, None, "never to external peers");
     assert_eq!(
         path.attributes.as_path.expect("a path")[0].asns,
         vec![64501]
@@ -58,6 +59,11 @@ fn an_internal_peer_gets_an_empty_path_and_the_kernels_ttl() {
     assert_eq!(
         path(&peer, &Route::default()).attributes.as_path,
         Some(vec![])
+    );
+    assert_eq!(
+        path(&peer, &Route::default()).attributes.local_pref,
+        Some(100),
+        "always to internal peers"
     );
     let dynamic = one("{myASN: 64500, dynamicASN: internal, peerAddress: 192.0.2.1}");
     assert!(internal(&dynamic));

@@ -1,7 +1,7 @@
 //! BGP mode's plan: which sessions a node keeps and what it announces on each.
 use super::*;
 use crate::plan::election::{Inputs, Speaker};
-use ferrolb_api::config::{Config, ConfigObjects};
+use ferrolb_api::config::{Config, ConfigObjects, PeerEndpoint};
 use ferrolb_api::objects::Object;
 
 const WORLD: &str = r#"
@@ -130,22 +130,13 @@ fn a_node_peers_with_the_peers_that_select_it() {
 
 #[test]
 fn cluster_services_go_from_every_node_and_local_ones_only_from_their_endpoints_nodes() {
+    // An IPv4 session carries the IPv4 addresses only.
     let n1 = plan_for("n1");
     let to_tor: Vec<&IpNet> = n1.routes["tor"].keys().collect();
-    assert_eq!(
-        to_tor,
-        [&net("198.51.100.10/32"), &net("2001:db8:100::10/128")]
-    );
+    assert_eq!(to_tor, [&net("198.51.100.10/32")]);
     let n2 = plan_for("n2");
     let to_tor: Vec<&IpNet> = n2.routes["tor"].keys().collect();
-    assert_eq!(
-        to_tor,
-        [
-            &net("198.51.100.10/32"),
-            &net("198.51.100.20/32"),
-            &net("2001:db8:100::10/128")
-        ]
-    );
+    assert_eq!(to_tor, [&net("198.51.100.10/32"), &net("198.51.100.20/32")]);
     // No ready endpoint anywhere: announced by nobody.
     assert!(
         !n2.statuses
@@ -160,13 +151,9 @@ fn each_peer_gets_what_its_advertisements_say() {
     assert_eq!(host.local_pref, Some(150));
     assert_eq!(host.communities, BTreeSet::from([(64501 << 16) | 100]));
     assert!(host.large_communities.is_empty());
-    // tor-b gets the aggregate of both IPv4 Services once; the IPv6 one keeps its length
-    // (aggregationLengthV6 defaults to 128).
+    // tor-b gets the aggregate of both IPv4 Services once.
     let blocks: Vec<&IpNet> = n2.routes["tor-b"].keys().collect();
-    assert_eq!(
-        blocks,
-        [&net("198.51.100.0/24"), &net("2001:db8:100::10/128")]
-    );
+    assert_eq!(blocks, [&net("198.51.100.0/24")]);
     let block = &n2.routes["tor-b"][&net("198.51.100.0/24")];
     assert_eq!(block.large_communities, BTreeSet::from([(64501, 1, 2)]));
     assert_eq!(block.local_pref, None, "0 is not set");
@@ -181,4 +168,31 @@ fn an_excluded_node_keeps_its_sessions_and_announces_nothing() {
     let n3 = plan_for("n3");
     assert_eq!(n3.peers.keys().collect::<Vec<_>>(), ["tor", "tor-b"]);
     assert!(n3.routes.is_empty() && n3.statuses.is_empty());
+}
+
+#[test]
+fn each_session_carries_its_family_and_an_ipv6_one_both_when_dual_stack() {
+    let objects = objects();
+    let mut config = config(&objects);
+    let tor = config.peers.get_mut("tor").expect("tor");
+    tor.endpoint = PeerEndpoint::Address("2001:db8::1".parse().expect("an IP"));
+    let speakers: BTreeMap<String, Speaker> = BTreeMap::new();
+    let plan_n1 = |config: &Config| {
+        let inputs = Inputs::new(objects.iter(), config, &speakers, "n1", None);
+        plan(&inputs)
+    };
+    let v6_only: Vec<IpNet> = plan_n1(&config).routes["tor"].keys().copied().collect();
+    assert_eq!(v6_only, [net("2001:db8:100::10/128")]);
+    config
+        .peers
+        .get_mut("tor")
+        .expect("tor")
+        .dual_stack_address_family = true;
+    let both: Vec<IpNet> = plan_n1(&config).routes["tor"].keys().copied().collect();
+    assert_eq!(both, [net("198.51.100.10/32"), net("2001:db8:100::10/128")]);
+    // A peer FerroLB cannot open a session with gets nothing, and no status names it.
+    config.peers.get_mut("tor").expect("tor").vrf = Some("red".into());
+    let refused = plan_n1(&config);
+    assert!(refused.routes.is_empty() && refused.statuses.is_empty());
+    assert!(refused.peers.contains_key("tor"), "kept, to be reported");
 }
