@@ -255,7 +255,7 @@ impl Announce {
                     }
                     Some(Event::Down(why)) => {
                         established = false;
-                        eprintln!("session down: {}", describe(&why));
+                        eprintln!("session down: {}", why.describe());
                     }
                     Some(Event::Sent { messages, announced, withdrawn, .. }) if established => {
                         println!("sent {messages} messages: {announced} routes announced, {withdrawn} withdrawn");
@@ -298,13 +298,5 @@ impl Announce {
         }
         session.await.context("the session task")??;
         Ok(exit)
-    }
-}
-
-fn describe(down: &Down) -> String {
-    match down {
-        Down::Sent(n) => format!("sent {}", n.describe()),
-        Down::Received(n) => format!("peer sent {}", n.describe()),
-        Down::ConnectionLost => "connection lost".into(),
     }
 }

@@ -32,22 +32,6 @@ spec: {ipAddressPools: [bgp]}
 
 const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
 
-fn next_hops(cluster: &L2Cluster, ip: &str) -> Vec<String> {
-    let routes = cluster
-        .lab
-        .exec("rtr", &["ip", "-4", "route", "show", ip])
-        .unwrap_or_default();
-    let mut hops: Vec<String> = routes
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
-        .collect();
-    hops.sort();
-    hops
-}
-
 /// The kernel's route changes on the router so far: (Unix time, s; whether deleted; the
 /// prefix; the next hops), from `ip -ts monitor route`'s log.
 fn route_changes(cluster: &mut L2Cluster) -> Vec<(f64, bool, String, Vec<String>)> {
@@ -120,7 +104,7 @@ fn time_until(
     let at = at.unwrap_or_else(|| {
         panic!(
             "{ip}: never happened; next hops {:?}\n{}",
-            next_hops(&*cluster, ip),
+            cluster.lab.next_hops(ip),
             cluster.logs()
         )
     });

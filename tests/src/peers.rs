@@ -241,6 +241,24 @@ impl Lab {
         Ok(d)
     }
 
+    /// The next hops `rtr`'s kernel uses for `ip` (routes FRR installed through zebra),
+    /// sorted.
+    pub fn next_hops(&self, ip: &str) -> Vec<String> {
+        let family = if ip.contains(':') { "-6" } else { "-4" };
+        let routes = self
+            .exec("rtr", &["ip", family, "route", "show", ip])
+            .unwrap_or_default();
+        let mut hops: Vec<String> = routes
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "via")
+            .map(|w| w[1].to_string())
+            .collect();
+        hops.sort();
+        hops
+    }
+
     /// `vtysh` output on `host` for FRR started with [`Lab::start_frr_bgpd`].
     pub fn vtysh(&self, host: &str, vty_dir: &str, command: &str) -> String {
         String::from_utf8_lossy(

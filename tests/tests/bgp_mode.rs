@@ -31,27 +31,9 @@ spec: {ipAddressPools: [bgp], communities: ["64501:100"]}
 ---
 "#;
 
-/// The next hops the router's kernel uses for `ip`, sorted.
-fn next_hops(cluster: &L2Cluster, ip: &str) -> Vec<String> {
-    let family = if ip.contains(':') { "-6" } else { "-4" };
-    let routes = cluster
-        .lab
-        .exec("rtr", &["ip", family, "route", "show", ip])
-        .unwrap_or_default();
-    let mut hops: Vec<String> = routes
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
-        .collect();
-    hops.sort();
-    hops
-}
-
 fn wait_next_hops(cluster: &L2Cluster, ip: &str, wanted: &[&str], timeout: Duration) -> bool {
     wait_until(timeout, Duration::from_millis(50), || {
-        (next_hops(cluster, ip) == wanted).then_some(())
+        (cluster.lab.next_hops(ip) == wanted).then_some(())
     })
     .is_some()
 }
@@ -79,7 +61,7 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
     assert!(
         wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
         "{:?}\n{}\n{}",
-        next_hops(&cluster, "203.0.113.10"),
+        cluster.lab.next_hops("203.0.113.10"),
         cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
         cluster.logs()
     );
@@ -90,13 +72,13 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
         &["192.0.2.12"],
         Duration::from_secs(5)
     ));
-    assert!(next_hops(&cluster, "203.0.113.30").is_empty());
+    assert!(cluster.lab.next_hops("203.0.113.30").is_empty());
     // IPv6 over the IPv6 sessions (MP-BGP), with the nodes' IPv6 addresses as next hops.
     let all6 = ["2001:db8::11", "2001:db8::12", "2001:db8::13"];
     assert!(
         wait_next_hops(&cluster, "2001:db8:200::10", &all6, Duration::from_secs(10)),
         "{:?}\n{}",
-        next_hops(&cluster, "2001:db8:200::10"),
+        cluster.lab.next_hops("2001:db8:200::10"),
         cluster.lab.vtysh("rtr", &vty, "show bgp ipv6 unicast")
     );
     let route = cluster
@@ -142,7 +124,7 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
     assert!(
         wait_next_hops(&cluster, "203.0.113.20", &[], Duration::from_secs(5)),
         "{:?}",
-        next_hops(&cluster, "203.0.113.20")
+        cluster.lab.next_hops("203.0.113.20")
     );
     // A speaker stopped (a node drained): its next hop goes at once, the others stay.
     cluster
@@ -153,7 +135,7 @@ fn the_router_spreads_a_service_over_every_node_that_may_announce_it() {
     assert!(
         wait_next_hops(&cluster, "203.0.113.10", &all[1..], Duration::from_secs(3)),
         "{:?}\n{}",
-        next_hops(&cluster, "203.0.113.10"),
+        cluster.lab.next_hops("203.0.113.10"),
         cluster.logs()
     );
 }
@@ -182,7 +164,7 @@ fn with_graceful_restart_a_restarted_speaker_keeps_its_next_hop_at_the_router() 
     assert!(
         wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
         "{:?}\n{}",
-        next_hops(&cluster, "203.0.113.10"),
+        cluster.lab.next_hops("203.0.113.10"),
         cluster.lab.vtysh("rtr", &vty, "show bgp summary")
     );
     // The speaker stops (an upgrade): it closes its session without a word, and the router
@@ -195,7 +177,7 @@ fn with_graceful_restart_a_restarted_speaker_keeps_its_next_hop_at_the_router() 
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(
-            next_hops(&cluster, "203.0.113.10"),
+            cluster.lab.next_hops("203.0.113.10"),
             all,
             "{}",
             cluster
@@ -215,7 +197,7 @@ fn with_graceful_restart_a_restarted_speaker_keeps_its_next_hop_at_the_router() 
     });
     assert!(again.is_some(), "{}", cluster.logs());
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(next_hops(&cluster, "203.0.113.10"), all);
+    assert_eq!(cluster.lab.next_hops("203.0.113.10"), all);
     let route = cluster
         .lab
         .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32");

@@ -214,6 +214,17 @@ struct Contender {
     buffer: Vec<u8>,
 }
 
+impl Down {
+    /// In words, for logs: "sent hold timer expired (4/0)", "connection lost".
+    pub fn describe(&self) -> String {
+        match self {
+            Down::Sent(n) => format!("sent {}", n.describe()),
+            Down::Received(n) => format!("peer sent {}", n.describe()),
+            Down::ConnectionLost => "connection lost".into(),
+        }
+    }
+}
+
 pub struct Session {
     config: Config,
     state: State,

@@ -9,7 +9,7 @@ use crate::plan::bgp::{Bgp, Route};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::subcode;
-use ferrolb_bgp::session::{Down, Session};
+use ferrolb_bgp::session::Session;
 use ipnet::IpNet;
 use peer::SessionSpec;
 use std::collections::BTreeMap;
@@ -194,7 +194,7 @@ fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
                         metrics.session_up(peer_ip, true);
                     }
                     Event::Down(why) => {
-                        tracing::warn!(peer = %name, address = %peer_ip, why = %describe(&why), "BGP session down");
+                        tracing::warn!(peer = %name, address = %peer_ip, why = %why.describe(), "BGP session down");
                         metrics.session_up(peer_ip, false);
                         metrics.prefixes(peer_ip, 0, wanted.load(Ordering::Relaxed));
                     }
@@ -242,12 +242,4 @@ fn seed(name: &str) -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write(name.as_bytes());
     hasher.finish()
-}
-
-fn describe(down: &Down) -> String {
-    match down {
-        Down::Sent(n) => format!("sent {}", n.describe()),
-        Down::Received(n) => format!("peer sent {}", n.describe()),
-        Down::ConnectionLost => "connection lost".into(),
-    }
 }
