@@ -111,6 +111,19 @@ fn time_until(
     (at - start) * 1000.0
 }
 
+/// Waits (untimed) until the router spreads the warm-up Service over all three nodes again.
+fn wait_all_next_hops(cluster: &L2Cluster, timeout: Duration) {
+    let all = wait_until(timeout, Duration::from_millis(50), || {
+        (cluster.lab.next_hops("203.0.113.2") == ALL).then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "next hops {:?}\n{}",
+        cluster.lab.next_hops("203.0.113.2"),
+        cluster.logs()
+    );
+}
+
 /// When process `pid` (a child of ours, so a zombie until reaped) exits, polled every ms.
 fn exit_time(pid: u32) -> f64 {
     loop {
@@ -161,13 +174,7 @@ fn main() {
         "warmup.yaml",
         &service("warmup", "203.0.113.2", "Cluster", &NODES),
     );
-    time_until(
-        &mut cluster,
-        "203.0.113.2",
-        wall_clock(),
-        Duration::from_secs(30),
-        |d, h| !d && h == ALL,
-    );
+    wait_all_next_hops(&cluster, Duration::from_secs(30));
 
     let mut created = Vec::new();
     for trial in 0..trials {
@@ -213,13 +220,7 @@ fn main() {
         cluster
             .start_speaker("n1")
             .expect("the speaker starts again");
-        time_until(
-            &mut cluster,
-            "203.0.113.2",
-            wall_clock(),
-            Duration::from_secs(30),
-            |d, h| !d && h == ALL,
-        );
+        wait_all_next_hops(&cluster, Duration::from_secs(30));
     }
 
     let mut lost = Vec::new();
@@ -234,13 +235,7 @@ fn main() {
             |d, h| !d && h == &ALL[1..],
         ));
         cluster.lab.set_link("n1", true).expect("link up");
-        time_until(
-            &mut cluster,
-            "203.0.113.2",
-            wall_clock(),
-            Duration::from_secs(60),
-            |d, h| !d && h == ALL,
-        );
+        wait_all_next_hops(&cluster, Duration::from_secs(60));
     }
 
     println!("| measurement | trials | median ms | worst ms |");

@@ -185,28 +185,7 @@ impl Lab {
         let d = dir.display().to_string();
         let zserv = format!("{d}/zserv.api");
         if zebra {
-            let conf = dir.join("zebra.conf");
-            std::fs::write(&conf, format!("hostname {host}\n"))?;
-            std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-            let zebra = crate::which("zebra")
-                .ok_or_else(|| anyhow::anyhow!("FRR's zebra is not installed"))?;
-            let (zebra, conf) = (zebra.display().to_string(), conf.display().to_string());
-            let pid = format!("{d}/zebra.pid");
-            self.spawn(
-                host,
-                "zebra",
-                &[
-                    &zebra,
-                    "-f",
-                    &conf,
-                    "-i",
-                    &pid,
-                    "-z",
-                    &zserv,
-                    "--vty_socket",
-                    &d,
-                ],
-            )?;
+            self.start_frr_daemon(host, "zebra", &format!("hostname {host}\n"), &[])?;
             // bgpd connects to zebra at start: wait for its socket.
             let up = crate::wait_until(
                 std::time::Duration::from_secs(10),
@@ -215,16 +194,31 @@ impl Lab {
             );
             anyhow::ensure!(up.is_some(), "zebra did not start\n{}", self.logs());
         }
-        let conf = dir.join("bgpd.conf");
+        let without_zebra: &[&str] = if zebra { &[] } else { &["-Z"] };
+        self.start_frr_daemon(host, "bgpd", config, without_zebra)?;
+        Ok(d)
+    }
+
+    /// One FRR daemon (`zebra`, `bgpd`) on `host`, in the foreground, with its configuration
+    /// and sockets in the host's FRR folder.
+    fn start_frr_daemon(
+        &mut self,
+        host: &str,
+        daemon: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<()> {
+        let d = self.dir().join(format!("{host}-frr")).display().to_string();
+        let conf = format!("{d}/{daemon}.conf");
         std::fs::write(&conf, config)?;
         std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        let bgpd =
-            crate::which("bgpd").ok_or_else(|| anyhow::anyhow!("FRR's bgpd is not installed"))?;
-        let bgpd = bgpd.display().to_string();
-        let conf = conf.display().to_string();
-        let pid = format!("{d}/bgpd.pid");
+        let binary = crate::which(daemon)
+            .ok_or_else(|| anyhow::anyhow!("FRR's {daemon} is not installed"))?
+            .display()
+            .to_string();
+        let (pid, zserv) = (format!("{d}/{daemon}.pid"), format!("{d}/zserv.api"));
         let mut args = vec![
-            bgpd.as_str(),
+            binary.as_str(),
             "-f",
             &conf,
             "-i",
@@ -234,11 +228,9 @@ impl Lab {
             "--vty_socket",
             &d,
         ];
-        if !zebra {
-            args.push("-Z");
-        }
-        self.spawn(host, "bgpd", &args)?;
-        Ok(d)
+        args.extend_from_slice(extra);
+        self.spawn(host, daemon, &args)?;
+        Ok(())
     }
 
     /// The next hops `rtr`'s kernel uses for `ip` (routes FRR installed through zebra),

@@ -4,12 +4,11 @@ use ferrolb_api::config::{Config, ConfigObjects};
 use ferrolb_api::objects::Object;
 
 fn peers(yaml: &str) -> Vec<Peer> {
-    let mut raw = ConfigObjects::default();
-    for (_, object) in Object::decode_yaml_stream(yaml) {
-        if let Object::BGPPeer(p) = object.expect("decodes") {
-            raw.bgp_peers.push((*p).clone());
-        }
-    }
+    let objects: Vec<Object> = Object::decode_yaml_stream(yaml)
+        .into_iter()
+        .map(|(_, o)| o.expect("decodes"))
+        .collect();
+    let raw = ConfigObjects::from_objects(&objects, "metallb-system");
     Config::build(&raw)
         .expect("valid")
         .peers

@@ -89,16 +89,7 @@ fn objects() -> Vec<Object> {
 }
 
 fn config(objects: &[Object]) -> Config {
-    let mut raw = ConfigObjects::default();
-    for object in objects {
-        match object {
-            Object::IPAddressPool(p) => raw.pools.push((**p).clone()),
-            Object::BGPPeer(p) => raw.bgp_peers.push((**p).clone()),
-            Object::BGPAdvertisement(a) => raw.bgp_advertisements.push((**a).clone()),
-            _ => {}
-        }
-    }
-    Config::build(&raw).expect("valid")
+    Config::build(&ConfigObjects::from_objects(objects, "metallb-system")).expect("valid")
 }
 
 fn plan_for(me: &str) -> Bgp {
