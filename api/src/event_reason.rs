@@ -22,6 +22,12 @@ pub enum EventReason {
     /// Another MAC claims an IP a speaker announces.
     #[serde(rename = "addressConflict")]
     AddressConflict,
+    /// A speaker runs a BGPPeer without some field, or cannot open its session at all.
+    #[serde(rename = "notHonoured")]
+    NotHonoured,
+    /// A speaker's BGP session is not up: why (refused, no answer, a NOTIFICATION).
+    #[serde(rename = "sessionDown")]
+    SessionDown,
 }
 
 impl EventReason {
@@ -33,6 +39,8 @@ impl EventReason {
             EventReason::DeprecatedAnnotation => "deprecatedAnnotation",
             EventReason::NodeAssigned => "nodeAssigned",
             EventReason::AddressConflict => "addressConflict",
+            EventReason::NotHonoured => "notHonoured",
+            EventReason::SessionDown => "sessionDown",
         }
     }
 
@@ -43,6 +51,8 @@ impl EventReason {
             EventReason::AllocationFailed
                 | EventReason::DeprecatedAnnotation
                 | EventReason::AddressConflict
+                | EventReason::NotHonoured
+                | EventReason::SessionDown
         )
     }
 }

@@ -222,6 +222,7 @@ impl Announce {
             self.passive || self.listen,
             command_rx,
             event_tx,
+            tokio::sync::watch::channel(Default::default()).0,
         ));
         let terminated = ferrolb_cluster::terminated();
         tokio::pin!(terminated);
@@ -273,6 +274,7 @@ impl Announce {
                         }
                     }
                     Some(Event::Sent { .. }) => {}
+                    Some(Event::ConnectFailed(why)) => eprintln!("connecting failed: {why}"),
                     // The session ended (after our Stop).
                     None => break,
                 },

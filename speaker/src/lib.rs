@@ -4,6 +4,7 @@
 //! Events (`status`), conflict reports (`conflicts`). The binary (`main.rs`) wires them to
 //! gossip and the cluster.
 pub mod bgp;
+pub mod config_state;
 pub mod conflicts;
 pub mod event_rate;
 pub mod gossip_key;

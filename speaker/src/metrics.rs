@@ -1,5 +1,6 @@
 //! The speaker's metrics, with MetalLB's names where MetalLB has one, served on `--port`
 //! with the health endpoints.
+use ferrolb_bgp::session::{Counters, MessageCounts};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -7,12 +8,44 @@ use prometheus_client::registry::Registry;
 
 pub type Labels = Vec<(String, String)>;
 
+/// A counter under its exact name, as MetalLB's Go client exposes it: the OpenMetrics
+/// `Counter` would add `_total` (`metallb_layer2_requests_received_total`), and dashboards
+/// look for MetalLB's names. Typed `unknown`, which Prometheus takes as untyped.
+#[derive(Clone, Debug, Default)]
+pub struct ExactCounter(Counter);
+
+impl ExactCounter {
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+    pub fn inc_by(&self, n: u64) {
+        self.0.inc_by(n);
+    }
+}
+
+impl prometheus_client::metrics::TypedMetric for ExactCounter {
+    const TYPE: prometheus_client::metrics::MetricType =
+        prometheus_client::metrics::MetricType::Unknown;
+}
+
+impl prometheus_client::encoding::EncodeMetric for ExactCounter {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&self.0.get())
+    }
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Unknown
+    }
+}
+
 /// Layer 2 counters, per IP.
 #[derive(Clone, Default)]
 pub struct L2Metrics {
-    requests_received: Family<Labels, Counter>,
-    responses_sent: Family<Labels, Counter>,
-    gratuitous_sent: Family<Labels, Counter>,
+    requests_received: Family<Labels, ExactCounter>,
+    responses_sent: Family<Labels, ExactCounter>,
+    gratuitous_sent: Family<Labels, ExactCounter>,
     conflicts: Family<Labels, Counter>,
 }
 
@@ -43,10 +76,29 @@ pub struct BgpMetrics {
     updates: Family<Labels, Counter>,
     announced: Family<Labels, Gauge>,
     pending: Family<Labels, Gauge>,
+    /// MetalLB's FRR mode's message counters.
+    opens_sent: Family<Labels, ExactCounter>,
+    opens_received: Family<Labels, ExactCounter>,
+    notifications_sent: Family<Labels, ExactCounter>,
+    updates_received: Family<Labels, ExactCounter>,
+    keepalives_sent: Family<Labels, ExactCounter>,
+    keepalives_received: Family<Labels, ExactCounter>,
+    route_refresh_sent: Family<Labels, ExactCounter>,
+    total_sent: Family<Labels, ExactCounter>,
+    total_received: Family<Labels, ExactCounter>,
 }
 
-fn peer_label(peer: std::net::IpAddr) -> Labels {
+/// The peer as MetalLB labels it: `address:port`.
+fn peer_label(peer: std::net::SocketAddr) -> Labels {
     vec![("peer".into(), peer.to_string())]
+}
+
+fn total(counts: &MessageCounts) -> u64 {
+    counts.opens
+        + counts.updates
+        + counts.notifications
+        + counts.keepalives
+        + counts.route_refreshes
 }
 
 impl BgpMetrics {
@@ -57,8 +109,9 @@ impl BgpMetrics {
             "BGP session state (1 is up, 0 is down)",
             self.session_up.clone(),
         );
+        // A counter: `_total` is added.
         bgp.register(
-            "updates_total",
+            "updates",
             "Number of BGP UPDATE messages sent",
             self.updates.clone(),
         );
@@ -72,31 +125,127 @@ impl BgpMetrics {
             "Number of prefixes that should be advertised on the BGP session but are not yet",
             self.pending.clone(),
         );
+        let exact = [
+            (
+                "opens_sent",
+                "Number of BGP open messages sent",
+                &self.opens_sent,
+            ),
+            (
+                "opens_received",
+                "Number of BGP open messages received",
+                &self.opens_received,
+            ),
+            (
+                "notifications_sent",
+                "Number of BGP notification messages sent",
+                &self.notifications_sent,
+            ),
+            (
+                "updates_total_received",
+                "Number of BGP UPDATE messages received",
+                &self.updates_received,
+            ),
+            (
+                "keepalives_sent",
+                "Number of BGP keepalive messages sent",
+                &self.keepalives_sent,
+            ),
+            (
+                "keepalives_received",
+                "Number of BGP keepalive messages received",
+                &self.keepalives_received,
+            ),
+            (
+                "route_refresh_sent",
+                "Number of BGP route refresh messages sent",
+                &self.route_refresh_sent,
+            ),
+            (
+                "total_sent",
+                "Number of BGP messages sent",
+                &self.total_sent,
+            ),
+            (
+                "total_received",
+                "Number of BGP messages received",
+                &self.total_received,
+            ),
+        ];
+        for (name, help, family) in exact {
+            bgp.register(name, help, family.clone());
+        }
     }
 
-    pub fn session_up(&self, peer: std::net::IpAddr, up: bool) {
+    pub fn session_up(&self, peer: std::net::SocketAddr, up: bool) {
         self.session_up
             .get_or_create(&peer_label(peer))
             .set(i64::from(up));
     }
 
-    pub fn sent(&self, peer: std::net::IpAddr, messages: usize) {
+    /// Adds what a session exchanged since `before` (both of the same session).
+    pub fn exchanged(&self, peer: std::net::SocketAddr, before: &Counters, now: &Counters) {
+        let label = peer_label(peer);
+        let add = |family: &Family<Labels, ExactCounter>, then: u64, now: u64| {
+            family
+                .get_or_create(&label)
+                .inc_by(now.saturating_sub(then));
+        };
+        let (sent, received) = ((&before.sent, &now.sent), (&before.received, &now.received));
         self.updates
-            .get_or_create(&peer_label(peer))
-            .inc_by(messages as u64);
+            .get_or_create(&label)
+            .inc_by(sent.1.updates.saturating_sub(sent.0.updates));
+        add(&self.opens_sent, sent.0.opens, sent.1.opens);
+        add(&self.opens_received, received.0.opens, received.1.opens);
+        add(
+            &self.notifications_sent,
+            sent.0.notifications,
+            sent.1.notifications,
+        );
+        add(
+            &self.updates_received,
+            received.0.updates,
+            received.1.updates,
+        );
+        add(&self.keepalives_sent, sent.0.keepalives, sent.1.keepalives);
+        add(
+            &self.keepalives_received,
+            received.0.keepalives,
+            received.1.keepalives,
+        );
+        add(
+            &self.route_refresh_sent,
+            sent.0.route_refreshes,
+            sent.1.route_refreshes,
+        );
+        add(&self.total_sent, total(sent.0), total(sent.1));
+        add(&self.total_received, total(received.0), total(received.1));
     }
 
     /// A peer no longer configured: its series go.
-    pub fn forget(&self, peer: std::net::IpAddr) {
+    pub fn forget(&self, peer: std::net::SocketAddr) {
         let label = peer_label(peer);
         self.session_up.remove(&label);
         self.updates.remove(&label);
         self.announced.remove(&label);
         self.pending.remove(&label);
+        for family in [
+            &self.opens_sent,
+            &self.opens_received,
+            &self.notifications_sent,
+            &self.updates_received,
+            &self.keepalives_sent,
+            &self.keepalives_received,
+            &self.route_refresh_sent,
+            &self.total_sent,
+            &self.total_received,
+        ] {
+            family.remove(&label);
+        }
     }
 
     /// What the peer holds from us, and what it should but does not yet.
-    pub fn prefixes(&self, peer: std::net::IpAddr, advertised: usize, wanted: usize) {
+    pub fn prefixes(&self, peer: std::net::SocketAddr, advertised: usize, wanted: usize) {
         let label = peer_label(peer);
         self.announced.get_or_create(&label).set(advertised as i64);
         self.pending
@@ -205,5 +354,46 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_metallbs() {
+        let metrics = Metrics::new();
+        let peer: std::net::SocketAddr = "192.0.2.1:179".parse().unwrap();
+        metrics.bgp.session_up(peer, true);
+        let mut counters = Counters::default();
+        counters.sent.updates = 2;
+        counters.sent.opens = 1;
+        counters.received.keepalives = 4;
+        metrics.bgp.exchanged(peer, &Counters::default(), &counters);
+        let before = counters;
+        counters.sent.updates = 3;
+        metrics.bgp.exchanged(peer, &before, &counters);
+        metrics.bgp.prefixes(peer, 2, 5);
+        metrics.l2.request("203.0.113.1".parse().unwrap());
+        metrics.l2.response("203.0.113.1".parse().unwrap());
+        metrics.l2.gratuitous("203.0.113.1".parse().unwrap());
+        let text = metrics.render();
+        for line in [
+            "metallb_bgp_session_up{peer=\"192.0.2.1:179\"} 1",
+            "metallb_bgp_updates_total{peer=\"192.0.2.1:179\"} 3",
+            "metallb_bgp_announced_prefixes_total{peer=\"192.0.2.1:179\"} 2",
+            "metallb_bgp_pending_prefixes_total{peer=\"192.0.2.1:179\"} 3",
+            "metallb_bgp_opens_sent{peer=\"192.0.2.1:179\"} 1",
+            "metallb_bgp_keepalives_received{peer=\"192.0.2.1:179\"} 4",
+            "metallb_bgp_total_sent{peer=\"192.0.2.1:179\"} 4",
+            "metallb_bgp_total_received{peer=\"192.0.2.1:179\"} 4",
+            "metallb_bgp_updates_total_received{peer=\"192.0.2.1:179\"} 0",
+            "metallb_layer2_requests_received{ip=\"203.0.113.1\"} 1",
+            "metallb_layer2_responses_sent{ip=\"203.0.113.1\"} 1",
+            "metallb_layer2_gratuitous_sent{ip=\"203.0.113.1\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The speaker's loop: on every change of the cluster, of the live members or of the
 //! interfaces, plan again (`plan::plan`, pure) and carry the plan out through the drivers:
 //! the layer 2 interface tasks, gossip membership, and the status writers.
-use crate::bgp::Sessions;
+use crate::bgp::{NotHonoured, Report, Sessions};
+use crate::config_state::{ConfigState, Said};
 use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
 use crate::layer2::interfaces::Links;
@@ -12,12 +13,13 @@ use crate::returning_links::ReturningLinks;
 use crate::status::{Events, Protocol, Statuses};
 use ferrolb_api::config::Config;
 use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::Health;
-use ferrolb_cluster::{Cluster, Snapshot};
+use ferrolb_cluster::{Cluster, EventTarget, Snapshot};
 use ferrolb_gossip::core::{Event as GossipEvent, State};
 use ferrolb_gossip::driver::Gossip;
 use ferrolb_l2::packet::format_mac;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -82,7 +84,12 @@ pub struct Speaker {
     bgp: Sessions,
     bgp_statuses: Statuses,
     /// What the last pass could not do in BGP mode (said once per change).
-    bgp_unsupported: Vec<String>,
+    bgp_unsupported: Vec<NotHonoured>,
+    /// Why each BGPPeer's session is not up, as last reported.
+    bgp_reports: mpsc::UnboundedReceiver<Report>,
+    bgp_problems: BTreeMap<String, String>,
+    config_errors: Vec<String>,
+    config_state: ConfigState,
     /// Whether a first pass has removed the BGP statuses an earlier run left.
     bgp_cleaned: bool,
     events: Events,
@@ -101,6 +108,7 @@ impl Speaker {
         refresh: Option<Duration>,
     ) -> Speaker {
         let (announcer, conflict_reports) = Announcer::new(metrics.l2.clone(), refresh);
+        let (bgp_reports_tx, bgp_reports) = mpsc::unbounded_channel();
         let now = Instant::now();
         Speaker {
             membership: Membership::new(
@@ -110,9 +118,13 @@ impl Speaker {
                 &options.ml_labels,
             ),
             statuses: Statuses::new(Protocol::Layer2, &options.node, &options.namespace),
-            bgp: Sessions::new(metrics.bgp.clone()),
+            bgp: Sessions::new(metrics.bgp.clone(), bgp_reports_tx),
             bgp_statuses: Statuses::new(Protocol::Bgp, &options.node, &options.namespace),
             bgp_unsupported: Vec::new(),
+            bgp_reports,
+            bgp_problems: BTreeMap::new(),
+            config_errors: Vec::new(),
+            config_state: ConfigState::new(&options.node, &options.namespace),
             bgp_cleaned: false,
             options,
             cluster,
@@ -202,6 +214,10 @@ impl Speaker {
                     failure = Some(Stopped::InterfacesEnded);
                     break;
                 },
+                Some(report) = self.bgp_reports.recv() => {
+                    self.on_bgp_report(report).await;
+                    replan = false;
+                }
                 Some(conflict) = self.conflict_reports.recv() => {
                     self.on_conflict(conflict, false).await;
                     replan = false;
@@ -271,12 +287,14 @@ impl Speaker {
             Ok(config) => {
                 self.config = Some(config);
                 self.config_broken = false;
+                self.config_errors.clear();
             }
             Err(errors) => {
                 if !self.config_broken {
                     tracing::error!(errors = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "the configuration is invalid: keeping the last good one");
                 }
                 self.config_broken = true;
+                self.config_errors = errors.iter().map(ToString::to_string).collect();
             }
         }
     }
@@ -346,6 +364,11 @@ impl Speaker {
         if self.config.is_some() {
             written = self.apply_bgp(&intent, snapshot).await;
         }
+        let said = Said {
+            errors: self.config_errors.clone(),
+            not_honoured: self.bgp_unsupported.clone(),
+        };
+        written &= self.config_state.apply(&self.cluster, said).await;
         // Alone right after starting, wait to hear from the others before claiming anything.
         let alone = !others_alive;
         if self.config.is_none()
@@ -403,7 +426,15 @@ impl Speaker {
         let unsupported = self.bgp.apply(&intent.bgp, router_id);
         if unsupported != self.bgp_unsupported {
             for problem in &unsupported {
-                tracing::warn!("{problem}");
+                if self.bgp_unsupported.contains(problem) {
+                    continue;
+                }
+                tracing::warn!("{}", problem.message);
+                let peer = peer_target(&self.options.namespace, &problem.peer);
+                let message = format!("node {:?}: {}", self.options.node, problem.message);
+                self.events
+                    .publish_about(&self.cluster, peer, EventReason::NotHonoured, message)
+                    .await;
             }
             self.bgp_unsupported = unsupported;
         }
@@ -418,6 +449,25 @@ impl Speaker {
             )
             .await;
         written && !self.bgp.behind(&intent.bgp)
+    }
+
+    /// A BGP session's news: a Warning Event on its BGPPeer when it fails in a new way
+    /// (refused, no answer, a NOTIFICATION), said once until the session is up again.
+    async fn on_bgp_report(&mut self, report: Report) {
+        let Some(problem) = report.problem else {
+            self.bgp_problems.remove(&report.peer);
+            return;
+        };
+        if self.bgp_problems.get(&report.peer) == Some(&problem) {
+            return;
+        }
+        tracing::warn!(peer = %report.peer, "BGP session not up: {problem}");
+        let message = format!("node {:?}: {problem}", self.options.node);
+        self.bgp_problems.insert(report.peer.clone(), problem);
+        let peer = peer_target(&self.options.namespace, &report.peer);
+        self.events
+            .publish_about(&self.cluster, peer, EventReason::SessionDown, message)
+            .await;
     }
 
     /// Another MAC claims an IP we announce: make it visible (Warning Event, metric, log)
@@ -472,6 +522,17 @@ impl Speaker {
                 message,
             )
             .await;
+    }
+}
+
+/// A BGPPeer, as an Event's subject.
+fn peer_target(namespace: &str, name: &str) -> EventTarget {
+    EventTarget {
+        api_version: Kind::BGPPeer.api_version(),
+        kind: Kind::BGPPeer.name().into(),
+        namespace: Some(namespace.to_string()),
+        name: name.to_string(),
+        uid: None,
     }
 }
 

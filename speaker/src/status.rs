@@ -119,7 +119,7 @@ pub fn l2_status(
     }
 }
 
-/// Publishes Events about Services, at most `EVENT_BURST` at once and then one a second.
+/// Publishes Events (about Services, and BGPPeers), at most `EVENT_BURST` at once and then one a second.
 pub struct Events {
     rate: EventRate,
 }
@@ -138,13 +138,6 @@ impl Events {
         reason: EventReason,
         message: String,
     ) {
-        match self.rate.admit(tokio::time::Instant::now().into_std()) {
-            None => return,
-            Some(0) => {}
-            Some(refused) => {
-                tracing::warn!(refused, "too many Events: some were not published");
-            }
-        }
         let regarding = EventTarget {
             api_version: "v1".into(),
             kind: Kind::Service.name().into(),
@@ -152,6 +145,25 @@ impl Events {
             name: service.name.clone(),
             uid: None,
         };
+        self.publish_about(cluster, regarding, reason, message)
+            .await;
+    }
+
+    /// An Event about any object (a BGPPeer).
+    pub async fn publish_about(
+        &mut self,
+        cluster: &Cluster,
+        regarding: EventTarget,
+        reason: EventReason,
+        message: String,
+    ) {
+        match self.rate.admit(tokio::time::Instant::now().into_std()) {
+            None => return,
+            Some(0) => {}
+            Some(refused) => {
+                tracing::warn!(refused, "too many Events: some were not published");
+            }
+        }
         if let Err(error) = cluster
             .publish(Event::new(regarding, reason, message))
             .await

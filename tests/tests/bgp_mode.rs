@@ -203,3 +203,149 @@ fn with_graceful_restart_a_restarted_speaker_keeps_its_next_hop_at_the_router() 
         .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32");
     assert!(!route.contains("stale"), "{route}");
 }
+
+/// Runs `curl` in a node's namespace against its speaker's metrics.
+fn speaker_metrics(cluster: &L2Cluster, node: &str) -> String {
+    cluster
+        .lab
+        .exec(node, &["curl", "-s", "http://127.0.0.1:7472/metrics"])
+        .unwrap_or_default()
+}
+
+/// The sessions FRR established with a neighbor so far (FRR's own counter).
+fn established_count(cluster: &L2Cluster, vty: &str, neighbor: &str) -> Option<u64> {
+    let json = cluster
+        .lab
+        .vtysh("rtr", vty, &format!("show bgp neighbors {neighbor} json"));
+    let value: serde_json::Value = serde_json::from_str(&json).ok()?;
+    value[neighbor]["connectionsEstablished"].as_u64()
+}
+
+#[test]
+fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() {
+    if !lab_available(&["ip", "zebra", "bgpd", "vtysh", "curl"]) {
+        return;
+    }
+    // The IPv4 peer's TCP MD5 password comes from a basic-auth Secret; the IPv6 peer names
+    // a BFD profile, which this node cannot honour yet.
+    let secret = |password: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: tor-auth, namespace: metallb-system}}\n\
+             type: kubernetes.io/basic-auth\nstringData: {{password: {password}}}\n---\n"
+        )
+    };
+    let config = CONFIG
+        .replace(
+            "peerAddress: 192.0.2.1, holdTime: 9s}",
+            "peerAddress: 192.0.2.1, holdTime: 9s, passwordSecret: {name: tor-auth}}",
+        )
+        .replace(
+            "peerAddress: \"2001:db8::1\", holdTime: 9s}",
+            "peerAddress: \"2001:db8::1\", holdTime: 9s, bfdProfile: fast}",
+        )
+        + "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 50}\n---\n";
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", &config),
+        ("secret.yaml", &secret("s3cret")),
+        ("nodes.yaml", &nodes(&[])),
+        (
+            "services.yaml",
+            &[
+                service("web", "203.0.113.10", "Cluster", &NODES),
+                service("web6", "2001:db8:200::10", "Cluster", &NODES),
+            ]
+            .concat(),
+        ),
+    ])
+    .expect("the lab starts");
+    let vty = cluster
+        .lab
+        .start_frr_tor(" neighbor nodes password s3cret")
+        .expect("FRR starts");
+    let all = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    let all6 = ["2001:db8::11", "2001:db8::12", "2001:db8::13"];
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
+        "{:?}\n{}\n{}",
+        cluster.lab.next_hops("203.0.113.10"),
+        cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
+        cluster.logs()
+    );
+    assert!(wait_next_hops(
+        &cluster,
+        "2001:db8:200::10",
+        &all6,
+        Duration::from_secs(10)
+    ));
+    // What the node cannot honour is in its ConfigurationState and an Event on the peer.
+    let state = std::fs::read_to_string(
+        cluster
+            .store
+            .dir()
+            .join("status/ferrolb-speaker-n1/configurationstate/metallb-system.yaml"),
+    )
+    .unwrap_or_default();
+    assert!(
+        state.contains("speaker-n1") && state.contains("Valid") && state.contains("bfdProfile"),
+        "{state}"
+    );
+    let events = cluster.speaker_events("n1");
+    assert!(
+        events.iter().any(|e| e["reason"] == "notHonoured"
+            && e["regarding"]["kind"] == "BGPPeer"
+            && e["regarding"]["name"] == "tor6"),
+        "{events:#?}"
+    );
+    // MetalLB's metrics, FRR mode's counters among them.
+    let metrics = speaker_metrics(&cluster, "n1");
+    for wanted in [
+        "metallb_bgp_session_up{peer=\"192.0.2.1:179\"} 1",
+        "metallb_bgp_announced_prefixes_total{peer=\"192.0.2.1:179\"} 1",
+        "metallb_bgp_opens_sent{peer=\"192.0.2.1:179\"} 1",
+        "metallb_bgp_opens_received{peer=\"192.0.2.1:179\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == wanted), "{wanted}:\n{metrics}");
+    }
+    assert!(metrics.contains("metallb_bgp_updates_total{peer=\"192.0.2.1:179\"}"));
+    assert!(metrics.contains("metallb_bgp_keepalives_received{peer=\"192.0.2.1:179\"}"));
+
+    // The Secret changes to a wrong password: the IPv4 sessions start again with it, and
+    // the router drops their connections without a word. Each speaker says why on the peer;
+    // the IPv6 sessions, untouched, keep their uptime.
+    let established6 = established_count(&cluster, &vty, "2001:db8::11");
+    assert!(established6.is_some());
+    cluster.store.write("secret.yaml", &secret("wrong"));
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &[], Duration::from_secs(10)),
+        "{:?}",
+        cluster.lab.next_hops("203.0.113.10")
+    );
+    let refused = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        cluster.speaker_events("n1").into_iter().find(|e| {
+            e["reason"] == "sessionDown"
+                && e["regarding"]["name"] == "tor"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no answer"))
+        })
+    });
+    assert!(
+        refused.is_some(),
+        "{:#?}\n{}",
+        cluster.speaker_events("n1"),
+        cluster.logs()
+    );
+    assert_eq!(refused.unwrap()["type"], "Warning");
+    let metrics = speaker_metrics(&cluster, "n1");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "metallb_bgp_session_up{peer=\"192.0.2.1:179\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(cluster.lab.next_hops("2001:db8:200::10"), all6);
+    assert_eq!(
+        established_count(&cluster, &vty, "2001:db8::11"),
+        established6
+    );
+}

@@ -6,7 +6,7 @@
 use crate::export::{Export, Path, Updates};
 use crate::packet::{Message, RouteRefresh, RouteRefreshKind, Update};
 use crate::session::{
-    Down, Input, Link, Negotiated, Output, Session, State, collision_notification,
+    Counters, Down, Input, Link, Negotiated, Output, Session, State, collision_notification,
 };
 use ipnet::IpNet;
 use std::future::Future;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub mod sockopt;
@@ -64,6 +64,9 @@ pub enum Event {
     },
     Down(Down),
     Update(Box<Update>),
+    /// An attempt to connect failed, or got no answer before the retry timer gave it up (a
+    /// wrong TCP MD5 password looks like this: the peer drops our SYNs without a word).
+    ConnectFailed(String),
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -165,6 +168,7 @@ pub async fn run(
     listen: bool,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
+    counters: watch::Sender<Counters>,
 ) -> io::Result<()> {
     // Passive sessions listen; active ones may too, and then resolve collisions.
     let listener = if listen {
@@ -203,6 +207,9 @@ pub async fn run(
                         }
                     }
                     Output::Close(link) => {
+                        if link == Link::Outbound && connecting.is_some() {
+                            let _ = events.send(Event::ConnectFailed("no answer".into())).await;
+                        }
                         if let Some(conn) = conns.get(link).take() {
                             close(conn.writer, conn.outbox).await;
                         }
@@ -279,6 +286,11 @@ pub async fn run(
             }
             pending = next;
         }
+        counters.send_if_modified(|last| {
+            let changed = last != session.counters();
+            *last = *session.counters();
+            changed
+        });
         let deadline = session.next_deadline().map(Instant::from_std);
         tokio::select! {
             command = commands.recv() => {
@@ -334,7 +346,10 @@ pub async fn run(
                         conns.outbound = Some(Conn::new(stream));
                         Input::Connected(Link::Outbound)
                     }
-                    Err(_) => Input::ConnectFailed,
+                    Err(error) => {
+                        let _ = events.send(Event::ConnectFailed(error.to_string())).await;
+                        Input::ConnectFailed
+                    }
                 };
                 pending = session.handle(Instant::now().into_std(), input);
             }

@@ -9,7 +9,7 @@ use crate::plan::bgp::{Bgp, Route};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::subcode;
-use ferrolb_bgp::session::Session;
+use ferrolb_bgp::session::{Counters, Session};
 use ipnet::IpNet;
 use peer::SessionSpec;
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// How long a stopping session may take to send its Cease.
@@ -26,6 +26,22 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct Sessions {
     running: BTreeMap<String, Running>,
     metrics: BgpMetrics,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+/// What a session tells the speaker to report on its BGPPeer: why it is not up, or (None)
+/// that it is up again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub peer: String,
+    pub problem: Option<String>,
+}
+
+/// A BGPPeer field this node does not act on, said in the ConfigurationState and an Event.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotHonoured {
+    pub peer: String,
+    pub message: String,
 }
 
 struct Running {
@@ -39,25 +55,30 @@ struct Running {
 }
 
 impl Sessions {
-    pub fn new(metrics: BgpMetrics) -> Sessions {
+    pub fn new(metrics: BgpMetrics, reports: mpsc::UnboundedSender<Report>) -> Sessions {
         Sessions {
             running: BTreeMap::new(),
             metrics,
+            reports,
         }
     }
 
     /// Carries out the BGP half of the plan. Returns what cannot be done, or is done
     /// without some field, to be reported.
-    pub fn apply(&mut self, bgp: &Bgp, router_id: Ipv4Addr) -> Vec<String> {
+    pub fn apply(&mut self, bgp: &Bgp, router_id: Ipv4Addr) -> Vec<NotHonoured> {
         let mut unsupported = Vec::new();
         let mut wanted: BTreeMap<&String, SessionSpec> = BTreeMap::new();
+        let note = |peer: &String, message: String| NotHonoured {
+            peer: peer.clone(),
+            message,
+        };
         for (name, peer) in &bgp.peers {
             match peer::session(peer, router_id) {
                 Ok(spec) => {
-                    unsupported.extend(peer::not_honoured(peer));
+                    unsupported.extend(peer::not_honoured(peer).into_iter().map(|m| note(name, m)));
                     wanted.insert(name, spec);
                 }
-                Err(why) => unsupported.push(why.to_string()),
+                Err(why) => unsupported.push(note(name, why.to_string())),
             }
         }
         // Sessions no longer wanted, wanted otherwise, or whose driver ended: stopped (and
@@ -80,7 +101,11 @@ impl Sessions {
                     message: String::new(),
                 });
                 if !wanted.contains_key(&name) {
-                    self.metrics.forget(running.spec.peer.address.ip());
+                    self.metrics.forget(running.spec.peer.address);
+                    let _ = self.reports.send(Report {
+                        peer: name.clone(),
+                        problem: None,
+                    });
                 }
             }
         }
@@ -88,7 +113,7 @@ impl Sessions {
             let running = self
                 .running
                 .entry(name.clone())
-                .or_insert_with(|| start(name, spec, self.metrics.clone()));
+                .or_insert_with(|| start(name, spec, self.metrics.clone(), self.reports.clone()));
             let routes = bgp.routes.get(name).cloned().unwrap_or_default();
             if routes != running.routes {
                 let Some(peer) = bgp.peers.get(name) else {
@@ -168,10 +193,16 @@ impl Sessions {
 }
 
 /// Starts the session's driver, and a task that follows what it reports.
-fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
+fn start(
+    name: &str,
+    spec: SessionSpec,
+    metrics: BgpMetrics,
+    reports: mpsc::UnboundedSender<Report>,
+) -> Running {
     let (commands, command_rx) = mpsc::channel(16);
     let (event_tx, mut events) = mpsc::channel(64);
-    let peer_ip = spec.peer.address.ip();
+    let (counters_tx, mut counters) = watch::channel(Counters::default());
+    let peer = spec.peer.address;
     let seed = seed(name);
     let driver = tokio::spawn(driver::run(
         spec.peer.clone(),
@@ -180,31 +211,60 @@ fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
         false,
         command_rx,
         event_tx,
+        counters_tx,
     ));
     let wanted = Arc::new(AtomicUsize::new(0));
     let name = name.to_string();
     let task = {
         let wanted = wanted.clone();
         tokio::spawn(async move {
-            metrics.session_up(peer_ip, false);
-            while let Some(event) = events.recv().await {
+            metrics.session_up(peer, false);
+            let report = |problem: Option<String>| {
+                let _ = reports.send(Report {
+                    peer: name.clone(),
+                    problem,
+                });
+            };
+            let mut counted = Counters::default();
+            let mut counters_open = true;
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => match event {
+                        Some(event) => event,
+                        None => break,
+                    },
+                    changed = counters.changed(), if counters_open => {
+                        counters_open = changed.is_ok();
+                        let now = *counters.borrow_and_update();
+                        metrics.exchanged(peer, &counted, &now);
+                        counted = now;
+                        continue;
+                    }
+                };
                 match event {
                     Event::Established(n) => {
-                        tracing::info!(peer = %name, address = %peer_ip, asn = n.peer_as, hold_time = n.hold_time, "BGP session established");
-                        metrics.session_up(peer_ip, true);
+                        tracing::info!(peer = %name, address = %peer, asn = n.peer_as, hold_time = n.hold_time, "BGP session established");
+                        metrics.session_up(peer, true);
+                        report(None);
                     }
                     Event::Down(why) => {
-                        tracing::warn!(peer = %name, address = %peer_ip, why = %why.describe(), "BGP session down");
-                        metrics.session_up(peer_ip, false);
-                        metrics.prefixes(peer_ip, 0, wanted.load(Ordering::Relaxed));
+                        let why = why.describe();
+                        tracing::warn!(peer = %name, address = %peer, %why, "BGP session down");
+                        metrics.session_up(peer, false);
+                        metrics.prefixes(peer, 0, wanted.load(Ordering::Relaxed));
+                        report(Some(format!("the session with {peer} went down: {why}")));
                     }
-                    Event::Sent {
-                        messages,
-                        advertised,
-                        ..
-                    } => {
-                        metrics.sent(peer_ip, messages);
-                        metrics.prefixes(peer_ip, advertised, wanted.load(Ordering::Relaxed));
+                    Event::ConnectFailed(why) => {
+                        tracing::debug!(peer = %name, address = %peer, %why, "connecting failed");
+                        let hint = if why == "no answer" {
+                            " (the peer is down or filters us, or the TCP MD5 password differs: the peer then drops our connection without a word)"
+                        } else {
+                            ""
+                        };
+                        report(Some(format!("cannot connect to {peer}: {why}{hint}")));
+                    }
+                    Event::Sent { advertised, .. } => {
+                        metrics.prefixes(peer, advertised, wanted.load(Ordering::Relaxed));
                     }
                     Event::EndOfRibSent(after) => {
                         tracing::debug!(peer = %name, ?after, "routes and End-of-RIB written");
@@ -220,7 +280,8 @@ fn start(name: &str, spec: SessionSpec, metrics: BgpMetrics) -> Running {
             // already. A peer removed for good has its series removed.)
             match driver.await {
                 Ok(Err(error)) => {
-                    tracing::error!(peer = %name, %error, "BGP session could not run")
+                    tracing::error!(peer = %name, %error, "BGP session could not run");
+                    report(Some(format!("the session cannot run: {error}")));
                 }
                 Err(error) => tracing::error!(peer = %name, %error, "BGP session task failed"),
                 Ok(Ok(())) => {}
