@@ -1,8 +1,8 @@
 //! Frames and ICMPv6 messages from the segment: ARP, neighbor solicitations and
-//! advertisements, read on their own and through the responder that owns the addresses they
+//! advertisements, router advertisements (BGP unnumbered), read on their own and through the responder that owns the addresses they
 //! name most often, never a panic.
 #![no_main]
-use ferrolb_l2::packet::{Arp, Neighbor};
+use ferrolb_l2::packet::{Arp, Neighbor, is_router_advertisement};
 use ferrolb_l2::responder::{Input, Owned, Responder};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Arp::parse(data);
     let _ = Neighbor::parse_solicitation(data);
     let _ = Neighbor::parse_advertisement(data);
+    let _ = is_router_advertisement(data);
 
     let now = Instant::now();
     let mut responder = Responder::new([2, 0, 0, 0, 0, 0x11], Some(Duration::from_secs(1)), now);

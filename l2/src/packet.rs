@@ -201,6 +201,31 @@ pub fn neighbor_advertisement(target: Ipv6Addr, our_mac: Mac, solicited: bool) -
     body
 }
 
+/// ICMPv6 router advertisement (RFC 4861 4.2).
+pub const ROUTER_ADVERTISEMENT: u8 = 134;
+/// Type, code, checksum, hop limit, flags, lifetime, reachable and retransmit times.
+const ROUTER_ADVERTISEMENT_LEN: usize = 16;
+
+/// A router advertisement that only says "here I am": BGP unnumbered peers learn each
+/// other's link-local address from the source of these. Router lifetime 0, so no host on
+/// the link takes us as its default router; no options. The checksum is left at zero: the
+/// kernel computes it for raw ICMPv6 sockets.
+pub fn router_advertisement() -> Vec<u8> {
+    let mut body = vec![0u8; ROUTER_ADVERTISEMENT_LEN];
+    body[0] = ROUTER_ADVERTISEMENT;
+    // Current hop limit: 0 is "unspecified", leaving hosts' own setting alone.
+    body
+}
+
+/// Whether an ICMPv6 body is a valid router advertisement (RFC 4861 6.1.2: code 0, at
+/// least the fixed 16 bytes, options well formed).
+pub fn is_router_advertisement(icmp: &[u8]) -> bool {
+    icmp.len() >= ROUTER_ADVERTISEMENT_LEN
+        && icmp[0] == ROUTER_ADVERTISEMENT
+        && icmp[1] == 0
+        && lladdr_option(&icmp[ROUTER_ADVERTISEMENT_LEN..], OPTION_SOURCE_LLADDR).is_some()
+}
+
 /// The solicited-node multicast group of `ip` (ff02::1:ffXX:XXXX): solicitations for it go
 /// there, so an interface announcing it must be in the group.
 pub fn solicited_node_group(ip: Ipv6Addr) -> Ipv6Addr {
@@ -338,6 +363,33 @@ mod tests {
     }
 
     #[test]
+    fn router_advertisements_are_ours_and_frrs() {
+        let ours = router_advertisement();
+        assert!(is_router_advertisement(&ours));
+        assert_eq!(u16::from_be_bytes([ours[6], ours[7]]), 0, "router lifetime");
+        // FRR's (zebra) for an unnumbered peer: hop limit 64, lifetime 30 s, a source
+        // link-layer address and an MTU option.
+        let mut frr = vec![134, 0, 0x12, 0x34, 64, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0];
+        frr.extend_from_slice(&[1, 1, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+        frr.extend_from_slice(&[5, 1, 0, 0, 0, 0, 0x05, 0xdc]);
+        assert!(is_router_advertisement(&frr));
+        assert!(!is_router_advertisement(&frr[..15]), "too short");
+        let mut bad_code = frr.clone();
+        bad_code[1] = 1;
+        assert!(!is_router_advertisement(&bad_code));
+        let mut zero_option = frr.clone();
+        zero_option[17] = 0;
+        assert!(
+            !is_router_advertisement(&zero_option),
+            "a zero-length option"
+        );
+        assert!(!is_router_advertisement(&solicitation(
+            Ipv6Addr::LOCALHOST,
+            [1; 6]
+        )));
+    }
+
+    #[test]
     fn solicited_node_groups_take_the_last_24_bits() {
         let ip: Ipv6Addr = "2001:db8::abcd:1234".parse().expect("ip");
         assert_eq!(
@@ -352,6 +404,7 @@ mod tests {
             let _ = Arp::parse(&bytes);
             let _ = Neighbor::parse_solicitation(&bytes);
             let _ = Neighbor::parse_advertisement(&bytes);
+            let _ = is_router_advertisement(&bytes);
         }
     }
 }

@@ -81,12 +81,21 @@ pub struct Icmp6Socket {
 }
 
 impl Icmp6Socket {
+    /// For neighbor discovery: only solicitations and advertisements reach it.
     pub fn open(ifname: &str, ifindex: u32) -> io::Result<Icmp6Socket> {
+        Icmp6Socket::open_for(
+            ifname,
+            ifindex,
+            &[NEIGHBOR_SOLICITATION, NEIGHBOR_ADVERTISEMENT],
+        )
+    }
+
+    /// A socket that receives only the ICMPv6 `types`: the kernel drops every other message
+    /// before it reaches us.
+    pub fn open_for(ifname: &str, ifindex: u32, types: &[u8]) -> io::Result<Icmp6Socket> {
         let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
         socket.set_nonblocking(true)?;
-        // Only neighbor solicitations and advertisements: the kernel drops every other
-        // ICMPv6 message before it reaches us.
-        set_icmp6_filter(&socket, &[NEIGHBOR_SOLICITATION, NEIGHBOR_ADVERTISEMENT])?;
+        set_icmp6_filter(&socket, types)?;
         socket.bind_device(Some(ifname.as_bytes()))?;
         // Messages that arrived from other interfaces before the bind are dropped.
         drain(&socket);

@@ -1,6 +1,7 @@
 //! The speaker's loop: on every change of the cluster, of the live members or of the
 //! interfaces, plan again (`plan::plan`, pure) and carry the plan out through the drivers:
 //! the layer 2 interface tasks, gossip membership, and the status writers.
+use crate::bgp::unnumbered::Unnumbered;
 use crate::bgp::{NotHonoured, Report, Sessions};
 use crate::config_state::{ConfigState, Said};
 use crate::conflicts::{Conflict, Conflicts, Verdict};
@@ -11,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::plan::{self, Intent, Node};
 use crate::returning_links::ReturningLinks;
 use crate::status::{Events, Protocol, Statuses};
-use ferrolb_api::config::Config;
+use ferrolb_api::config::{Config, PeerEndpoint};
 use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::Health;
@@ -88,6 +89,8 @@ pub struct Speaker {
     /// Why each BGPPeer's session is not up, as last reported.
     bgp_reports: mpsc::UnboundedReceiver<Report>,
     bgp_problems: BTreeMap<String, String>,
+    /// The peers on unnumbered interfaces, found by their router advertisements.
+    unnumbered: Unnumbered,
     config_errors: Vec<String>,
     config_state: ConfigState,
     /// Whether a first pass has removed the BGP statuses an earlier run left.
@@ -123,6 +126,7 @@ impl Speaker {
             bgp_unsupported: Vec::new(),
             bgp_reports,
             bgp_problems: BTreeMap::new(),
+            unnumbered: Unnumbered::default(),
             config_errors: Vec::new(),
             config_state: ConfigState::new(&options.node, &options.namespace),
             bgp_cleaned: false,
@@ -211,6 +215,10 @@ impl Speaker {
                     }
                 }
                 changed = self.links.changed() => if changed.is_err() {
+                    failure = Some(Stopped::InterfacesEnded);
+                    break;
+                },
+                changed = self.unnumbered.changes.changed() => if changed.is_err() {
                     failure = Some(Stopped::InterfacesEnded);
                     break;
                 },
@@ -423,7 +431,22 @@ impl Speaker {
         self.bgp_cleaned = true;
         let router_id = node_ipv4(snapshot, &self.options.node)
             .unwrap_or_else(|| crate::bgp::peer::router_id_from_name(&self.options.node));
-        let unsupported = self.bgp.apply(&intent.bgp, router_id);
+        let links = self.links.borrow().clone();
+        let unnumbered: Vec<(String, u32)> = intent
+            .bgp
+            .peers
+            .values()
+            .filter_map(|peer| match &peer.endpoint {
+                PeerEndpoint::Interface(name) => links
+                    .values()
+                    .find(|l| &l.name == name)
+                    .map(|l| (name.clone(), l.index)),
+                PeerEndpoint::Address(_) => None,
+            })
+            .collect();
+        self.unnumbered.watch(&unnumbered);
+        let neighbours = self.unnumbered.neighbours();
+        let unsupported = self.bgp.apply(&intent.bgp, router_id, &neighbours);
         if unsupported != self.bgp_unsupported {
             for problem in &unsupported {
                 if self.bgp_unsupported.contains(problem) {

@@ -200,6 +200,30 @@ impl Lab {
         Ok(())
     }
 
+    /// A point-to-point link between two hosts (a veth pair named `a_if` on `a`, `b_if` on
+    /// `b`), up, with only the IPv6 link-local addresses the kernel gives it: the kind of
+    /// link BGP unnumbered runs on.
+    pub fn add_link(&self, a: &str, a_if: &str, b: &str, b_if: &str) -> anyhow::Result<()> {
+        let (a_ns, b_ns) = (self.host(a).netns.clone(), self.host(b).netns.clone());
+        run(&[
+            "ip", "link", "add", a_if, "netns", &a_ns, "type", "veth", "peer", "name", b_if,
+            "netns", &b_ns,
+        ])?;
+        for (host, netns, name) in [(a, &a_ns, a_if), (b, &b_ns, b_if)] {
+            // No duplicate address detection: the link-local address is usable at once.
+            self.exec(
+                host,
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{name}.accept_dad=0"),
+                ],
+            )?;
+            self.ip_in(netns, &["link", "set", name, "up"])?;
+        }
+        Ok(())
+    }
+
     /// Network namespaces this lab made that still exist.
     pub fn namespaces(&self) -> Vec<String> {
         let listed = Command::new("ip")

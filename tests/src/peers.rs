@@ -240,9 +240,12 @@ impl Lab {
         let routes = self
             .exec("rtr", &["ip", family, "route", "show", ip])
             .unwrap_or_default();
-        let mut hops: Vec<String> = routes
+        // "via 192.0.2.11", or "via inet6 fe80::1" for an IPv4 route by an IPv6 next hop.
+        let words: Vec<&str> = routes
             .split_whitespace()
-            .collect::<Vec<_>>()
+            .filter(|w| *w != "inet6" && *w != "inet")
+            .collect();
+        let mut hops: Vec<String> = words
             .windows(2)
             .filter(|w| w[0] == "via")
             .map(|w| w[1].to_string())

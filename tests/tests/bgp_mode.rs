@@ -349,3 +349,83 @@ fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() 
         established6
     );
 }
+
+#[test]
+fn an_unnumbered_peer_is_found_on_its_interface_and_gets_ipv4_routes_by_an_ipv6_next_hop() {
+    if !lab_available(TOOLS) {
+        return;
+    }
+    // A point-to-point link between n1 and the router, with link-local addresses only.
+    let config = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: unnumbered, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, interface: un1, holdTime: 9s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp, namespace: metallb-system}
+spec: {ipAddressPools: [bgp]}
+---
+"#;
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", config),
+        ("nodes.yaml", &nodes(&[])),
+        (
+            "services.yaml",
+            &service("web", "203.0.113.10", "Cluster", &NODES),
+        ),
+    ])
+    .expect("the lab starts");
+    cluster
+        .lab
+        .add_link("rtr", "un1", "n1", "un1")
+        .expect("the link");
+    let vty = cluster
+        .lab
+        .start_frr_tor(" neighbor un1 interface remote-as 64501")
+        .expect("FRR starts");
+    // n1's link-local address on the link is the route's next hop (n2 and n3 have no un1).
+    let n1_link_local = cluster
+        .lab
+        .exec(
+            "n1",
+            &[
+                "ip", "-6", "-o", "addr", "show", "dev", "un1", "scope", "link",
+            ],
+        )
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+        .expect("n1 has a link-local address on un1");
+    assert!(
+        wait_next_hops(
+            &cluster,
+            "203.0.113.10",
+            &[&n1_link_local],
+            Duration::from_secs(30)
+        ),
+        "{:?}\n{}\n{}",
+        cluster.lab.next_hops("203.0.113.10"),
+        cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
+        cluster.logs()
+    );
+    let route = cluster
+        .lab
+        .exec("rtr", &["ip", "-4", "route", "show", "203.0.113.10"])
+        .unwrap_or_default();
+    assert!(route.contains("dev un1"), "{route}");
+    // The Service goes: so does the route.
+    cluster.store.write("services.yaml", "");
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &[], Duration::from_secs(10)),
+        "{:?}",
+        cluster.lab.next_hops("203.0.113.10")
+    );
+}

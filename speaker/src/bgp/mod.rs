@@ -3,6 +3,7 @@
 //! pass that changed them, with no debounce. A change to one peer touches only its session:
 //! the others keep their uptime.
 pub mod peer;
+pub mod unnumbered;
 
 use crate::metrics::BgpMetrics;
 use crate::plan::bgp::{Bgp, Route};
@@ -12,13 +13,14 @@ use ferrolb_bgp::packet::subcode;
 use ferrolb_bgp::session::{Counters, Session};
 use ipnet::IpNet;
 use peer::SessionSpec;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use unnumbered::Neighbours;
 
 /// How long a stopping session may take to send its Cease.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -27,6 +29,8 @@ pub struct Sessions {
     running: BTreeMap<String, Running>,
     metrics: BgpMetrics,
     reports: mpsc::UnboundedSender<Report>,
+    /// Unnumbered peers whose interface has shown no neighbour yet (said once).
+    waiting: BTreeSet<String>,
 }
 
 /// What a session tells the speaker to report on its BGPPeer: why it is not up, or (None)
@@ -60,12 +64,18 @@ impl Sessions {
             running: BTreeMap::new(),
             metrics,
             reports,
+            waiting: BTreeSet::new(),
         }
     }
 
     /// Carries out the BGP half of the plan. Returns what cannot be done, or is done
     /// without some field, to be reported.
-    pub fn apply(&mut self, bgp: &Bgp, router_id: Ipv4Addr) -> Vec<NotHonoured> {
+    pub fn apply(
+        &mut self,
+        bgp: &Bgp,
+        router_id: Ipv4Addr,
+        neighbours: &Neighbours,
+    ) -> Vec<NotHonoured> {
         let mut unsupported = Vec::new();
         let mut wanted: BTreeMap<&String, SessionSpec> = BTreeMap::new();
         let note = |peer: &String, message: String| NotHonoured {
@@ -73,10 +83,17 @@ impl Sessions {
             message,
         };
         for (name, peer) in &bgp.peers {
-            match peer::session(peer, router_id) {
+            match peer::session(peer, router_id, neighbours) {
                 Ok(spec) => {
                     unsupported.extend(peer::not_honoured(peer).into_iter().map(|m| note(name, m)));
                     wanted.insert(name, spec);
+                }
+                // Waiting for the unnumbered peer: said by the session report, not a field.
+                Err(why @ peer::Unsupported::NoNeighbour(..)) => {
+                    if !self.waiting.contains(name) {
+                        tracing::info!("{why}");
+                        self.waiting.insert(name.clone());
+                    }
                 }
                 Err(why) => unsupported.push(note(name, why.to_string())),
             }
@@ -109,6 +126,8 @@ impl Sessions {
                 }
             }
         }
+        self.waiting
+            .retain(|name| bgp.peers.contains_key(name) && !wanted.contains_key(name));
         for (name, spec) in wanted {
             let running = self
                 .running

@@ -1,5 +1,6 @@
 //! From a BGPPeer (as the configuration normalised it) to what the `bgp` crate runs: where
 //! to connect and how, the session's settings, and the attributes of each route. Pure.
+use super::unnumbered::Neighbours;
 use crate::plan::bgp::Route;
 use ferrolb_api::config::{Peer, PeerAsn, PeerEndpoint};
 use ferrolb_api::v1beta2::DynamicAsnMode;
@@ -7,7 +8,7 @@ use ferrolb_bgp::driver;
 use ferrolb_bgp::export::Path;
 use ferrolb_bgp::packet::{AsPathSegment, Attributes, Family, Origin, SegmentType};
 use ferrolb_bgp::session::{Config, PeerAs};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 /// How long to wait before connecting again when MetalLB's `connectTime` is not set.
@@ -31,14 +32,17 @@ pub struct SessionSpec {
 pub enum Unsupported {
     #[error("BGPPeer {0}: vrf {1:?} is not supported; the session is not opened")]
     Vrf(String, String),
-    #[error("BGPPeer {0}: unnumbered peering (interface {1:?}) is not supported yet")]
-    Interface(String, String),
+    /// Unnumbered: no router advertisement on the interface yet, so no peer address. Not a
+    /// field left unhonoured: the session starts once one arrives.
+    #[error(
+        "BGPPeer {0}: no router advertisement seen on {1:?} yet: the session waits for the peer"
+    )]
+    NoNeighbour(String, String),
 }
 
 /// Whether FerroLB can open a session for the peer at all (see `session`).
 pub fn supported(peer: &Peer) -> bool {
     peer.vrf.as_ref().is_none_or(|v| v.is_empty())
-        && matches!(peer.endpoint, PeerEndpoint::Address(_))
 }
 
 /// Fields of a BGPPeer that FerroLB accepts but does not act on yet: the session runs
@@ -76,16 +80,24 @@ pub fn internal(peer: &Peer) -> bool {
 }
 
 /// The session for `peer` from this node. `node_router_id` is this node's IPv4 address (or
-/// one derived from its name on IPv6-only nodes) for peers that set no router ID.
-pub fn session(peer: &Peer, node_router_id: Ipv4Addr) -> Result<SessionSpec, Unsupported> {
+/// one derived from its name on IPv6-only nodes) for peers that set no router ID;
+/// `neighbours` the link-local peers found on unnumbered interfaces.
+pub fn session(
+    peer: &Peer,
+    node_router_id: Ipv4Addr,
+    neighbours: &Neighbours,
+) -> Result<SessionSpec, Unsupported> {
     if let Some(vrf) = peer.vrf.as_ref().filter(|v| !v.is_empty()) {
         return Err(Unsupported::Vrf(peer.name.clone(), vrf.clone()));
     }
     let address = match &peer.endpoint {
-        PeerEndpoint::Address(ip) => *ip,
-        PeerEndpoint::Interface(name) => {
-            return Err(Unsupported::Interface(peer.name.clone(), name.clone()));
-        }
+        PeerEndpoint::Address(ip) => SocketAddr::new(*ip, peer.port),
+        PeerEndpoint::Interface(name) => match neighbours.get(name) {
+            Some(neighbour) => {
+                SocketAddrV6::new(*neighbour.ip(), peer.port, 0, neighbour.scope_id()).into()
+            }
+            None => return Err(Unsupported::NoNeighbour(peer.name.clone(), name.clone())),
+        },
     };
     let external = !internal(peer);
     let router_id = peer
@@ -114,7 +126,7 @@ pub fn session(peer: &Peer, node_router_id: Ipv4Addr) -> Result<SessionSpec, Uns
         extended_next_hop: address.is_ipv6(),
     };
     let peer = driver::Peer {
-        address: SocketAddr::new(address, peer.port),
+        address,
         local_address: peer.source_address,
         ttl: if peer.ebgp_multi_hop {
             Some(255)

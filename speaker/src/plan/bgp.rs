@@ -104,10 +104,15 @@ fn carries(peer: &Peer, ip: &IpAddr) -> bool {
     if !supported(peer) {
         return false;
     }
-    let PeerEndpoint::Address(address) = peer.endpoint else {
-        return false;
-    };
-    address.is_ipv4() == ip.is_ipv4() || (peer.dual_stack_address_family && address.is_ipv6())
+    match peer.endpoint {
+        PeerEndpoint::Address(address) => {
+            address.is_ipv4() == ip.is_ipv4()
+                || (peer.dual_stack_address_family && address.is_ipv6())
+        }
+        // Unnumbered: an IPv6 link-local session, carrying IPv4 by extended next hop, as
+        // FRR's `neighbor IFACE interface` does.
+        PeerEndpoint::Interface(_) => true,
+    }
 }
 
 /// The prefix announced for `ip`: the IP itself, or the block it falls in when the

@@ -28,7 +28,7 @@ const NODE_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
 #[test]
 fn an_external_peer_gets_ttl_1_our_as_first_and_metallbs_timers() {
     let peer = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1}");
-    let s = session(&peer, NODE_ID).expect("supported");
+    let s = session(&peer, NODE_ID, &Neighbours::new()).expect("supported");
     assert_eq!(s.peer.address, "192.0.2.1:179".parse().expect("an address"));
     assert_eq!(s.peer.ttl, Some(1));
     assert_eq!(s.config.local_as, 64501);
@@ -53,7 +53,7 @@ fn an_external_peer_gets_ttl_1_our_as_first_and_metallbs_timers() {
 fn an_internal_peer_gets_an_empty_path_and_the_kernels_ttl() {
     let peer = one("{myASN: 64500, peerASN: 64500, peerAddress: 192.0.2.1}");
     assert!(internal(&peer));
-    let s = session(&peer, NODE_ID).expect("supported");
+    let s = session(&peer, NODE_ID, &Neighbours::new()).expect("supported");
     assert_eq!(s.peer.ttl, None);
     assert_eq!(
         path(&peer, &Route::default()).attributes.as_path,
@@ -67,7 +67,7 @@ fn an_internal_peer_gets_an_empty_path_and_the_kernels_ttl() {
     let dynamic = one("{myASN: 64500, dynamicASN: internal, peerAddress: 192.0.2.1}");
     assert!(internal(&dynamic));
     assert_eq!(
-        session(&dynamic, NODE_ID)
+        session(&dynamic, NODE_ID, &Neighbours::new())
             .expect("supported")
             .config
             .peer_as,
@@ -82,7 +82,7 @@ fn the_peers_fields_reach_the_session() {
          sourceAddress: \"2001:db8::11\", routerID: 10.1.1.1, holdTime: 9s, keepaliveTime: 3s, \
          connectTime: 5s, password: s3cret, ebgpMultiHop: true, enableGracefulRestart: true}",
     );
-    let s = session(&peer, NODE_ID).expect("supported");
+    let s = session(&peer, NODE_ID, &Neighbours::new()).expect("supported");
     assert_eq!(
         s.peer.address,
         "[2001:db8::1]:1179".parse().expect("an address")
@@ -108,14 +108,30 @@ fn the_peers_fields_reach_the_session() {
 fn what_ferrolb_cannot_do_is_said_not_ignored() {
     let vrf = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, vrf: red}");
     assert_eq!(
-        session(&vrf, NODE_ID),
+        session(&vrf, NODE_ID, &Neighbours::new()),
         Err(Unsupported::Vrf("tor".into(), "red".into()))
     );
+}
+
+#[test]
+fn an_unnumbered_peer_is_the_link_local_neighbour_found_on_its_interface() {
     let unnumbered = one("{myASN: 64501, peerASN: 64500, interface: eth1}");
-    assert!(matches!(
-        session(&unnumbered, NODE_ID),
-        Err(Unsupported::Interface(_, _))
-    ));
+    assert_eq!(
+        session(&unnumbered, NODE_ID, &Neighbours::new()),
+        Err(Unsupported::NoNeighbour("tor".into(), "eth1".into()))
+    );
+    let neighbour: SocketAddrV6 = "[fe80::1%7]:0".parse().unwrap();
+    let found = Neighbours::from([("eth1".to_string(), neighbour)]);
+    let s = session(&unnumbered, NODE_ID, &found).expect("found");
+    assert_eq!(s.peer.address, "[fe80::1%7]:179".parse().unwrap());
+    assert!(
+        s.config.extended_next_hop,
+        "IPv4 routes by extended next hop"
+    );
+    assert_eq!(s.peer.ttl, Some(1), "external, one hop");
+    // Another interface's neighbour is not this peer's.
+    let elsewhere = Neighbours::from([("eth2".to_string(), neighbour)]);
+    assert!(session(&unnumbered, NODE_ID, &elsewhere).is_err());
 }
 
 #[test]
@@ -138,7 +154,7 @@ fn a_bfd_profile_is_said_not_honoured_until_bfd_exists() {
         "{notes:?}"
     );
     assert!(
-        session(&with_bfd, NODE_ID).is_ok(),
+        session(&with_bfd, NODE_ID, &Neighbours::new()).is_ok(),
         "the session still runs"
     );
 }

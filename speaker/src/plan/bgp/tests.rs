@@ -162,7 +162,7 @@ fn an_excluded_node_keeps_its_sessions_and_announces_nothing() {
 }
 
 #[test]
-fn each_session_carries_its_family_and_an_ipv6_one_both_when_dual_stack() {
+fn each_session_carries_its_family_and_an_ipv6_one_both_when_dual_stack_or_unnumbered() {
     let objects = objects();
     let mut config = config(&objects);
     let tor = config.peers.get_mut("tor").expect("tor");
@@ -181,6 +181,15 @@ fn each_session_carries_its_family_and_an_ipv6_one_both_when_dual_stack() {
         .dual_stack_address_family = true;
     let both: Vec<IpNet> = plan_n1(&config).routes["tor"].keys().copied().collect();
     assert_eq!(both, [net("198.51.100.10/32"), net("2001:db8:100::10/128")]);
+    // Unnumbered: a link-local session carries both, as FRR's `neighbor IFACE interface`.
+    config
+        .peers
+        .get_mut("tor")
+        .expect("tor")
+        .dual_stack_address_family = false;
+    config.peers.get_mut("tor").expect("tor").endpoint = PeerEndpoint::Interface("eth1".into());
+    let unnumbered: Vec<IpNet> = plan_n1(&config).routes["tor"].keys().copied().collect();
+    assert_eq!(unnumbered, both);
     // A peer FerroLB cannot open a session with gets nothing, and no status names it.
     config.peers.get_mut("tor").expect("tor").vrf = Some("red".into());
     let refused = plan_n1(&config);
