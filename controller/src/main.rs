@@ -1,5 +1,6 @@
 //! `ferrolb-controller`: assigns IPs to LoadBalancer Services, from a Kubernetes API or a store.
 use clap::Parser;
+use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::CommonArgs;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
@@ -33,7 +34,13 @@ async fn main() -> anyhow::Result<()> {
     args.common.init_logging().map_err(anyhow::Error::msg)?;
     let cluster = args
         .common
-        .open_cluster("ferrolb-controller", "ferrolb-controller", &[])
+        // The speakers' statuses (one per Service and node, tens of thousands in a large
+        // cluster): the controller never reads them.
+        .open_cluster(
+            "ferrolb-controller",
+            "ferrolb-controller",
+            &[Kind::ServiceL2Status, Kind::ServiceBGPStatus],
+        )
         .await?;
     let metrics = Arc::new(Metrics::new());
     let rendered = metrics.clone();

@@ -10,7 +10,7 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_mode` (root;
 //! `BGP_TRIALS=3` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
-use ferrolb_e2e::{lab_available, wait_until};
+use ferrolb_e2e::{lab_available, route_monitor, wait_until};
 use std::time::Duration;
 
 const CONFIG: &str = r#"apiVersion: metallb.io/v1beta1
@@ -33,54 +33,17 @@ spec: {ipAddressPools: [bgp]}
 const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
 
 /// The kernel's route changes on the router so far: (Unix time, s; whether deleted; the
-/// prefix; the next hops), from `ip -ts monitor route`'s log.
+/// prefix; the next hops).
 fn route_changes(cluster: &mut L2Cluster) -> Vec<(f64, bool, String, Vec<String>)> {
     let log = cluster
         .lab
         .daemon("rtr", "monitor")
         .expect("started")
         .output();
-    let mut changes: Vec<(f64, bool, String, Vec<String>)> = Vec::new();
-    for line in log.lines() {
-        if let Some(rest) = line.strip_prefix('[') {
-            let Some((stamp, text)) = rest.split_once("] ") else {
-                continue;
-            };
-            let deleted = text.starts_with("Deleted ");
-            let text = text.trim_start_matches("Deleted ");
-            let prefix = text
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            changes.push((unix_time(stamp), deleted, prefix, via(text)));
-        } else if let Some(last) = changes.last_mut() {
-            last.3.extend(via(line));
-            last.3.sort();
-        }
-    }
-    changes
-}
-
-fn via(text: &str) -> Vec<String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
+    route_monitor::parse(&log)
+        .into_iter()
+        .map(|c| (c.at, c.deleted, c.prefix, c.next_hops))
         .collect()
-}
-
-/// `ip -ts` prints local time, which is UTC on the lab machine; `date` reads it either way.
-fn unix_time(stamp: &str) -> f64 {
-    let out = std::process::Command::new("date")
-        .args(["-d", stamp, "+%s.%N"])
-        .output()
-        .expect("date runs");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0.0)
 }
 
 /// Milliseconds from `start` (wall clock, s) to the first change of `ip`'s route after it

@@ -7,6 +7,7 @@ mod lab;
 pub mod layer2;
 mod peers;
 mod process;
+pub mod route_monitor;
 pub mod standalone;
 mod wait;
 

@@ -76,6 +76,9 @@ impl Loader {
         collect_yaml(&self.dir, &mut files);
         let mut status = Vec::new();
         collect_yaml_recursive(&self.dir.join("status"), &mut status);
+        // A kind this component never reads (another speaker's thousands of statuses): not
+        // read, and its changes load nothing again.
+        status.retain(|(path, _)| !self.ignores_status_file(path));
         files.extend(status);
         files
     }
@@ -159,6 +162,20 @@ impl Loader {
         self.seen = files;
         self.stale = stale;
         snapshot
+    }
+
+    /// Whether a status file (`status/<component>/<kind>/<namespace>.yaml`) holds a kind
+    /// this component ignores.
+    fn ignores_status_file(&self, path: &Path) -> bool {
+        let kind_dir = path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|d| d.to_str());
+        kind_dir.is_some_and(|dir| {
+            self.ignored
+                .iter()
+                .any(|kind| kind.name().eq_ignore_ascii_case(dir))
+        })
     }
 
     /// Status files of the last load whose object no longer exists.

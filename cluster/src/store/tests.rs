@@ -367,6 +367,15 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
             "Some(\"metallb-system\")/l2-b"
         ]
     );
+    // Another speaker's statuses of that kind are not even read (at 10,000 Services each
+    // speaker would hold and parse every other's): a damaged one is no problem of ours.
+    let other = dir.path().join("status/other/servicel2status");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("metallb-system.yaml"), "{[ not yaml").unwrap();
+    let store = FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+    assert!(store.snapshots().borrow().problems.is_empty());
+    let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
+    assert!(!reader.snapshots().borrow().problems.is_empty());
 }
 
 /// Issue 9, case 5: a damaged status file of our own once made the component spin for ever

@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 /// One component's share of `status/`.
 pub(super) struct OwnStatus {
     root: PathBuf,
-    /// Bucket file (relative to `root`) → object name → partial object, as compact JSON: a
-    /// parsed `serde_json::Value` takes ten times the memory, and a speaker keeps thousands.
+    /// Bucket file (relative to `root`) → object name → partial object, as the YAML document
+    /// written to the file: a parsed `serde_json::Value` takes ten times the memory, and
+    /// rendering each once keeps a flush of a bucket of thousands a concatenation (the
+    /// bucket is written out again while it fills).
     buckets: BTreeMap<PathBuf, BTreeMap<String, Box<str>>>,
     dirty: BTreeSet<PathBuf>,
 }
 
-fn compact(value: &serde_json::Value) -> Result<Box<str>, ClusterError> {
-    serde_json::to_string(value)
+fn render(value: &serde_json::Value) -> Result<Box<str>, ClusterError> {
+    yaml_serde::to_string(value)
         .map(String::into_boxed_str)
         .map_err(|e| ClusterError::InvalidPatch(e.to_string()))
 }
@@ -86,7 +88,7 @@ impl OwnStatus {
                     else {
                         continue;
                     };
-                    entries.insert(name, compact(&value)?);
+                    entries.insert(name, render(&value)?);
                 }
             }
         }
@@ -110,7 +112,7 @@ impl OwnStatus {
         self.buckets
             .entry(bucket.clone())
             .or_default()
-            .insert(name, compact(&partial)?);
+            .insert(name, render(&partial)?);
         self.dirty.insert(bucket);
         Ok(())
     }
@@ -163,14 +165,9 @@ impl OwnStatus {
                 },
                 Some(entries) => {
                     let mut text = String::new();
-                    for partial in entries.values() {
+                    for document in entries.values() {
                         text.push_str("---\n");
-                        text.push_str(
-                            &serde_json::from_str::<serde_json::Value>(partial)
-                                .map_err(|e| e.to_string())
-                                .and_then(|v| yaml_serde::to_string(&v).map_err(|e| e.to_string()))
-                                .map_err(ClusterError::InvalidPatch)?,
-                        );
+                        text.push_str(document);
                     }
                     write_atomically(&path, text.as_bytes())
                 }

@@ -1,5 +1,7 @@
 //! The lab demo (`sudo ./scripts/demo`): FerroLB in layer 2 mode on three nodes, a client
-//! reaching a web server behind a Service IP, the owner's link cut, and the IP moving.
+//! reaching a web server behind a Service IP, the owner's link cut, and the IP moving; then
+//! BGP mode, with FRR as the top-of-rack router spreading a Service over the three nodes and
+//! dropping a lost node's next hop.
 //!
 //! Everything runs in network namespaces this program creates and removes (LAB.md); the
 //! controller and the speakers run on a file store, so no Kubernetes is needed. The demo
@@ -40,12 +42,52 @@ endpoints:
 - {addresses: [192.0.2.13], nodeName: n3, conditions: {ready: true}}
 "#;
 
+const BGP_CONFIG: &str = r#"# BGP mode: a second pool, announced to the top-of-rack router (FRR on rtr, AS 64500).
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: routed, namespace: metallb-system}
+spec:
+  addresses: [203.0.113.10-203.0.113.20]
+  autoAssign: false
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 3s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: routed, namespace: metallb-system}
+spec: {ipAddressPools: [routed]}
+"#;
+
+const BGP_SERVICE: &str = r#"# A Service from the routed pool, with a ready endpoint on every node.
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+  namespace: default
+  annotations: {metallb.io/address-pool: routed}
+spec:
+  type: LoadBalancer
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: api-1, namespace: default, labels: {kubernetes.io/service-name: api}}
+addressType: IPv4
+endpoints:
+- {addresses: [192.0.2.11], nodeName: n1, conditions: {ready: true}}
+- {addresses: [192.0.2.12], nodeName: n2, conditions: {ready: true}}
+- {addresses: [192.0.2.13], nodeName: n3, conditions: {ready: true}}
+"#;
+
 fn step(text: &str) {
     println!("\n==> {text}");
 }
 
 fn main() -> anyhow::Result<()> {
-    if !lab_available(&["ip", "nft", "arping"]) {
+    if !lab_available(&["ip", "nft", "arping", "zebra", "bgpd", "vtysh"]) {
         anyhow::bail!(
             "the demo needs root and the lab's packages: run it as `sudo ./scripts/demo`"
         );
@@ -81,8 +123,6 @@ fn main() -> anyhow::Result<()> {
             "web",
             &[labtool, "http-serve", "8080", &format!("hello from {node}")],
         )?;
-        let node_ip = cluster.lab.host(node).ipv4;
-        let dnat = format!("{node_ip}:8080");
         cluster
             .lab
             .exec(node, &["nft", "add", "table", "ip", "demo"])?;
@@ -93,26 +133,7 @@ fn main() -> anyhow::Result<()> {
                 "add chain ip demo prerouting { type nat hook prerouting priority dstnat; }",
             ],
         )?;
-        cluster.lab.exec(
-            node,
-            &[
-                "nft",
-                "add",
-                "rule",
-                "ip",
-                "demo",
-                "prerouting",
-                "ip",
-                "daddr",
-                &ip,
-                "tcp",
-                "dport",
-                "80",
-                "dnat",
-                "to",
-                &dnat,
-            ],
-        )?;
+        forward_to_web(&cluster, node, &ip)?;
     }
     // The client reaches the pool's range on its segment, as a router on it would.
     cluster.lab.exec(
@@ -185,6 +206,8 @@ fn main() -> anyhow::Result<()> {
         println!("    {ip} has not returned to {owner} within 10 s");
     }
 
+    let bgp = bgp_act(&mut cluster, &owner)?;
+
     step("Summary");
     println!("    Service web got {ip} from pool demo and was announced by {owner}.");
     println!(
@@ -198,10 +221,169 @@ fn main() -> anyhow::Result<()> {
             "had not returned yet"
         }
     );
+    println!("    {bgp}");
     step("Cleaning up: stopping every process and removing the namespaces");
     drop(cluster);
     println!("    done");
     Ok(())
+}
+
+/// kube-proxy's part on `node`: TCP to `ip`:80 goes to the node's web server on :8080.
+fn forward_to_web(cluster: &L2Cluster, node: &str, ip: &str) -> anyhow::Result<()> {
+    let dnat = format!("{}:8080", cluster.lab.host(node).ipv4);
+    let rule = [
+        "nft",
+        "add",
+        "rule",
+        "ip",
+        "demo",
+        "prerouting",
+        "ip",
+        "daddr",
+        ip,
+        "tcp",
+        "dport",
+        "80",
+        "dnat",
+        "to",
+        &dnat,
+    ];
+    cluster.lab.exec(node, &rule)?;
+    Ok(())
+}
+
+/// BGP mode: FRR on `rtr` as the top-of-rack router (zebra and bgpd, routes in its kernel
+/// table), a Service announced by all three nodes (ECMP), the client reaching it through the
+/// router, and a node lost. Returns the act's summary line.
+fn bgp_act(cluster: &mut L2Cluster, avoid: &str) -> anyhow::Result<String> {
+    step("BGP mode: FRR on rtr plays the top-of-rack router (zebra and bgpd), AS 64500");
+    cluster.lab.start_frr_tor("")?;
+    // The router forwards, spreading flows over equal next hops by their ports too; the
+    // client sends the routed range to it.
+    cluster
+        .lab
+        .exec("rtr", &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+    cluster.lab.exec(
+        "rtr",
+        &["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"],
+    )?;
+    // The client shares the nodes' segment, where a real one would sit behind the router:
+    // without this, the router would redirect it to one node, and a flow the router had sent
+    // to another would be reset halfway.
+    for sysctl in [
+        "net.ipv4.conf.all.send_redirects=0",
+        "net.ipv4.conf.eth0.send_redirects=0",
+    ] {
+        cluster.lab.exec("rtr", &["sysctl", "-qw", sysctl])?;
+    }
+    cluster.lab.exec(
+        "cli",
+        &["ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.1"],
+    )?;
+    cluster.store.write("bgp.yaml", BGP_CONFIG);
+    cluster.store.write("api.yaml", BGP_SERVICE);
+    println!("    added a pool (routed: 203.0.113.10-20), a BGPPeer (tor) and a BGPAdvertisement");
+    let ip = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        let service = cluster.store.service("default", "api")?;
+        ferrolb_e2e::standalone::ingress(&service)
+            .into_iter()
+            .next()
+    })
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "api got no IP:
+{}",
+            cluster.logs()
+        )
+    })?;
+    for node in NODES {
+        forward_to_web(cluster, node, &ip)?;
+    }
+    let all: Vec<String> = NODES
+        .iter()
+        .map(|n| cluster.lab.host(n).ipv4.to_string())
+        .collect();
+    let announced = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        (cluster.lab.next_hops(&ip) == all).then_some(())
+    });
+    anyhow::ensure!(
+        announced.is_some(),
+        "the router never got {ip} from all three nodes:
+{}",
+        cluster.logs()
+    );
+    println!(
+        "    Service api got {ip}; every node announces it, and the router holds three next hops:"
+    );
+    println!(
+        "{}",
+        indent(&cluster.lab.exec("rtr", &["ip", "route", "show", &ip])?)
+    );
+    println!("{}", ctl(cluster, &["get", "bgpstatus", "-o", "wide"])?);
+    let spread = requests(cluster, &ip, 12);
+    println!("    client: 12 GETs through the router -> {spread}");
+
+    // Another node than the one the layer 2 act cut.
+    let lost = NODES.iter().find(|n| **n != avoid).copied().unwrap_or("n3");
+    let lost_ip = cluster.lab.host(lost).ipv4.to_string();
+    step(&format!(
+        "Cutting {lost}'s link: without BFD the router notices at the hold timer (3 s)"
+    ));
+    let cut_at = wall_clock();
+    cluster.lab.set_link(lost, false)?;
+    let remaining: Vec<String> = all.iter().filter(|a| **a != lost_ip).cloned().collect();
+    let gone = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        (cluster.lab.next_hops(&ip) == remaining).then(wall_clock)
+    });
+    let took = gone.map(|at| (at - cut_at) * 1000.0);
+    match took {
+        Some(ms) => {
+            println!("    {lost}'s next hop left the router's table {ms:.0} ms after the cut")
+        }
+        None => println!("    {lost}'s next hop is still in the router's table after 10 s"),
+    }
+    println!(
+        "{}",
+        indent(&cluster.lab.exec("rtr", &["ip", "route", "show", &ip])?)
+    );
+    let spread = requests(cluster, &ip, 12);
+    println!("    client: 12 GETs through the router -> {spread}");
+    cluster.lab.set_link(lost, true)?;
+    let served = if spread.contains("failed") {
+        "but some of the client's requests failed"
+    } else {
+        "and the two others served every request"
+    };
+    Ok(match took {
+        Some(ms) => format!(
+            "BGP: the router spread {ip} over three nodes; when {lost} was lost its next hop went in {ms:.0} ms (the hold timer; BFD is next), {served}."
+        ),
+        None => {
+            format!("BGP: the router spread {ip} over three nodes; {lost}'s next hop did not go.")
+        }
+    })
+}
+
+/// `count` GETs from the client to `ip`, as "n1 x4, n2 x5, ..." by the node that answered.
+fn requests(cluster: &L2Cluster, ip: &str, count: usize) -> String {
+    let mut answers: std::collections::BTreeMap<String, usize> = Default::default();
+    for _ in 0..count {
+        let answer = http_get(cluster, ip).unwrap_or_else(|_| "failed".into());
+        let who = answer.trim_start_matches("hello from ").to_string();
+        *answers.entry(who).or_default() += 1;
+    }
+    answers
+        .iter()
+        .map(|(who, n)| format!("{who} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn ctl(cluster: &L2Cluster, args: &[&str]) -> anyhow::Result<String> {

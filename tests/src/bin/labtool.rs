@@ -90,13 +90,22 @@ fn http_serve(port: u16, text: &str) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(("0.0.0.0", port))?;
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
-        let mut request = [0u8; 1024];
-        let _ = stream.read(&mut request);
-        let _ = write!(
-            stream,
+        // The whole request head, however it was split on the way (answering and closing
+        // after its first part would reset a client still sending the rest).
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
             text.len()
         );
+        let _ = stream.write_all(response.as_bytes());
     }
     Ok(())
 }
@@ -105,10 +114,9 @@ fn http_get(address: &str) -> anyhow::Result<()> {
     let address: std::net::SocketAddr = address.parse()?;
     let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write: `write!` on a socket sends each formatted piece as its own segment.
+    let request = format!("GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let body = response
