@@ -429,3 +429,131 @@ spec: {ipAddressPools: [bgp]}
         cluster.lab.next_hops("203.0.113.10")
     );
 }
+
+#[test]
+fn advertisements_set_aggregation_communities_and_local_pref_and_selectors_pick_nodes_and_peers()
+{
+    if !lab_available(&["ip", "zebra", "bgpd", "vtysh", "bird", "birdc"]) {
+        return;
+    }
+    // FRR (external) takes the pool aggregated to a /24 with a community and a large one,
+    // from the rack-a nodes only; BIRD on cli (internal) takes each IP with LOCAL_PREF 250.
+    let config = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec:
+  myASN: 64501
+  peerASN: 64500
+  peerAddress: 192.0.2.1
+  holdTime: 9s
+  nodeSelectors: [{matchLabels: {rack: a}}]
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bird, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64501, peerAddress: 192.0.2.100, holdTime: 9s}
+---
+apiVersion: metallb.io/v1beta1
+kind: Community
+metadata: {name: communities, namespace: metallb-system}
+spec:
+  communities:
+  - {name: edge, value: "large:64501:1:2"}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: to-tor, namespace: metallb-system}
+spec:
+  ipAddressPools: [bgp]
+  peers: [tor]
+  aggregationLength: 24
+  communities: ["64501:100", edge]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: to-bird, namespace: metallb-system}
+spec: {ipAddressPools: [bgp], peers: [bird], localPref: 250}
+---
+"#;
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", config),
+        (
+            "nodes.yaml",
+            &nodes(&[("n1", "rack: a"), ("n2", "rack: a"), ("n3", "rack: b")]),
+        ),
+        (
+            "services.yaml",
+            &service("web", "203.0.113.10", "Cluster", &NODES),
+        ),
+    ])
+    .expect("the lab starts");
+    let vty = cluster.lab.start_frr_tor("").expect("FRR starts");
+    let protocols: String = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| {
+            format!(
+                "protocol bgp {n} {{ local 192.0.2.100 as 64501; neighbor 192.0.2.1{} as 64501; \
+                 connect retry time 1; ipv4 {{ import all; export none; }}; }}\n",
+                &n[1..]
+            )
+        })
+        .collect();
+    let bird = cluster
+        .lab
+        .start_bird("cli", &protocols)
+        .expect("BIRD starts");
+    // The router: the /24 from n1 and n2 (n3 is not in rack a), and no host route.
+    assert!(
+        wait_next_hops(
+            &cluster,
+            "203.0.113.0/24",
+            &["192.0.2.11", "192.0.2.12"],
+            Duration::from_secs(30)
+        ),
+        "{:?}\n{}\n{}",
+        cluster.lab.next_hops("203.0.113.0/24"),
+        cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
+        cluster.logs()
+    );
+    let route = cluster
+        .lab
+        .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.0/24");
+    assert!(route.contains("64501:100"), "community: {route}");
+    assert!(route.contains("64501:1:2"), "large community: {route}");
+    assert!(
+        !cluster
+            .lab
+            .vtysh("rtr", &vty, "show bgp ipv4 unicast")
+            .contains("203.0.113.10/32"),
+        "only the aggregate goes to the router"
+    );
+    // BIRD: the host route from all three nodes, with LOCAL_PREF 250 and no community.
+    let held = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        let routes = cluster
+            .lab
+            .birdc("cli", &bird, "show route all 203.0.113.10/32");
+        (routes.matches("BGP.local_pref: 250").count() == 3).then_some(routes)
+    });
+    let routes = held.unwrap_or_else(|| {
+        panic!(
+            "{}\n{}",
+            cluster
+                .lab
+                .birdc("cli", &bird, "show route all 203.0.113.10/32"),
+            cluster.lab.birdc("cli", &bird, "show protocols")
+        )
+    });
+    assert!(!routes.contains("BGP.community"), "{routes}");
+    assert!(
+        !cluster
+            .lab
+            .birdc("cli", &bird, "show route")
+            .contains("203.0.113.0/24"),
+        "the aggregate goes to the router only"
+    );
+}
