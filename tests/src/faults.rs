@@ -257,6 +257,123 @@ pub fn inject(cluster: &mut L2Cluster, fault: &Fault, config: &str) -> anyhow::R
     Ok(())
 }
 
+/// A fault of BGP mode, against FRR as the router on `rtr` ([`inject_bgp`]).
+#[derive(Clone, Debug)]
+pub enum BgpFault {
+    /// `kill -9` of the node's speaker (no Cease: the router waits for its hold timer),
+    /// restarted a second later.
+    SpeakerKill { node: String },
+    /// SIGTERM to the node's speaker (a drain), restarted a second later.
+    SpeakerTerminate { node: String },
+    /// The node's link down for a while, shorter than the hold time.
+    LinkFlap { node: String, down: Duration },
+    /// The router resets its session with the node (`clear bgp`).
+    SessionReset { node: String },
+    /// The configuration file damaged for a moment: the last good one keeps running.
+    DamagedConfig { for_: Duration },
+    /// The router's bgpd crashes (`kill -9`) and starts again.
+    RouterCrash,
+}
+
+impl BgpFault {
+    /// Whether the router may lose the route altogether while it lasts (only when the
+    /// router itself fails); otherwise the nodes it does not touch keep it.
+    pub fn may_lose_the_route(&self) -> bool {
+        matches!(self, BgpFault::RouterCrash)
+    }
+
+    /// Whether the route must not change at all.
+    pub fn changes_nothing(&self) -> bool {
+        matches!(self, BgpFault::DamagedConfig { .. })
+    }
+}
+
+/// Injects a BGP mode fault and undoes it; `config` is what [`CONFIG_FILE`] holds, `vty`
+/// the router's vtysh folder. Returns once the fault is over.
+pub fn inject_bgp(
+    cluster: &mut L2Cluster,
+    fault: &BgpFault,
+    config: &str,
+    vty: &str,
+) -> anyhow::Result<()> {
+    let restart = |cluster: &mut L2Cluster, node: &str| -> anyhow::Result<()> {
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.start_speaker(node)
+    };
+    match fault {
+        BgpFault::SpeakerKill { node } => {
+            speaker(cluster, node)?.kill();
+            restart(cluster, node)?;
+        }
+        BgpFault::SpeakerTerminate { node } => {
+            speaker(cluster, node)?.terminate();
+            restart(cluster, node)?;
+        }
+        BgpFault::LinkFlap { node, down } => {
+            cluster.lab.set_link(node, false)?;
+            std::thread::sleep(*down);
+            cluster.lab.set_link(node, true)?;
+        }
+        BgpFault::SessionReset { node } => {
+            let address = cluster.lab.host(node).ipv4.to_string();
+            cluster
+                .lab
+                .vtysh("rtr", vty, &format!("clear bgp ipv4 unicast {address}"));
+        }
+        BgpFault::DamagedConfig { for_ } => {
+            cluster
+                .store
+                .write(CONFIG_FILE, &format!("{config}\nkind: [unterminated"));
+            std::thread::sleep(*for_);
+            cluster.store.write(CONFIG_FILE, config);
+        }
+        BgpFault::RouterCrash => {
+            cluster.lab.restart_frr_bgpd("rtr")?;
+        }
+    }
+    Ok(())
+}
+
+/// The violations of BGP mode's invariants in the router's route changes for `prefix` since
+/// `since` (Unix time, s): the route gone for more than a replacement takes, or held by
+/// fewer than `at_least` next hops; with `none`, any change at all.
+pub fn route_violations(
+    changes: &[crate::route_monitor::RouteChange],
+    prefix: &str,
+    since: f64,
+    at_least: usize,
+    none: bool,
+) -> Vec<String> {
+    // zebra may replace a route by deleting and adding it: a gap this short is not a loss.
+    const REPLACEMENT: f64 = 0.02;
+    let mine: Vec<_> = changes
+        .iter()
+        .filter(|c| c.prefix == prefix && c.at >= since)
+        .collect();
+    let mut violations = Vec::new();
+    for (i, change) in mine.iter().enumerate() {
+        if none {
+            violations.push(format!("the route changed: {change:?}"));
+            continue;
+        }
+        if change.deleted {
+            let back = mine[i + 1..]
+                .iter()
+                .find(|c| !c.deleted)
+                .is_some_and(|c| c.at - change.at <= REPLACEMENT);
+            if !back {
+                violations.push(format!("the route went: {change:?}"));
+            }
+        } else if change.next_hops.len() < at_least {
+            violations.push(format!(
+                "the route kept {} next hops: {change:?}",
+                change.next_hops.len()
+            ));
+        }
+    }
+    violations
+}
+
 fn speaker<'a>(cluster: &'a mut L2Cluster, node: &str) -> anyhow::Result<&'a mut crate::Daemon> {
     cluster
         .lab

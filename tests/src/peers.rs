@@ -156,6 +156,19 @@ impl Lab {
         self.start_frr(host, config, false)
     }
 
+    /// Kills FRR's bgpd on `host` (kill -9: no Cease, as in a crash) and starts it again with
+    /// the same configuration; zebra, if it runs, stays.
+    pub fn restart_frr_bgpd(&mut self, host: &str) -> anyhow::Result<()> {
+        let folder = self.dir().join(format!("{host}-frr"));
+        let config = std::fs::read_to_string(folder.join("bgpd.conf"))?;
+        let zebra = self.daemon(host, "zebra").is_some();
+        if let Some(bgpd) = self.daemon(host, "bgpd") {
+            bgpd.kill();
+        }
+        let without_zebra: &[&str] = if zebra { &[] } else { &["-Z"] };
+        self.start_frr_daemon(host, "bgpd", &config, without_zebra)
+    }
+
     /// FRR as the top-of-rack router on `rtr`: zebra, so routes land in the namespace's
     /// kernel table and packets follow them, and bgpd accepting every node of the lab
     /// (192.0.2.0/24 and 2001:db8::/64, AS `NODE_AS`) with up to 8 equal paths per prefix.

@@ -431,8 +431,7 @@ spec: {ipAddressPools: [bgp]}
 }
 
 #[test]
-fn advertisements_set_aggregation_communities_and_local_pref_and_selectors_pick_nodes_and_peers()
-{
+fn advertisements_set_aggregation_communities_and_local_pref_and_selectors_pick_nodes_and_peers() {
     if !lab_available(&["ip", "zebra", "bgpd", "vtysh", "bird", "birdc"]) {
         return;
     }

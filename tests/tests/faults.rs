@@ -1,12 +1,13 @@
 //! The fault harness (issue 9): faults injected into a running controller and three
 //! speakers while a client checks, every 10 ms, that at most one MAC answers for the Service
-//! IP and that it is answered.
+//! IP and that it is answered; in BGP mode, while the router's kernel table is watched.
 use ferrolb_e2e::faults::{
-    AnswerWatch, Fault, MAX_DOUBLE_ANSWER, allocation_violations, gossip_partition, inject,
+    AnswerWatch, BgpFault, CONFIG_FILE, Fault, MAX_DOUBLE_ANSWER, allocation_violations,
+    gossip_partition, inject, inject_bgp, route_violations,
 };
-use ferrolb_e2e::lab_available;
-use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, service};
+use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
+use ferrolb_e2e::{lab_available, route_monitor, wait_until};
 use std::time::Duration;
 
 const TOOLS: &[&str] = &["ip"];
@@ -296,5 +297,110 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
             "{fault:?}: {ip} did not return to {owner}\n{}",
             cluster.logs()
         );
+    }
+}
+
+/// BGP mode through faults of processes, links, sessions, configuration and the router
+/// itself, as the router's kernel table shows them (`ip -ts monitor route` on `rtr`): a
+/// fault on one node never takes the Service's route away (the two others keep it), a
+/// damaged configuration changes nothing, the router's own crash heals once it is back, and
+/// after each fault the route has all three next hops again. The speakers' memory stays
+/// bounded throughout.
+#[test]
+fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
+    if !lab_available(&["ip", "zebra", "bgpd", "vtysh"]) {
+        return;
+    }
+    let _turn = one_timed_test_at_a_time();
+    let config = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 3s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp, namespace: metallb-system}
+spec: {ipAddressPools: [bgp]}
+---
+"#;
+    let ip = "203.0.113.10";
+    let mut cluster = L2Cluster::start(&[
+        (CONFIG_FILE, config),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &service("web", ip, "Cluster", &NODES)),
+    ])
+    .expect("the lab starts");
+    let vty = cluster.lab.start_frr_tor("").expect("FRR starts");
+    cluster
+        .lab
+        .spawn("rtr", "monitor", &["ip", "-ts", "monitor", "route"])
+        .expect("ip monitor starts");
+    let all = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    let all_held = |cluster: &L2Cluster| {
+        wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+            (cluster.lab.next_hops(ip) == all).then_some(())
+        })
+        .is_some()
+    };
+    assert!(all_held(&cluster), "{}", cluster.logs());
+    let ms = Duration::from_millis;
+    let faults = [
+        BgpFault::SpeakerKill { node: "n1".into() },
+        BgpFault::SpeakerTerminate { node: "n2".into() },
+        BgpFault::LinkFlap {
+            node: "n3".into(),
+            down: ms(800),
+        },
+        BgpFault::SessionReset { node: "n1".into() },
+        BgpFault::DamagedConfig { for_: ms(1000) },
+        BgpFault::RouterCrash,
+    ];
+    for fault in &faults {
+        let since = wall_clock();
+        inject_bgp(&mut cluster, fault, config, &vty).expect("injecting the fault");
+        let healed = all_held(&cluster);
+        // Past the hold time, so a loss the router notices late is seen too.
+        std::thread::sleep(Duration::from_secs(4));
+        let log = cluster
+            .lab
+            .daemon("rtr", "monitor")
+            .map(|d| d.output())
+            .unwrap_or_default();
+        let changes = route_monitor::parse(&log);
+        if !fault.may_lose_the_route() {
+            let violations = route_violations(&changes, ip, since, 2, fault.changes_nothing());
+            assert!(
+                violations.is_empty(),
+                "{fault:?}: {violations:#?}\n{}",
+                cluster.logs()
+            );
+        }
+        assert!(
+            healed && cluster.lab.next_hops(ip) == all,
+            "{fault:?}: the route did not get its three next hops back: {:?}\n{}\n{}",
+            cluster.lab.next_hops(ip),
+            cluster.lab.vtysh("rtr", &vty, "show bgp summary"),
+            cluster.logs()
+        );
+        for node in NODES {
+            let Some(pid) = cluster.lab.daemon(node, "speaker").map(|d| d.pid()) else {
+                continue;
+            };
+            let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            assert!(
+                rss_kib < 96 * 1024,
+                "{fault:?}: {node}'s speaker holds {rss_kib} KiB"
+            );
+        }
     }
 }
