@@ -217,7 +217,20 @@ pub async fn serve_http(
     };
     let alive = health.clone();
     let router = axum::Router::new()
-        .route("/metrics", get(move || async move { metrics() }))
+        // What prometheus-client renders is OpenMetrics (typed `unknown` counters, `# EOF`):
+        // said so, or Prometheus' classic text parser would refuse the whole scrape.
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics(),
+                )
+            }),
+        )
         .route(
             "/healthz",
             get(move || async move { answer(alive.is_alive(), "the main loop is stuck") }),

@@ -20,6 +20,8 @@ pub struct ConfigState {
     node: String,
     namespace: String,
     written: Option<Said>,
+    /// Whether the last write failed (said once, not at every pass).
+    failing: bool,
 }
 
 impl ConfigState {
@@ -28,22 +30,24 @@ impl ConfigState {
             node: node.to_string(),
             namespace: namespace.to_string(),
             written: None,
+            failing: false,
         }
     }
 
-    /// Writes the state when it changed; false when the write failed (tried again next pass).
-    pub async fn apply(&mut self, cluster: &Cluster, said: Said) -> bool {
+    /// Writes the state when it changed; a failed write is tried again at the next call.
+    pub async fn apply(&mut self, cluster: &Cluster, said: Said) {
         if self.written.as_ref() == Some(&said) {
-            return true;
+            return;
         }
         match cluster.apply(self.partial(&said)).await {
             Ok(()) => {
                 self.written = Some(said);
-                true
+                self.failing = false;
             }
             Err(error) => {
-                tracing::warn!(%error, "writing the speaker's ConfigurationState failed");
-                false
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(%error, "writing the speaker's ConfigurationState failed; trying again at each change");
+                }
             }
         }
     }

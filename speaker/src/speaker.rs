@@ -376,7 +376,9 @@ impl Speaker {
             errors: self.config_errors.clone(),
             not_honoured: self.bgp_unsupported.clone(),
         };
-        written &= self.config_state.apply(&self.cluster, said).await;
+        // A failed write is tried again at the next pass, without forcing one: it must not
+        // replan every second while the API refuses it.
+        self.config_state.apply(&self.cluster, said).await;
         // Alone right after starting, wait to hear from the others before claiming anything.
         let alone = !others_alive;
         if self.config.is_none()
@@ -426,6 +428,9 @@ impl Speaker {
             && self.bgp.is_empty()
             && self.bgp_statuses.services().next().is_none();
         if idle && self.bgp_cleaned {
+            // What a removed peer left: its unnumbered watch, its notes.
+            self.unnumbered.watch(&[]);
+            self.bgp_unsupported.clear();
             return true;
         }
         self.bgp_cleaned = true;
@@ -477,7 +482,9 @@ impl Speaker {
     /// A BGP session's news: a Warning Event on its BGPPeer when it fails in a new way
     /// (refused, no answer, a NOTIFICATION), said once until the session is up again.
     async fn on_bgp_report(&mut self, report: Report) {
-        let Some(problem) = report.problem else {
+        // A stopped session's last news, or a peer gone: nothing to say about it any more.
+        self.bgp_problems.retain(|peer, _| self.bgp.runs(peer));
+        let Some(problem) = report.problem.filter(|_| self.bgp.runs(&report.peer)) else {
             self.bgp_problems.remove(&report.peer);
             return;
         };

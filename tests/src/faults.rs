@@ -318,7 +318,7 @@ pub fn inject_bgp(
             let address = cluster.lab.host(node).ipv4.to_string();
             cluster
                 .lab
-                .vtysh("rtr", vty, &format!("clear bgp ipv4 unicast {address}"));
+                .vtysh("rtr", vty, &format!("clear bgp {address}"));
         }
         BgpFault::DamagedConfig { for_ } => {
             cluster

@@ -286,7 +286,9 @@ fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() 
     )
     .unwrap_or_default();
     assert!(
-        state.contains("speaker-n1") && state.contains("Valid") && state.contains("bfdProfile"),
+        state.contains("speaker-n1")
+            && state.contains("result: Valid")
+            && state.contains("bfdProfile"),
         "{state}"
     );
     let events = cluster.speaker_events("n1");

@@ -300,6 +300,15 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
     }
 }
 
+/// How many times n1's speaker (the one running now) has had its session come up.
+fn n1_sessions_up(cluster: &mut L2Cluster) -> usize {
+    cluster
+        .lab
+        .daemon("n1", "speaker")
+        .map(|d| d.output().matches("BGP session established").count())
+        .unwrap_or(0)
+}
+
 /// BGP mode through faults of processes, links, sessions, configuration and the router
 /// itself, as the router's kernel table shows them (`ip -ts monitor route` on `rtr`): a
 /// fault on one node never takes the Service's route away (the two others keep it), a
@@ -362,10 +371,18 @@ spec: {ipAddressPools: [bgp]}
     ];
     for fault in &faults {
         let since = wall_clock();
+        let sessions_up = n1_sessions_up(&mut cluster);
         inject_bgp(&mut cluster, fault, config, &vty).expect("injecting the fault");
-        let healed = all_held(&cluster);
-        // Past the hold time, so a loss the router notices late is seen too.
+        // Past the hold time, so a loss the router notices late is seen too; then back.
         std::thread::sleep(Duration::from_secs(4));
+        let healed = all_held(&cluster);
+        if matches!(fault, BgpFault::SessionReset { .. }) {
+            assert!(
+                n1_sessions_up(&mut cluster) > sessions_up,
+                "the router's reset did not happen\n{}",
+                cluster.logs()
+            );
+        }
         let log = cluster
             .lab
             .daemon("rtr", "monitor")

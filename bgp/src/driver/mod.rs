@@ -327,6 +327,8 @@ pub async fn run(
                     outputs.extend(session.send_updates(Instant::now().into_std(), updates.messages));
                 }
                 outputs.extend(session.handle(Instant::now().into_std(), Input::Stop { subcode, message }));
+                // The withdrawals and the Cease counted too.
+                counters.send_replace(*session.counters());
                 for output in outputs {
                     if let Output::Send(link, bytes) = output
                         && let Some(conn) = conns.get(link)

@@ -16,7 +16,7 @@ use peer::SessionSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -55,6 +55,9 @@ struct Running {
     routes: BTreeMap<IpNet, Route>,
     /// How many prefixes the peer should hold (for the pending-prefixes metric).
     wanted: Arc<AtomicUsize>,
+    /// Set when the peer is gone for good: its task removes its metric series at the end
+    /// (after the last counts, which would otherwise bring them back).
+    removed: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -88,7 +91,7 @@ impl Sessions {
                     unsupported.extend(peer::not_honoured(peer).into_iter().map(|m| note(name, m)));
                     wanted.insert(name, spec);
                 }
-                // Waiting for the unnumbered peer: said by the session report, not a field.
+                // Waiting for the unnumbered peer: not a field left unhonoured; logged once.
                 Err(why @ peer::Unsupported::NoNeighbour(..)) => {
                     if !self.waiting.contains(name) {
                         tracing::info!("{why}");
@@ -118,11 +121,7 @@ impl Sessions {
                     message: String::new(),
                 });
                 if !wanted.contains_key(&name) {
-                    self.metrics.forget(running.spec.peer.address);
-                    let _ = self.reports.send(Report {
-                        peer: name.clone(),
-                        problem: None,
-                    });
+                    running.removed.store(true, Ordering::Relaxed);
                 }
             }
         }
@@ -172,6 +171,11 @@ impl Sessions {
                 .get(name)
                 .map_or(!running.routes.is_empty(), |r| *r != running.routes)
         })
+    }
+
+    /// Whether a session for this BGPPeer runs (a report from one stopped is stale).
+    pub fn runs(&self, peer: &str) -> bool {
+        self.running.contains_key(peer)
     }
 
     /// Whether any session runs.
@@ -233,9 +237,10 @@ fn start(
         counters_tx,
     ));
     let wanted = Arc::new(AtomicUsize::new(0));
+    let removed = Arc::new(AtomicBool::new(false));
     let name = name.to_string();
     let task = {
-        let wanted = wanted.clone();
+        let (wanted, removed) = (wanted.clone(), removed.clone());
         tokio::spawn(async move {
             metrics.session_up(peer, false);
             let report = |problem: Option<String>| {
@@ -254,9 +259,11 @@ fn start(
                     },
                     changed = counters.changed(), if counters_open => {
                         counters_open = changed.is_ok();
-                        let now = *counters.borrow_and_update();
-                        metrics.exchanged(peer, &counted, &now);
-                        counted = now;
+                        if counters_open {
+                            let now = *counters.borrow_and_update();
+                            metrics.exchanged(peer, &counted, &now);
+                            counted = now;
+                        }
                         continue;
                     }
                 };
@@ -295,8 +302,15 @@ fn start(
                     }
                 }
             }
-            // (No metric written here: a session started again for the same peer may be up
-            // already. A peer removed for good has its series removed.)
+            // The last messages (the withdrawals and the Cease) are counted; a peer removed
+            // for good then has its series removed. (No session_up written otherwise: a
+            // session started again for the same peer may be up already.)
+            let last = *counters.borrow();
+            if removed.load(Ordering::Relaxed) {
+                metrics.forget(peer);
+            } else {
+                metrics.exchanged(peer, &counted, &last);
+            }
             match driver.await {
                 Ok(Err(error)) => {
                     tracing::error!(peer = %name, %error, "BGP session could not run");
@@ -312,6 +326,7 @@ fn start(
         commands,
         routes: BTreeMap::new(),
         wanted,
+        removed,
         task,
     }
 }

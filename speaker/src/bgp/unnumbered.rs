@@ -19,6 +19,10 @@ const FAST_ADVERTISEMENTS: u32 = 4;
 const FAST_EVERY: Duration = Duration::from_secs(1);
 /// Then as often as FRR advertises on an unnumbered interface.
 const ADVERTISE_EVERY: Duration = Duration::from_secs(10);
+/// A neighbour stays the peer until it has been silent this long (three of FRR's
+/// intervals): another sender on the link (a second router, radvd) does not take the session
+/// over at each of its advertisements.
+const NEIGHBOUR_SILENT: Duration = Duration::from_secs(35);
 
 pub struct Unnumbered {
     tasks: BTreeMap<(String, u32), JoinHandle<()>>,
@@ -42,11 +46,12 @@ impl Unnumbered {
     /// Watches exactly these interfaces (name, index); an interface no longer named (or
     /// with a new index: it was created again) forgets its neighbour.
     pub fn watch(&mut self, interfaces: &[(String, u32)]) {
+        // Also tasks that ended (the socket could not be opened): started again below.
         let stale: Vec<(String, u32)> = self
             .tasks
-            .keys()
-            .filter(|k| !interfaces.contains(k))
-            .cloned()
+            .iter()
+            .filter(|(k, task)| !interfaces.contains(k) || task.is_finished())
+            .map(|(k, _)| k.clone())
             .collect();
         for key in stale {
             if let Some(task) = self.tasks.remove(&key) {
@@ -89,6 +94,8 @@ async fn run(name: String, index: u32, found: watch::Sender<Neighbours>) {
     let mut sent = 0u32;
     let mut next = tokio::time::Instant::now();
     let mut buffer = [0u8; 1500];
+    // The neighbour in use, and when it last advertised.
+    let mut current: Option<(Ipv6Addr, tokio::time::Instant)> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {
@@ -106,6 +113,15 @@ async fn run(name: String, index: u32, found: watch::Sender<Neighbours>) {
                 // RFC 4861 6.1.2: only from a link-local source, with hop limit 255.
                 if !on_link || !from.is_unicast_link_local() || !is_router_advertisement(&buffer[..len]) {
                     continue;
+                }
+                let now = tokio::time::Instant::now();
+                match current {
+                    Some((peer, _)) if peer == from => {
+                        current = Some((from, now));
+                        continue;
+                    }
+                    Some((_, heard)) if now.duration_since(heard) < NEIGHBOUR_SILENT => continue,
+                    _ => current = Some((from, now)),
                 }
                 let neighbour = SocketAddrV6::new(from, 0, 0, index);
                 found.send_if_modified(|n| {
