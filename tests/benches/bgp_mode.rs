@@ -9,26 +9,9 @@
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_mode` (root;
 //! `BGP_TRIALS=3` for a shorter run).
-use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
+use ferrolb_e2e::layer2::{L2Cluster, NODES, bgp_config, nodes, service, wall_clock};
 use ferrolb_e2e::{lab_available, route_monitor, wait_until};
 use std::time::Duration;
-
-const CONFIG: &str = r#"apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: bgp, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: tor, namespace: metallb-system}
-spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 3s}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: bgp, namespace: metallb-system}
-spec: {ipAddressPools: [bgp]}
----
-"#;
 
 const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
 
@@ -125,8 +108,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let mut cluster = L2Cluster::start(&[("config.yaml", CONFIG), ("nodes.yaml", &nodes(&[]))])
-        .expect("the lab starts");
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", &bgp_config("3s")),
+        ("nodes.yaml", &nodes(&[])),
+    ])
+    .expect("the lab starts");
     cluster.lab.start_frr_tor("").expect("FRR starts");
     cluster
         .lab

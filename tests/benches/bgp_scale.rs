@@ -44,16 +44,6 @@ fn service_ip(i: usize) -> String {
     format!("198.18.{}.{}", n / 256, n % 256)
 }
 
-/// A speaker's resident memory, MiB.
-fn resident_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kib| kib / 1024.0)
-}
-
 /// CPU time a process used so far (user and system), s.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -171,7 +161,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(10));
     let memory: Vec<f64> = NODES
         .iter()
-        .filter_map(|n| resident_mib(cluster.lab.daemon(n, "speaker")?.pid()))
+        .filter_map(|n| Some(cluster.lab.daemon(n, "speaker")?.resident_kib()? as f64 / 1024.0))
         .collect();
     let worst = memory.iter().copied().fold(0.0, f64::max);
     let cpu: Vec<f64> = NODES

@@ -26,6 +26,30 @@ spec: {ipAddressPools: [lab]}
 ---
 "#;
 
+/// BGP mode's plainest configuration in the lab: a pool of 203.0.113.0/24 announced to FRR
+/// on `rtr` ([`crate::Lab::start_frr_tor`]: BGPPeer `tor`, AS 64500, from AS 64501) with
+/// this hold time.
+pub fn bgp_config(hold_time: &str) -> String {
+    format!(
+        r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: bgp, namespace: metallb-system}}
+spec: {{addresses: [203.0.113.0/24]}}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: tor, namespace: metallb-system}}
+spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: {hold_time}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: bgp, namespace: metallb-system}}
+spec: {{ipAddressPools: [bgp]}}
+---
+"#
+    )
+}
+
 /// A LoadBalancer Service asking for `ips` (comma separated), with ready endpoints on
 /// `endpoints` (node names; none: no EndpointSlice at all).
 pub fn service(name: &str, ips: &str, policy: &str, endpoints: &[&str]) -> String {

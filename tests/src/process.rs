@@ -13,6 +13,15 @@ impl Daemon {
         Daemon { name, log, child }
     }
 
+    /// Its resident memory now, KiB (`VmRSS`); None once it is gone.
+    pub fn resident_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -5,7 +5,7 @@ use ferrolb_e2e::faults::{
     AnswerWatch, BgpFault, CONFIG_FILE, Fault, MAX_DOUBLE_ANSWER, allocation_violations,
     gossip_partition, inject, inject_bgp, route_violations,
 };
-use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, nodes, service, wall_clock};
+use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, bgp_config, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
 use ferrolb_e2e::{lab_available, route_monitor, wait_until};
 use std::time::Duration;
@@ -321,22 +321,7 @@ fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
         return;
     }
     let _turn = one_timed_test_at_a_time();
-    let config = r#"apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: bgp, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: tor, namespace: metallb-system}
-spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 3s}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: bgp, namespace: metallb-system}
-spec: {ipAddressPools: [bgp]}
----
-"#;
+    let config = &bgp_config("3s");
     let ip = "203.0.113.10";
     let mut cluster = L2Cluster::start(&[
         (CONFIG_FILE, config),
@@ -405,14 +390,10 @@ spec: {ipAddressPools: [bgp]}
             cluster.logs()
         );
         for node in NODES {
-            let Some(pid) = cluster.lab.daemon(node, "speaker").map(|d| d.pid()) else {
-                continue;
-            };
-            let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            let rss_kib = cluster
+                .lab
+                .daemon(node, "speaker")
+                .and_then(|d| d.resident_kib())
                 .unwrap_or(0);
             assert!(
                 rss_kib < 96 * 1024,
