@@ -51,6 +51,12 @@ struct Args {
     /// by default only when an IP is taken over (then every 1.1 s for 5 s).
     #[arg(long, env = "FERROLB_L2_REFRESH", value_parser = parse_duration)]
     l2_refresh: Option<Duration>,
+    /// On SIGTERM (a drain), first announce every BGP route again with the
+    /// GRACEFUL_SHUTDOWN community (RFC 8326) and wait this long, e.g. `5s`, so routers
+    /// move traffic away before the routes are withdrawn; by default they are withdrawn at
+    /// once. Sessions with graceful restart are left as they are.
+    #[arg(long, env = "FERROLB_BGP_GRACEFUL_SHUTDOWN", value_parser = parse_duration)]
+    bgp_graceful_shutdown: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -115,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         lb_class: args.lb_class,
         ml_port: args.ml_bindport,
         ml_labels: args.ml_labels,
+        bgp_graceful_shutdown: args.bgp_graceful_shutdown,
     };
     Speaker::new(
         options,

@@ -63,6 +63,9 @@ pub struct Options {
     pub ml_port: u16,
     /// The label selector of the speaker pods (Kubernetes), whose IPs gossip joins.
     pub ml_labels: String,
+    /// How long stopping BGP sessions announce their routes with GRACEFUL_SHUTDOWN before
+    /// they withdraw them (None: withdrawn at once).
+    pub bgp_graceful_shutdown: Option<Duration>,
 }
 
 pub struct Speaker {
@@ -256,7 +259,11 @@ impl Speaker {
         // Both at once: the other speakers take the layer 2 IPs over while the routers
         // withdraw our routes (or, with graceful restart, keep them until we are back).
         let (bgp, gossip) = (&mut self.bgp, &self.gossip);
-        tokio::join!(bgp.stop_all("the speaker is stopping"), gossip.leave());
+        let graceful_shutdown = self.options.bgp_graceful_shutdown;
+        tokio::join!(
+            bgp.stop_all("the speaker is stopping", graceful_shutdown),
+            gossip.leave()
+        );
         self.statuses.withdraw_all(&self.cluster).await;
         self.bgp_statuses.withdraw_all(&self.cluster).await;
         match failure {

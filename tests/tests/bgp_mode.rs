@@ -558,3 +558,55 @@ spec: {ipAddressPools: [bgp], peers: [bird], localPref: 250}
         "the aggregate goes to the router only"
     );
 }
+
+#[test]
+fn a_drained_speaker_marks_its_routes_graceful_shutdown_before_withdrawing_them() {
+    if !lab_available(TOOLS) {
+        return;
+    }
+    let mut cluster = L2Cluster::start_with(
+        &[
+            ("config.yaml", CONFIG),
+            ("nodes.yaml", &nodes(&[])),
+            (
+                "services.yaml",
+                &service("web", "203.0.113.10", "Cluster", &NODES),
+            ),
+        ],
+        &["--bgp-graceful-shutdown", "3s"],
+    )
+    .expect("the lab starts");
+    let vty = cluster.lab.start_frr_tor("").expect("FRR starts");
+    let all = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
+        "{}",
+        cluster.logs()
+    );
+    // SIGTERM (a drain), without waiting for the speaker to exit.
+    let pid = cluster.lab.daemon("n1", "speaker").expect("started").pid();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let marked = wait_until(Duration::from_secs(2), Duration::from_millis(50), || {
+        let route = cluster
+            .lab
+            .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32");
+        route.contains("graceful-shutdown").then_some(route)
+    });
+    assert!(marked.is_some(), "{}", cluster.logs());
+    // Still announced while marked; withdrawn after the wait.
+    assert!(
+        cluster
+            .lab
+            .vtysh("rtr", &vty, "show bgp ipv4 unicast 203.0.113.10/32")
+            .contains("192.0.2.11"),
+        "withdrawn before the wait was over"
+    );
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all[1..], Duration::from_secs(6)),
+        "{:?}\n{}",
+        cluster.lab.next_hops("203.0.113.10"),
+        cluster.logs()
+    );
+}

@@ -9,7 +9,7 @@ use crate::metrics::BgpMetrics;
 use crate::plan::bgp::{Bgp, Route};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
-use ferrolb_bgp::packet::subcode;
+use ferrolb_bgp::packet::{GRACEFUL_SHUTDOWN, subcode};
 use ferrolb_bgp::session::{Counters, Session};
 use ipnet::IpNet;
 use peer::SessionSpec;
@@ -51,8 +51,9 @@ pub struct NotHonoured {
 struct Running {
     spec: SessionSpec,
     commands: mpsc::Sender<Command>,
-    /// The routes last handed to the session.
+    /// The routes last handed to the session, and the table they made.
     routes: BTreeMap<IpNet, Route>,
+    table: Vec<(IpNet, Arc<Path>)>,
     /// How many prefixes the peer should hold (for the pending-prefixes metric).
     wanted: Arc<AtomicUsize>,
     /// Set when the peer is gone for good: its task removes its metric series at the end
@@ -152,8 +153,11 @@ impl Sessions {
                     table.push((*prefix, path));
                 }
                 running.wanted.store(routes.len(), Ordering::Relaxed);
-                match running.commands.try_send(Command::Replace(table)) {
-                    Ok(()) => running.routes = routes,
+                match running.commands.try_send(Command::Replace(table.clone())) {
+                    Ok(()) => {
+                        running.routes = routes;
+                        running.table = table;
+                    }
                     // Full: the session is busy; the next pass hands it the routes again.
                     Err(error) => {
                         tracing::warn!(peer = %name, %error, "BGP routes not handed over yet")
@@ -186,8 +190,31 @@ impl Sessions {
     /// Ends every session as the speaker stops: with graceful restart, by closing the
     /// connection, so the router keeps the routes until the speaker is back; otherwise by
     /// withdrawing every route and sending a Cease (administrative shutdown), so traffic
-    /// leaves before the process does. All within one `STOP_GRACE`.
-    pub async fn stop_all(&mut self, message: &str) {
+    /// leaves before the process does. With `graceful_shutdown`, the routes are first
+    /// announced again with the GRACEFUL_SHUTDOWN community (RFC 8326) for that long, so
+    /// routers prefer other paths before these go. Then all within one `STOP_GRACE`.
+    pub async fn stop_all(&mut self, message: &str, graceful_shutdown: Option<Duration>) {
+        if let Some(wait) = graceful_shutdown.filter(|w| !w.is_zero()) {
+            let mut marked_any = false;
+            for (name, session) in &self.running {
+                if session.spec.config.graceful_restart.is_some() || session.table.is_empty() {
+                    continue;
+                }
+                let marked = Command::Replace(marked_for_shutdown(&session.table));
+                if session.commands.try_send(marked).is_ok() {
+                    marked_any = true;
+                } else {
+                    tracing::warn!(peer = %name, "BGP session busy: its routes go without GRACEFUL_SHUTDOWN");
+                }
+            }
+            if marked_any {
+                tracing::info!(
+                    ?wait,
+                    "BGP routes marked GRACEFUL_SHUTDOWN: withdrawing them after the wait"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
         let running = std::mem::take(&mut self.running);
         let mut tasks = Vec::new();
         for (name, session) in running {
@@ -325,10 +352,34 @@ fn start(
         spec,
         commands,
         routes: BTreeMap::new(),
+        table: Vec::new(),
         wanted,
         removed,
         task,
     }
+}
+
+/// The table with GRACEFUL_SHUTDOWN added to each path (each distinct path marked once).
+fn marked_for_shutdown(table: &[(IpNet, Arc<Path>)]) -> Vec<(IpNet, Arc<Path>)> {
+    let mut marked: Vec<(Arc<Path>, Arc<Path>)> = Vec::new();
+    table
+        .iter()
+        .map(|(prefix, path)| {
+            let shut = match marked.iter().find(|(was, _)| Arc::ptr_eq(was, path)) {
+                Some((_, shut)) => shut.clone(),
+                None => {
+                    let mut shut = (**path).clone();
+                    if !shut.attributes.communities.contains(&GRACEFUL_SHUTDOWN) {
+                        shut.attributes.communities.push(GRACEFUL_SHUTDOWN);
+                    }
+                    let shut = Arc::new(shut);
+                    marked.push((path.clone(), shut.clone()));
+                    shut
+                }
+            };
+            (*prefix, shut)
+        })
+        .collect()
 }
 
 /// Jitter that differs between sessions and runs.
@@ -337,4 +388,41 @@ fn seed(name: &str) -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write(name.as_bytes());
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolb_bgp::packet::Attributes;
+
+    #[test]
+    fn a_table_is_marked_for_shutdown_once_per_path() {
+        let path = |communities: Vec<u32>| {
+            Arc::new(Path {
+                attributes: Attributes {
+                    communities,
+                    ..Attributes::default()
+                },
+                next_hop: None,
+            })
+        };
+        let (plain, tagged) = (path(vec![]), path(vec![GRACEFUL_SHUTDOWN]));
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let table = vec![
+            (net("203.0.113.1/32"), plain.clone()),
+            (net("203.0.113.2/32"), plain.clone()),
+            (net("203.0.113.3/32"), tagged),
+        ];
+        let marked = marked_for_shutdown(&table);
+        assert_eq!(marked.len(), 3);
+        for (_, path) in &marked {
+            assert_eq!(path.attributes.communities, [GRACEFUL_SHUTDOWN]);
+        }
+        // Prefixes that shared a path still do (one attribute set in the UPDATE).
+        assert!(Arc::ptr_eq(&marked[0].1, &marked[1].1));
+        assert!(
+            plain.attributes.communities.is_empty(),
+            "the original is untouched"
+        );
+    }
 }
