@@ -610,3 +610,57 @@ fn a_drained_speaker_marks_its_routes_graceful_shutdown_before_withdrawing_them(
         cluster.logs()
     );
 }
+
+#[test]
+fn an_ip_both_advertisements_select_is_announced_by_layer_2_and_by_bgp() {
+    if !lab_available(&["ip", "zebra", "bgpd", "vtysh", "arping"]) {
+        return;
+    }
+    // The pool has an L2Advertisement too: one node answers ARP for the IP on the segment,
+    // and every node announces it to the router.
+    let config = CONFIG.to_string()
+        + "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2, namespace: metallb-system}\nspec: {ipAddressPools: [bgp]}\n---\n";
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", &config),
+        ("nodes.yaml", &nodes(&[])),
+        (
+            "services.yaml",
+            &service("web", "203.0.113.10", "Cluster", &NODES),
+        ),
+    ])
+    .expect("the lab starts");
+    cluster.lab.start_frr_tor("").expect("FRR starts");
+    let all = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    assert!(
+        wait_next_hops(&cluster, "203.0.113.10", &all, Duration::from_secs(30)),
+        "{}",
+        cluster.logs()
+    );
+    // The client reaches the pool's range on the segment, as a host there would.
+    cluster
+        .lab
+        .exec(
+            "cli",
+            &["ip", "route", "add", "203.0.113.0/24", "dev", "eth0"],
+        )
+        .expect("a route");
+    let owner = ferrolb_e2e::layer2::election_order("203.0.113.10", &NODES)[0].clone();
+    assert!(
+        cluster.wait_resolves_to("203.0.113.10", Some(&owner), Duration::from_secs(15)),
+        "{:?}\n{}",
+        cluster.resolve_node("203.0.113.10"),
+        cluster.logs()
+    );
+    assert_eq!(cluster.arp_answers("203.0.113.10").len(), 1, "one owner");
+    // Both statuses: one ServiceL2Status (the owner), three ServiceBGPStatus.
+    let statuses = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        let l2 = cluster.store.get("l2status")["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let bgp = cluster.store.get("bgpstatus")["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        (l2 == 1 && bgp == 3).then_some(())
+    });
+    assert!(statuses.is_some(), "{}", cluster.logs());
+}
