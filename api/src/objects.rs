@@ -197,6 +197,11 @@ impl Object {
         value.map_err(|e| e.to_string())
     }
 
+    /// Whether both are the very same object (one shared allocation), not merely equal.
+    pub fn same(&self, other: &Object) -> bool {
+        std::ptr::eq(self.meta(), other.meta())
+    }
+
     pub fn name(&self) -> &str {
         self.meta().name.as_deref().unwrap_or("")
     }

@@ -2,7 +2,7 @@
 use crate::{ObjectKey, Problem, Snapshot, Source};
 use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::{DecodeError, Object};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,29 @@ pub(super) struct Loader {
     ignored: &'static [Kind],
     /// Whether the directory could not be read at the last look.
     unreadable: bool,
+    /// The status merges of the last load, by partial: reused while the object a partial
+    /// merged into is the very same, so a reload with 10,000 unchanged Service statuses
+    /// neither parses nor merges, and snapshots share the merged objects.
+    merges: HashMap<Box<str>, Merge>,
+}
+
+/// One partial merged into an object (or made one, for kinds a component owns).
+#[derive(Clone)]
+struct Merge {
+    key: ObjectKey,
+    base: Option<Object>,
+    merged: Object,
+}
+
+impl Merge {
+    /// Whether `current` (what the snapshot holds at `key` now) is what this merged into.
+    fn applies_to(&self, current: Option<&Object>) -> bool {
+        match (&self.base, current) {
+            (Some(base), Some(current)) => base.same(current),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Reads a store directory once (for `ferrolbctl`).
@@ -62,6 +85,7 @@ impl Loader {
             stale: Vec::new(),
             ignored: &[],
             unreadable: false,
+            merges: HashMap::new(),
         }
     }
 
@@ -134,19 +158,36 @@ impl Loader {
             self.add_user_objects(&mut snapshot, path, documents);
         }
         let mut stale = Vec::new();
+        let mut merges = HashMap::new();
         for (path, (_, partials)) in &status_files {
             match partials {
                 Ok(partials) => {
-                    for partial in partials {
-                        let Ok(partial) = serde_json::from_str::<serde_json::Value>(partial) else {
+                    for text in partials {
+                        if let Some(merge) = self.merges.get(text)
+                            && merge.applies_to(snapshot.objects.get(&merge.key))
+                        {
+                            snapshot
+                                .objects
+                                .insert(merge.key.clone(), merge.merged.clone());
+                            merges.insert(text.clone(), merge.clone());
+                            continue;
+                        }
+                        let Ok(partial) = serde_json::from_str::<serde_json::Value>(text) else {
                             continue;
                         };
                         let kind = partial.get("kind").and_then(|k| k.as_str());
                         if kind.is_some_and(|k| self.ignored.iter().any(|i| i.name() == k)) {
                             continue;
                         }
-                        if let Some(key) = merge_status(&mut snapshot, path, &partial) {
-                            stale.push((path.clone(), key));
+                        match merge_status(&mut snapshot, path, &partial) {
+                            Merged::Into { key, base } => {
+                                if let Some(merged) = snapshot.objects.get(&key) {
+                                    let merged = merged.clone();
+                                    merges.insert(text.clone(), Merge { key, base, merged });
+                                }
+                            }
+                            Merged::Stale(key) => stale.push((path.clone(), key)),
+                            Merged::Failed => {}
                         }
                     }
                 }
@@ -161,6 +202,7 @@ impl Loader {
         self.status_files = status_files;
         self.seen = files;
         self.stale = stale;
+        self.merges = merges;
         snapshot
     }
 
@@ -348,11 +390,21 @@ pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, St
 /// Merges a component's partial object over the user's object, or adds it when FerroLB owns
 /// the kind. Partials for objects that no longer exist are stale and ignored.
 /// Returns the key when the partial is stale: its object no longer exists.
-fn merge_status(
-    snapshot: &mut Snapshot,
-    path: &Path,
-    partial: &serde_json::Value,
-) -> Option<ObjectKey> {
+/// What [`merge_status`] did with a partial.
+enum Merged {
+    /// Merged into the object at `key`, which was `base` before (None: made from the
+    /// partial alone).
+    Into {
+        key: ObjectKey,
+        base: Option<Object>,
+    },
+    /// The object it is about does not exist (any more).
+    Stale(ObjectKey),
+    /// Not merged; a problem was recorded.
+    Failed,
+}
+
+fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) -> Merged {
     let problem = |reason: String| Problem {
         source: path.display().to_string(),
         document: None,
@@ -364,10 +416,11 @@ fn merge_status(
         snapshot.problems.push(problem(
             "a status file needs a known kind and metadata.name".into(),
         ));
-        return None;
+        return Merged::Failed;
     };
     let key = ObjectKey::new(kind, field("/metadata/namespace"), name);
-    let merged = match snapshot.objects.get(&key) {
+    let base = snapshot.objects.get(&key).cloned();
+    let merged = match &base {
         Some(existing) => match existing.to_json() {
             Ok(mut merged) => {
                 merge_json(&mut merged, partial);
@@ -375,19 +428,22 @@ fn merge_status(
             }
             Err(reason) => {
                 snapshot.problems.push(problem(reason));
-                return None;
+                return Merged::Failed;
             }
         },
         None if kind.is_owned() => partial.clone(),
-        None => return Some(key),
+        None => return Merged::Stale(key),
     };
     match Object::decode(merged) {
         Ok(object) => {
-            snapshot.objects.insert(key, object);
+            snapshot.objects.insert(key.clone(), object);
+            Merged::Into { key, base }
         }
-        Err(e) => snapshot.problems.push(problem(e.to_string())),
+        Err(e) => {
+            snapshot.problems.push(problem(e.to_string()));
+            Merged::Failed
+        }
     }
-    None
 }
 
 /// JSON merge patch (RFC 7386): objects merge key by key, `null` removes a key, anything

@@ -491,3 +491,55 @@ proptest::proptest! {
         let _ = parse_status_documents(yaml.as_bytes());
     }
 }
+
+/// At 10,000 Services every reload merged each Service's status again (JSON out, merge,
+/// decode back): now an unchanged status merged into the same object is reused, and
+/// snapshots share it; a changed status, or a changed object, is merged again.
+#[test]
+fn an_unchanged_status_is_not_merged_again() {
+    let dir = store_with(&[("pools.yaml", POOL), ("svc.yaml", SERVICE)]);
+    let status_dir = dir.path().join("status/controller/service");
+    std::fs::create_dir_all(&status_dir).unwrap();
+    let status = |ip: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: demo}}\nstatus: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n"
+        )
+    };
+    std::fs::write(status_dir.join("demo.yaml"), status("198.51.100.1")).unwrap();
+    let key = ObjectKey::new(Kind::Service, Some("demo"), "web");
+    let mut loader = load::Loader::new(dir.path(), "metallb-system");
+    let first = loader.load();
+    let web = first.get(&key).unwrap().clone();
+    assert!(web.to_json().unwrap().to_string().contains("198.51.100.1"));
+    // Another file changes: the merged Service is the very same object.
+    std::fs::write(
+        dir.path().join("pools.yaml"),
+        POOL.replace("first", "second"),
+    )
+    .unwrap();
+    let second = loader.load();
+    assert!(second.get(&key).unwrap().same(&web));
+    // The status changes (its length too: a file's time may not have moved): merged again.
+    std::fs::write(status_dir.join("demo.yaml"), status("198.51.100.22")).unwrap();
+    let third = loader.load();
+    let web3 = third.get(&key).unwrap();
+    assert!(!web3.same(&web));
+    assert!(
+        web3.to_json()
+            .unwrap()
+            .to_string()
+            .contains("198.51.100.22")
+    );
+    // The Service changes: merged again, onto the new object.
+    std::fs::write(
+        dir.path().join("svc.yaml"),
+        SERVICE.replace("port: 80", "port: 8080"),
+    )
+    .unwrap();
+    let fourth = loader.load();
+    let web4 = fourth.get(&key).unwrap().to_json().unwrap().to_string();
+    assert!(
+        web4.contains("8080") && web4.contains("198.51.100.22"),
+        "{web4}"
+    );
+}
