@@ -377,7 +377,7 @@ impl Speaker {
         // BGP elects nothing, so it needs no gossip: every eligible node announces at once.
         let mut written = true;
         if self.config.is_some() {
-            written = self.apply_bgp(&intent, snapshot).await;
+            written = self.apply_bgp(&intent, snapshot, &links).await;
         }
         let said = Said {
             errors: self.config_errors.clone(),
@@ -428,7 +428,7 @@ impl Speaker {
 
     /// BGP mode: the sessions and their routes as planned, and the ServiceBGPStatus
     /// objects; false when a status write failed.
-    async fn apply_bgp(&mut self, intent: &Intent, snapshot: &Snapshot) -> bool {
+    async fn apply_bgp(&mut self, intent: &Intent, snapshot: &Snapshot, links: &Links) -> bool {
         // Without BGP (no peer selects this node, no session, no status), nothing to do once
         // the first pass has removed what an earlier run left.
         let idle = intent.bgp.peers.is_empty()
@@ -443,7 +443,6 @@ impl Speaker {
         self.bgp_cleaned = true;
         let router_id = node_ipv4(snapshot, &self.options.node)
             .unwrap_or_else(|| crate::bgp::peer::router_id_from_name(&self.options.node));
-        let links = self.links.borrow().clone();
         let unnumbered: Vec<(String, u32)> = intent
             .bgp
             .peers
