@@ -78,7 +78,6 @@ pub struct Speaker {
     conflict_reports: mpsc::UnboundedReceiver<Conflict>,
     links: watch::Receiver<Links>,
     config: Option<Config>,
-    config_broken: bool,
     started: Instant,
     membership: Membership,
     /// The plan carried out last.
@@ -94,6 +93,8 @@ pub struct Speaker {
     bgp_problems: BTreeMap<String, String>,
     /// The peers on unnumbered interfaces, found by their router advertisements.
     unnumbered: Unnumbered,
+    /// The errors of the configuration in the store while it is broken (the last good one
+    /// runs); empty when it is valid.
     config_errors: Vec<String>,
     config_state: ConfigState,
     /// Whether a first pass has removed the BGP statuses an earlier run left.
@@ -142,7 +143,6 @@ impl Speaker {
             conflict_reports,
             links,
             config: None,
-            config_broken: false,
             started: now,
             intent: Intent::default(),
             events: Events::new(now.into_std()),
@@ -301,14 +301,12 @@ impl Speaker {
         match Config::build(&snapshot.config_objects(&self.options.namespace)) {
             Ok(config) => {
                 self.config = Some(config);
-                self.config_broken = false;
                 self.config_errors.clear();
             }
             Err(errors) => {
-                if !self.config_broken {
+                if self.config_errors.is_empty() {
                     tracing::error!(errors = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "the configuration is invalid: keeping the last good one");
                 }
-                self.config_broken = true;
                 self.config_errors = errors.iter().map(ToString::to_string).collect();
             }
         }
