@@ -22,12 +22,17 @@ pub struct Answers {
     pub double: u64,
     pub longest_double: Duration,
     pub double_macs: Vec<String>,
+    /// How long the IP went unanswered, in all (rounds are timed, not counted: a client
+    /// starved of CPU runs fewer, longer rounds).
+    pub silent: Duration,
+    /// The longest spans of silence: (start, length) in ms since the watch began.
+    pub silences: Vec<(u64, u64)>,
 }
 
 impl Answers {
     /// How long the IP went unanswered, in all.
     pub fn silence(&self) -> Duration {
-        ROUND * (self.rounds - self.answered) as u32
+        self.silent
     }
 }
 
@@ -88,6 +93,15 @@ impl AnswerWatch {
                 .map(|a| {
                     a.iter()
                         .filter_map(|m| m.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            silent: Duration::from_millis(number("silent_ms")),
+            silences: v["silences"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| Some((s[0].as_u64()?, s[1].as_u64()?)))
                         .collect()
                 })
                 .unwrap_or_default(),

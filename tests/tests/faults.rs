@@ -56,10 +56,10 @@ fn link_flap(ip: &str, cut: Duration) {
     );
     // Unanswered only while the owner's loss is detected (about 0.1 s), with room for a
     // loaded machine.
-    let silent = answers.rounds - answers.answered;
+    let silent = answers.silence();
     assert!(
-        silent <= 60,
-        "{ip} went unanswered for {silent} rounds of 10 ms ({answers:?})\n{}",
+        silent <= Duration::from_millis(600),
+        "{ip} went unanswered for {silent:?} ({answers:?})\n{}",
         cluster.logs()
     );
     assert!(
@@ -274,6 +274,8 @@ fn the_cluster_keeps_its_invariants_through_every_kind_of_fault() {
         std::thread::sleep(ms(500));
         inject(&mut cluster, fault, POOL).expect("injecting the fault");
         let answers = watch.finish(&mut cluster).expect("the answers");
+        // Printed for every fault, so a failure shows how close the earlier ones came.
+        eprintln!("{fault:?}: {answers:?}");
         assert!(
             answers.longest_double < fault.allowed_double_answer(),
             "{fault:?}: two MACs answered for {:?} ({answers:?})\n{}",

@@ -12,8 +12,9 @@
 //! - `labtool arp-rounds IFACE FROM_IP IP INTERVAL_MS SECONDS`: asks who has IP every
 //!   INTERVAL_MS and notes which MACs answer in each round (replies and gratuitous ARPs);
 //!   at the end prints one JSON object: rounds, rounds answered, rounds answered by two or
-//!   more MACs, and the longest span of such double answers (rounds with double answers less
-//!   than 100 ms apart count as one span). This is the fault harness's one-owner check;
+//!   more MACs, the longest span of such double answers (rounds with double answers less
+//!   than 100 ms apart count as one span), the time spent unanswered and the longest spans
+//!   of it (`[start ms, length ms]`). This is the fault harness's one-owner check;
 //! - `labtool garp IFACE IP`: claims IP with a gratuitous ARP from IFACE's MAC (a rogue host,
 //!   or a split brain);
 //! - `labtool garp-flood IFACE IP COUNT`: claims IP COUNT times, each from another made-up
@@ -234,23 +235,42 @@ async fn arp_rounds(
 ) -> anyhow::Result<()> {
     let (socket, mac) = arp_socket(interface)?;
     let request = who_has(mac, from, ip);
+    // A late tick (this client starved of CPU) must not fire a burst of rounds too short
+    // to be answered: that would count the client's own stall as silence.
     let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = tokio::time::Instant::now();
     let end = start + span;
     let mut buf = [0u8; 1600];
     let mut round: Vec<Mac> = Vec::new();
+    let mut round_started = 0u128;
     let mut rounds = 0u64;
     let mut answered = 0u64;
     let mut double = 0u64;
-    // Spans of double answers: (first, last) in ms since start.
+    // Spans of double answers and of silence: (first, last) in ms since start.
     let mut spans: Vec<(u128, u128)> = Vec::new();
+    let mut silences: Vec<(u128, u128)> = Vec::new();
     let mut double_macs: Vec<Mac> = Vec::new();
     loop {
         tokio::select! {
+            // Answers already received belong to the round that is closing.
+            biased;
+            received = socket.recv(&mut buf) => {
+                let Some(arp) = Arp::parse(&buf[..received?]) else { continue };
+                if arp.sender_ip == ip && arp.sender_mac != mac && !round.contains(&arp.sender_mac) {
+                    round.push(arp.sender_mac);
+                }
+            }
             _ = ticker.tick() => {
                 let at = start.elapsed().as_millis();
                 if rounds > 0 {
                     answered += u64::from(!round.is_empty());
+                    if round.is_empty() {
+                        match silences.last_mut() {
+                            Some((_, last)) if *last == round_started => *last = at,
+                            _ => silences.push((round_started, at)),
+                        }
+                    }
                     if round.len() >= 2 {
                         double += 1;
                         for m in &round {
@@ -265,17 +285,12 @@ async fn arp_rounds(
                     }
                 }
                 round.clear();
+                round_started = at;
                 if tokio::time::Instant::now() >= end {
                     break;
                 }
                 rounds += 1;
                 socket.send(&request).await?;
-            }
-            received = socket.recv(&mut buf) => {
-                let Some(arp) = Arp::parse(&buf[..received?]) else { continue };
-                if arp.sender_ip == ip && arp.sender_mac != mac && !round.contains(&arp.sender_mac) {
-                    round.push(arp.sender_mac);
-                }
             }
         }
     }
@@ -288,9 +303,18 @@ async fn arp_rounds(
         .iter()
         .map(|m| format!("\"{}\"", format_mac(m)))
         .collect();
+    let silent: u128 = silences.iter().map(|(first, last)| last - first).sum();
+    // Where the silences were, for a failure's message: the longest few.
+    silences.sort_by_key(|(first, last)| std::cmp::Reverse(last - first));
+    let listed: Vec<String> = silences
+        .iter()
+        .take(8)
+        .map(|(first, last)| format!("[{first}, {}]", last - first))
+        .collect();
     println!(
-        "{{\"rounds\": {rounds}, \"answered\": {answered}, \"double\": {double}, \"longest_double_ms\": {longest}, \"double_macs\": [{}]}}",
-        macs.join(", ")
+        "{{\"rounds\": {rounds}, \"answered\": {answered}, \"double\": {double}, \"longest_double_ms\": {longest}, \"double_macs\": [{}], \"silent_ms\": {silent}, \"silences\": [{}]}}",
+        macs.join(", "),
+        listed.join(", ")
     );
     Ok(())
 }
