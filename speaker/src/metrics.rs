@@ -254,10 +254,131 @@ impl BgpMetrics {
     }
 }
 
+/// BFD metrics by MetalLB's names, per peer (its address, as MetalLB's FRR mode labels
+/// them), and how late this node's BFD packets leave.
+#[derive(Clone, Default)]
+pub struct BfdMetrics {
+    session_up: Family<Labels, Gauge>,
+    control_in: Family<Labels, ExactCounter>,
+    control_out: Family<Labels, ExactCounter>,
+    echo_in: Family<Labels, ExactCounter>,
+    echo_out: Family<Labels, ExactCounter>,
+    up_events: Family<Labels, ExactCounter>,
+    down_events: Family<Labels, ExactCounter>,
+    tx_lateness: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl BfdMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let bfd = registry.sub_registry_with_prefix("metallb_bfd");
+        bfd.register(
+            "session_up",
+            "BFD session state (1 is up, 0 is down)",
+            self.session_up.clone(),
+        );
+        for (name, help, family) in [
+            (
+                "control_packet_input",
+                "Number of received BFD control packets",
+                &self.control_in,
+            ),
+            (
+                "control_packet_output",
+                "Number of sent BFD control packets",
+                &self.control_out,
+            ),
+            (
+                "echo_packet_input",
+                "Number of received BFD echo packets",
+                &self.echo_in,
+            ),
+            (
+                "echo_packet_output",
+                "Number of sent BFD echo packets",
+                &self.echo_out,
+            ),
+            (
+                "session_up_events",
+                "Number of BFD session up events",
+                &self.up_events,
+            ),
+            (
+                "session_down_events",
+                "Number of BFD session down events",
+                &self.down_events,
+            ),
+        ] {
+            bfd.register(name, help, family.clone());
+        }
+        registry.sub_registry_with_prefix("ferrolb_bfd").register(
+            "tx_lateness_seconds",
+            "How late the latest periodic BFD packets left, at worst, over the last second",
+            self.tx_lateness.clone(),
+        );
+    }
+
+    /// Brings the series to the driver's `now` from its `before` (a session added again
+    /// starts its counts from zero).
+    pub fn update(&self, before: &ferrolb_bfd::driver::Status, now: &ferrolb_bfd::driver::Status) {
+        let label = |s: &ferrolb_bfd::driver::SessionStatus| {
+            vec![("peer".to_string(), s.key.peer.to_string())]
+        };
+        for session in &now.sessions {
+            let label = label(session);
+            let previous = before
+                .sessions
+                .iter()
+                .find(|p| p.key == session.key && p.local_discr == session.local_discr)
+                .map(|p| p.counters)
+                .unwrap_or_default();
+            let (then, counts) = (previous, session.counters);
+            self.session_up
+                .get_or_create(&label)
+                .set(i64::from(session.state == ferrolb_bfd::State::Up));
+            for (family, then, now) in [
+                (&self.control_in, then.control_in, counts.control_in),
+                (&self.control_out, then.control_out, counts.control_out),
+                (&self.up_events, then.up_events, counts.up_events),
+                (&self.down_events, then.down_events, counts.down_events),
+                // Echo mode is not run (the profile says so when it asks for it).
+                (&self.echo_in, 0, 0),
+                (&self.echo_out, 0, 0),
+            ] {
+                family
+                    .get_or_create(&label)
+                    .inc_by(now.saturating_sub(then));
+            }
+            self.tx_lateness
+                .get_or_create(&label)
+                .set(session.tx_lateness.as_secs_f64());
+        }
+        for gone in before
+            .sessions
+            .iter()
+            .filter(|b| !now.sessions.iter().any(|s| s.key.peer == b.key.peer))
+        {
+            let label = label(gone);
+            self.session_up.remove(&label);
+            self.tx_lateness.remove(&label);
+            for family in [
+                &self.control_in,
+                &self.control_out,
+                &self.echo_in,
+                &self.echo_out,
+                &self.up_events,
+                &self.down_events,
+            ] {
+                family.remove(&label);
+            }
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub l2: L2Metrics,
     pub bgp: BgpMetrics,
+    pub bfd: BfdMetrics,
     pub gossip: ferrolb_gossip::driver::GossipMetrics,
     /// 1 for each Service this node announces: {node, protocol, service}.
     announced: Family<Labels, Gauge>,
@@ -271,6 +392,8 @@ impl Metrics {
         let l2 = L2Metrics::default();
         let bgp = BgpMetrics::default();
         bgp.register(&mut registry);
+        let bfd = BfdMetrics::default();
+        bfd.register(&mut registry);
         let gossip = ferrolb_gossip::driver::GossipMetrics::default();
         let announced = Family::<Labels, Gauge>::default();
         let split_brains = Family::<Labels, Counter>::default();
@@ -318,6 +441,7 @@ impl Metrics {
             registry,
             l2,
             bgp,
+            bfd,
             gossip,
             announced,
             split_brains,

@@ -125,7 +125,7 @@ impl Speaker {
                 &options.ml_labels,
             ),
             statuses: Statuses::new(Protocol::Layer2, &options.node, &options.namespace),
-            bgp: Sessions::new(metrics.bgp.clone(), bgp_reports_tx),
+            bgp: Sessions::new(metrics.bgp.clone(), metrics.bfd.clone(), bgp_reports_tx),
             bgp_statuses: Statuses::new(Protocol::Bgp, &options.node, &options.namespace),
             bgp_unsupported: Vec::new(),
             bgp_reports,
@@ -225,6 +225,9 @@ impl Speaker {
                     failure = Some(Stopped::InterfacesEnded);
                     break;
                 },
+                // A BFD session down takes its BGP sessions down at once; the pass starts
+                // them again.
+                event = self.bgp.bfd_event() => replan = self.bgp.on_bfd(event),
                 Some(report) = self.bgp_reports.recv() => {
                     self.on_bgp_report(report).await;
                     replan = false;

@@ -153,7 +153,7 @@ impl Lab {
     /// Starts FRR's bgpd without zebra on `host` (LAB.md's way, in the foreground) with the
     /// given configuration. Returns the vty socket folder for `vtysh`.
     pub fn start_frr_bgpd(&mut self, host: &str, config: &str) -> anyhow::Result<String> {
-        self.start_frr(host, config, false)
+        self.start_frr(host, config, false, None)
     }
 
     /// Kills FRR's bgpd on `host` (kill -9: no Cease, as in a crash) and starts it again with
@@ -174,6 +174,17 @@ impl Lab {
     /// (192.0.2.0/24 and 2001:db8::/64, AS `NODE_AS`) with up to 8 equal paths per prefix.
     /// `extra` is added to the `router bgp` block. Returns the vty socket folder.
     pub fn start_frr_tor(&mut self, extra: &str) -> anyhow::Result<String> {
+        self.start_frr_tor_with(extra, None)
+    }
+
+    /// [`Lab::start_frr_tor`] with FRR's bfdd too, its configuration `bfdd` (profiles, as
+    /// `bfd` / ` profile NAME` / `  receive-interval 50` ...); `extra` names them for the
+    /// peers (` neighbor nodes bfd profile NAME`).
+    pub fn start_frr_tor_with_bfd(&mut self, extra: &str, bfdd: &str) -> anyhow::Result<String> {
+        self.start_frr_tor_with(extra, Some(bfdd))
+    }
+
+    fn start_frr_tor_with(&mut self, extra: &str, bfdd: Option<&str>) -> anyhow::Result<String> {
         let config = format!(
             "frr defaults traditional\nhostname rtr\nrouter bgp {ROUTER_AS}\n bgp router-id 192.0.2.1\n \
              no bgp ebgp-requires-policy\n neighbor nodes peer-group\n neighbor nodes remote-as {NODE_AS}\n \
@@ -183,10 +194,42 @@ impl Lab {
              address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n \
              address-family ipv6 unicast\n  neighbor nodes6 activate\n  maximum-paths 8\n exit-address-family\n"
         );
-        self.start_frr("rtr", &config, true)
+        self.start_frr("rtr", &config, true, bfdd)
     }
 
-    fn start_frr(&mut self, host: &str, config: &str, zebra: bool) -> anyhow::Result<String> {
+    /// Kills FRR's bfdd on `host` (kill -9) and starts it again with the same configuration.
+    pub fn restart_frr_bfdd(&mut self, host: &str) -> anyhow::Result<()> {
+        let folder = self.dir().join(format!("{host}-frr"));
+        let config = std::fs::read_to_string(folder.join("bfdd.conf"))?;
+        if let Some(bfdd) = self.daemon(host, "bfdd") {
+            bfdd.kill();
+        }
+        self.start_bfdd(host, &config)
+    }
+
+    fn start_bfdd(&mut self, host: &str, config: &str) -> anyhow::Result<()> {
+        let d = self.dir().join(format!("{host}-frr")).display().to_string();
+        let control = format!("{d}/bfdd.sock");
+        // A killed bfdd leaves its control socket behind, and a new one would not start.
+        let _ = std::fs::remove_file(&control);
+        self.start_frr_daemon(host, "bfdd", config, &["--bfdctl", &control])?;
+        // bgpd asks bfdd for its sessions through zebra: bfdd must be up first.
+        let up = crate::wait_until(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(20),
+            || std::path::Path::new(&control).exists().then_some(()),
+        );
+        anyhow::ensure!(up.is_some(), "bfdd did not start\n{}", self.logs());
+        Ok(())
+    }
+
+    fn start_frr(
+        &mut self,
+        host: &str,
+        config: &str,
+        zebra: bool,
+        bfdd: Option<&str>,
+    ) -> anyhow::Result<String> {
         let dir = self.dir().join(format!("{host}-frr"));
         std::fs::create_dir_all(&dir)?;
         // The daemons drop to the frr user: their folder must be writable by it.
@@ -206,6 +249,9 @@ impl Lab {
                 || std::path::Path::new(&zserv).exists().then_some(()),
             );
             anyhow::ensure!(up.is_some(), "zebra did not start\n{}", self.logs());
+        }
+        if let Some(bfdd) = bfdd {
+            self.start_bfdd(host, bfdd)?;
         }
         let without_zebra: &[&str] = if zebra { &[] } else { &["-Z"] };
         self.start_frr_daemon(host, "bgpd", config, without_zebra)?;

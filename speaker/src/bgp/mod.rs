@@ -5,8 +5,9 @@
 pub mod peer;
 pub mod unnumbered;
 
-use crate::metrics::BgpMetrics;
+use crate::metrics::{BfdMetrics, BgpMetrics};
 use crate::plan::bgp::{Bgp, Route};
+use ferrolb_bfd::driver::{self as bfd, Bfd};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::{GRACEFUL_SHUTDOWN, subcode};
@@ -31,6 +32,18 @@ pub struct Sessions {
     reports: mpsc::UnboundedSender<Report>,
     /// Unnumbered peers whose interface has shown no neighbour yet (said once).
     waiting: BTreeSet<String>,
+    bfd: BfdLink,
+}
+
+/// BFD under the sessions whose BGPPeer names a profile: started with the first one (a
+/// node without BFD runs no BFD thread), its state changes fed back to the sessions.
+struct BfdLink {
+    metrics: BfdMetrics,
+    driver: Option<(Bfd, mpsc::UnboundedReceiver<bfd::Event>)>,
+    /// The BGPPeers each BFD session serves.
+    peers: BTreeMap<bfd::Key, BTreeSet<String>>,
+    /// The sessions last handed to the driver.
+    specs: Vec<bfd::Spec>,
 }
 
 /// What a session tells the speaker to report on its BGPPeer: why it is not up, or (None)
@@ -63,12 +76,22 @@ struct Running {
 }
 
 impl Sessions {
-    pub fn new(metrics: BgpMetrics, reports: mpsc::UnboundedSender<Report>) -> Sessions {
+    pub fn new(
+        metrics: BgpMetrics,
+        bfd_metrics: BfdMetrics,
+        reports: mpsc::UnboundedSender<Report>,
+    ) -> Sessions {
         Sessions {
             running: BTreeMap::new(),
             metrics,
             reports,
             waiting: BTreeSet::new(),
+            bfd: BfdLink {
+                metrics: bfd_metrics,
+                driver: None,
+                peers: BTreeMap::new(),
+                specs: Vec::new(),
+            },
         }
     }
 
@@ -89,7 +112,12 @@ impl Sessions {
         for (name, peer) in &bgp.peers {
             match peer::session(peer, router_id, neighbours) {
                 Ok(spec) => {
-                    unsupported.extend(peer::not_honoured(peer).into_iter().map(|m| note(name, m)));
+                    let profile = bgp.bfd_profiles.get(name);
+                    unsupported.extend(
+                        peer::not_honoured(peer, profile)
+                            .into_iter()
+                            .map(|m| note(name, m)),
+                    );
                     wanted.insert(name, spec);
                 }
                 // Waiting for the unnumbered peer: not a field left unhonoured; logged once.
@@ -128,6 +156,14 @@ impl Sessions {
         }
         self.waiting
             .retain(|name| bgp.peers.contains_key(name) && !wanted.contains_key(name));
+        if let Err(error) = self.bfd.apply(bgp, &wanted) {
+            for name in bgp.bfd_profiles.keys() {
+                unsupported.push(note(
+                    name,
+                    format!("BGPPeer {name}: BFD cannot run on this node ({error}): the session relies on its hold time"),
+                ));
+            }
+        }
         let no_routes = BTreeMap::new();
         for (name, spec) in wanted {
             let running = self
@@ -180,6 +216,44 @@ impl Sessions {
         })
     }
 
+    /// The next BFD state change (never, while no BGPPeer asks for BFD).
+    pub async fn bfd_event(&mut self) -> bfd::Event {
+        match &mut self.bfd.driver {
+            Some((_, events)) => match events.recv().await {
+                Some(event) => event,
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// BFD says the path to a peer failed: its BGP sessions go down at once with a Cease
+    /// saying why (RFC 9384), and start again at the next pass (which the caller runs:
+    /// true). The peer shutting its BFD session on purpose (AdminDown) is no failure of the
+    /// path (RFC 5882 section 3.2): the sessions stay.
+    pub fn on_bfd(&mut self, event: bfd::Event) -> bool {
+        let change = event.change;
+        if change.from != ferrolb_bfd::State::Up || change.to == ferrolb_bfd::State::Up {
+            return false;
+        }
+        if change.peer_admin_down {
+            tracing::info!(peer = %event.key, "BFD: the peer shut its session (AdminDown); its BGP sessions stay up");
+            return false;
+        }
+        let mut any = false;
+        for name in self.bfd.peers.get(&event.key).into_iter().flatten() {
+            if let Some(running) = self.running.remove(name) {
+                tracing::warn!(peer = %name, diag = %change.diag, "BFD session down: the BGP session goes down with it");
+                let _ = running.commands.try_send(Command::Stop {
+                    subcode: subcode::BFD_DOWN,
+                    message: format!("BFD session down: {}", change.diag),
+                });
+                any = true;
+            }
+        }
+        any
+    }
+
     /// Whether a session for this BGPPeer runs (a report from one stopped is stale).
     pub fn runs(&self, peer: &str) -> bool {
         self.running.contains_key(peer)
@@ -197,6 +271,11 @@ impl Sessions {
     /// announced again with the GRACEFUL_SHUTDOWN community (RFC 8326) for that long, so
     /// routers prefer other paths before these go. Then all within one `STOP_GRACE`.
     pub async fn stop_all(&mut self, message: &str, graceful_shutdown: Option<Duration>) {
+        // BFD's AdminDown first: the routers must not take it for a failed path and drop
+        // the sessions (with graceful restart, the routes they keep) before our own word.
+        if let Some((bfd, _)) = &self.bfd.driver {
+            bfd.stop().await;
+        }
         if let Some(wait) = graceful_shutdown.filter(|w| !w.is_zero()) {
             let mut marked_any = false;
             for (name, session) in &self.running {
@@ -391,6 +470,55 @@ fn seed(name: &str) -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write(name.as_bytes());
     hasher.finish()
+}
+
+impl BfdLink {
+    /// The BFD sessions under the sessions `wanted`, for the peers with a profile.
+    fn apply(&mut self, bgp: &Bgp, wanted: &BTreeMap<&String, SessionSpec>) -> std::io::Result<()> {
+        let mut specs: BTreeMap<bfd::Key, bfd::Spec> = BTreeMap::new();
+        let mut peers: BTreeMap<bfd::Key, BTreeSet<String>> = BTreeMap::new();
+        for (name, session) in wanted {
+            let (Some(peer), Some(profile)) = (bgp.peers.get(*name), bgp.bfd_profiles.get(*name))
+            else {
+                continue;
+            };
+            let spec = peer::bfd_spec(peer, session, profile);
+            peers
+                .entry(spec.key.clone())
+                .or_default()
+                .insert((*name).clone());
+            // Two BGPPeers to one address share its BFD session: the first's profile.
+            specs.entry(spec.key.clone()).or_insert(spec);
+        }
+        self.peers = peers;
+        if self.driver.is_none() {
+            if specs.is_empty() {
+                return Ok(());
+            }
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let driver = Bfd::start(events_tx)?;
+            // Metrics follow the driver's status (at each change, and each second).
+            let mut status = driver.status();
+            let metrics = self.metrics.clone();
+            tokio::spawn(async move {
+                let mut before = bfd::Status::default();
+                while status.changed().await.is_ok() {
+                    let now = status.borrow_and_update().clone();
+                    metrics.update(&before, &now);
+                    before = now;
+                }
+            });
+            self.driver = Some((driver, events));
+        }
+        let specs: Vec<bfd::Spec> = specs.into_values().collect();
+        if let Some((driver, _)) = &self.driver
+            && specs != self.specs
+        {
+            driver.set(specs.clone());
+            self.specs = specs;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

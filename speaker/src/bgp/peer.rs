@@ -2,8 +2,9 @@
 //! to connect and how, the session's settings, and the attributes of each route. Pure.
 use super::unnumbered::Neighbours;
 use crate::plan::bgp::Route;
-use ferrolb_api::config::{Peer, PeerAsn, PeerEndpoint};
+use ferrolb_api::config::{BfdProfile, Peer, PeerAsn, PeerEndpoint};
 use ferrolb_api::v1beta2::DynamicAsnMode;
+use ferrolb_bfd::driver as bfd;
 use ferrolb_bgp::driver;
 use ferrolb_bgp::export::Path;
 use ferrolb_bgp::packet::{AsPathSegment, Attributes, Family, Origin, SegmentType};
@@ -45,9 +46,9 @@ pub fn supported(peer: &Peer) -> bool {
     peer.vrf.as_ref().is_none_or(|v| v.is_empty())
 }
 
-/// Fields of a BGPPeer that FerroLB accepts but does not act on yet: the session runs
-/// without them, and the speaker says so.
-pub fn not_honoured(peer: &Peer) -> Vec<String> {
+/// Fields of a BGPPeer (and of its BFD profile) that FerroLB accepts but does not act on:
+/// the session runs without them, and the speaker says so.
+pub fn not_honoured(peer: &Peer, bfd: Option<&BfdProfile>) -> Vec<String> {
     let mut notes = Vec::new();
     if peer.dual_stack_address_family
         && matches!(peer.endpoint, PeerEndpoint::Address(IpAddr::V4(_)))
@@ -57,13 +58,37 @@ pub fn not_honoured(peer: &Peer) -> Vec<String> {
             peer.name
         ));
     }
-    if let Some(profile) = &peer.bfd_profile {
+    if let Some(profile) = bfd.filter(|p| p.echo_mode) {
         notes.push(format!(
-            "BGPPeer {}: bfdProfile {profile:?} is not honoured yet (no BFD): the session relies on its hold time",
-            peer.name
+            "BGPPeer {}: BFDProfile {:?} asks for echo mode, which FerroLB does not run (echo packets must come back through the peer's forwarding plane to an address of this host's own, which a speaker process cannot arrange): control packets alone detect failures, at the profile's intervals",
+            peer.name, profile.name
         ));
     }
     notes
+}
+
+/// The BFD session under a BGP session: to the same address (on the same link, for an
+/// unnumbered peer), multihop when the peer is more than one hop away.
+pub fn bfd_spec(peer: &Peer, session: &SessionSpec, profile: &BfdProfile) -> bfd::Spec {
+    let ms = |v: u32| Duration::from_millis(u64::from(v));
+    bfd::Spec {
+        key: bfd::Key {
+            peer: session.peer.address.ip(),
+            interface: match &peer.endpoint {
+                PeerEndpoint::Interface(name) => Some(name.clone()),
+                PeerEndpoint::Address(_) => None,
+            },
+            multihop: peer.ebgp_multi_hop,
+        },
+        local: peer.source_address,
+        settings: ferrolb_bfd::Settings {
+            desired_min_tx: ms(profile.transmit_interval_ms),
+            required_min_rx: ms(profile.receive_interval_ms),
+            detect_mult: u8::try_from(profile.detect_multiplier).unwrap_or(u8::MAX),
+            passive: profile.passive_mode,
+        },
+        minimum_ttl: u8::try_from(profile.minimum_ttl).unwrap_or(u8::MAX),
+    }
 }
 
 /// The AS this node speaks as towards `peer`.

@@ -5,7 +5,7 @@
 use super::election::Inputs;
 use super::eligibility::{is_ours, labels_of, matches_any, node_may_announce, pool_of};
 use crate::bgp::peer::supported;
-use ferrolb_api::config::{BgpAdvertisement, BgpCommunity, Peer, PeerEndpoint};
+use ferrolb_api::config::{BfdProfile, BgpAdvertisement, BgpCommunity, Peer, PeerEndpoint};
 use ferrolb_api::service::status_ips;
 use ferrolb_api::service_key::ServiceKey;
 use ipnet::IpNet;
@@ -17,6 +17,8 @@ use std::net::IpAddr;
 pub struct Bgp {
     /// The peers this node keeps a session with, by name.
     pub peers: BTreeMap<String, Peer>,
+    /// By peer name: the BFD profile its sessions run under, for those that name one.
+    pub bfd_profiles: BTreeMap<String, BfdProfile>,
     /// By peer name: the routes to announce to it.
     pub routes: BTreeMap<String, BTreeMap<IpNet, Route>>,
     /// The Services this node announces, with the peers each goes to (ServiceBGPStatus).
@@ -44,6 +46,14 @@ pub fn plan(inputs: &Inputs) -> Bgp {
         .values()
         .filter(|p| matches_any(&p.node_selectors, &labels))
         .map(|p| (p.name.clone(), p.clone()))
+        .collect();
+    bgp.bfd_profiles = bgp
+        .peers
+        .iter()
+        .filter_map(|(name, peer)| {
+            let profile = inputs.config.bfd_profiles.get(peer.bfd_profile.as_ref()?)?;
+            Some((name.clone(), profile.clone()))
+        })
         .collect();
     if bgp.peers.is_empty() || !node_may_announce(node) {
         return bgp;

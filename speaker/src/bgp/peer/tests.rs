@@ -141,20 +141,45 @@ fn a_router_id_from_a_name_is_stable_and_never_zero() {
     assert!(!router_id_from_name("").is_unspecified());
 }
 
+fn profile(echo_mode: bool) -> BfdProfile {
+    BfdProfile {
+        name: "fast".into(),
+        receive_interval_ms: 50,
+        transmit_interval_ms: 60,
+        detect_multiplier: 4,
+        echo_interval_ms: 50,
+        echo_mode,
+        passive_mode: true,
+        minimum_ttl: 250,
+    }
+}
+
 #[test]
-fn a_bfd_profile_is_said_not_honoured_until_bfd_exists() {
-    let plain = one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1}");
-    assert!(not_honoured(&plain).is_empty());
+fn a_bfd_profile_runs_under_the_session_and_only_echo_mode_is_said_not_honoured() {
+    let plain =
+        one("{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, sourceAddress: 192.0.2.11}");
     let mut with_bfd = plain.clone();
     with_bfd.bfd_profile = Some("fast".into());
-    let notes = not_honoured(&with_bfd);
+    assert!(not_honoured(&with_bfd, Some(&profile(false))).is_empty());
+    let notes = not_honoured(&with_bfd, Some(&profile(true)));
     assert_eq!(notes.len(), 1);
-    assert!(
-        notes[0].contains("bfdProfile \"fast\" is not honoured"),
-        "{notes:?}"
+    assert!(notes[0].contains("asks for echo mode"), "{notes:?}");
+    let session = session(&with_bfd, NODE_ID, &Neighbours::new()).expect("a session");
+    let spec = bfd_spec(&with_bfd, &session, &profile(true));
+    assert_eq!(
+        spec.key.peer,
+        "192.0.2.1".parse::<IpAddr>().expect("an address")
     );
-    assert!(
-        session(&with_bfd, NODE_ID, &Neighbours::new()).is_ok(),
-        "the session still runs"
-    );
+    assert_eq!(spec.key.interface, None);
+    assert!(!spec.key.multihop);
+    assert_eq!(spec.local, Some("192.0.2.11".parse().expect("an address")));
+    assert_eq!(spec.settings.desired_min_tx, Duration::from_millis(60));
+    assert_eq!(spec.settings.required_min_rx, Duration::from_millis(50));
+    assert_eq!(spec.settings.detect_mult, 4);
+    assert!(spec.settings.passive);
+    assert_eq!(spec.minimum_ttl, 250);
+    // A multihop peer gets a multihop session.
+    let mut far = with_bfd.clone();
+    far.ebgp_multi_hop = true;
+    assert!(bfd_spec(&far, &session, &profile(false)).key.multihop);
 }

@@ -1,0 +1,114 @@
+//! What socket2 has no safe call for: receiving a datagram together with the TTL (IPv4) or
+//! hop limit (IPv6) it arrived with. Single-hop BFD accepts only 255 (RFC 5881 section 5,
+//! the GTSM of RFC 5082), multihop BFD its profile's minimumTtl; the kernel's IP_MINTTL
+//! guards TCP only, so the check is ours.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+/// Asks the kernel to hand each datagram's TTL (hop limit) over with it.
+pub fn receive_ttl(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVTTL)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: the pointer and length describe `on`, an int, which outlives the call.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const on).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Receives one datagram without waiting: its length, sender and TTL (None if the kernel
+/// did not say, which [`receive_ttl`] prevents).
+pub fn recv_with_ttl(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<u8>)> {
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr (plain C structs).
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
+        iov_len: buf.len(),
+    };
+    // u64s: aligned as a cmsghdr must be.
+    let mut control = [0u64; 16];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&raw mut storage).cast::<libc::c_void>();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points to the live `storage`, `iov` (describing `buf`) and `control`,
+    // with their true sizes; the kernel writes within them.
+    let received = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut ttl = None;
+    // SAFETY: the CMSG_* macros walk the control data the kernel wrote, within
+    // `msg_controllen`; each header they return is valid to read, and its data holds the
+    // int the header's level and type say.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            let header = &*cmsg;
+            if (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_TTL)
+                || (header.cmsg_level == libc::IPPROTO_IPV6
+                    && header.cmsg_type == libc::IPV6_HOPLIMIT)
+            {
+                let value = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                ttl = u8::try_from(value).ok();
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    let from = match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in, which fits in the
+            // storage; read unaligned to need nothing of its alignment.
+            let v4 = unsafe {
+                std::ptr::read_unaligned((&raw const storage).cast::<libc::sockaddr_in>())
+            };
+            SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+                u16::from_be(v4.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let v6 = unsafe {
+                std::ptr::read_unaligned((&raw const storage).cast::<libc::sockaddr_in6>())
+            };
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(v6.sin6_addr.s6_addr),
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            ))
+        }
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not an IP sender",
+            ));
+        }
+    };
+    Ok((received as usize, from, ttl))
+}

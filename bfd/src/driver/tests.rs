@@ -1,0 +1,182 @@
+//! The driver against a peer made of this crate's session core on its own sockets, over
+//! loopback: the driver at 127.0.0.1, the peer at 127.0.0.2 (port 3784 on both: the
+//! driver listens on the wildcard address, the peer on its own).
+use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const DRIVER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+fn fast() -> Settings {
+    Settings {
+        desired_min_tx: Duration::from_millis(50),
+        required_min_rx: Duration::from_millis(50),
+        detect_mult: 3,
+        passive: false,
+    }
+}
+
+fn udp(local: SocketAddr, ttl: u32) -> UdpSocket {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("a socket");
+    socket.set_reuse_address(true).expect("reuse");
+    socket.set_ttl_v4(ttl).expect("a TTL");
+    socket.set_nonblocking(true).expect("non-blocking");
+    socket.bind(&local.into()).expect("bound");
+    UdpSocket::from_std(socket.into()).expect("a tokio socket")
+}
+
+/// The peer: a session on 127.0.0.2 that sends while `speaking`, and hands on what it
+/// receives.
+fn spawn_peer(speaking: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<ControlPacket> {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let listener = udp(SocketAddr::new(PEER, SINGLE_HOP_PORT), 255);
+        let sender = udp(SocketAddr::new(PEER, 49999), 255);
+        let to = SocketAddr::new(DRIVER, SINGLE_HOP_PORT);
+        let mut session = Session::new(fast(), 0x77, 5, Instant::now().into_std());
+        let mut buf = [0u8; 64];
+        loop {
+            let deadline = session.next_deadline().map(Instant::from_std);
+            let outputs = tokio::select! {
+                received = listener.recv_from(&mut buf) => {
+                    let Ok((n, _)) = received else { continue };
+                    let Ok(packet) = ControlPacket::decode(&buf[..n]) else { continue };
+                    let _ = seen_tx.send(packet);
+                    session.on_packet(Instant::now().into_std(), &packet)
+                }
+                () = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => session.on_timer(Instant::now().into_std()),
+            };
+            for output in outputs {
+                if let Output::Send(packet) = output
+                    && speaking.load(Ordering::Relaxed)
+                {
+                    let _ = sender.send_to(&packet.encode(), to).await;
+                }
+            }
+        }
+    });
+    seen
+}
+
+async fn next_change(events: &mut mpsc::UnboundedReceiver<Event>, within: Duration) -> Change {
+    tokio::time::timeout(within, events.recv())
+        .await
+        .expect("a change in time")
+        .expect("the driver runs")
+        .change
+}
+
+async fn status_where(bfd: &Bfd, within: Duration, check: impl Fn(&Status) -> bool) -> Status {
+    let mut status = bfd.status();
+    let found = tokio::time::timeout(within, async {
+        loop {
+            if check(&status.borrow_and_update()) {
+                return;
+            }
+            let _ = status.changed().await;
+        }
+    })
+    .await;
+    let now = status.borrow().clone();
+    assert!(found.is_ok(), "{now:#?}");
+    now
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_stop() {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let bfd = Bfd::start(events_tx).expect("the driver starts");
+    let speaking = Arc::new(AtomicBool::new(true));
+    let mut seen = spawn_peer(speaking.clone());
+    let key = Key {
+        peer: PEER,
+        interface: None,
+        multihop: false,
+    };
+    bfd.set(vec![Spec {
+        key: key.clone(),
+        local: Some(DRIVER),
+        settings: fast(),
+        minimum_ttl: 254,
+    }]);
+    // Up by the handshake, then 50 ms both ways once the Poll has settled it.
+    let mut change = next_change(&mut events, Duration::from_secs(5)).await;
+    if change.to == State::Init {
+        change = next_change(&mut events, Duration::from_secs(5)).await;
+    }
+    assert_eq!(change.to, State::Up, "{change:?}");
+    let status = status_where(&bfd, Duration::from_secs(5), |s| {
+        s.sessions.first().is_some_and(|s| {
+            s.tx_interval == Some(Duration::from_millis(50))
+                && s.detection_time == Some(Duration::from_millis(150))
+        })
+    })
+    .await;
+    let session = &status.sessions[0];
+    assert_eq!(session.key, key);
+    assert_eq!(session.remote_discr, 0x77);
+    assert!(session.counters.control_in > 0 && session.counters.control_out > 0);
+    assert_eq!(session.counters.up_events, 1);
+    // Every packet the peer saw came from a source port in 49152-65535 (checked by the
+    // kernel delivering it to the peer's session, which matched it) with the driver's
+    // discriminator.
+    let first = seen.recv().await.expect("a packet");
+    assert_eq!(first.my_discr, session.local_discr);
+
+    // GTSM: a packet with TTL 254 is dropped for it, before anything else is looked at;
+    // the same with TTL 255, from an address no session has, is unmatched.
+    let stray = ControlPacket {
+        your_discr: 0,
+        state: State::Down,
+        ..first
+    };
+    let unmatched = status.unmatched;
+    let to = SocketAddr::new(DRIVER, SINGLE_HOP_PORT);
+    let low = udp("127.0.0.3:50001".parse().expect("an address"), 254);
+    low.send_to(&stray.encode(), to).await.expect("sent");
+    let wrong_ttl = status_where(&bfd, Duration::from_secs(3), |s| s.wrong_ttl == 1).await;
+    assert_eq!(wrong_ttl.unmatched, unmatched);
+    let right = udp("127.0.0.3:50002".parse().expect("an address"), 255);
+    right.send_to(&stray.encode(), to).await.expect("sent");
+    status_where(&bfd, Duration::from_secs(3), |s| {
+        s.unmatched == unmatched + 1
+    })
+    .await;
+
+    // The peer falls silent: down at the detection time (150 ms), said as such.
+    speaking.store(false, Ordering::Relaxed);
+    let silent_since = Instant::now();
+    let change = next_change(&mut events, Duration::from_secs(2)).await;
+    assert_eq!((change.from, change.to), (State::Up, State::Down));
+    assert_eq!(change.diag, Diag::DETECTION_TIME_EXPIRED);
+    let took = silent_since.elapsed();
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    // It speaks again: up again.
+    speaking.store(true, Ordering::Relaxed);
+    loop {
+        let change = next_change(&mut events, Duration::from_secs(5)).await;
+        if change.to == State::Up {
+            break;
+        }
+    }
+    // A stop says AdminDown to the peer.
+    while seen.try_recv().is_ok() {}
+    bfd.stop().await;
+    let admin_down = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(packet) = seen.recv().await {
+            if packet.state == State::AdminDown {
+                return packet;
+            }
+        }
+        panic!("the peer's socket closed");
+    })
+    .await
+    .expect("AdminDown reached the peer");
+    assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+}
