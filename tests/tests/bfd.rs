@@ -205,23 +205,49 @@ fn with_frr_bfd_a_cut_link_takes_its_route_away_at_once_and_everything_comes_bac
         "{metrics}"
     );
 
-    // A drained speaker says AdminDown before it goes: FRR records that n3 shut the
-    // session on purpose, not that the path failed.
+    // A drained speaker says AdminDown before it goes, three times (one lost packet must
+    // not look like a failed path), before it closes its BGP session. (This FRR takes the
+    // BGP session down on the peer's AdminDown, though RFC 5882 says it should not, and
+    // forgets the dynamic peer: the packets on the wire are what shows it.)
+    cluster
+        .lab
+        .spawn(
+            "rtr",
+            "tcpdump",
+            &[
+                "tcpdump",
+                "-n",
+                "-l",
+                "-v",
+                "-i",
+                "eth0",
+                "src",
+                "192.0.2.13",
+                "and",
+                "(udp port 3784 or tcp port 179)",
+            ],
+        )
+        .expect("tcpdump starts");
+    std::thread::sleep(Duration::from_millis(500));
     cluster
         .lab
         .daemon("n3", "speaker")
         .expect("n3's speaker")
         .terminate();
-    let said = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
-        let peer = frr_peer(&cluster, &vty, "192.0.2.13")?;
-        (peer["status"] == "down" && peer["remote-diagnostic"] == "administratively down")
-            .then_some(())
+    let wire = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        let out = cluster.lab.daemon("rtr", "tcpdump")?.output();
+        (out.matches("State AdminDown").count() >= 3 && out.contains("Flags [F")).then_some(out)
     });
-    assert!(
-        said.is_some(),
-        "{:#?}",
-        frr_peer(&cluster, &vty, "192.0.2.13")
-    );
+    let out = cluster
+        .lab
+        .daemon("rtr", "tcpdump")
+        .map(|d| d.output())
+        .unwrap_or_default();
+    assert!(wire.is_some(), "{out}\n{}", cluster.logs());
+    // AdminDown went out before the BGP connection's end (its FIN).
+    let admin_down = out.find("State AdminDown").unwrap_or(usize::MAX);
+    let fin = out.find("Flags [F").unwrap_or(0);
+    assert!(admin_down < fin, "{out}");
 }
 
 #[test]

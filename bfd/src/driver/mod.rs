@@ -36,6 +36,9 @@ pub struct Key {
     pub peer: IpAddr,
     /// The link, for a link-local peer (and the link single-hop packets leave by).
     pub interface: Option<String>,
+    /// A link-local peer's scope (the interface's index; 0 otherwise): a new index, after
+    /// the interface was made again, is a new session.
+    pub scope_id: u32,
     pub multihop: bool,
 }
 
@@ -106,7 +109,8 @@ pub struct Status {
     pub unmatched: u64,
     /// Packets dropped for their TTL: sent from further away than the session allows.
     pub wrong_ttl: u64,
-    /// Listening sockets that could not be opened (a session of that kind never comes up).
+    /// Listening sockets that could not be opened (a session of that kind never comes up),
+    /// and sessions that could not be made (tried again each second).
     pub errors: Vec<String>,
 }
 
@@ -170,6 +174,7 @@ struct Entry {
     to: SocketAddr,
     counters: Counters,
     late: Duration,
+    send_failing: bool,
 }
 
 /// The four listening sockets, opened when a session first needs one.
@@ -257,14 +262,6 @@ async fn recv(
     }
 }
 
-/// The interface's index, for a link-local peer's scope.
-fn interface_index(name: &str) -> io::Result<u32> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))?;
-    text.trim()
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a bad interface index"))
-}
-
 /// The session's own sending socket: a source port from 49152-65535 (RFC 5881 section 4),
 /// TTL 255, and bound to its interface when it has one.
 fn sender(spec: &Spec) -> io::Result<(std::net::UdpSocket, SocketAddr)> {
@@ -292,7 +289,7 @@ fn sender(spec: &Spec) -> io::Result<(std::net::UdpSocket, SocketAddr)> {
         if let IpAddr::V6(v6) = key.peer
             && v6.is_unicast_link_local()
         {
-            to = SocketAddr::V6(SocketAddrV6::new(v6, port, 0, interface_index(interface)?));
+            to = SocketAddr::V6(SocketAddrV6::new(v6, port, 0, key.scope_id));
         }
     }
     let local = spec.local.unwrap_or(if ipv6 {
@@ -314,13 +311,48 @@ fn sender(spec: &Spec) -> io::Result<(std::net::UdpSocket, SocketAddr)> {
     Err(last)
 }
 
+/// A removed session, saying AdminDown a few more times: RFC 5880 section 6.8.16 asks for
+/// AdminDown for a detection time, so one lost packet does not look like a failed path.
+struct Ending {
+    entry: Entry,
+    left: u8,
+    next: Instant,
+    every: Duration,
+}
+
+/// How many times a removed session says AdminDown, in all.
+const ADMIN_DOWN_PACKETS: u8 = 3;
+
 struct Driver {
     entries: BTreeMap<Key, Entry>,
+    /// What was asked for: sessions that could not be made are tried again.
+    wanted: BTreeMap<Key, Spec>,
+    failed: BTreeMap<Key, String>,
+    ending: Vec<Ending>,
     listeners: Listeners,
     events: mpsc::UnboundedSender<Event>,
     unmatched: u64,
     wrong_ttl: u64,
     changed: bool,
+}
+
+/// Sends on a session's socket. A full socket buffer loses the packet, as the network may:
+/// BFD is built to tolerate that, and waiting here would delay every session. Another error
+/// (the interface gone) is logged once until sending works again.
+fn send(entry: &mut Entry, packet: &ControlPacket) {
+    match entry.socket.send_to(&packet.encode(), entry.to) {
+        Ok(_) => {
+            entry.counters.control_out += 1;
+            entry.send_failing = false;
+        }
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+        Err(error) => {
+            if !entry.send_failing {
+                tracing::warn!(peer = %entry.spec.key, %error, "BFD packets cannot be sent");
+                entry.send_failing = true;
+            }
+        }
+    }
 }
 
 impl Driver {
@@ -330,13 +362,7 @@ impl Driver {
         };
         for output in outputs {
             match output {
-                Output::Send(packet) => {
-                    // A full socket buffer loses the packet, as the network may: BFD is
-                    // built to tolerate that, and waiting here would delay every session.
-                    if entry.socket.send_to(&packet.encode(), entry.to).is_ok() {
-                        entry.counters.control_out += 1;
-                    }
-                }
+                Output::Send(packet) => send(entry, &packet),
                 Output::Changed(change) => {
                     self.changed = true;
                     if change.to == State::Up {
@@ -355,29 +381,56 @@ impl Driver {
     }
 
     fn set(&mut self, specs: Vec<Spec>) {
-        let now = Instant::now().into_std();
-        let wanted: BTreeMap<Key, Spec> = specs.into_iter().map(|s| (s.key.clone(), s)).collect();
+        self.wanted = specs.into_iter().map(|s| (s.key.clone(), s)).collect();
+        self.failed.retain(|key, _| self.wanted.contains_key(key));
+        self.reconcile();
+    }
+
+    /// Brings the sessions to what is wanted: gone ones say AdminDown and end, new ones
+    /// start, changed settings apply without taking a session down.
+    fn reconcile(&mut self) {
+        let now = Instant::now();
+        // A new source address needs a new socket, so a new session; the rest changes in
+        // place.
         let gone: Vec<Key> = self
             .entries
             .iter()
             .filter(|(key, entry)| {
-                wanted.get(*key).is_none_or(|spec| {
-                    spec.local != entry.spec.local || spec.minimum_ttl != entry.spec.minimum_ttl
-                })
+                self.wanted
+                    .get(*key)
+                    .is_none_or(|spec| spec.local != entry.spec.local)
             })
             .map(|(key, _)| key.clone())
             .collect();
         for key in gone {
-            if let Some(entry) = self.entries.get_mut(&key) {
-                let outputs = entry.session.admin_down(now);
-                self.apply(&key, outputs);
+            let Some(mut entry) = self.entries.remove(&key) else {
+                continue;
+            };
+            // At the rate the peer last expected packets, not the slow rate of AdminDown.
+            let every = entry
+                .session
+                .tx_interval()
+                .unwrap_or(Duration::from_millis(300))
+                .clamp(Duration::from_millis(10), Duration::from_millis(300));
+            for output in entry.session.admin_down(now.into_std()) {
+                if let Output::Send(packet) = output {
+                    send(&mut entry, &packet);
+                }
             }
-            self.entries.remove(&key);
+            tracing::info!(peer = %key, "BFD session removed: AdminDown sent");
+            self.ending.push(Ending {
+                entry,
+                left: ADMIN_DOWN_PACKETS - 1,
+                next: now + every,
+                every,
+            });
             self.changed = true;
         }
-        for (key, spec) in wanted {
+        let wanted: Vec<Spec> = self.wanted.values().cloned().collect();
+        for spec in wanted {
+            let key = spec.key.clone();
             if let Some(entry) = self.entries.get_mut(&key) {
-                let outputs = entry.session.set_settings(now, spec.settings);
+                let outputs = entry.session.set_settings(now.into_std(), spec.settings);
                 entry.spec = spec;
                 self.apply(&key, outputs);
                 continue;
@@ -385,14 +438,19 @@ impl Driver {
             let (socket, to) = match sender(&spec) {
                 Ok(pair) => pair,
                 Err(error) => {
-                    tracing::warn!(peer = %key, %error, "BFD session cannot send: tried again at the next change");
+                    if !self.failed.contains_key(&key) {
+                        tracing::warn!(peer = %key, %error, "BFD session cannot send: tried again each second");
+                        self.changed = true;
+                    }
+                    self.failed.insert(key, error.to_string());
                     continue;
                 }
             };
+            self.failed.remove(&key);
             let discr = self.new_discriminator();
-            let session = Session::new(spec.settings, discr, random(), now);
+            let session = Session::new(spec.settings, discr, random(), now.into_std());
             self.entries.insert(
-                key.clone(),
+                key,
                 Entry {
                     spec,
                     session,
@@ -400,6 +458,7 @@ impl Driver {
                     to,
                     counters: Counters::default(),
                     late: Duration::ZERO,
+                    send_failing: false,
                 },
             );
             self.changed = true;
@@ -411,12 +470,11 @@ impl Driver {
     fn new_discriminator(&self) -> u32 {
         loop {
             let discr = random() as u32;
-            if discr != 0
-                && self
-                    .entries
-                    .values()
-                    .all(|e| e.session.local_discr() != discr)
-            {
+            let used = self
+                .entries
+                .values()
+                .chain(self.ending.iter().map(|e| &e.entry));
+            if discr != 0 && used.into_iter().all(|e| e.session.local_discr() != discr) {
                 return discr;
             }
         }
@@ -432,13 +490,20 @@ impl Driver {
             self.unmatched += 1;
             return;
         };
+        let scope = match from {
+            SocketAddr::V6(v6) => v6.scope_id(),
+            SocketAddr::V4(_) => 0,
+        };
         let from = from.ip().to_canonical();
+        // By Your Discriminator once the peer knows it; before, by where the packet came
+        // from: the address, and for a link-local one the link (RFC 5881 section 3).
         let key = self
             .entries
             .iter()
             .find(|(key, entry)| {
                 key.multihop == multihop
                     && key.peer == from
+                    && (key.scope_id == 0 || key.scope_id == scope)
                     && (packet.your_discr == 0 || packet.your_discr == entry.session.local_discr())
             })
             .map(|(key, _)| key.clone());
@@ -459,31 +524,45 @@ impl Driver {
     }
 
     fn timers(&mut self) {
-        let now = Instant::now().into_std();
+        let now = Instant::now();
         let due: Vec<Key> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.session.next_deadline().is_some_and(|d| d <= now))
+            .filter(|(_, e)| {
+                e.session
+                    .next_deadline()
+                    .is_some_and(|d| d <= now.into_std())
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
             let Some(entry) = self.entries.get_mut(&key) else {
                 continue;
             };
-            if let Some(at) = entry.session.next_tx().filter(|at| *at <= now) {
-                entry.late = entry.late.max(now - at);
+            if let Some(at) = entry.session.next_tx().filter(|at| *at <= now.into_std()) {
+                entry.late = entry.late.max(now.into_std() - at);
             }
-            let outputs = entry.session.on_timer(now);
+            let outputs = entry.session.on_timer(now.into_std());
             self.apply(&key, outputs);
         }
+        for ending in &mut self.ending {
+            if ending.next <= now {
+                let packet = ending.entry.session.current_packet();
+                send(&mut ending.entry, &packet);
+                ending.left = ending.left.saturating_sub(1);
+                ending.next = now + ending.every;
+            }
+        }
+        self.ending.retain(|e| e.left > 0);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.entries
+        let sessions = self
+            .entries
             .values()
             .filter_map(|e| e.session.next_deadline())
-            .min()
-            .map(Instant::from_std)
+            .map(Instant::from_std);
+        sessions.chain(self.ending.iter().map(|e| e.next)).min()
     }
 
     fn status(&mut self) -> Status {
@@ -509,16 +588,20 @@ impl Driver {
                 status
             })
             .collect();
+        let listeners = self
+            .listeners
+            .errors
+            .iter()
+            .map(|(what, error)| format!("{what}: {error}"));
+        let sessions_failed = self
+            .failed
+            .iter()
+            .map(|(key, error)| format!("BFD session with {key}: {error}"));
         Status {
             sessions,
             unmatched: self.unmatched,
             wrong_ttl: self.wrong_ttl,
-            errors: self
-                .listeners
-                .errors
-                .iter()
-                .map(|(what, error)| format!("{what}: {error}"))
-                .collect(),
+            errors: listeners.chain(sessions_failed).collect(),
         }
     }
 }
@@ -530,6 +613,9 @@ async fn run(
 ) {
     let mut driver = Driver {
         entries: BTreeMap::new(),
+        wanted: BTreeMap::new(),
+        failed: BTreeMap::new(),
+        ending: Vec::new(),
         listeners: Listeners::default(),
         events,
         unmatched: 0,
@@ -548,7 +634,8 @@ async fn run(
         let multi_v6 = l.multi_v6.as_ref();
         let [buf1, buf2, buf3, buf4] = &mut bufs;
         tokio::select! {
-            // Timers first: a packet late is a false detection at the peer.
+            // Timers first: a packet late is a false detection at the peer. Then commands:
+            // a flood of packets must not keep a stop (and its AdminDown) waiting.
             biased;
             () = async {
                 match deadline {
@@ -556,6 +643,24 @@ async fn run(
                     None => std::future::pending().await,
                 }
             } => driver.timers(),
+            command = commands.recv() => match command {
+                Some(Command::Set(specs)) => driver.set(specs),
+                Some(Command::Stop(done)) => {
+                    driver.set(Vec::new());
+                    status.send_replace(driver.status());
+                    // The repeated AdminDowns, then the end.
+                    while let Some(at) = driver.next_deadline() {
+                        tokio::time::sleep_until(at).await;
+                        driver.timers();
+                    }
+                    let _ = done.send(());
+                    return;
+                }
+                None => {
+                    driver.set(Vec::new());
+                    return;
+                }
+            },
             received = recv(single_v4, buf1) => {
                 if let Ok((n, from, ttl)) = received {
                     driver.received(&buf1[..n], from, ttl, false);
@@ -576,21 +681,11 @@ async fn run(
                     driver.received(&buf4[..n], from, ttl, true);
                 }
             }
-            command = commands.recv() => match command {
-                Some(Command::Set(specs)) => driver.set(specs),
-                Some(Command::Stop(done)) => {
-                    driver.set(Vec::new());
-                    status.send_replace(driver.status());
-                    let _ = done.send(());
-                    return;
-                }
-                None => {
-                    driver.set(Vec::new());
-                    return;
-                }
-            },
             () = tokio::time::sleep_until(publish_at) => {
                 driver.changed = true;
+                if !driver.failed.is_empty() {
+                    driver.reconcile();
+                }
             }
         }
         if driver.changed {

@@ -97,6 +97,7 @@ async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_st
     let key = Key {
         peer: PEER,
         interface: None,
+        scope_id: 0,
         multihop: false,
     };
     bfd.set(vec![Spec {
@@ -179,4 +180,14 @@ async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_st
     .await
     .expect("AdminDown reached the peer");
     assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+    // Said three times in all (one lost packet must not look like a failed path), at the
+    // rate the peer expected packets.
+    let mut more = 0;
+    let _ = tokio::time::timeout(Duration::from_millis(300), async {
+        while let Some(packet) = seen.recv().await {
+            more += usize::from(packet.state == State::AdminDown);
+        }
+    })
+    .await;
+    assert_eq!(more, 2);
 }

@@ -111,7 +111,14 @@ pub struct Session {
     rx_in_use: Duration,
     /// A Poll Sequence is under way: our packets carry P until a Final arrives.
     polling: bool,
+    /// Intervals asked for while a Poll was under way: asked for once it ends, so a Final
+    /// never confirms values the peer has not seen.
+    queued: Option<(Duration, Duration)>,
+    /// Whether a packet of the current Poll has gone out: a Final before that answers an
+    /// earlier Poll.
+    poll_sent: bool,
     next_tx: Option<Instant>,
+    last_tx: Option<Instant>,
     /// When the peer is declared down without a packet; None before its first packet.
     detect_at: Option<Instant>,
     jitter: Jitter,
@@ -142,7 +149,10 @@ impl Session {
             required_min_rx: settings.required_min_rx,
             rx_in_use: settings.required_min_rx,
             polling: false,
+            queued: None,
+            poll_sent: false,
             next_tx: None,
+            last_tx: None,
             detect_at: None,
             jitter: Jitter::new(seed),
         };
@@ -245,14 +255,29 @@ impl Session {
         };
     }
 
+    /// The packet this session would send now (the driver repeats a removed session's
+    /// AdminDown with it).
+    pub fn current_packet(&self) -> ControlPacket {
+        self.packet(false)
+    }
+
+    fn sent(&mut self, now: Instant, packet: ControlPacket, out: &mut Vec<Output>) {
+        out.push(Output::Send(packet));
+        self.poll_sent |= packet.poll;
+        self.last_tx = Some(now);
+        self.schedule(now);
+    }
+
     /// Sends a packet now (a state change, a Poll, a Final) and counts the periodic
     /// interval from it.
     fn send_now(&mut self, now: Instant, final_: bool, out: &mut Vec<Output>) {
         if !self.may_send() {
+            // Passive, and the peer gone quiet: nothing at all (section 6.8.7).
+            self.next_tx = None;
             return;
         }
-        out.push(Output::Send(self.packet(final_)));
-        self.schedule(now);
+        let packet = self.packet(final_);
+        self.sent(now, packet, out);
     }
 
     /// The timers: a periodic packet due, or the peer silent for the detection time.
@@ -260,23 +285,31 @@ impl Session {
         let mut out = Vec::new();
         if self.detect_at.is_some_and(|at| now >= at) {
             self.detect_at = None;
-            // Its discriminator is forgotten (section 6.8.1): a restarted peer picks a new one.
+            // Its discriminator is forgotten (section 6.8.1): a restarted peer picks a new
+            // one. So is everything else it said (6.8.18): a peer that last asked for no
+            // packets must not silence us for good.
             self.remote_discr = 0;
             self.remote_state = State::Down;
             self.remote_detect_mult = 0;
+            self.remote_min_rx = Duration::from_micros(1);
+            self.remote_desired_min_tx = Duration::ZERO;
+            self.remote_demand = false;
             if matches!(self.state, State::Init | State::Up) {
-                self.change(
-                    State::Down,
-                    Diag::DETECTION_TIME_EXPIRED,
-                    false,
-                    now,
-                    &mut out,
-                );
+                let diag = Diag::DETECTION_TIME_EXPIRED;
+                self.change(State::Down, diag, false, now, &mut out);
+            } else if !self.may_send() {
+                self.next_tx = None;
+            } else if self.next_tx.is_none() {
+                self.schedule(now);
             }
         }
         if self.next_tx.is_some_and(|at| now >= at) {
-            out.push(Output::Send(self.packet(false)));
-            self.schedule(now);
+            if self.may_send() {
+                let packet = self.packet(false);
+                self.sent(now, packet, &mut out);
+            } else {
+                self.next_tx = None;
+            }
         }
         out
     }
@@ -295,10 +328,13 @@ impl Session {
         self.remote_min_rx = packet.required_min_rx();
         self.remote_desired_min_tx = packet.desired_min_tx();
         self.remote_detect_mult = packet.detect_mult;
-        if packet.final_ && self.polling {
+        if packet.final_ && self.polling && self.poll_sent {
             self.polling = false;
             self.tx_in_use = self.desired_min_tx;
             self.rx_in_use = self.required_min_rx;
+            if let Some((tx, rx)) = self.queued.take() {
+                self.request(tx, rx);
+            }
         }
         if self.state == State::AdminDown {
             return out;
@@ -335,12 +371,14 @@ impl Session {
             if was_silent {
                 // The peer's first packet frees a passive session.
                 self.send_now(now, false, &mut out);
-            } else if let Some(interval) = self.tx_interval()
-                && self.next_tx.is_none_or(|at| at > now + interval)
-            {
+            } else if let Some(interval) = self.tx_interval() {
                 // A shorter interval the peer now accepts (or any, after it wanted none)
-                // counts from now, not from the end of the old, longer one.
-                self.schedule(now);
+                // counts from the last packet, not from the end of the old, longer wait.
+                let from = self.last_tx.unwrap_or(now);
+                if self.next_tx.is_none_or(|at| at > from + interval) {
+                    let next = from + self.jitter.apply(interval, self.settings.detect_mult);
+                    self.next_tx = Some(next.max(now));
+                }
             }
         }
         out
@@ -371,6 +409,7 @@ impl Session {
         } else {
             // Not Up: slow, at once (no Poll needed to slow down outside Up).
             self.polling = false;
+            self.queued = None;
             self.desired_min_tx = self.settings.desired_min_tx.max(SLOW_TX);
             self.tx_in_use = self.desired_min_tx;
             self.required_min_rx = self.settings.required_min_rx;
@@ -382,6 +421,12 @@ impl Session {
     /// Asks for new intervals while Up: what is safe at once (sending faster, accepting
     /// slower) applies now, the rest when the peer's Final confirms the Poll.
     fn request(&mut self, desired_min_tx: Duration, required_min_rx: Duration) {
+        if self.polling {
+            let asked = (self.desired_min_tx, self.required_min_rx);
+            self.queued = ((desired_min_tx, required_min_rx) != asked)
+                .then_some((desired_min_tx, required_min_rx));
+            return;
+        }
         if desired_min_tx == self.desired_min_tx && required_min_rx == self.required_min_rx {
             return;
         }
@@ -394,6 +439,7 @@ impl Session {
             self.rx_in_use = required_min_rx;
         }
         self.polling = true;
+        self.poll_sent = false;
     }
 
     /// New settings (a changed BFDProfile), without taking the session down.

@@ -432,3 +432,79 @@ fn a_packet_for_another_discriminator_changes_nothing_and_demand_is_only_noted()
             .any(|o| matches!(o, Output::Send(p) if !p.demand))
     );
 }
+
+#[test]
+fn a_change_asked_during_a_poll_waits_for_its_final_and_then_polls_again() {
+    let mut pair = Pair::new(settings(50, 50, 3), settings(50, 50, 3));
+    pair.run_until(Duration::from_secs(2));
+    let now = pair.now;
+    // B's answers are lost: A's first Poll (to 300 ms) stays open.
+    pair.delivers[1] = false;
+    let outputs = pair.sessions[0].set_settings(now, settings(300, 50, 3));
+    pair.take(0, outputs);
+    let outputs = pair.sessions[0].set_settings(now, settings(500, 50, 3));
+    pair.take(0, outputs);
+    // Still asking for 300 ms: the 500 waits.
+    let last = pair
+        .sent
+        .iter()
+        .rev()
+        .find(|(_, w, _)| *w == 0)
+        .expect("sent");
+    assert_eq!(last.2.desired_min_tx_us, 300_000);
+    assert_eq!(pair.sessions[0].tx_interval(), Some(MS * 50));
+    // The Final arrives: 300 ms in use, and a new Poll for 500 ms, in use at its Final.
+    pair.delivers[1] = true;
+    pair.run_until(now - pair.start + Duration::from_secs(3));
+    assert!(pair.both(State::Up));
+    assert!(!pair.sessions[0].polling());
+    assert_eq!(pair.sessions[0].tx_interval(), Some(MS * 500));
+    assert!(
+        pair.sent
+            .iter()
+            .any(|(_, w, p)| *w == 0 && p.poll && p.desired_min_tx_us == 500_000)
+    );
+}
+
+#[test]
+fn after_a_peer_that_wanted_nothing_times_out_the_session_sends_again() {
+    let mut pair = Pair::new(settings(50, 50, 3), settings(50, 50, 3));
+    pair.run_until(Duration::from_secs(2));
+    let now = pair.now;
+    // B says it wants no packets, then falls silent.
+    let mut quiet = pair.sessions[1].current_packet();
+    quiet.required_min_rx_us = 0;
+    let outputs = pair.sessions[0].on_packet(now, &quiet);
+    pair.take(0, outputs);
+    assert_eq!(pair.sessions[0].tx_interval(), None);
+    pair.delivers[1] = false;
+    pair.run_until(now - pair.start + Duration::from_secs(3));
+    assert_eq!(pair.sessions[0].state(), State::Down);
+    // Sending again, slowly, for whoever comes next.
+    assert_eq!(pair.sessions[0].tx_interval(), Some(SLOW_TX));
+    let later = pair.now - pair.start;
+    pair.run_until(later + Duration::from_secs(3));
+    assert!(pair.sent.iter().any(|(at, w, _)| *w == 0 && *at > later));
+}
+
+#[test]
+fn a_passive_session_whose_peer_went_quiet_sends_nothing_more() {
+    let passive = Settings {
+        passive: true,
+        ..settings(50, 50, 3)
+    };
+    let mut pair = Pair::new(passive, settings(50, 50, 3));
+    pair.run_until(Duration::from_secs(3));
+    assert!(pair.both(State::Up));
+    pair.delivers[1] = false;
+    let cut = pair.now - pair.start;
+    pair.run_until(cut + Duration::from_secs(1));
+    assert_eq!(pair.sessions[0].state(), State::Down);
+    // The Down it announced at the change, then silence (section 6.8.7).
+    let after: Vec<_> = pair
+        .sent
+        .iter()
+        .filter(|(at, w, _)| *w == 0 && *at > cut + MS * 200)
+        .collect();
+    assert!(after.is_empty(), "{after:?}");
+}

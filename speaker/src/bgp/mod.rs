@@ -233,7 +233,8 @@ impl Sessions {
     /// path (RFC 5882 section 3.2): the sessions stay.
     pub fn on_bfd(&mut self, event: bfd::Event) -> bool {
         let change = event.change;
-        if change.from != ferrolb_bfd::State::Up || change.to == ferrolb_bfd::State::Up {
+        // Only Up to Down: our own AdminDown (a removed or changed session) is no failure.
+        if change.from != ferrolb_bfd::State::Up || change.to != ferrolb_bfd::State::Down {
             return false;
         }
         if change.peer_admin_down {

@@ -68,7 +68,9 @@ pub fn not_honoured(peer: &Peer, bfd: Option<&BfdProfile>) -> Vec<String> {
 }
 
 /// The BFD session under a BGP session: to the same address (on the same link, for an
-/// unnumbered peer), multihop when the peer is more than one hop away.
+/// unnumbered peer), multihop for an `ebgpMultiHop` peer. Any other peer, internal ones
+/// included, is taken as directly connected (single hop, TTL 255): FRR would make a
+/// non-adjacent internal peer multihop, which needs the node's subnets to decide.
 pub fn bfd_spec(peer: &Peer, session: &SessionSpec, profile: &BfdProfile) -> bfd::Spec {
     let ms = |v: u32| Duration::from_millis(u64::from(v));
     bfd::Spec {
@@ -77,6 +79,10 @@ pub fn bfd_spec(peer: &Peer, session: &SessionSpec, profile: &BfdProfile) -> bfd
             interface: match &peer.endpoint {
                 PeerEndpoint::Interface(name) => Some(name.clone()),
                 PeerEndpoint::Address(_) => None,
+            },
+            scope_id: match session.peer.address {
+                SocketAddr::V6(v6) => v6.scope_id(),
+                SocketAddr::V4(_) => 0,
             },
             multihop: peer.ebgp_multi_hop,
         },
