@@ -624,9 +624,17 @@ async fn run(
     };
     // One buffer per listening socket: the four wait at once.
     let mut bufs = [[0u8; 512]; 4];
-    let mut publish_at = Instant::now() + PUBLISH_EVERY;
+    // Two timers for the thread's life, reset rather than made again at each turn.
+    let far = || Instant::now() + Duration::from_secs(3600);
+    let timer = tokio::time::sleep_until(far());
+    tokio::pin!(timer);
+    let publish = tokio::time::sleep_until(Instant::now() + PUBLISH_EVERY);
+    tokio::pin!(publish);
     loop {
         let deadline = driver.next_deadline();
+        if deadline != Some(timer.deadline()) {
+            timer.as_mut().reset(deadline.unwrap_or_else(far));
+        }
         let l = &driver.listeners;
         let single_v4 = l.single_v4.as_ref();
         let single_v6 = l.single_v6.as_ref();
@@ -637,12 +645,7 @@ async fn run(
             // Timers first: a packet late is a false detection at the peer. Then commands:
             // a flood of packets must not keep a stop (and its AdminDown) waiting.
             biased;
-            () = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => driver.timers(),
+            () = &mut timer, if deadline.is_some() => driver.timers(),
             command = commands.recv() => match command {
                 Some(Command::Set(specs)) => driver.set(specs),
                 Some(Command::Stop(done)) => {
@@ -681,7 +684,7 @@ async fn run(
                     driver.received(&buf4[..n], from, ttl, true);
                 }
             }
-            () = tokio::time::sleep_until(publish_at) => {
+            () = &mut publish => {
                 driver.changed = true;
                 if !driver.failed.is_empty() {
                     driver.reconcile();
@@ -690,7 +693,7 @@ async fn run(
         }
         if driver.changed {
             driver.changed = false;
-            publish_at = Instant::now() + PUBLISH_EVERY;
+            publish.as_mut().reset(Instant::now() + PUBLISH_EVERY);
             status.send_replace(driver.status());
         }
     }
