@@ -112,15 +112,27 @@ impl AnswerWatch {
 /// Drops gossip (port 7946, UDP and TCP) in and out of `node` while ARP still works: the
 /// partition neither side can decide safely. `false` removes it.
 pub fn gossip_partition(cluster: &L2Cluster, node: &str, on: bool) -> anyhow::Result<()> {
-    nft_rules(cluster, node, on, &["input", "output"])
+    nft_rules(cluster, node, on, &["input", "output"], 7946)
 }
 
 /// Drops gossip arriving at `node` only: it still sends, and hears nothing.
 pub fn gossip_deaf(cluster: &L2Cluster, node: &str, on: bool) -> anyhow::Result<()> {
-    nft_rules(cluster, node, on, &["input"])
+    nft_rules(cluster, node, on, &["input"], 7946)
 }
 
-fn nft_rules(cluster: &L2Cluster, node: &str, on: bool, hooks: &[&str]) -> anyhow::Result<()> {
+/// Drops BFD (single hop, UDP 3784) in and out of `node` while BGP still works.
+pub fn bfd_loss(cluster: &L2Cluster, node: &str, on: bool) -> anyhow::Result<()> {
+    nft_rules(cluster, node, on, &["input", "output"], 3784)
+}
+
+/// Drops UDP and TCP to and from `port` on `node` at `hooks`; `false` removes the rules.
+fn nft_rules(
+    cluster: &L2Cluster,
+    node: &str,
+    on: bool,
+    hooks: &[&str],
+    port: u16,
+) -> anyhow::Result<()> {
     if !on {
         cluster
             .lab
@@ -130,7 +142,7 @@ fn nft_rules(cluster: &L2Cluster, node: &str, on: bool, hooks: &[&str]) -> anyho
     let mut script = String::from("table inet ferrolb_fault {\n");
     for hook in hooks {
         script.push_str(&format!(
-            "  chain {hook} {{ type filter hook {hook} priority 0; udp dport 7946 drop; tcp dport 7946 drop; udp sport 7946 drop; tcp sport 7946 drop; }}\n"
+            "  chain {hook} {{ type filter hook {hook} priority 0; udp dport {port} drop; tcp dport {port} drop; udp sport {port} drop; tcp sport {port} drop; }}\n"
         ));
     }
     script.push_str("}\n");
@@ -287,13 +299,18 @@ pub enum BgpFault {
     DamagedConfig { for_: Duration },
     /// The router's bgpd crashes (`kill -9`) and starts again.
     RouterCrash,
+    /// BFD packets to and from the node dropped for a while (longer than the detection
+    /// time), BGP untouched: BFD takes the node's sessions down, and they come back.
+    BfdLoss { node: String, for_: Duration },
+    /// The router's bfdd crashes (`kill -9`) and starts again.
+    BfdRouterCrash,
 }
 
 impl BgpFault {
     /// Whether the router may lose the route altogether while it lasts (only when the
     /// router itself fails); otherwise the nodes it does not touch keep it.
     pub fn may_lose_the_route(&self) -> bool {
-        matches!(self, BgpFault::RouterCrash)
+        matches!(self, BgpFault::RouterCrash | BgpFault::BfdRouterCrash)
     }
 
     /// Whether the route must not change at all.
@@ -343,6 +360,14 @@ pub fn inject_bgp(
         }
         BgpFault::RouterCrash => {
             cluster.lab.restart_frr_bgpd("rtr")?;
+        }
+        BgpFault::BfdLoss { node, for_ } => {
+            bfd_loss(cluster, node, true)?;
+            std::thread::sleep(*for_);
+            bfd_loss(cluster, node, false)?;
+        }
+        BgpFault::BfdRouterCrash => {
+            cluster.lab.restart_frr_bfdd("rtr")?;
         }
     }
     Ok(())

@@ -322,8 +322,28 @@ fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
     if !lab_available(&["ip", "zebra", "bgpd", "vtysh"]) {
         return;
     }
+    bgp_faults(false);
+}
+
+/// The same with BFD (50 ms x 3) under every session, and BFD's own faults: its packets
+/// lost while BGP works, and the router's bfdd crashing.
+#[test]
+fn bgp_mode_with_bfd_keeps_its_invariants_through_every_kind_of_fault() {
+    if !lab_available(&["ip", "zebra", "bfdd", "bgpd", "vtysh", "nft"]) {
+        return;
+    }
+    bgp_faults(true);
+}
+
+fn bgp_faults(bfd: bool) {
     let _turn = one_timed_test_at_a_time();
-    let config = &bgp_config("3s");
+    let mut config = bgp_config("3s");
+    if bfd {
+        config = config.replace("holdTime: 3s}", "holdTime: 3s, bfdProfile: fast}")
+            + "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n\
+               spec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}\n---\n";
+    }
+    let config = &config;
     let ip = "203.0.113.10";
     let mut cluster = L2Cluster::start(&[
         (CONFIG_FILE, config),
@@ -331,7 +351,15 @@ fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
         ("services.yaml", &service("web", ip, "Cluster", &NODES)),
     ])
     .expect("the lab starts");
-    let vty = cluster.lab.start_frr_tor("").expect("FRR starts");
+    let vty = if bfd {
+        let bfdd = "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n!\n";
+        cluster
+            .lab
+            .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", bfdd)
+    } else {
+        cluster.lab.start_frr_tor("")
+    }
+    .expect("FRR starts");
     cluster
         .lab
         .spawn("rtr", "monitor", &["ip", "-ts", "monitor", "route"])
@@ -345,7 +373,7 @@ fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
     };
     assert!(all_held(&cluster), "{}", cluster.logs());
     let ms = Duration::from_millis;
-    let faults = [
+    let mut faults = vec![
         BgpFault::SpeakerKill { node: "n1".into() },
         BgpFault::SpeakerTerminate { node: "n2".into() },
         BgpFault::LinkFlap {
@@ -356,13 +384,54 @@ fn bgp_mode_keeps_its_invariants_through_every_kind_of_fault() {
         BgpFault::DamagedConfig { for_: ms(1000) },
         BgpFault::RouterCrash,
     ];
+    if bfd {
+        faults.extend([
+            BgpFault::BfdLoss {
+                node: "n2".into(),
+                for_: ms(600),
+            },
+            BgpFault::BfdRouterCrash,
+        ]);
+    }
+    let bfd_downs = |cluster: &mut L2Cluster, node: &str| {
+        cluster
+            .lab
+            .daemon(node, "speaker")
+            .map(|d| {
+                d.output()
+                    .matches("BFD session down: the BGP session goes down")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
     for fault in &faults {
         let since = wall_clock();
         let sessions_up = n1_sessions_up(&mut cluster);
+        let n2_bfd_downs = bfd_downs(&mut cluster, "n2");
+        // BGP comes back before BFD does: a BFD fault needs BFD up to mean anything.
+        if bfd {
+            let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                let peers = cluster.lab.vtysh("rtr", &vty, "show bfd peers brief");
+                (peers.lines().filter(|l| l.contains(" up")).count() == 3).then_some(())
+            });
+            assert!(
+                up.is_some(),
+                "{fault:?}: BFD is not up with every node\n{}\n{}",
+                cluster.lab.vtysh("rtr", &vty, "show bfd peers brief"),
+                cluster.logs()
+            );
+        }
         inject_bgp(&mut cluster, fault, config, &vty).expect("injecting the fault");
         // Past the hold time, so a loss the router notices late is seen too; then back.
         std::thread::sleep(Duration::from_secs(4));
         let healed = all_held(&cluster);
+        if matches!(fault, BgpFault::BfdLoss { .. }) {
+            assert!(
+                bfd_downs(&mut cluster, "n2") > n2_bfd_downs,
+                "the lost BFD packets did not take n2's session down\n{}",
+                cluster.logs()
+            );
+        }
         if matches!(fault, BgpFault::SessionReset { .. }) {
             assert!(
                 n1_sessions_up(&mut cluster) > sessions_up,

@@ -26,6 +26,12 @@ use unnumbered::Neighbours;
 /// How long a stopping session may take to send its Cease.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a session BFD took down waits before it starts again, unless BFD is up again
+/// sooner: a session bouncing over a path BFD calls broken helps no one, and a router's
+/// dynamic neighbour that comes back within milliseconds can lose its BFD registration
+/// (FRR's bgpd and bfdd race on it).
+const BFD_DOWN_HOLD: Duration = Duration::from_secs(2);
+
 pub struct Sessions {
     running: BTreeMap<String, Running>,
     metrics: BgpMetrics,
@@ -33,6 +39,8 @@ pub struct Sessions {
     /// Unnumbered peers whose interface has shown no neighbour yet (said once).
     waiting: BTreeSet<String>,
     bfd: BfdLink,
+    /// Sessions BFD took down, held until BFD is up again or the time given.
+    held: BTreeMap<String, tokio::time::Instant>,
 }
 
 /// BFD under the sessions whose BGPPeer names a profile: started with the first one (a
@@ -86,6 +94,7 @@ impl Sessions {
             metrics,
             reports,
             waiting: BTreeSet::new(),
+            held: BTreeMap::new(),
             bfd: BfdLink {
                 metrics: bfd_metrics,
                 driver: None,
@@ -165,7 +174,13 @@ impl Sessions {
             }
         }
         let no_routes = BTreeMap::new();
+        let now = tokio::time::Instant::now();
+        self.held
+            .retain(|name, until| *until > now && wanted.contains_key(name));
         for (name, spec) in wanted {
+            if self.held.contains_key(name) && !self.running.contains_key(name) {
+                continue;
+            }
             let running = self
                 .running
                 .entry(name.clone())
@@ -207,13 +222,15 @@ impl Sessions {
         unsupported
     }
 
-    /// Whether a pass must run again soon: some session has not taken its routes yet.
+    /// Whether a pass must run again soon: some session has not taken its routes yet, or
+    /// waits out its hold after BFD took it down.
     pub fn behind(&self, bgp: &Bgp) -> bool {
-        self.running.iter().any(|(name, running)| {
-            bgp.routes
-                .get(name)
-                .map_or(!running.routes.is_empty(), |r| *r != running.routes)
-        })
+        !self.held.is_empty()
+            || self.running.iter().any(|(name, running)| {
+                bgp.routes
+                    .get(name)
+                    .map_or(!running.routes.is_empty(), |r| *r != running.routes)
+            })
     }
 
     /// The next BFD state change (never, while no BGPPeer asks for BFD).
@@ -228,11 +245,19 @@ impl Sessions {
     }
 
     /// BFD says the path to a peer failed: its BGP sessions go down at once with a Cease
-    /// saying why (RFC 9384), and start again at the next pass (which the caller runs:
-    /// true). The peer shutting its BFD session on purpose (AdminDown) is no failure of the
-    /// path (RFC 5882 section 3.2): the sessions stay.
+    /// saying why (RFC 9384), and start again once BFD is up or `BFD_DOWN_HOLD` has passed,
+    /// at a pass the caller runs (true: run one now). The peer shutting its BFD session on
+    /// purpose (AdminDown) is no failure of the path (RFC 5882 section 3.2): the sessions
+    /// stay.
     pub fn on_bfd(&mut self, event: bfd::Event) -> bool {
         let change = event.change;
+        let names = self.bfd.peers.get(&event.key).cloned().unwrap_or_default();
+        if change.to == ferrolb_bfd::State::Up {
+            // The path works again: held sessions start now.
+            let before = self.held.len();
+            self.held.retain(|name, _| !names.contains(name));
+            return self.held.len() != before;
+        }
         // Only Up to Down: our own AdminDown (a removed or changed session) is no failure.
         if change.from != ferrolb_bfd::State::Up || change.to != ferrolb_bfd::State::Down {
             return false;
@@ -242,7 +267,9 @@ impl Sessions {
             return false;
         }
         let mut any = false;
-        for name in self.bfd.peers.get(&event.key).into_iter().flatten() {
+        let until = tokio::time::Instant::now() + BFD_DOWN_HOLD;
+        for name in &names {
+            self.held.insert(name.clone(), until);
             if let Some(running) = self.running.remove(name) {
                 tracing::warn!(peer = %name, diag = %change.diag, "BFD session down: the BGP session goes down with it");
                 let _ = running.commands.try_send(Command::Stop {
