@@ -426,6 +426,27 @@ fn rejects_multihop_on_ibgp() {
 }
 
 #[test]
+fn internal_or_external_is_decided_by_the_as_the_session_speaks_as() {
+    // localASN makes a session with the peer's own AS internal, whatever myASN says...
+    rejects(
+        &peer(
+            "p",
+            "  myASN: 64512\n  localASN: 64513\n  peerASN: 64513\n  ebgpMultiHop: true\n  peerAddress: 192.0.2.1",
+        ),
+        "BGPPeer",
+        "p",
+        "spec.ebgpMultiHop",
+        "iBGP",
+    );
+    // ...and one with myASN's AS external.
+    let external = peer(
+        "p",
+        "  myASN: 64512\n  localASN: 64514\n  peerASN: 64512\n  ebgpMultiHop: true\n  peerAddress: 192.0.2.1",
+    );
+    assert!(build(&external).is_ok());
+}
+
+#[test]
 fn rejects_address_and_interface_together_or_neither() {
     rejects(
         &peer("p", "  myASN: 1\n  peerASN: 2"),

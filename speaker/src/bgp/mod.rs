@@ -533,6 +533,11 @@ impl BfdLink {
                 while status.changed().await.is_ok() {
                     let now = status.borrow_and_update().clone();
                     metrics.update(&before, &now);
+                    // What the driver cannot do (a port taken, an address missing) is said
+                    // once each time it changes.
+                    if now.errors != before.errors && !now.errors.is_empty() {
+                        tracing::error!(errors = ?now.errors, "BFD cannot run every session");
+                    }
                     before = now;
                 }
             });

@@ -66,8 +66,10 @@ impl Builder<'_> {
             (0, Some(mode)) => Some(PeerAsn::Dynamic(mode)),
             (asn, _) => Some(PeerAsn::Fixed(asn)),
         };
+        // The AS the session speaks as: localASN when set (as the speaker decides it too).
+        let local = spec.local_asn.unwrap_or(spec.my_asn);
         let internal = match peer_asn {
-            Some(PeerAsn::Fixed(asn)) => asn == spec.my_asn,
+            Some(PeerAsn::Fixed(asn)) => asn == local,
             Some(PeerAsn::Dynamic(mode)) => mode == v1beta2::DynamicAsnMode::Internal,
             None => false,
         };
