@@ -9,7 +9,7 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bfd` (root;
 //! `BFD_TRIALS=3` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, nodes, service, wall_clock};
-use ferrolb_e2e::{lab_available, route_monitor, wait_until};
+use ferrolb_e2e::{FRR_BFD_FAST, lab_available, route_monitor, wait_until};
 use std::time::Duration;
 
 const SERVICE_IP: &str = "203.0.113.2";
@@ -60,9 +60,11 @@ spec: {ipAddressPools: [bgp], peers: [tor]}
 }
 
 fn bfdd_config() -> String {
-    let mut config = String::from(
-        "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n",
-    );
+    // The profile, then the configured peers inside the same `bfd` block.
+    let mut config = FRR_BFD_FAST
+        .strip_suffix("!\n")
+        .expect("the block's end")
+        .to_string();
     for i in EXTRA {
         config.push_str(&format!(
             " peer 192.0.2.{} local-address 192.0.2.{i}\n  profile fast\n !\n",

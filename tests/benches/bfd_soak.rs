@@ -9,7 +9,7 @@
 //! `SOAK_SECONDS=60 SOAK_ROUTES=20000` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
-use ferrolb_e2e::{Lab, Neighbor, lab_available, wait_until};
+use ferrolb_e2e::{FRR_BFD_FAST, Lab, Neighbor, lab_available, wait_until};
 use std::time::Duration;
 
 fn config(community: &str) -> String {
@@ -102,10 +102,9 @@ fn main() {
         store,
     };
     cluster.store.start_controller(&[]);
-    let bfdd = "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n!\n";
     let vty = cluster
         .lab
-        .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", bfdd)
+        .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", FRR_BFD_FAST)
         .expect("FRR starts");
     let n1 = Neighbor {
         address: "192.0.2.11".parse().expect("an address"),

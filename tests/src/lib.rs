@@ -12,7 +12,7 @@ pub mod standalone;
 mod wait;
 
 pub use lab::{Host, Lab, STANDARD_HOSTS};
-pub use peers::{NODE_AS, Neighbor, ROUTER_AS};
+pub use peers::{BFD_PROFILE_FAST, FRR_BFD_FAST, NODE_AS, Neighbor, ROUTER_AS};
 pub use process::Daemon;
 pub use wait::wait_until;
 

@@ -9,6 +9,13 @@ pub struct Neighbor {
     pub asn: u32,
 }
 
+/// FRR's bfdd configuration with one profile, `fast`: 50 ms both ways, multiplier 3 (what
+/// the BFD lab tests and benchmarks run; BGPPeers name it with [`BFD_PROFILE_FAST`]).
+pub const FRR_BFD_FAST: &str = "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n!\n";
+
+/// The BFDProfile `fast` as a store file's document: the same timers as [`FRR_BFD_FAST`].
+pub const BFD_PROFILE_FAST: &str = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}\n---\n";
+
 /// The router's AS in the BGP lab tests (`rtr`, 192.0.2.1).
 pub const ROUTER_AS: u32 = 64500;
 /// The AS `ferrolbctl bgp announce` speaks for from `n1` (192.0.2.11).

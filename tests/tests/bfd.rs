@@ -1,7 +1,7 @@
 //! BFD under BGP mode against real peers: FRR's bfdd (zebra, bfdd and bgpd on `rtr`) and
 //! BIRD's BFD. Hold times are 9 s, so only BFD explains a route gone within a second.
 use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
-use ferrolb_e2e::{lab_available, wait_until};
+use ferrolb_e2e::{FRR_BFD_FAST, lab_available, wait_until};
 use std::time::Duration;
 
 /// A pool announced to `peer_address` by BGPPeer `tor` with BFD profile `fast`
@@ -34,9 +34,6 @@ spec: {{ipAddressPools: [bgp]}}
 
 const IP: &str = "203.0.113.10";
 const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
-
-/// FRR's bfdd with a 50 ms x 3 profile for every node.
-const BFDD: &str = "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n!\n";
 
 fn start() -> L2Cluster {
     L2Cluster::start(&[
@@ -91,7 +88,7 @@ fn with_frr_bfd_a_cut_link_takes_its_route_away_at_once_and_everything_comes_bac
     let mut cluster = start();
     let vty = cluster
         .lab
-        .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", BFDD)
+        .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", FRR_BFD_FAST)
         .expect("FRR starts");
     assert!(
         wait_next_hops(&cluster, &ALL, Duration::from_secs(30)),
@@ -350,4 +347,57 @@ fn with_bird_bfd_the_sessions_come_up_and_a_cut_link_takes_bgp_down_at_once() {
             .then_some(())
     });
     assert!(up.is_some(), "{}\n{}", sessions(&cluster), cluster.logs());
+}
+
+#[test]
+fn an_ebgp_multihop_peer_gets_multihop_bfd_and_a_cut_link_still_takes_its_route_away() {
+    if !lab_available(&["ip", "zebra", "bfdd", "bgpd", "vtysh"]) {
+        return;
+    }
+    // ebgpMultiHop on our side, `ebgp-multihop` on FRR's: both run BFD over UDP 4784, our
+    // side requiring the profile's minimumTtl (254 by default) on what arrives.
+    let mut cluster = L2Cluster::start(&[
+        (
+            "config.yaml",
+            &config("192.0.2.1", 64500)
+                .replace("bfdProfile: fast}", "bfdProfile: fast, ebgpMultiHop: true}"),
+        ),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &service("web", IP, "Cluster", &NODES)),
+    ])
+    .expect("the lab starts");
+    let vty = cluster
+        .lab
+        .start_frr_tor_with_bfd(
+            " neighbor nodes ebgp-multihop 2\n neighbor nodes bfd profile fast",
+            FRR_BFD_FAST,
+        )
+        .expect("FRR starts");
+    assert!(
+        wait_next_hops(&cluster, &ALL, Duration::from_secs(30)),
+        "{:?}\n{}",
+        cluster.lab.next_hops(IP),
+        cluster.logs()
+    );
+    assert!(
+        wait_frr_up(&cluster, &vty, &ALL, Duration::from_secs(15)),
+        "{}\n{}",
+        cluster.lab.vtysh("rtr", &vty, "show bfd peers"),
+        cluster.logs()
+    );
+    let n1 = frr_peer(&cluster, &vty, "192.0.2.11").expect("n1's session");
+    assert_eq!(n1["multihop"], true, "{n1:#}");
+    let cut = wall_clock();
+    cluster.lab.set_link("n2", false).expect("cutting n2");
+    assert!(
+        wait_next_hops(
+            &cluster,
+            &["192.0.2.11", "192.0.2.13"],
+            Duration::from_secs(5)
+        ),
+        "{:?}",
+        cluster.lab.next_hops(IP)
+    );
+    let gone = wall_clock() - cut;
+    assert!(gone < 1.0, "n2's next hop went after {gone:.3} s");
 }

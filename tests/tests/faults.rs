@@ -7,7 +7,7 @@ use ferrolb_e2e::faults::{
 };
 use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, bgp_config, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
-use ferrolb_e2e::{lab_available, route_monitor, wait_until};
+use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, lab_available, route_monitor, wait_until};
 use std::time::Duration;
 
 const TOOLS: &[&str] = &["ip"];
@@ -339,9 +339,8 @@ fn bgp_faults(bfd: bool) {
     let _turn = one_timed_test_at_a_time();
     let mut config = bgp_config("3s");
     if bfd {
-        config = config.replace("holdTime: 3s}", "holdTime: 3s, bfdProfile: fast}")
-            + "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n\
-               spec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}\n---\n";
+        config =
+            config.replace("holdTime: 3s}", "holdTime: 3s, bfdProfile: fast}") + BFD_PROFILE_FAST;
     }
     let config = &config;
     let ip = "203.0.113.10";
@@ -352,10 +351,9 @@ fn bgp_faults(bfd: bool) {
     ])
     .expect("the lab starts");
     let vty = if bfd {
-        let bfdd = "bfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n!\n";
         cluster
             .lab
-            .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", bfdd)
+            .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", FRR_BFD_FAST)
     } else {
         cluster.lab.start_frr_tor("")
     }
