@@ -50,15 +50,7 @@ fn objects() -> Vec<Object> {
 }
 
 fn config(objects: &[Object]) -> Config {
-    let mut raw = ConfigObjects::default();
-    for object in objects {
-        match object {
-            Object::IPAddressPool(p) => raw.pools.push((**p).clone()),
-            Object::L2Advertisement(a) => raw.l2_advertisements.push((**a).clone()),
-            _ => {}
-        }
-    }
-    Config::build(&raw).expect("valid")
+    Config::build(&ConfigObjects::from_objects(objects, "metallb-system")).expect("valid")
 }
 
 fn mac(node: &str) -> Mac {
