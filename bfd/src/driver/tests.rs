@@ -150,6 +150,32 @@ async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_st
     })
     .await;
 
+    // A flood of garbage and of well-formed strays (from an address with no session) is
+    // counted and dropped, and the session stays up through it.
+    let flood = udp("127.0.0.3:50003".parse().expect("an address"), 255);
+    let before = bfd.status().borrow().unmatched;
+    for i in 0..5000u32 {
+        let datagram = if i % 2 == 0 {
+            stray.encode().to_vec()
+        } else {
+            i.to_be_bytes().repeat(1 + (i % 13) as usize)
+        };
+        let _ = flood.send_to(&datagram, to).await;
+        // In bursts the socket's buffer holds: what the kernel drops is not counted.
+        if i % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let flooded = status_where(&bfd, Duration::from_secs(5), |s| {
+        s.unmatched >= before + 2500
+    })
+    .await;
+    assert_eq!(flooded.sessions[0].state, State::Up);
+    assert!(
+        events.try_recv().is_err(),
+        "a state change during the flood"
+    );
+
     // The peer falls silent: down at the detection time (150 ms), said as such.
     speaking.store(false, Ordering::Relaxed);
     let silent_since = Instant::now();
