@@ -9,7 +9,10 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bfd` (root;
 //! `BFD_TRIALS=3` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, nodes, service, wall_clock};
-use ferrolb_e2e::{FRR_BFD_FAST, lab_available, route_monitor, wait_until};
+use ferrolb_e2e::{
+    BFD_PROFILE_FAST, FRR_BFD_FAST, cpu_seconds, lab_available, median, route_monitor,
+    thread_cpu_seconds, wait_until,
+};
 use std::time::Duration;
 
 const SERVICE_IP: &str = "203.0.113.2";
@@ -21,18 +24,11 @@ const FERROLB: [&str; 2] = ["192.0.2.11", "192.0.2.12"];
 const EXTRA: std::ops::RangeInclusive<u8> = 201..=210;
 
 fn config(extra_peers: bool) -> String {
-    let mut config = String::from(
-        r#"apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: bgp, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
----
-apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata: {name: fast, namespace: metallb-system}
-spec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}
----
-apiVersion: metallb.io/v1beta2
+    let mut config = [
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bgp, namespace: metallb-system}\n\
+         spec: {addresses: [203.0.113.0/24]}\n---\n",
+        BFD_PROFILE_FAST,
+        r#"apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: tor, namespace: metallb-system}
 spec: {myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}
@@ -43,7 +39,8 @@ metadata: {name: bgp, namespace: metallb-system}
 spec: {ipAddressPools: [bgp], peers: [tor]}
 ---
 "#,
-    );
+    ]
+    .concat();
     if extra_peers {
         // BGP on a port nothing listens on (the sessions keep trying), BFD to bfdd's
         // configured peers: n1 only.
@@ -73,11 +70,6 @@ fn bfdd_config() -> String {
     }
     config.push_str("!\n");
     config
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn row(what: &str, values: &[f64]) {
@@ -146,36 +138,6 @@ fn wait_bfd_up(cluster: &L2Cluster, vty: &str, peer: &str) {
         cluster.lab.vtysh("rtr", vty, "show bfd peers"),
         cluster.logs()
     );
-}
-
-/// CPU seconds used so far by the thread named `name` of process `pid`: (user, system).
-fn thread_cpu(pid: u32, name: &str) -> Option<(f64, f64)> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    for task in tasks.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") "))
-        else {
-            continue;
-        };
-        if comm != name {
-            continue;
-        }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let user: f64 = fields.get(11)?.parse().ok()?;
-        let system: f64 = fields.get(12)?.parse().ok()?;
-        return Some((user / 100.0, system / 100.0));
-    }
-    None
-}
-
-/// CPU seconds used so far by process `pid`: (user, system).
-fn process_cpu(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user / 100.0, system / 100.0))
 }
 
 fn main() {
@@ -298,11 +260,11 @@ fn main() {
     };
     // FRR's bfdd beside it: the other end of these 11 sessions, and of n2's and n3's.
     let bfdd = cluster.lab.daemon("rtr", "bfdd").expect("bfdd runs").pid();
-    let (downs_before, before) = (downs(&mut cluster), thread_cpu(pid, "bfd"));
-    let bfdd_before = process_cpu(bfdd).expect("bfdd's CPU");
+    let (downs_before, before) = (downs(&mut cluster), thread_cpu_seconds(pid, "bfd"));
+    let bfdd_before = cpu_seconds(bfdd).expect("bfdd's CPU");
     std::thread::sleep(span);
-    let (downs_after, after) = (downs(&mut cluster), thread_cpu(pid, "bfd"));
-    let bfdd_after = process_cpu(bfdd).expect("bfdd's CPU");
+    let (downs_after, after) = (downs(&mut cluster), thread_cpu_seconds(pid, "bfd"));
+    let bfdd_after = cpu_seconds(bfdd).expect("bfdd's CPU");
     let (before, after) = (
         before.expect("the bfd thread"),
         after.expect("the bfd thread"),

@@ -9,7 +9,7 @@
 //! `SOAK_SECONDS=60 SOAK_ROUTES=20000` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
-use ferrolb_e2e::{FRR_BFD_FAST, Lab, Neighbor, lab_available, wait_until};
+use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, Lab, Neighbor, lab_available, wait_until};
 use std::time::Duration;
 
 fn config(community: &str) -> String {
@@ -24,12 +24,7 @@ kind: IPAddressPool
 metadata: {{name: big, namespace: metallb-system}}
 spec: {{addresses: [10.64.0.0/12]}}
 ---
-apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata: {{name: fast, namespace: metallb-system}}
-spec: {{receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}}
----
-apiVersion: metallb.io/v1beta2
+{BFD_PROFILE_FAST}apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {{name: tor, namespace: metallb-system}}
 spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}}

@@ -10,7 +10,7 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_mode` (root;
 //! `BGP_TRIALS=3` for a shorter run).
 use ferrolb_e2e::layer2::{L2Cluster, NODES, bgp_config, nodes, service, wall_clock};
-use ferrolb_e2e::{lab_available, route_monitor, wait_until};
+use ferrolb_e2e::{lab_available, median, route_monitor, wait_until};
 use std::time::Duration;
 
 const ALL: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
@@ -83,11 +83,6 @@ fn exit_time(pid: u32) -> f64 {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn row(what: &str, values: Vec<f64>) {

@@ -10,7 +10,7 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_scale` (root).
 use ferrolb_e2e::layer2::{L2Cluster, NODES, log_time, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
-use ferrolb_e2e::{Lab, Neighbor, lab_available, route_monitor, wait_until};
+use ferrolb_e2e::{Lab, Neighbor, cpu_seconds, lab_available, route_monitor, wait_until};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -42,15 +42,6 @@ spec: {ipAddressPools: [scale]}
 fn service_ip(i: usize) -> String {
     let n = i + 1;
     format!("198.18.{}.{}", n / 256, n % 256)
-}
-
-/// CPU time a process used so far (user and system), s.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 fn main() {
@@ -167,8 +158,13 @@ fn main() {
     let cpu: Vec<f64> = NODES
         .iter()
         .filter_map(|n| cpu_seconds(cluster.lab.daemon(n, "speaker")?.pid()))
+        .map(|(user, system)| user + system)
         .collect();
-    let controller_cpu = cluster.store.controller_pid().and_then(cpu_seconds);
+    let controller_cpu = cluster
+        .store
+        .controller_pid()
+        .and_then(cpu_seconds)
+        .map(|(user, system)| user + system);
 
     println!("| measurement | result | target |");
     println!("|---|---|---|");

@@ -10,7 +10,7 @@
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_table`
 //! (root; `BGP_ROUTES=10000`, `BGP_TRIALS=1`, `BGP_LARGE=0` and `BGP_SENDERS=ferrolb,gobgp`
 //! for a shorter run).
-use ferrolb_e2e::{Lab, NODE_AS, ROUTER_AS, lab_available, wait_until};
+use ferrolb_e2e::{Lab, NODE_AS, ROUTER_AS, lab_available, median, wait_until};
 use std::time::Duration;
 
 fn env(name: &str, default: u32) -> u32 {
@@ -256,11 +256,6 @@ fn trial(sender: Sender, routes: u32) -> Trial {
         end_of_rib_ms,
         withdraw_ms,
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

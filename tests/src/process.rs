@@ -72,3 +72,48 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+
+/// CPU time used so far, s, (user, system), from a `/proc/.../stat` file's text: utime and
+/// stime are its fields 14 and 15 (12 and 13 after the command, which may hold spaces).
+fn cpu_from_stat(stat: &str) -> Option<(f64, f64)> {
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user / 100.0, system / 100.0))
+}
+
+/// CPU time process `pid` used so far, s: (user, system).
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    cpu_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// CPU time the thread named `name` of process `pid` used so far, s: (user, system).
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> Option<(f64, f64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .and_then(|task| cpu_from_stat(&std::fs::read_to_string(task.path().join("stat")).ok()?))
+}
+
+/// The middle value (the upper one of an even count); NaN-safe ordering.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_times_are_read_past_a_command_with_spaces_and_parentheses() {
+        // pid (comm) state ppid ... utime(14) stime(15) ...
+        let stat = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
+        assert_eq!(cpu_from_stat(stat), Some((2.5, 0.75)));
+        assert_eq!(cpu_from_stat("garbage"), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    }
+}

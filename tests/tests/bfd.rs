@@ -1,7 +1,7 @@
 //! BFD under BGP mode against real peers: FRR's bfdd (zebra, bfdd and bgpd on `rtr`) and
 //! BIRD's BFD. Hold times are 9 s, so only BFD explains a route gone within a second.
 use ferrolb_e2e::layer2::{L2Cluster, NODES, nodes, service, wall_clock};
-use ferrolb_e2e::{FRR_BFD_FAST, lab_available, wait_until};
+use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, lab_available, wait_until};
 use std::time::Duration;
 
 /// A pool announced to `peer_address` by BGPPeer `tor` with BFD profile `fast`
@@ -13,12 +13,7 @@ kind: IPAddressPool
 metadata: {{name: bgp, namespace: metallb-system}}
 spec: {{addresses: [203.0.113.0/24]}}
 ---
-apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata: {{name: fast, namespace: metallb-system}}
-spec: {{receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}}
----
-apiVersion: metallb.io/v1beta2
+{BFD_PROFILE_FAST}apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {{name: tor, namespace: metallb-system}}
 spec: {{myASN: 64501, peerASN: {peer_asn}, peerAddress: {peer_address}, holdTime: 9s, bfdProfile: fast}}
