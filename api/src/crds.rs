@@ -11,7 +11,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         "v1beta2",
     )
     .expect("both BGPPeer versions share group, kind and scope");
-    vec![
+    [
         v1beta1::IPAddressPool::crd(),
         v1beta1::L2Advertisement::crd(),
         v1beta1::BGPAdvertisement::crd(),
@@ -22,6 +22,74 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         v1beta1::ServiceBGPStatus::crd(),
         v1beta1::ConfigurationState::crd(),
     ]
+    .into_iter()
+    .map(as_metallb_validates)
+    .collect()
+}
+
+/// Where schemars' schema and MetalLB's CRDs disagree in what the API server accepts, MetalLB's
+/// wins: `spec` is optional on every kind but IPAddressPool; 32-bit unsigned fields (ASNs)
+/// reach 4294967295; fields MetalLB defaults carry the default instead of `nullable`.
+fn as_metallb_validates(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let kind = crd.spec.names.kind.clone();
+    let mut value = serde_json::to_value(&crd).expect("a CRD always serialises");
+    let Some(versions) = value
+        .pointer_mut("/spec/versions")
+        .and_then(|v| v.as_array_mut())
+    else {
+        return crd;
+    };
+    for version in versions {
+        let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") else {
+            continue;
+        };
+        if kind != "IPAddressPool"
+            && let Some(required) = schema.get_mut("required").and_then(|r| r.as_array_mut())
+        {
+            required.retain(|field| field != "spec");
+            if required.is_empty() {
+                schema.as_object_mut().map(|o| o.remove("required"));
+            }
+        }
+        widen_unsigned(schema);
+        let defaults: &[(&str, serde_json::Value)] = match kind.as_str() {
+            "IPAddressPool" => &[("autoAssign", serde_json::json!(true))],
+            "BGPAdvertisement" => &[
+                ("aggregationLength", serde_json::json!(32)),
+                ("aggregationLengthV6", serde_json::json!(128)),
+            ],
+            "BGPPeer" => &[("peerPort", serde_json::json!(179))],
+            _ => &[],
+        };
+        for (field, default) in defaults {
+            if let Some(property) = schema
+                .pointer_mut(&format!("/properties/spec/properties/{field}"))
+                .and_then(|p| p.as_object_mut())
+            {
+                property.remove("nullable");
+                property.insert("default".into(), default.clone());
+            }
+        }
+    }
+    serde_json::from_value(value).expect("the edited CRD is still a CRD")
+}
+
+/// `format: uint32` is no format the API server knows, so it bounded nothing: an ASN above
+/// 2^31 must be accepted and one above 2^32-1 refused, as MetalLB's `int64` with a maximum does.
+fn widen_unsigned(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(fields) => {
+            if fields.get("format").and_then(|f| f.as_str()) == Some("uint32") {
+                fields.insert("format".into(), "int64".into());
+                fields
+                    .entry("maximum")
+                    .or_insert_with(|| serde_json::json!(u32::MAX));
+            }
+            fields.values_mut().for_each(widen_unsigned);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(widen_unsigned),
+        _ => {}
+    }
 }
 
 /// The checked-in files under `manifests/crds/`: (file name, YAML).

@@ -78,3 +78,48 @@ fn pool_schema_defaults_auto_assign_and_requires_addresses() {
     assert_eq!(spec["required"], serde_json::json!(["addresses"]));
     assert_eq!(pool.spec.scope, "Namespaced");
 }
+
+/// What the API server would accept, as MetalLB's CRDs decide it.
+#[test]
+fn the_api_server_accepts_what_metallb_accepts() {
+    for crd in ferrolb_api::crds::all() {
+        let kind = crd.spec.names.kind.clone();
+        for version in &crd.spec.versions {
+            let schema = serde_json::to_value(&version.schema).expect("serialisable");
+            let schema = &schema["openAPIV3Schema"];
+            let requires_spec = schema["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|f| f == "spec"));
+            assert_eq!(
+                requires_spec,
+                kind == "IPAddressPool",
+                "{kind} {}: spec required only on IPAddressPool",
+                version.name
+            );
+            let spec = &schema["properties"]["spec"]["properties"];
+            for asn in ["myASN", "peerASN"] {
+                if kind == "BGPPeer" {
+                    assert_eq!(
+                        spec[asn]["maximum"],
+                        serde_json::json!(4294967295.0),
+                        "{asn}"
+                    );
+                    assert_eq!(spec[asn]["format"], "int64", "{asn}");
+                }
+            }
+            let defaults: &[(&str, serde_json::Value)] = match kind.as_str() {
+                "IPAddressPool" => &[("autoAssign", serde_json::json!(true))],
+                "BGPAdvertisement" => &[
+                    ("aggregationLength", serde_json::json!(32)),
+                    ("aggregationLengthV6", serde_json::json!(128)),
+                ],
+                "BGPPeer" => &[("peerPort", serde_json::json!(179))],
+                _ => &[],
+            };
+            for (field, default) in defaults {
+                assert_eq!(&spec[field]["default"], default, "{kind}.spec.{field}");
+                assert!(spec[field].get("nullable").is_none(), "{kind}.spec.{field}");
+            }
+        }
+    }
+}

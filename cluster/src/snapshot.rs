@@ -69,6 +69,9 @@ pub struct Source {
 pub struct Snapshot {
     pub objects: BTreeMap<ObjectKey, Object>,
     pub problems: Vec<Problem>,
+    /// Documents of kinds FerroLB does not read (a Deployment among the manifests): not
+    /// wrong, only not ours.
+    pub skipped: Vec<Problem>,
     /// For the file store: where each user object was defined.
     pub sources: BTreeMap<ObjectKey, Source>,
     /// Whether every kind has been read at least once. Until then the snapshot is incomplete

@@ -80,6 +80,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { paths } => {
             let report = validate::validate(&paths, &cli.namespace);
+            for line in &report.skipped {
+                println!("skipped: {line}");
+            }
             for line in &report.problems {
                 println!("{line}");
             }

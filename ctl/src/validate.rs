@@ -8,6 +8,8 @@ pub struct Report {
     pub objects: usize,
     /// One line per problem: `file (document n): Kind "name": field: reason`.
     pub problems: Vec<String>,
+    /// Documents of kinds FerroLB does not read, skipped: `file (document n): reason`.
+    pub skipped: Vec<String>,
 }
 
 pub fn validate(paths: &[PathBuf], namespace: &str) -> Report {
@@ -76,6 +78,7 @@ pub fn validate(paths: &[PathBuf], namespace: &str) -> Report {
     Report {
         objects: snapshot.objects.len() + values.len(),
         problems,
+        skipped: snapshot.skipped.iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -255,3 +255,29 @@ fn bgp_announce_refuses_bad_input_before_connecting() {
         assert!(stderr.contains(said), "{extra:?}: {stderr}");
     }
 }
+
+/// MetalLB's documentation's most common layer 2 configuration, and a folder of manifests
+/// with kinds FerroLB does not read beside MetalLB's.
+#[test]
+fn metallbs_documented_layer2_setup_and_a_whole_manifests_folder_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("l2.yaml"),
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: first-pool\n  namespace: metallb-system\nspec:\n  addresses:\n  - 192.168.1.240-192.168.1.250\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: example\n  namespace: metallb-system\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: controller, namespace: metallb-system}\nspec: {replicas: 1}\n",
+    )
+    .unwrap();
+    let out = ferrolbctl(&["validate", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("skipped: ")
+            && text.contains("deployment.yaml (document 1): unsupported kind \"Deployment\""),
+        "{text}"
+    );
+    assert!(text.ends_with("valid: 2 objects\n"), "{text}");
+}

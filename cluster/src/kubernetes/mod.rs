@@ -419,6 +419,7 @@ async fn build_snapshots(
                     .flat_map(|k| k.objects.clone())
                     .collect(),
                 problems: Vec::new(),
+                skipped: Vec::new(),
                 sources: BTreeMap::new(),
                 synced: true,
             }

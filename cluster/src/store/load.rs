@@ -236,6 +236,10 @@ impl Loader {
             let mut object = match decoded {
                 Ok(object) if self.ignored.contains(&object.kind()) => continue,
                 Ok(object) => object.clone(),
+                Err(e) if e.is_unsupported_kind() => {
+                    snapshot.skipped.push(problem(e.to_string()));
+                    continue;
+                }
                 Err(e) => {
                     snapshot.problems.push(problem(e.to_string()));
                     continue;
@@ -331,7 +335,7 @@ fn default_namespace(object: &mut Object, metallb_namespace: &str) {
 fn keep_last_good(previous: Documents, current: Documents) -> Documents {
     let syntax_error = |docs: &Documents| {
         docs.iter()
-            .any(|(_, d)| matches!(d, Err(DecodeError::Invalid { kind, .. }) if kind == "YAML"))
+            .any(|(_, d)| matches!(d, Err(DecodeError::Invalid { object, .. }) if object == "YAML"))
     };
     if !syntax_error(&current) {
         return current;
@@ -347,7 +351,7 @@ fn read_user_file(path: &Path) -> Documents {
         Err(e) => vec![(
             0,
             Err(DecodeError::Invalid {
-                kind: "file".into(),
+                object: "file".into(),
                 reason: e.to_string(),
             }),
         )],

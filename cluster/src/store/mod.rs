@@ -243,6 +243,11 @@ fn log_problems(snapshot: &Snapshot, previous: Option<&Snapshot>) {
             tracing::warn!(source = %problem.source, document = ?problem.document, "skipped: {}", problem.reason);
         }
     }
+    for skipped in &snapshot.skipped {
+        if previous.is_none_or(|p| !p.skipped.contains(skipped)) {
+            tracing::info!(source = %skipped.source, document = ?skipped.document, "not read: {}", skipped.reason);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
+#[cfg(test)]
+mod tests;
+
 /// One object of a kind FerroLB knows. Shared (`Arc`): the file store's cache of parsed files,
 /// its snapshots and the Kubernetes watchers' state all hold the same objects, and a clone
 /// costs a reference count rather than a copy.
@@ -38,26 +41,77 @@ pub enum DecodeError {
     MissingType,
     #[error("unsupported kind {kind:?} of apiVersion {api_version:?}")]
     UnsupportedKind { api_version: String, kind: String },
-    #[error("invalid {kind}: {reason}")]
-    Invalid { kind: String, reason: String },
+    /// `object` names the kind, and the namespace and name when the document has them;
+    /// `reason` starts with the path of the offending field.
+    #[error("invalid {object}: {reason}")]
+    Invalid { object: String, reason: String },
+}
+
+impl DecodeError {
+    /// Whether the document is of a kind FerroLB does not read (a Deployment in a folder of
+    /// manifests), rather than a broken object of a kind it reads.
+    pub fn is_unsupported_kind(&self) -> bool {
+        matches!(self, DecodeError::UnsupportedKind { .. })
+    }
+}
+
+/// "Kind namespace/name", with as much of the identity as the document has.
+fn describe(kind: &str, value: &serde_json::Value) -> String {
+    let meta = |field: &str| {
+        value
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(|v| v.as_str())
+    };
+    match (meta("namespace"), meta("name")) {
+        (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
+        (None, Some(name)) => format!("{kind} {name}"),
+        _ => kind.to_string(),
+    }
 }
 
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Arc<T>, DecodeError> {
-    serde_json::from_value(value)
+    let object = describe(kind, &value);
+    serde_path_to_error::deserialize(value)
         .map(Arc::new)
         .map_err(|e| DecodeError::Invalid {
-            kind: kind.to_string(),
-            reason: e.to_string(),
+            object,
+            reason: match e.path().to_string().as_str() {
+                "." => e.into_inner().to_string(),
+                path => format!("{path}: {}", e.into_inner()),
+            },
         })
+}
+
+/// MetalLB's CRDs require `spec` on IPAddressPool only: every other kind is valid without one
+/// (the most common L2Advertisement has none), and means the same as an empty `spec`.
+/// `status: {}` (written by MetalLB's ConfigMap converter) or `status: null` means no status.
+fn fill_optional_parts(api_version: &str, kind: &str, value: &mut serde_json::Value) {
+    if api_version.split('/').next() != Some("metallb.io") {
+        return;
+    }
+    let Some(fields) = value.as_object_mut() else {
+        return;
+    };
+    let empty = |v: &serde_json::Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+    if fields.get("status").is_some_and(empty) {
+        fields.remove("status");
+    }
+    if kind != "IPAddressPool" && fields.get("spec").is_none_or(serde_json::Value::is_null) {
+        fields.insert(
+            "spec".into(),
+            serde_json::Value::Object(serde_json::Map::new()),
+        );
+    }
 }
 
 impl Object {
     /// Decodes one document (already parsed as JSON-compatible data).
-    pub fn decode(value: serde_json::Value) -> Result<Object, DecodeError> {
+    pub fn decode(mut value: serde_json::Value) -> Result<Object, DecodeError> {
         let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
         let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
             return Err(DecodeError::MissingType);
         };
+        fill_optional_parts(&api_version, &kind, &mut value);
         let k = kind.as_str();
         Ok(match (api_version.as_str(), k) {
             ("v1", "Service") => Object::Service(typed(k, value)?),
@@ -101,7 +155,7 @@ impl Object {
                     out.push((
                         index,
                         Err(DecodeError::Invalid {
-                            kind: "YAML".into(),
+                            object: "YAML".into(),
                             reason,
                         }),
                     ));

@@ -1,0 +1,113 @@
+use super::*;
+use serde_json::json;
+
+fn decode(value: serde_json::Value) -> Result<Object, DecodeError> {
+    Object::decode(value)
+}
+
+fn meta() -> serde_json::Value {
+    json!({"name": "example", "namespace": "metallb-system"})
+}
+
+#[test]
+fn kinds_whose_spec_metallb_does_not_require_decode_without_one() {
+    for kind in [
+        "L2Advertisement",
+        "BGPAdvertisement",
+        "Community",
+        "BFDProfile",
+    ] {
+        for spec in [None, Some(serde_json::Value::Null), Some(json!({}))] {
+            let mut value =
+                json!({"apiVersion": "metallb.io/v1beta1", "kind": kind, "metadata": meta()});
+            if let Some(spec) = spec.clone() {
+                value["spec"] = spec;
+            }
+            let object = decode(value).unwrap_or_else(|e| panic!("{kind} with spec {spec:?}: {e}"));
+            assert_eq!(object.kind().name(), kind);
+        }
+    }
+    let Ok(Object::L2Advertisement(l2)) = decode(json!({
+        "apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta(),
+    })) else {
+        panic!("an L2Advertisement");
+    };
+    assert_eq!(
+        l2.spec,
+        v1beta1::L2AdvertisementSpec::default(),
+        "no spec means every pool, every node"
+    );
+}
+
+#[test]
+fn a_pool_without_spec_is_refused_naming_the_object() {
+    let error = decode(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": meta()}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid IPAddressPool metallb-system/example: missing field `spec`"
+    );
+}
+
+#[test]
+fn a_peer_without_spec_is_refused_for_its_missing_asn() {
+    let error =
+        decode(json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer", "metadata": meta()}))
+            .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid BGPPeer metallb-system/example: spec: missing field `myASN`"
+    );
+}
+
+#[test]
+fn an_empty_status_as_metallbs_converter_wrote_it_is_no_status() {
+    for status in [json!({}), serde_json::Value::Null] {
+        let Ok(Object::IPAddressPool(pool)) = decode(json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": meta(),
+            "spec": {"addresses": ["192.0.2.0/24"]}, "status": status,
+        })) else {
+            panic!("a pool");
+        };
+        assert_eq!(pool.status, None);
+    }
+}
+
+#[test]
+fn a_wrong_field_is_named_by_its_path() {
+    let error = decode(json!({
+        "apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta(),
+        "spec": {"nodeSelectors": [{"matchLabels": {"zone": 5}}]},
+    }))
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("invalid L2Advertisement metallb-system/example: spec.nodeSelectors[0].matchLabels.zone: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_kind_ferrolb_does_not_read_is_told_apart_from_a_broken_one() {
+    let deployment =
+        decode(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta()}))
+            .unwrap_err();
+    assert!(deployment.is_unsupported_kind());
+    let broken = decode(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": meta()}),
+    )
+    .unwrap_err();
+    assert!(!broken.is_unsupported_kind());
+}
+
+#[test]
+fn a_spec_is_not_invented_outside_metallb_io() {
+    let Ok(Object::Service(service)) =
+        decode(json!({"apiVersion": "v1", "kind": "Service", "metadata": meta()}))
+    else {
+        panic!("a Service");
+    };
+    assert_eq!(service.spec, None);
+}
