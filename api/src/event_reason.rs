@@ -28,6 +28,9 @@ pub enum EventReason {
     /// A speaker's BGP session is not up: why (refused, no answer, a NOTIFICATION).
     #[serde(rename = "sessionDown")]
     SessionDown,
+    /// An object could not be read (a field of the wrong type, a missing required field): it
+    /// is left out, and everything else goes on.
+    InvalidObject,
 }
 
 impl EventReason {
@@ -41,6 +44,7 @@ impl EventReason {
             EventReason::AddressConflict => "addressConflict",
             EventReason::NotHonoured => "notHonoured",
             EventReason::SessionDown => "sessionDown",
+            EventReason::InvalidObject => "InvalidObject",
         }
     }
 
@@ -53,6 +57,7 @@ impl EventReason {
                 | EventReason::AddressConflict
                 | EventReason::NotHonoured
                 | EventReason::SessionDown
+                | EventReason::InvalidObject
         )
     }
 }

@@ -91,6 +91,8 @@ impl Kind {
         let lower = self.name().to_ascii_lowercase();
         if lower.ends_with("status") {
             format!("{lower}es")
+        } else if let Some(stem) = lower.strip_suffix('y') {
+            format!("{stem}ies")
         } else {
             format!("{lower}s")
         }
@@ -146,5 +148,15 @@ mod tests {
         assert_eq!(Kind::Service.api_version(), "v1");
         assert_eq!(Kind::EndpointSlice.api_version(), "discovery.k8s.io/v1");
         assert!("Pod".parse::<Kind>().is_err());
+    }
+
+    /// The paths the Kubernetes backend watches and writes are the CRDs' own plurals.
+    #[test]
+    fn plurals_of_metallb_kinds_are_their_crds_plurals() {
+        for crd in crate::crds::all() {
+            let kind: Kind = crd.spec.names.kind.parse().expect("a kind FerroLB knows");
+            assert_eq!(kind.plural(), crd.spec.names.plural, "{kind}");
+        }
+        assert_eq!(Kind::Community.plural(), "communities");
     }
 }

@@ -1,42 +1,11 @@
 //! A consistent view of every object FerroLB reads, at one moment.
 use ferrolb_api::config::ConfigObjects;
-use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::Object;
+pub use ferrolb_api::objects::ObjectKey;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// Identifies an object: kind, namespace (none for cluster-scoped kinds) and name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub kind: Kind,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn new(kind: Kind, namespace: Option<&str>, name: &str) -> ObjectKey {
-        ObjectKey {
-            kind,
-            namespace: namespace.map(str::to_string),
-            name: name.to_string(),
-        }
-    }
-
-    pub fn of(object: &Object) -> ObjectKey {
-        ObjectKey::new(object.kind(), object.namespace(), object.name())
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
-    }
-}
 
 /// Something in the source that could not be used, and was skipped.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,6 +15,9 @@ pub struct Problem {
     /// The document inside the file, counted from 1.
     pub document: Option<usize>,
     pub reason: String,
+    /// The object the problem is about, when the document said which it is: the place for a
+    /// Warning Event.
+    pub object: Option<ObjectKey>,
 }
 
 impl fmt::Display for Problem {

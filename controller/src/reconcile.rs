@@ -12,7 +12,7 @@ use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::kind::Kind;
 use ferrolb_api::status_partial::StatusPartial;
 use ferrolb_api::v1beta1::{ConfigurationResult, ConfigurationStateStatus, IPAddressPoolStatus};
-use ferrolb_cluster::{Event, EventTarget, Snapshot};
+use ferrolb_cluster::{Event, EventTarget, ObjectKey, Snapshot};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
@@ -40,6 +40,8 @@ pub struct Controller {
     /// The last Event of each reason reported per Service, so a condition is reported once.
     reported: HashMap<(ServiceKey, EventReason), String>,
     deprecation_reported: HashSet<ServiceKey>,
+    /// Objects that could not be read, with the reason already said in an Event.
+    unreadable_reported: HashMap<ObjectKey, String>,
 }
 
 impl Controller {
@@ -51,6 +53,7 @@ impl Controller {
             config: None,
             reported: HashMap::new(),
             deprecation_reported: HashSet::new(),
+            unreadable_reported: HashMap::new(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Controller {
                 actions.config_errors = errors;
             }
         }
+        self.report_unreadable(snapshot, &mut actions);
         self.configuration_state(snapshot, &mut actions);
         let Some(config) = self.config.clone() else {
             return actions;
@@ -286,20 +290,49 @@ impl Controller {
         }
     }
 
-    /// The `controller` ConfigurationState: Valid, or Invalid with the errors.
+    /// A Warning Event on each object the backend could not read (once per reason): the
+    /// object is left out, and `kubectl describe` on it says why.
+    fn report_unreadable(&mut self, snapshot: &Snapshot, actions: &mut Actions) {
+        let current: HashMap<&ObjectKey, &str> = snapshot
+            .problems
+            .iter()
+            .filter_map(|p| Some((p.object.as_ref()?, p.reason.as_str())))
+            .collect();
+        self.unreadable_reported
+            .retain(|key, reason| current.get(key) == Some(&reason.as_str()));
+        for (key, reason) in current {
+            if self.unreadable_reported.contains_key(key) {
+                continue;
+            }
+            let regarding = EventTarget {
+                api_version: key.kind.api_version(),
+                kind: key.kind.name().to_string(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                uid: None,
+            };
+            let message = format!("Left out, everything else goes on: {reason}");
+            actions
+                .events
+                .push(Event::new(regarding, EventReason::InvalidObject, message));
+            self.unreadable_reported
+                .insert(key.clone(), reason.to_string());
+        }
+    }
+
+    /// The `controller` ConfigurationState: Valid, or Invalid with the configuration's errors
+    /// and the objects that could not be read (left out while the rest is in force).
     fn configuration_state(&self, snapshot: &Snapshot, actions: &mut Actions) {
-        let (result, summary) = if actions.config_errors.is_empty() {
+        let lines: Vec<String> = actions
+            .config_errors
+            .iter()
+            .map(ToString::to_string)
+            .chain(snapshot.problems.iter().map(|p| format!("skipped: {p}")))
+            .collect();
+        let (result, summary) = if lines.is_empty() {
             (ConfigurationResult::Valid, String::new())
         } else {
-            (
-                ConfigurationResult::Invalid,
-                actions
-                    .config_errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
+            (ConfigurationResult::Invalid, lines.join("\n"))
         };
         let current = snapshot.objects.values().find_map(|o| match o {
             ferrolb_api::objects::Object::ConfigurationState(s)

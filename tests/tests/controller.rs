@@ -631,3 +631,48 @@ fn after_a_restart_holders_keep_their_ips_before_anyone_reallocates() {
         "a={a:?} c={c:?}"
     );
 }
+
+/// MetalLB's documented layer 2 setup (an L2Advertisement with no `spec`) runs unchanged; an
+/// object that cannot be read is left out with a Warning Event on it, and blocks nothing.
+#[test]
+fn metallbs_documented_layer2_setup_runs_and_an_unreadable_object_blocks_nobody() {
+    let mut run = StoreRun::new();
+    run.write(
+        "metallb.yaml",
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: first-pool\n  namespace: metallb-system\nspec:\n  addresses:\n  - 192.168.1.240-192.168.1.250\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: example\n  namespace: metallb-system\n",
+    );
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    assert_eq!(
+        ingress(&run.service("demo", "a").unwrap()),
+        ["192.168.1.240"]
+    );
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        configuration_state(&run)?.contains("Valid").then_some(())
+    })
+    .expect("the documented configuration is valid");
+
+    // A pool whose addresses are not a list: left out, said on the pool and in the state.
+    run.write(
+        "broken.yaml",
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: broken, namespace: metallb-system}\nspec:\n  addresses: 198.51.100.0/24\n",
+    );
+    let message = run.wait_event("broken", "InvalidObject");
+    assert!(
+        message
+            .contains("invalid IPAddressPool metallb-system/broken: spec.addresses: invalid type"),
+        "{message}"
+    );
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let state = configuration_state(&run)?;
+        (state.contains("Invalid") && state.contains("broken.yaml")).then_some(())
+    })
+    .expect("ConfigurationState names the unreadable object");
+    run.write("b.yaml", &service("demo", "b", &[], ""));
+    run.wait_service("demo", "b", "allocation", has_ip);
+    assert_eq!(
+        ingress(&run.service("demo", "a").unwrap()),
+        ["192.168.1.240"]
+    );
+}

@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
 use serde::de::DeserializeOwned;
+use std::fmt;
 use std::sync::Arc;
 
 #[cfg(test)]
@@ -34,6 +35,37 @@ pub enum Object {
     ConfigurationState(Arc<v1beta1::ConfigurationState>),
 }
 
+/// Identifies an object: kind, namespace (none for cluster-scoped kinds) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: Option<&str>, name: &str) -> ObjectKey {
+        ObjectKey {
+            kind,
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+
+    pub fn of(object: &Object) -> ObjectKey {
+        ObjectKey::new(object.kind(), object.namespace(), object.name())
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
 /// Why a document could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -44,7 +76,12 @@ pub enum DecodeError {
     /// `object` names the kind, and the namespace and name when the document has them;
     /// `reason` starts with the path of the offending field.
     #[error("invalid {object}: {reason}")]
-    Invalid { object: String, reason: String },
+    Invalid {
+        object: String,
+        reason: String,
+        /// Which object, when the document names its kind and name.
+        key: Option<ObjectKey>,
+    },
 }
 
 impl DecodeError {
@@ -52,6 +89,14 @@ impl DecodeError {
     /// manifests), rather than a broken object of a kind it reads.
     pub fn is_unsupported_kind(&self) -> bool {
         matches!(self, DecodeError::UnsupportedKind { .. })
+    }
+
+    /// The object that failed, when the document named its kind and name.
+    pub fn key(&self) -> Option<&ObjectKey> {
+        match self {
+            DecodeError::Invalid { key, .. } => key.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -69,8 +114,24 @@ fn describe(kind: &str, value: &serde_json::Value) -> String {
     }
 }
 
+/// The key of a document of `kind` that names itself (its namespace as written: none when
+/// left out).
+fn key_of(kind: &str, value: &serde_json::Value) -> Option<ObjectKey> {
+    let meta = |field: &str| {
+        value
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(|v| v.as_str())
+    };
+    Some(ObjectKey::new(
+        kind.parse().ok()?,
+        meta("namespace"),
+        meta("name")?,
+    ))
+}
+
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Arc<T>, DecodeError> {
     let object = describe(kind, &value);
+    let key = key_of(kind, &value);
     serde_path_to_error::deserialize(value)
         .map(Arc::new)
         .map_err(|e| DecodeError::Invalid {
@@ -79,6 +140,7 @@ fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Ar
                 "." => e.into_inner().to_string(),
                 path => format!("{path}: {}", e.into_inner()),
             },
+            key,
         })
 }
 
@@ -156,6 +218,7 @@ impl Object {
                         index,
                         Err(DecodeError::Invalid {
                             object: "YAML".into(),
+                            key: None,
                             reason,
                         }),
                     ));

@@ -25,7 +25,8 @@ pub fn list(api_version: &str, items: serde_json::Value) -> serde_json::Value {
     serde_json::json!({"apiVersion": api_version, "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
-/// Serves lists from `lists` (by path; anything else an empty list), holds watches open,
+/// Serves lists from `lists` (by path; anything else an empty list; `null` a 404, as for a CRD
+/// that is not installed), holds watches open,
 /// echoes writes back and reports them on `seen`. Returns the list paths asked for on `listed`.
 fn fake_api_server(
     mut handle: Handle,
@@ -53,6 +54,18 @@ fn fake_api_server(
                     path.clone()
                 };
                 listed_tx.send(reported).ok();
+                if lists
+                    .get(path.as_str())
+                    .is_some_and(serde_json::Value::is_null)
+                {
+                    let status = serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": "the server could not find the requested resource"});
+                    let mut response = Response::new(Body::from(
+                        serde_json::to_vec(&status).expect("JSON always serialises"),
+                    ));
+                    *response.status_mut() = http::StatusCode::NOT_FOUND;
+                    respond.send_response(response);
+                    continue;
+                }
                 let body = lists
                     .get(path.as_str())
                     .cloned()

@@ -7,16 +7,15 @@ pub mod fake;
 #[cfg(test)]
 mod tests;
 
-use crate::{ClusterError, Event, EventType, ObjectKey, Snapshot};
+use crate::{ClusterError, Event, EventType, ObjectKey, Problem, Snapshot};
 use ferrolb_api::kind::{Kind, UnknownKind};
 use ferrolb_api::objects::Object;
-use ferrolb_api::{v1beta1, v1beta2};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, Node, ObjectReference, Pod, Secret, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
@@ -40,11 +39,17 @@ struct WatchState {
 
 #[derive(Default)]
 struct KindState {
-    objects: BTreeMap<ObjectKey, Object>,
+    objects: BTreeMap<ObjectKey, Decoded>,
     /// Objects of an initial list (or relist) in progress.
-    pending: Option<BTreeMap<ObjectKey, Object>>,
+    pending: Option<BTreeMap<ObjectKey, Decoded>>,
     listed: bool,
+    /// The API server does not know the kind (its CRD is not installed): acted on as a kind
+    /// with no objects, so the others keep working, and reported.
+    absent: bool,
 }
+
+/// An object as the watcher got it: decoded, or why it could not be.
+type Decoded = Result<Object, String>;
 
 pub struct KubeCluster {
     client: Client,
@@ -91,77 +96,51 @@ impl KubeCluster {
         };
         let c = &client;
         let ns = namespace;
-        let mut tasks = vec![
+        let mut tasks: Vec<tokio::task::JoinHandle<()>> = vec![
             spawn_watch(Api::<Service>::all(c.clone()), all("Service"), |o| {
-                Object::Service(Arc::new(o))
+                Ok(Object::Service(Arc::new(o)))
             }),
             spawn_watch(
                 Api::<EndpointSlice>::all(c.clone()),
                 all("EndpointSlice"),
-                |o| Object::EndpointSlice(Arc::new(o)),
+                |o| Ok(Object::EndpointSlice(Arc::new(o))),
             ),
             spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |o| {
-                Object::Node(Arc::new(o))
+                Ok(Object::Node(Arc::new(o)))
             }),
             spawn_watch(Api::<Namespace>::all(c.clone()), all("Namespace"), |o| {
-                Object::Namespace(Arc::new(o))
+                Ok(Object::Namespace(Arc::new(o)))
             }),
             spawn_watch(
                 Api::<Secret>::namespaced(c.clone(), ns),
                 all("Secret"),
-                |o| Object::Secret(Arc::new(o)),
+                |o| Ok(Object::Secret(Arc::new(o))),
             ),
             spawn_watch(
                 Api::<ConfigMap>::namespaced(c.clone(), ns),
                 all("ConfigMap"),
-                |o| Object::ConfigMap(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::IPAddressPool>::namespaced(c.clone(), ns),
-                all("IPAddressPool"),
-                |o| Object::IPAddressPool(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::L2Advertisement>::namespaced(c.clone(), ns),
-                all("L2Advertisement"),
-                |o| Object::L2Advertisement(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::BGPAdvertisement>::namespaced(c.clone(), ns),
-                all("BGPAdvertisement"),
-                |o| Object::BGPAdvertisement(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::Community>::namespaced(c.clone(), ns),
-                all("Community"),
-                |o| Object::Community(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::BFDProfile>::namespaced(c.clone(), ns),
-                all("BFDProfile"),
-                |o| Object::BFDProfile(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta2::BGPPeer>::namespaced(c.clone(), ns),
-                all("BGPPeer"),
-                |o| Object::BGPPeer(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::ServiceL2Status>::namespaced(c.clone(), ns),
-                all("ServiceL2Status"),
-                |o| Object::ServiceL2Status(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::ServiceBGPStatus>::namespaced(c.clone(), ns),
-                all("ServiceBGPStatus"),
-                |o| Object::ServiceBGPStatus(Arc::new(o)),
-            ),
-            spawn_watch(
-                Api::<v1beta1::ConfigurationState>::namespaced(c.clone(), ns),
-                all("ConfigurationState"),
-                |o| Object::ConfigurationState(Arc::new(o)),
+                |o| Ok(Object::ConfigMap(Arc::new(o))),
             ),
         ];
+        // MetalLB's kinds are read as untyped objects and decoded one at a time: one object
+        // that does not decode (or a CRD that is missing) must not stop the whole watch.
+        for kind in [
+            Kind::IPAddressPool,
+            Kind::L2Advertisement,
+            Kind::BGPAdvertisement,
+            Kind::Community,
+            Kind::BFDProfile,
+            Kind::BGPPeer,
+            Kind::ServiceL2Status,
+            Kind::ServiceBGPStatus,
+            Kind::ConfigurationState,
+        ] {
+            let resource = resources::api_resource(kind);
+            let api = Api::<DynamicObject>::namespaced_with(c.clone(), ns, &resource);
+            tasks.push(spawn_watch(api, all(kind.name()), move |o| {
+                decode_dynamic(kind, &resource, o)
+            }));
+        }
         let expected_kinds = tasks.len();
         tasks.push(tokio::spawn(build_snapshots(
             state,
@@ -343,7 +322,7 @@ impl Drop for KubeCluster {
 fn spawn_watch<K>(
     api: Api<K>,
     (kind, state, changed): (&'static str, Arc<Mutex<WatchState>>, Arc<Notify>),
-    wrap: fn(K) -> Object,
+    decode: impl Fn(K) -> Decoded + Send + 'static,
 ) -> tokio::task::JoinHandle<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -352,11 +331,37 @@ where
         let mut events = watcher(api, watcher::Config::default())
             .default_backoff()
             .boxed();
+        let kind_of: Kind = kind.parse().expect("watched kinds are known kinds");
+        let key_of = |o: &K| {
+            let meta = o.meta();
+            ObjectKey::new(
+                kind_of,
+                meta.namespace.as_deref(),
+                meta.name.as_deref().unwrap_or(""),
+            )
+        };
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(event) => event,
                 Err(error) => {
-                    tracing::warn!(kind, %error, "watch failed; retrying");
+                    let absent = is_not_found(&error);
+                    let mut state = state
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let entry = state.kinds.entry(kind).or_default();
+                    if absent && !entry.absent {
+                        tracing::warn!(
+                            kind,
+                            "the API server does not know this kind (is its CRD installed?); acting without it and retrying"
+                        );
+                        entry.absent = true;
+                        entry.listed = true;
+                        entry.objects.clear();
+                        drop(state);
+                        changed.notify_one();
+                    } else if !absent {
+                        tracing::warn!(kind, %error, "watch failed; retrying");
+                    }
                     continue;
                 }
             };
@@ -365,8 +370,12 @@ where
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let entry = state.kinds.entry(kind).or_default();
             let keyed = |o: K| {
-                let object = wrap(o);
-                (ObjectKey::of(&object), object)
+                let key = key_of(&o);
+                let decoded = decode(o);
+                if let Err(reason) = &decoded {
+                    tracing::warn!(kind, object = %key, "skipped: {reason}");
+                }
+                (key, decoded)
             };
             match event {
                 watcher::Event::Init => entry.pending = Some(BTreeMap::new()),
@@ -380,19 +389,42 @@ where
                 watcher::Event::InitDone => {
                     entry.objects = entry.pending.take().unwrap_or_default();
                     entry.listed = true;
+                    entry.absent = false;
                 }
                 watcher::Event::Apply(o) => {
                     let (key, object) = keyed(o);
                     entry.objects.insert(key, object);
                 }
                 watcher::Event::Delete(o) => {
-                    entry.objects.remove(&ObjectKey::of(&wrap(o)));
+                    entry.objects.remove(&key_of(&o));
                 }
             }
             drop(state);
             changed.notify_one();
         }
     })
+}
+
+/// Whether a watch failed because the API server has no such resource (a CRD not installed).
+fn is_not_found(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.is_not_found(),
+        watcher::Error::WatchError(status) => status.is_not_found(),
+        _ => false,
+    }
+}
+
+/// One metallb.io object, decoded as the file store decodes it (a missing `spec` defaulted,
+/// the offending field named). List items may come without their type, so it is set first.
+fn decode_dynamic(kind: Kind, resource: &ApiResource, object: DynamicObject) -> Decoded {
+    let mut value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("apiVersion".into(), resource.api_version.clone().into());
+        fields.insert("kind".into(), kind.name().into());
+    }
+    Object::decode(value).map_err(|e| e.to_string())
 }
 
 /// Publishes a snapshot once every kind has been listed, and again after changes.
@@ -412,13 +444,39 @@ async fn build_snapshots(
             if state.kinds.len() < expected_kinds || !state.kinds.values().all(|k| k.listed) {
                 continue;
             }
+            let problem = |reason: String, object: Option<&ObjectKey>| Problem {
+                source: "kubernetes".into(),
+                document: None,
+                reason,
+                object: object.cloned(),
+            };
             Snapshot {
                 objects: state
                     .kinds
                     .values()
-                    .flat_map(|k| k.objects.clone())
+                    .flat_map(|k| k.objects.iter())
+                    .filter_map(|(key, o)| Some((key.clone(), o.as_ref().ok()?.clone())))
                     .collect(),
-                problems: Vec::new(),
+                problems: state
+                    .kinds
+                    .iter()
+                    .filter(|(_, k)| k.absent)
+                    .map(|(kind, _)| {
+                        problem(
+                            format!(
+                                "the API server does not know {kind} (is its CRD installed?); acting as if there were none"
+                            ),
+                            None,
+                        )
+                    })
+                    .chain(
+                        state
+                            .kinds
+                            .values()
+                            .flat_map(|k| k.objects.iter())
+                            .filter_map(|(key, o)| Some(problem(o.as_ref().err()?.clone(), Some(key)))),
+                    )
+                    .collect(),
                 skipped: Vec::new(),
                 sources: BTreeMap::new(),
                 synced: true,

@@ -267,3 +267,70 @@ async fn lists_the_speaker_pods_by_label_for_their_ips() {
         "{requests:?}"
     );
 }
+
+/// MetalLB's most common L2Advertisement has no `spec`; a broken object and a missing CRD must
+/// not stop the rest: each is reported, and everything else is acted on.
+#[tokio::test]
+async fn objects_are_decoded_one_at_a_time_and_a_missing_crd_stops_nothing() {
+    let ns = "/namespaces/metallb-system";
+    let l2 = format!("/apis/metallb.io/v1beta1{ns}/l2advertisements");
+    let pools = format!("/apis/metallb.io/v1beta1{ns}/ipaddresspools");
+    let peers = format!("/apis/metallb.io/v1beta2{ns}/bgppeers");
+    let lists = BTreeMap::from([
+        (
+            &*Box::leak(l2.into_boxed_str()),
+            // Items as a list returns them: without apiVersion and kind.
+            list(
+                "metallb.io/v1beta1",
+                serde_json::json!([
+                    {"metadata": {"name": "example", "namespace": "metallb-system", "resourceVersion": "1"}},
+                ]),
+            ),
+        ),
+        (
+            &*Box::leak(pools.into_boxed_str()),
+            list(
+                "metallb.io/v1beta1",
+                serde_json::json!([
+                    {"metadata": {"name": "good", "namespace": "metallb-system", "resourceVersion": "1"},
+                     "spec": {"addresses": ["198.51.100.0/24"]}},
+                    {"metadata": {"name": "broken", "namespace": "metallb-system", "resourceVersion": "1"},
+                     "spec": {"addresses": "198.51.100.0/24"}},
+                ]),
+            ),
+        ),
+        (&*Box::leak(peers.into_boxed_str()), serde_json::Value::Null),
+    ]);
+    let (cluster, _seen, _listed) = mock_cluster(lists);
+    let mut snapshots = cluster.snapshots();
+    tokio::time::timeout(Duration::from_secs(10), snapshots.wait_for(|s| s.synced))
+        .await
+        .expect("a missing CRD stalled the snapshot")
+        .unwrap();
+    let snapshot = snapshots.borrow().clone();
+    let key = |kind, name| ObjectKey::new(kind, Some("metallb-system"), name);
+    let Some(Object::L2Advertisement(l2)) = snapshot.get(&key(Kind::L2Advertisement, "example"))
+    else {
+        panic!("the spec-less L2Advertisement is missing: {snapshot:#?}");
+    };
+    assert_eq!(
+        l2.spec,
+        ferrolb_api::v1beta1::L2AdvertisementSpec::default()
+    );
+    assert!(snapshot.get(&key(Kind::IPAddressPool, "good")).is_some());
+    assert!(snapshot.get(&key(Kind::IPAddressPool, "broken")).is_none());
+    let problems: Vec<String> = snapshot.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems.iter().any(|p| p.starts_with(
+            "kubernetes: invalid IPAddressPool metallb-system/broken: spec.addresses: invalid type"
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("does not know BGPPeer (is its CRD installed?)")),
+        "{problems:#?}"
+    );
+}

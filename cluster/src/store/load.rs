@@ -195,6 +195,7 @@ impl Loader {
                     source: path.display().to_string(),
                     document: None,
                     reason: reason.clone(),
+                    object: None,
                 }),
             }
         }
@@ -220,6 +221,20 @@ impl Loader {
         })
     }
 
+    /// The key of an object written without a namespace, as [`default_namespace`] places it.
+    fn with_default_namespace(&self, key: &ObjectKey) -> ObjectKey {
+        let cluster_scoped = matches!(key.kind, Kind::Node | Kind::Namespace);
+        if cluster_scoped || key.namespace.as_deref().is_some_and(|ns| !ns.is_empty()) {
+            return key.clone();
+        }
+        let namespace = if key.kind.group() == "metallb.io" {
+            &self.namespace
+        } else {
+            "default"
+        };
+        ObjectKey::new(key.kind, Some(namespace), &key.name)
+    }
+
     /// Status files of the last load whose object no longer exists.
     pub(super) fn stale(&self) -> &[(PathBuf, ObjectKey)] {
         &self.stale
@@ -232,6 +247,7 @@ impl Loader {
                 source: source.clone(),
                 document: Some(index + 1),
                 reason,
+                object: None,
             };
             let mut object = match decoded {
                 Ok(object) if self.ignored.contains(&object.kind()) => continue,
@@ -241,7 +257,10 @@ impl Loader {
                     continue;
                 }
                 Err(e) => {
-                    snapshot.problems.push(problem(e.to_string()));
+                    snapshot.problems.push(Problem {
+                        object: e.key().map(|key| self.with_default_namespace(key)),
+                        ..problem(e.to_string())
+                    });
                     continue;
                 }
             };
@@ -352,6 +371,7 @@ fn read_user_file(path: &Path) -> Documents {
             0,
             Err(DecodeError::Invalid {
                 object: "file".into(),
+                key: None,
                 reason: e.to_string(),
             }),
         )],
@@ -413,6 +433,7 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
         source: path.display().to_string(),
         document: None,
         reason,
+        object: None,
     };
     let field = |pointer: &str| partial.pointer(pointer).and_then(|v| v.as_str());
     let kind = field("/kind").and_then(|k| k.parse::<Kind>().ok());
