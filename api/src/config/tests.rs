@@ -627,10 +627,20 @@ fn rejects_duplicate_peers_on_overlapping_nodes() {
         "spec.peerAddress",
         "already peers with the same router",
     );
-    // The same router from disjoint sets of nodes is fine.
+    // The same router from disjoint sets of nodes is fine, once Nodes show they are disjoint;
+    // with no Node to tell them apart, MetalLB refuses them, and so does FerroLB.
     let rack =
         |r: &str| format!("{PEER_OK}\n  nodeSelectors: [{{matchLabels: {{rack: \"{r}\"}}}}]");
-    build(&(peer("a", &rack("1")) + &peer("b", &rack("2")))).unwrap();
+    let peers = peer("a", &rack("1")) + &peer("b", &rack("2"));
+    rejects(
+        &peers,
+        "BGPPeer",
+        "b",
+        "spec.peerAddress",
+        "already peers with the same router",
+    );
+    let nodes = "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {rack: \"1\"}}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n2, labels: {rack: \"2\"}}\n---\n";
+    build(&(nodes.to_string() + &peers)).unwrap();
 }
 
 #[test]
@@ -654,4 +664,40 @@ fn reports_every_problem_at_once() {
 fn ignores_objects_of_other_namespaces() {
     let yaml = pool("a", &["198.51.100.0/24"]).replace("metallb-system", "elsewhere");
     assert!(build(&yaml).unwrap().pools.is_empty());
+}
+
+#[test]
+fn refuses_bfd_echo_on_a_peer_that_an_ipv6_pool_is_advertised_to() {
+    let echo = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo, namespace: metallb-system}\nspec:\n  echoMode: true\n---\n";
+    let peers = peer("a", &format!("{PEER_OK}\n  bfdProfile: echo"))
+        + &peer(
+            "b",
+            "  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.2",
+        );
+    let v6 = pool("v6", &["2001:db8::/64"]);
+    let v4 = pool("v4", &["198.51.100.0/24"]);
+    // To every peer, or to the echo peer by name: refused.
+    for spec in [
+        "  ipAddressPools: [v6]",
+        "  ipAddressPools: [v6]\n  peers: [a]",
+    ] {
+        rejects(
+            &(echo.to_string() + &peers + &v6 + &v4 + &bgp_adv("adv", spec)),
+            "BGPPeer",
+            "a",
+            "spec.bfdProfile",
+            "BFD echo mode with IPv6 routes is not possible",
+        );
+    }
+    // The IPv6 pool only to the other peer, or only IPv4 to the echo peer: fine.
+    build(
+        &(echo.to_string()
+            + &peers
+            + &v6
+            + &v4
+            + &bgp_adv("adv", "  ipAddressPools: [v6]\n  peers: [b]")),
+    )
+    .unwrap();
+    build(&(echo.to_string() + &peers + &v6 + &v4 + &bgp_adv("adv", "  ipAddressPools: [v4]")))
+        .unwrap();
 }

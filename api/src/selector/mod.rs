@@ -29,9 +29,23 @@ impl Selector {
                 BTreeSet::from([value.clone()]),
             ));
         }
+        // The same expression twice (values in any order) is refused, as MetalLB refuses it:
+        // it is a mistake, never a meaning.
+        let mut expressions: Vec<Requirement> = Vec::new();
         for expression in selector.match_expressions.iter().flatten() {
-            requirements.push(requirement(expression)?);
+            let requirement = requirement(expression)?;
+            if expressions.contains(&requirement) {
+                return Err(format!(
+                    "duplicate definition of match expressions {:?}",
+                    Selector {
+                        requirements: vec![requirement]
+                    }
+                    .to_string()
+                ));
+            }
+            expressions.push(requirement);
         }
+        requirements.extend(expressions);
         requirements.sort();
         Ok(Selector { requirements })
     }
@@ -257,6 +271,34 @@ mod tests {
             .unwrap_err();
             assert!(err.contains(reason), "{err}");
         }
+    }
+
+    /// MetalLB refuses one expression written twice, also with its values in another order;
+    /// two expressions on one key that differ are a meaning, and stay.
+    #[test]
+    fn rejects_an_expression_written_twice() {
+        let twice = |a: LabelSelectorRequirement, b: LabelSelectorRequirement| {
+            Selector::new(&LabelSelector {
+                match_expressions: Some(vec![a, b]),
+                ..Default::default()
+            })
+        };
+        let err = twice(
+            expr("zone", "In", &["a", "b"]),
+            expr("zone", "In", &["b", "a"]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            r#"duplicate definition of match expressions "zone in (a,b)""#
+        );
+        assert!(twice(expr("zone", "Exists", &[]), expr("zone", "Exists", &[])).is_err());
+        twice(
+            expr("zone", "In", &["a", "b"]),
+            expr("zone", "NotIn", &["b"]),
+        )
+        .unwrap();
+        twice(expr("zone", "In", &["a"]), expr("zone", "In", &["a", "b"])).unwrap();
     }
 
     #[test]

@@ -55,3 +55,41 @@ impl Builder<'_> {
         profiles
     }
 }
+
+impl Builder<'_> {
+    /// BFD echo cannot serve a session that carries IPv6 routes, so MetalLB refuses a peer
+    /// with an echo profile that a BGPAdvertisement of an IPv6 pool reaches; FerroLB too.
+    pub(super) fn refuse_echo_towards_ipv6(
+        &mut self,
+        pools: &BTreeMap<String, Pool>,
+        peers: &BTreeMap<String, Peer>,
+        bfd_profiles: &BTreeMap<String, BfdProfile>,
+    ) {
+        let echoes = |peer: &Peer| {
+            peer.bfd_profile
+                .as_ref()
+                .and_then(|name| bfd_profiles.get(name))
+                .is_some_and(|profile| profile.echo_mode)
+        };
+        for pool in pools.values() {
+            if !pool.families().contains(&Family::V6) {
+                continue;
+            }
+            for advertisement in &pool.bgp_advertisements {
+                for peer in peers.values().filter(|p| echoes(p)) {
+                    if advertisement.peers.is_empty() || advertisement.peers.contains(&peer.name) {
+                        self.error(
+                            PEER,
+                            &peer.name,
+                            "spec.bfdProfile",
+                            format!(
+                                "BFD echo mode with IPv6 routes is not possible: BGPAdvertisement {:?} sends the IPv6 pool {:?} to this peer",
+                                advertisement.name, pool.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

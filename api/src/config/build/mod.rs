@@ -30,6 +30,7 @@ pub(super) fn build(objects: &ConfigObjects) -> Result<Config, Vec<ConfigError>>
     builder.attach_l2_advertisements(&mut pools);
     builder.attach_bgp_advertisements(&mut pools, &aliases);
     let peers = builder.peers(&bfd_profiles);
+    builder.refuse_echo_towards_ipv6(&pools, &peers, &bfd_profiles);
     if builder.errors.is_empty() {
         Ok(Config {
             pools,

@@ -18,11 +18,15 @@ impl Builder<'_> {
             let Some(peer) = peer.filter(|_| self.errors.len() == before) else {
                 continue;
             };
+            // With no Node objects to tell them apart, two peers of one router are refused
+            // whatever their node selectors, as MetalLB refuses them.
             let nodes = self.objects.nodes.as_deref();
             if let Some(twin) = peers.values().find(|other| {
                 other.endpoint == peer.endpoint
                     && other.vrf == peer.vrf
-                    && nodes_overlap(&other.node_selectors, &peer.node_selectors, nodes)
+                    && nodes.is_none_or(|nodes| {
+                        nodes_overlap(&other.node_selectors, &peer.node_selectors, Some(nodes))
+                    })
             }) {
                 self.error(PEER, &name, "spec.peerAddress", format!(
                     "duplicate peer: BGPPeer {:?} already peers with the same router from the same nodes",
