@@ -8,6 +8,8 @@ pub const IP_ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
 const PREFIX: &str = "metallb.io/";
 const OLD_PREFIX: &str = "metallb.universe.tf/";
 const LOAD_BALANCER_IPS: &str = "loadBalancerIPs";
+/// The requested-IPs annotation, as users write it.
+pub const LOAD_BALANCER_IPS_KEY: &str = "metallb.io/loadBalancerIPs";
 const ADDRESS_POOL: &str = "address-pool";
 const ALLOW_SHARED_IP: &str = "allow-shared-ip";
 
@@ -36,6 +38,11 @@ pub enum AnnotationError {
     },
     #[error("invalid {key} annotation: empty")]
     Empty { key: String },
+    /// MetalLB refuses a Service that asks for IPs in two places rather than pick one.
+    #[error(
+        "the Service asks for IPs both with the {key} annotation and spec.loadBalancerIP; keep one"
+    )]
+    BothRequests { key: String },
 }
 
 impl ServiceAnnotations {

@@ -33,9 +33,13 @@ pub fn request(
         ServiceAnnotations::parse(service.metadata.annotations.as_ref().unwrap_or(&empty))?;
     let spec = service.spec.clone().unwrap_or_default();
     let mut requested_ips = annotations.requested_ips.clone();
-    if requested_ips.is_empty()
-        && let Some(ip) = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty())
-    {
+    let spec_ip = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty());
+    if !requested_ips.is_empty() && spec_ip.is_some() {
+        return Err(AnnotationError::BothRequests {
+            key: ferrolb_api::annotations::LOAD_BALANCER_IPS_KEY.into(),
+        });
+    }
+    if let Some(ip) = spec_ip {
         let ip = ip.parse().map_err(|_| AnnotationError::InvalidIp {
             key: "spec.loadBalancerIP".into(),
             value: ip.to_string(),

@@ -259,18 +259,21 @@ fn pools_are_chosen_by_service_allocation_priority_then_auto_assign() {
 #[test]
 fn dual_stack_services() {
     let mut run = StoreRun::new();
+    // b-dual holds one address of each family: the RequireDualStack Service (first by name)
+    // takes them, and the PreferDualStack one, finding no pool with both families left,
+    // takes its primary family's pool.
     run.write(
         "pools.yaml",
         &(pool("a-v4", "198.51.100.0/30", "")
-            + &pool("b-dual", "203.0.113.0/30, 2001:db8::/126", "")),
+            + &pool("b-dual", "203.0.113.0/32, 2001:db8::/128", "")),
     );
     run.write(
         "services.yaml",
-        &(service("demo", "require", &[], "  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv6, IPv4]\n  ports: [{port: 80}]\n")
+        &(service("demo", "a-require", &[], "  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv6, IPv4]\n  ports: [{port: 80}]\n")
             + &service("demo", "prefer", &[], "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv4, IPv6]\n  ports: [{port: 80}]\n")),
     );
     run.start_controller(&[]);
-    let s = run.wait_service("demo", "require", "allocation", has_ip);
+    let s = run.wait_service("demo", "a-require", "allocation", has_ip);
     assert_eq!(
         ingress(&s),
         ["2001:db8::", "203.0.113.0"],
@@ -282,7 +285,7 @@ fn dual_stack_services() {
     run.write(
         "pools.yaml",
         &(pool("a-v4", "198.51.100.0/30, 2001:db8:1::/126", "")
-            + &pool("b-dual", "203.0.113.0/30, 2001:db8::/126", "")),
+            + &pool("b-dual", "203.0.113.0/32, 2001:db8::/128", "")),
     );
     let s = run.wait_service("demo", "prefer", "the IPv6 address", |s| {
         ingress(s).len() == 2
@@ -675,4 +678,64 @@ fn metallbs_documented_layer2_setup_runs_and_an_unreadable_object_blocks_nobody(
         ingress(&run.service("demo", "a").unwrap()),
         ["192.168.1.240"]
     );
+}
+
+/// Where MetalLB refuses a Service, FerroLB refuses it too, with a Warning Event saying why.
+#[test]
+fn requests_metallb_refuses_are_refused_with_the_reason() {
+    let mut run = StoreRun::new();
+    run.write(
+        "pools.yaml",
+        &(pool(
+            "gold",
+            "198.51.100.0/30",
+            "  serviceAllocation:\n    serviceSelectors: [{matchLabels: {tier: gold}}]\n",
+        ) + &pool("dual", "203.0.113.0/30, 2001:db8::/126", "")),
+    );
+    run.write(
+        "services.yaml",
+        &(service("demo", "by-ip", &[("metallb.io/loadBalancerIPs", "198.51.100.1")], "")
+            + &service("demo", "by-spec", &[], "  loadBalancerIP: 198.51.100.2\n  ports: [{port: 80}]\n")
+            + &service("demo", "by-pool", &[("metallb.io/address-pool", "gold")], "")
+            + &service("demo", "both", &[("metallb.io/loadBalancerIPs", "203.0.113.1")], "  loadBalancerIP: 203.0.113.2\n  ports: [{port: 80}]\n")
+            + &service("demo", "half", &[("metallb.io/loadBalancerIPs", "203.0.113.3")], "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv4, IPv6]\n  ports: [{port: 80}]\n")
+            + &service("demo", "fine", &[], "")),
+    );
+    run.start_controller(&[]);
+    run.wait_service("demo", "fine", "allocation", has_ip);
+    for name in ["by-ip", "by-spec", "by-pool"] {
+        let message = run.wait_event(name, "AllocationFailed");
+        assert!(
+            message.contains("pool \"gold\" does not serve this Service"),
+            "{name}: {message}"
+        );
+    }
+    assert!(
+        run.wait_event("both", "AllocationFailed").contains(
+            "both with the metallb.io/loadBalancerIPs annotation and spec.loadBalancerIP"
+        )
+    );
+    assert!(
+        run.wait_event("half", "AllocationFailed")
+            .contains("a dual-stack Service requests one IP of each family")
+    );
+    for name in ["by-ip", "by-spec", "by-pool", "both", "half"] {
+        assert!(
+            !has_ip(&run.service("demo", name).unwrap()),
+            "{name} got an IP"
+        );
+    }
+    // Once the Service carries the label the pool selects, its requested IP is given.
+    run.write(
+        "services.yaml",
+        &service(
+            "demo",
+            "by-ip",
+            &[("metallb.io/loadBalancerIPs", "198.51.100.1")],
+            "",
+        )
+        .replace("  name: by-ip\n", "  name: by-ip\n  labels: {tier: gold}\n"),
+    );
+    let s = run.wait_service("demo", "by-ip", "allocation", has_ip);
+    assert_eq!(ingress(&s), ["198.51.100.1"]);
 }

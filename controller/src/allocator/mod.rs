@@ -47,6 +47,16 @@ pub enum AllocationError {
     SplitAcrossPools(Vec<IpAddr>),
     #[error("no available IPs{0}")]
     NoAvailableIps(String),
+    /// MetalLB's rule: a requested IP or pool is given only if the pool's serviceAllocation
+    /// selects the Service.
+    #[error("pool {0:?} does not serve this Service (its serviceAllocation does not select it)")]
+    NotSelectedByPool(String),
+    /// MetalLB's rule: a Service with two cluster IPs that asks for IPs asks for one of each
+    /// family.
+    #[error(
+        "requested IPs {ips:?} do not match the Service's IP families ({families}): a dual-stack Service requests one IP of each family"
+    )]
+    DualStackRequestNotDual { ips: Vec<IpAddr>, families: String },
 }
 
 /// What happened to a Service's assignment.
@@ -304,7 +314,7 @@ impl Allocator {
             return true;
         }
         let request = Request::reservation(key, ips);
-        self.claim(&request, ips).is_ok()
+        self.claim_in_any_pool(&request, ips).is_ok()
     }
 
     /// Whether IPs a Service holds still match what it asks for (families, requested IPs).
@@ -353,8 +363,34 @@ impl Allocator {
         true
     }
 
-    /// Gives a Service exactly `ips`, which must be free or shareable with it.
+    /// Gives a Service exactly `ips`, which must be free or shareable with it, in a pool that
+    /// serves it.
     pub fn claim(
+        &mut self,
+        request: &Request,
+        ips: &[IpAddr],
+    ) -> Result<Assignment, AllocationError> {
+        let assignment = self.claim_in_any_pool(request, ips)?;
+        if !self.serves(&assignment.pool, request) {
+            self.release(&request.key);
+            return Err(AllocationError::NotSelectedByPool(
+                assignment.pool.to_string(),
+            ));
+        }
+        Ok(assignment)
+    }
+
+    /// Whether a pool's serviceAllocation (if any) selects the Service.
+    fn serves(&self, pool: &str, request: &Request) -> bool {
+        self.pools
+            .get(pool)
+            .and_then(|state| state.pool.allocation.as_ref())
+            .is_none_or(|allocation| request.matches(allocation))
+    }
+
+    /// [`Allocator::claim`] whatever the pool's serviceAllocation says: for holding the IPs of
+    /// a Service whose request cannot be read.
+    fn claim_in_any_pool(
         &mut self,
         request: &Request,
         ips: &[IpAddr],
@@ -404,6 +440,7 @@ impl Allocator {
     /// Allocates for a Service that holds nothing: its requested IPs, or the lowest free
     /// addresses of the first pool (in MetalLB's order) that has all the families it needs.
     pub fn allocate(&mut self, request: &Request) -> Result<Assignment, AllocationError> {
+        let families = request.families();
         if !request.requested_ips.is_empty() {
             if !self.fits(request, &request.requested_ips) {
                 return Err(AllocationError::WrongFamilies {
@@ -411,20 +448,47 @@ impl Allocator {
                     families: request.describe_families(),
                 });
             }
+            if request.policy == FamilyPolicy::PreferDualStack
+                && request.requested_ips.len() < families.len()
+            {
+                return Err(AllocationError::DualStackRequestNotDual {
+                    ips: request.requested_ips.clone(),
+                    families: request.describe_families(),
+                });
+            }
             return self.claim(request, &request.requested_ips);
         }
-        let candidates: Vec<Arc<str>> = match &request.pool {
+        let groups: Vec<Vec<Arc<str>>> = match &request.pool {
             Some(name) => match self.pools.get(name) {
-                Some(state) => vec![state.name.clone()],
+                Some(_) if !self.serves(name, request) => {
+                    return Err(AllocationError::NotSelectedByPool(name.clone()));
+                }
+                Some(state) => vec![vec![state.name.clone()]],
                 None => return Err(AllocationError::UnknownPool(name.clone())),
             },
-            None => self.pool_order(request),
+            None => self.pool_groups(request).into(),
         };
-        for pool in &candidates {
-            if let Some(assignment) = self.allocate_in(request, pool) {
-                return Ok(assignment);
+        // A PreferDualStack Service with two cluster IPs looks, in each group, for a pool
+        // with both families first, then one with its primary family, then the other: as
+        // MetalLB does. A named pool gives what it has.
+        let dual_preference = request.policy == FamilyPolicy::PreferDualStack
+            && families.len() == 2
+            && request.pool.is_none();
+        let passes: Vec<Vec<Family>> = if dual_preference {
+            vec![families.clone(), vec![families[0]], vec![families[1]]]
+        } else {
+            vec![Vec::new()]
+        };
+        for group in &groups {
+            for pass in &passes {
+                for pool in group {
+                    if let Some(assignment) = self.allocate_in(request, pool, pass) {
+                        return Ok(assignment);
+                    }
+                }
             }
         }
+        let candidates: Vec<&Arc<str>> = groups.iter().flatten().collect();
         let detail = if candidates.is_empty() {
             ": no pool serves this Service".to_string()
         } else {
@@ -436,9 +500,16 @@ impl Allocator {
     /// Pools for automatic allocation, in MetalLB's order: those whose serviceAllocation selects
     /// the Service by priority (lower first, unset last), then the other autoAssign pools;
     /// ties broken by name.
+    #[cfg(test)]
     fn pool_order(&self, request: &Request) -> Vec<Arc<str>> {
+        self.pool_groups(request).concat()
+    }
+
+    /// [MetalLB's order](Allocator::pool_order), as its two groups: the pools whose
+    /// serviceAllocation selects the Service, and the general ones.
+    fn pool_groups(&self, request: &Request) -> [Vec<Arc<str>>; 2] {
         let mut selected: Vec<(i64, &Arc<str>)> = Vec::new();
-        let mut general: Vec<&Arc<str>> = Vec::new();
+        let mut general: Vec<Arc<str>> = Vec::new();
         for state in self.pools.values().filter(|s| s.pool.auto_assign) {
             match &state.pool.allocation {
                 Some(allocation) => {
@@ -451,21 +522,33 @@ impl Allocator {
                         selected.push((priority, &state.name));
                     }
                 }
-                None => general.push(&state.name),
+                None => general.push(state.name.clone()),
             }
         }
         selected.sort();
-        selected
-            .into_iter()
-            .map(|(_, n)| n.clone())
-            .chain(general.into_iter().cloned())
-            .collect()
+        [
+            selected.into_iter().map(|(_, n)| n.clone()).collect(),
+            general,
+        ]
     }
 
-    fn allocate_in(&mut self, request: &Request, pool: &str) -> Option<Assignment> {
+    /// The Service's families from `pool`, or exactly `only` when not empty (all of them
+    /// or nothing).
+    fn allocate_in(
+        &mut self,
+        request: &Request,
+        pool: &str,
+        only: &[Family],
+    ) -> Option<Assignment> {
         let state = self.pools.get(pool)?;
         let name = state.name.clone();
         let wanted: Vec<Family> = match request.policy {
+            _ if !only.is_empty() => {
+                if !only.iter().all(|f| state.has_family(*f)) {
+                    return None;
+                }
+                only.to_vec()
+            }
             FamilyPolicy::PreferDualStack => request
                 .families()
                 .into_iter()

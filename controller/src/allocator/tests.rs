@@ -200,9 +200,113 @@ fn dual_stack_policies() {
     let got = a.allocate(&require).unwrap();
     assert_eq!(&*got.pool, "z-dual");
     assert_eq!(got.ips, vec![ip("203.0.113.0"), ip("2001:db8::")]);
+    // MetalLB prefers a pool with both families over the first pool by name.
     let mut prefer = request("p");
     prefer.policy = FamilyPolicy::PreferDualStack;
-    assert_eq!(a.allocate(&prefer).unwrap().ips, vec![ip("198.51.100.0")]);
+    assert_eq!(
+        a.allocate(&prefer).unwrap().ips,
+        vec![ip("203.0.113.1"), ip("2001:db8::1")]
+    );
+}
+
+/// MetalLB's order for a PreferDualStack Service with two cluster IPs: within each group of
+/// pools, one with both families, then one with the primary family, then one with the other.
+#[test]
+fn prefer_dual_stack_takes_both_families_then_the_primary_then_the_other() {
+    let mut a = Allocator::new(&config(
+        &(pool("a-v6", "2001:db8:a::/127", "")
+            + &pool("b-v4", "198.51.100.0/31", "")
+            + &pool("c-dual", "203.0.113.0/32, 2001:db8:c::/128", "")),
+    ));
+    let prefer = |name: &str, primary: Family| {
+        let mut r = Request::single_stack(ServiceKey::new("default", name), primary);
+        r.policy = FamilyPolicy::PreferDualStack;
+        r.ip_families = match primary {
+            Family::V4 => vec![Family::V4, Family::V6],
+            Family::V6 => vec![Family::V6, Family::V4],
+        };
+        r
+    };
+    let first = a.allocate(&prefer("first", Family::V4)).unwrap();
+    assert_eq!(&*first.pool, "c-dual");
+    // c-dual is full: the primary family's pool, though a-v6 comes first by name.
+    let second = a.allocate(&prefer("second", Family::V4)).unwrap();
+    assert_eq!(
+        (&*second.pool, second.ips),
+        ("b-v4", vec![ip("198.51.100.0")])
+    );
+    let third = a.allocate(&prefer("third", Family::V6)).unwrap();
+    assert_eq!(&*third.pool, "a-v6");
+    // No pool with the primary family left: the other family's.
+    a.allocate(&prefer("fourth", Family::V4)).unwrap();
+    let fifth = a.allocate(&prefer("fifth", Family::V4)).unwrap();
+    assert_eq!(
+        (&*fifth.pool, fifth.ips),
+        ("a-v6", vec![ip("2001:db8:a::1")])
+    );
+}
+
+/// MetalLB refuses one requested address for a Service with two cluster IPs.
+#[test]
+fn a_dual_stack_prefer_service_requests_both_families_or_nothing() {
+    let mut a = Allocator::new(&config(&pool("dual", "203.0.113.0/30, 2001:db8::/126", "")));
+    let mut r = request("p");
+    r.policy = FamilyPolicy::PreferDualStack;
+    r.ip_families = vec![Family::V4, Family::V6];
+    r.requested_ips = vec![ip("203.0.113.2")];
+    assert!(matches!(
+        a.allocate(&r),
+        Err(AllocationError::DualStackRequestNotDual { .. })
+    ));
+    r.requested_ips = vec![ip("203.0.113.2"), ip("2001:db8::2")];
+    assert_eq!(a.allocate(&r).unwrap().ips.len(), 2);
+    // On a single-stack cluster (one cluster IP), one address is the whole request.
+    let mut single = request("s");
+    single.policy = FamilyPolicy::PreferDualStack;
+    single.ip_families = vec![Family::V4];
+    single.requested_ips = vec![ip("203.0.113.1")];
+    a.allocate(&single).unwrap();
+}
+
+/// MetalLB gives a requested IP, or an IP of a pool named by annotation, only when the pool's
+/// serviceAllocation selects the Service; a Service holding IPs of a pool that stops selecting
+/// it moves to one that does.
+#[test]
+fn requested_ips_and_pools_only_from_pools_that_serve_the_service() {
+    let mut a = Allocator::new(&config(
+        &(pool(
+            "gold",
+            "198.51.100.0/30",
+            "  serviceAllocation:\n    serviceSelectors: [{matchLabels: {tier: gold}}]\n",
+        ) + &pool("general", "203.0.113.0/30", "")),
+    ));
+    let mut by_ip = request("by-ip");
+    by_ip.requested_ips = vec![ip("198.51.100.1")];
+    assert_eq!(
+        a.allocate(&by_ip),
+        Err(AllocationError::NotSelectedByPool("gold".into()))
+    );
+    assert!(
+        a.assignment(&by_ip.key).is_none(),
+        "nothing held after a refusal"
+    );
+    let mut by_pool = request("by-pool");
+    by_pool.pool = Some("gold".into());
+    assert_eq!(
+        a.allocate(&by_pool),
+        Err(AllocationError::NotSelectedByPool("gold".into()))
+    );
+    by_ip.labels.insert("tier".into(), "gold".into());
+    assert_eq!(a.allocate(&by_ip).unwrap().ips, vec![ip("198.51.100.1")]);
+    // The label goes: the requested IP cannot be kept, and is refused again.
+    by_ip.labels.clear();
+    assert!(a.keep(&by_ip, &[], None).is_none());
+    assert_eq!(
+        a.ensure(&by_ip, &[], None),
+        Err(AllocationError::NotSelectedByPool("gold".into()))
+    );
+    // A broken Service's status IPs are still held against newcomers, whatever the pool.
+    assert!(a.reserve(&ServiceKey::new("default", "broken"), &[ip("198.51.100.2")]));
 }
 
 #[test]
