@@ -31,6 +31,9 @@ pub enum EventReason {
     /// An object could not be read (a field of the wrong type, a missing required field): it
     /// is left out, and everything else goes on.
     InvalidObject,
+    /// A Service was given IPs from a pool that no advertisement selects: nothing announces
+    /// them (MetalLB gives them silently).
+    NotAnnounced,
 }
 
 impl EventReason {
@@ -45,6 +48,7 @@ impl EventReason {
             EventReason::NotHonoured => "notHonoured",
             EventReason::SessionDown => "sessionDown",
             EventReason::InvalidObject => "InvalidObject",
+            EventReason::NotAnnounced => "NotAnnounced",
         }
     }
 
@@ -58,6 +62,7 @@ impl EventReason {
                 | EventReason::NotHonoured
                 | EventReason::SessionDown
                 | EventReason::InvalidObject
+                | EventReason::NotAnnounced
         )
     }
 }

@@ -57,7 +57,8 @@ async fn main() -> anyhow::Result<()> {
     'passes: loop {
         health.beat();
         let snapshot = snapshots.borrow_and_update().clone();
-        let actions = controller.reconcile(&snapshot);
+        // The wall clock, read in this shell: it only dates the conditions written.
+        let actions = controller.reconcile(&snapshot, k8s_openapi::jiff::Timestamp::now());
         if snapshot.synced {
             metrics.record(&actions.usage, actions.config_errors.is_empty());
         }

@@ -14,7 +14,8 @@ use ferrolb_api::status_partial::StatusPartial;
 use ferrolb_api::v1beta1::{ConfigurationResult, ConfigurationStateStatus, IPAddressPoolStatus};
 use ferrolb_cluster::{Event, EventTarget, ObjectKey, Snapshot};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -57,7 +58,8 @@ impl Controller {
         }
     }
 
-    pub fn reconcile(&mut self, snapshot: &Snapshot) -> Actions {
+    /// One pass; `now` dates the conditions it writes.
+    pub fn reconcile(&mut self, snapshot: &Snapshot, now: Timestamp) -> Actions {
         let mut actions = Actions::default();
         // Before the first complete listing, an empty snapshot would look like a cluster with
         // no pools, and clear every Service: never act on it.
@@ -82,7 +84,7 @@ impl Controller {
             }
         }
         self.report_unreadable(snapshot, &mut actions);
-        self.configuration_state(snapshot, &mut actions);
+        self.configuration_state(snapshot, &mut actions, now);
         let Some(config) = self.config.clone() else {
             return actions;
         };
@@ -269,6 +271,18 @@ impl Controller {
                 .applies
                 .push(service_partial(svc, Some(&assignment)));
         }
+        let unannounced = self
+            .config
+            .as_ref()
+            .and_then(|c| c.pools.get(&*assignment.pool))
+            .is_some_and(|pool| !pool.is_announced());
+        if unannounced {
+            let message = format!(
+                "Pool {} is selected by no L2Advertisement and no BGPAdvertisement: nothing announces this Service's IPs",
+                assignment.pool
+            );
+            self.report_once(actions, key, svc, EventReason::NotAnnounced, message);
+        }
     }
 
     /// Publishes an Event unless the same one was already published for this Service: a
@@ -322,7 +336,10 @@ impl Controller {
 
     /// The `controller` ConfigurationState: Valid, or Invalid with the configuration's errors
     /// and the objects that could not be read (left out while the rest is in force).
-    fn configuration_state(&self, snapshot: &Snapshot, actions: &mut Actions) {
+    ///
+    /// Pools no advertisement selects are valid (MetalLB gives their IPs), but said in a
+    /// `NotAnnounced` condition, since nothing will answer for those IPs.
+    fn configuration_state(&self, snapshot: &Snapshot, actions: &mut Actions, now: Timestamp) {
         let lines: Vec<String> = actions
             .config_errors
             .iter()
@@ -334,6 +351,18 @@ impl Controller {
         } else {
             (ConfigurationResult::Invalid, lines.join("\n"))
         };
+        let unannounced: Vec<String> = self
+            .config
+            .iter()
+            .flat_map(|c| c.pools.values())
+            .filter(|pool| !pool.is_announced())
+            .map(|pool| {
+                format!(
+                    "IPAddressPool {:?} is selected by no L2Advertisement and no BGPAdvertisement: its IPs are given but never announced",
+                    pool.name
+                )
+            })
+            .collect();
         let current = snapshot.objects.values().find_map(|o| match o {
             ferrolb_api::objects::Object::ConfigurationState(s)
                 if s.metadata.name.as_deref() == Some("controller")
@@ -343,12 +372,33 @@ impl Controller {
             }
             _ => None,
         });
-        if current
+        let unannounced = unannounced.join("\n");
+        let current_condition = current
             .as_ref()
-            .is_some_and(|s| s.result == Some(result) && s.error_summary == summary)
-        {
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "NotAnnounced"));
+        if current.as_ref().is_some_and(|s| {
+            s.result == Some(result)
+                && s.error_summary == summary
+                && current_condition.map(|c| c.message.as_str())
+                    == (!unannounced.is_empty()).then_some(unannounced.as_str())
+        }) {
             return;
         }
+        let conditions = if unannounced.is_empty() {
+            Vec::new()
+        } else {
+            vec![Condition {
+                type_: "NotAnnounced".into(),
+                status: "True".into(),
+                reason: "NoAdvertisement".into(),
+                // Since when: kept while the message is unchanged.
+                last_transition_time: current_condition
+                    .filter(|c| c.message == unannounced)
+                    .map_or(Time(now), |c| c.last_transition_time.clone()),
+                message: unannounced,
+                observed_generation: None,
+            }]
+        };
         let metadata = ObjectMeta {
             name: Some("controller".into()),
             namespace: Some(self.namespace.clone()),
@@ -362,7 +412,7 @@ impl Controller {
         let status = ConfigurationStateStatus {
             result: Some(result),
             error_summary: summary,
-            conditions: Vec::new(),
+            conditions,
         };
         let partial = StatusPartial::new(Kind::ConfigurationState, metadata, status);
         actions.applies.push(partial.to_json());

@@ -48,7 +48,8 @@ async fn a_pass_writes_status_annotation_counters_state_and_an_event() {
     .unwrap();
     let snapshot = snapshots.borrow().clone();
 
-    let actions = Controller::new("metallb-system", None).reconcile(&snapshot);
+    let actions = Controller::new("metallb-system", None)
+        .reconcile(&snapshot, k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
     assert!(
         Writer::default()
             .execute(

@@ -739,3 +739,35 @@ fn requests_metallb_refuses_are_refused_with_the_reason() {
     let s = run.wait_service("demo", "by-ip", "allocation", has_ip);
     assert_eq!(ingress(&s), ["198.51.100.1"]);
 }
+
+/// As in MetalLB, a pool no advertisement selects still gives IPs; unlike MetalLB, the Service
+/// and the ConfigurationState say nothing will announce them.
+#[test]
+fn a_pool_no_advertisement_selects_gives_ips_and_says_they_are_not_announced() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("silent", "198.51.100.0/30", ""));
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&[]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    let message = run.wait_event("a", "NotAnnounced");
+    assert!(
+        message.contains("Pool silent is selected by no L2Advertisement"),
+        "{message}"
+    );
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let state = configuration_state(&run)?;
+        (state.contains("Valid")
+            && state.contains("NotAnnounced")
+            && state.contains("IPAddressPool \"silent\" is selected by no"))
+        .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no NotAnnounced condition: {:?}", configuration_state(&run)));
+    run.write(
+        "l2.yaml",
+        "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: all, namespace: metallb-system}\n",
+    );
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        (!configuration_state(&run)?.contains("NotAnnounced")).then_some(())
+    })
+    .expect("the condition goes once an advertisement selects the pool");
+}

@@ -67,6 +67,11 @@ impl Pool {
         self.ranges.iter().any(|r| r.contains(ip))
     }
 
+    /// Whether some advertisement announces the pool's IPs.
+    pub fn is_announced(&self) -> bool {
+        !self.l2_advertisements.is_empty() || !self.bgp_advertisements.is_empty()
+    }
+
     pub fn families(&self) -> BTreeSet<Family> {
         self.ranges.iter().map(AddressRange::family).collect()
     }
