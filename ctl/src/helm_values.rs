@@ -2,8 +2,9 @@
 //! checks the settings FerroLB maps onto its own flags, and the shape of the rest.
 use yaml_serde::Value;
 
-/// Top-level keys of MetalLB's chart values.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+/// Top-level keys of MetalLB's chart values, from 0.13 to the current chart (`tls`,
+/// `frr-k8s` and `networkpolicies` came after 0.15).
+const TOP_LEVEL_KEYS: [&str; 13] = [
     "imagePullSecrets",
     "nameOverride",
     "fullnameOverride",
@@ -14,6 +15,9 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "speaker",
     "crds",
     "frrk8s",
+    "tls",
+    "frr-k8s",
+    "networkpolicies",
 ];
 
 const LOG_LEVELS: [&str; 6] = ["all", "debug", "info", "warn", "error", "none"];
@@ -101,6 +105,31 @@ pub fn check(values: &Value) -> Vec<String> {
     // FRR mode needs no counterpart: the speaker speaks BGP (with BFD and graceful restart)
     // itself, so `speaker.frr` is read only for its type.
     expect_bool(&mut problems, &speaker["frr"], "speaker.frr", "enabled");
+    // MetalLB's TLS settings for the metrics endpoints: strings, whatever FerroLB makes of them.
+    for field in [
+        "cipherSuites",
+        "curvePreferences",
+        "minVersion",
+        "controllerMetricsTLSSecret",
+        "speakerMetricsTLSSecret",
+    ] {
+        if let Some(value) = present(&values["tls"][field])
+            && !value.is_string()
+        {
+            problems.push(format!("tls.{field}: must be a string"));
+        }
+    }
+    let policies = &values["networkpolicies"];
+    expect_bool(&mut problems, policies, "networkpolicies", "enabled");
+    expect_bool(&mut problems, policies, "networkpolicies", "defaultDeny");
+    if let Some(port) = present(&policies["apiPort"])
+        && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+    {
+        problems.push(format!(
+            "networkpolicies.apiPort: {} is not a port number",
+            display(port)
+        ));
+    }
     let crds = &values["crds"];
     expect_bool(&mut problems, crds, "crds", "enabled");
     if let Some(policy) = present(&crds["validationFailurePolicy"])
@@ -149,6 +178,20 @@ mod tests {
         assert!(looks_like_values(&values("controller: {enabled: true}")));
         assert!(!looks_like_values(&values("apiVersion: v1\nkind: Service")));
         assert!(!looks_like_values(&values("just: text")));
+    }
+
+    /// The keys of every chart from 0.13 to the current one, as a user's values file carries
+    /// them (written here, not copied from MetalLB's chart).
+    #[test]
+    fn accepts_the_keys_of_every_chart_version() {
+        let problems = check(&values(
+            "imagePullSecrets: []\nnameOverride: ''\nfullnameOverride: ''\nloadBalancerClass: ''\nrbac: {create: true}\ntls: {minVersion: VersionTLS12, cipherSuites: '', curvePreferences: '', controllerMetricsTLSSecret: '', speakerMetricsTLSSecret: ''}\nprometheus: {scrapeAnnotations: false}\ncontroller: {enabled: true, logLevel: info}\nspeaker: {enabled: true, logLevel: info, frr: {enabled: false}, memberlist: {enabled: true, mlBindPort: 7946}}\ncrds: {enabled: true, validationFailurePolicy: Fail}\nfrrk8s: {enabled: false, external: false}\nfrr-k8s: {prometheus: {serviceMonitor: {enabled: false}}}\nnetworkpolicies: {enabled: false, defaultDeny: false, apiPort: 6443}\n",
+        ));
+        assert!(problems.is_empty(), "{problems:#?}");
+        let problems = check(&values(
+            "tls: {minVersion: 12}\nnetworkpolicies: {enabled: sometimes, apiPort: 0}\n",
+        ));
+        assert_eq!(problems.len(), 3, "{problems:#?}");
     }
 
     #[test]
