@@ -27,11 +27,15 @@ pub struct CommonArgs {
     /// Address to serve metrics on.
     #[arg(long, env = "METALLB_HOST", default_value = "0.0.0.0")]
     pub host: String,
+    /// MetalLB's levels (`all`, `debug`, `info`, `warn`, `error`, `none`), or a tracing
+    /// filter such as `info,ferrolb_bgp=debug`.
     #[arg(long, env = "METALLB_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// `text` for people, `json` (one object per line) for log collectors.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub metallb: crate::metallb_flags::MetallbFlags,
 }
 
 impl CommonArgs {
@@ -90,9 +94,20 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up the log at `level` (a tracing filter such as `info` or `ferrolb=debug`).
+/// MetalLB's log levels in tracing's words: `all` is everything, `none` nothing; the others
+/// are the same, and anything else is taken as a tracing filter.
+fn tracing_filter(level: &str) -> &str {
+    match level {
+        "all" => "trace",
+        "none" => "off",
+        other => other,
+    }
+}
+
+/// Sets up the log at `level` (MetalLB's level names, or a tracing filter such as
+/// `info,ferrolb_bgp=debug`).
 pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    let filter = tracing_subscriber::EnvFilter::try_new(tracing_filter(level))
         .map_err(|e| format!("--log-level {level:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

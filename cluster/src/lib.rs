@@ -9,6 +9,7 @@
 //! - [`kubernetes::KubeCluster`]: the Kubernetes API, through kube-rs watchers.
 pub mod component;
 pub mod kubernetes;
+pub mod metallb_flags;
 mod snapshot;
 pub mod store;
 mod termination;

@@ -2,6 +2,7 @@
 use clap::Parser;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::CommonArgs;
+use ferrolb_cluster::metallb_flags::WebhookMode;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
 use ferrolb_controller::writer::Writer;
@@ -18,6 +19,8 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 #[command(
     name = "ferrolb-controller",
     version,
+    // A flag given twice takes its last value, as Go's flag package (and so MetalLB) does.
+    args_override_self = true,
     about = "Assigns IPs from IPAddressPools to LoadBalancer Services"
 )]
 struct Args {
@@ -32,6 +35,27 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.init_logging().map_err(anyhow::Error::msg)?;
+    args.common
+        .metallb
+        .log_ignored("controller", &["--webhook-mode"]);
+    if args.common.metallb.webhook_mode() == WebhookMode::OnlyWebhook {
+        // MetalLB's webhook Deployment runs beside its controller: allocating here too would
+        // make two controllers. FerroLB serves no webhook, so this process only stays alive.
+        tracing::warn!(
+            "--webhook-mode=onlywebhook: FerroLB serves no webhook, so this process does nothing; the controller runs in the Deployment without that flag"
+        );
+        let health = args.common.serve(String::new).await?;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let terminated = ferrolb_cluster::terminated();
+        tokio::pin!(terminated);
+        loop {
+            health.beat();
+            tokio::select! {
+                () = &mut terminated => return Ok(()),
+                _ = heartbeat.tick() => {}
+            }
+        }
+    }
     let cluster = args
         .common
         // The speakers' statuses (one per Service and node, tens of thousands in a large

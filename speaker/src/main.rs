@@ -19,6 +19,8 @@ use std::time::Duration;
 #[command(
     name = "ferrolb-speaker",
     version,
+    // A flag given twice takes its last value, as Go's flag package (and so MetalLB) does.
+    args_override_self = true,
     about = "Announces the Service IPs this node owns (layer 2: ARP and NDP)"
 )]
 struct Args {
@@ -70,6 +72,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.init_logging().map_err(anyhow::Error::msg)?;
+    args.common
+        .metallb
+        .log_ignored("speaker", &["--ignore-exclude-lb"]);
     let store_component = format!("ferrolb-speaker-{}", args.node_name);
     // Status objects are written by the speakers, never read by them.
     let ignored = &[
@@ -122,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         ml_port: args.ml_bindport,
         ml_labels: args.ml_labels,
         bgp_graceful_shutdown: args.bgp_graceful_shutdown,
+        ignore_exclude_lb: args.common.metallb.ignore_exclude_lb(),
     };
     Speaker::new(
         options,
@@ -154,5 +160,43 @@ async fn own_address(cluster: &Cluster, node: &str) -> anyhow::Result<IpAddr> {
                 "node {node} has no Node object with an InternalIP: pass --ml-bindaddr"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The speaker's arguments in MetalLB's DaemonSet (0.14 to today), and the environment
+    /// it sets: FerroLB starts on them unchanged.
+    #[test]
+    fn metallbs_speaker_flags_are_accepted() {
+        let args = Args::try_parse_from([
+            "speaker",
+            "--port=7472",
+            "--log-level=info",
+            "--node-name=n1",
+            "--host=10.0.0.1",
+            "--ml-bindaddr=10.0.0.1",
+            "--ml-bindport=7946",
+            "--ml-labels=app.kubernetes.io/name=metallb,app.kubernetes.io/component=speaker",
+            "--ml-secret-key-path=/etc/ml_secret_key",
+            "--ml-wan-config=false",
+            "--enable-pprof",
+            "--pod-name=speaker-x1",
+            "--bgp-debounce-timeout=3s",
+            "--frrk8s-namespace=frr-k8s-system",
+            "--ignore-exclude-lb",
+            "--tls-min-version=VersionTLS13",
+            "--metrics-cert-dir=/certs",
+            "--health-probe-port=8081",
+            "--lb-class=example.com/lb",
+            "--log-level=debug",
+        ])
+        .expect("MetalLB's speaker flags parse");
+        assert!(args.common.metallb.ignore_exclude_lb());
+        assert_eq!(args.common.log_level, "debug", "the last value wins, as in Go");
+        assert_eq!(args.ml_bindport, 7946);
+        assert_eq!(args.lb_class.as_deref(), Some("example.com/lb"));
     }
 }

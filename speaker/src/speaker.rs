@@ -66,6 +66,9 @@ pub struct Options {
     /// How long stopping BGP sessions announce their routes with GRACEFUL_SHUTDOWN before
     /// they withdraw them (None: withdrawn at once).
     pub bgp_graceful_shutdown: Option<Duration>,
+    /// MetalLB's `--ignore-exclude-lb`: nodes labelled
+    /// `node.kubernetes.io/exclude-from-external-load-balancers` announce too.
+    pub ignore_exclude_lb: bool,
 }
 
 pub struct Speaker {
@@ -363,6 +366,7 @@ impl Speaker {
         let node = Node {
             name: &self.options.node,
             lb_class: self.options.lb_class.as_deref(),
+            ignore_exclude_lb: self.options.ignore_exclude_lb,
             interfaces: &interfaces,
         };
         let intent = plan::plan(

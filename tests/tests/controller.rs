@@ -771,3 +771,51 @@ fn a_pool_no_advertisement_selects_gives_ips_and_says_they_are_not_announced() {
     })
     .expect("the condition goes once an advertisement selects the pool");
 }
+
+/// MetalLB's controller flags (as its manifests and chart pass them) start FerroLB; those it
+/// does not act on are named once in the log. A flag given twice takes its last value.
+#[test]
+fn metallbs_controller_flags_are_accepted() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/30", ""));
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&[
+        "--log-level=all",
+        "--webhook-mode=enabled",
+        "--cert-service-name=metallb-webhook-service",
+        "--cert-dir=/tmp/k8s-webhook-server/serving-certs",
+        "--disable-cert-rotation",
+        "--enable-pprof=false",
+        "--tls-min-version=VersionTLS12",
+        "--deployment=controller",
+        "--ml-secret-name=memberlist",
+        "--health-probe-port=8081",
+    ]);
+    run.wait_service("demo", "a", "allocation", has_ip);
+    let log = run.controller_log();
+    assert!(
+        log.contains("MetalLB flags accepted and ignored")
+            && log.contains("--cert-service-name")
+            && !log.contains("flags=\"--webhook-mode"),
+        "{log}"
+    );
+    assert!(
+        log.contains("DEBUG"),
+        "--log-level=all logs everything: {log}"
+    );
+}
+
+/// MetalLB's separate webhook Deployment runs the controller image with
+/// `--webhook-mode=onlywebhook`: FerroLB serves no webhook, and must not allocate beside the
+/// real controller.
+#[test]
+fn the_onlywebhook_deployment_allocates_nothing() {
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/30", ""));
+    run.write("a.yaml", &service("demo", "a", &[], ""));
+    run.start_controller(&["--webhook-mode=onlywebhook", "--log-level=none"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!run.wait_controller_exit(Duration::ZERO), "it stays up");
+    assert!(!has_ip(&run.service("demo", "a").unwrap()));
+    assert_eq!(run.controller_log(), "", "--log-level=none logs nothing");
+}

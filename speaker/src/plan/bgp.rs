@@ -55,7 +55,7 @@ pub fn plan(inputs: &Inputs) -> Bgp {
             Some((name.clone(), profile.clone()))
         })
         .collect();
-    if bgp.peers.is_empty() || !node_may_announce(node) {
+    if bgp.peers.is_empty() || !node_may_announce(node, inputs.ignore_exclude_lb) {
         return bgp;
     }
     for service in &inputs.services {

@@ -46,6 +46,8 @@ pub struct Inputs<'a> {
     pub speakers: &'a BTreeMap<String, Speaker>,
     pub me: &'a str,
     pub lb_class: Option<&'a str>,
+    /// MetalLB's `--ignore-exclude-lb`: labelled nodes announce too.
+    pub ignore_exclude_lb: bool,
 }
 
 impl<'a> Inputs<'a> {
@@ -65,6 +67,7 @@ impl<'a> Inputs<'a> {
             speakers,
             me,
             lb_class,
+            ignore_exclude_lb: false,
         };
         for object in objects {
             match object {
@@ -122,7 +125,9 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         let Some(node) = inputs.nodes.get(node_name) else {
             continue;
         };
-        if !node_may_announce(node) || (local && !serving.contains(node_name.as_str())) {
+        if !node_may_announce(node, inputs.ignore_exclude_lb)
+            || (local && !serving.contains(node_name.as_str()))
+        {
             continue;
         }
         let labels = labels_of(node);

@@ -25,9 +25,10 @@ pub fn labels_of(node: &Node) -> BTreeMap<String, String> {
     node.metadata.labels.clone().unwrap_or_default()
 }
 
-/// Not excluded by label, and its network not reported unavailable.
-pub fn node_may_announce(node: &Node) -> bool {
-    if labels_of(node).contains_key(EXCLUDE_LABEL) {
+/// Not excluded by label (unless told to ignore it, MetalLB's `--ignore-exclude-lb`), and
+/// its network not reported unavailable.
+pub fn node_may_announce(node: &Node, ignore_exclude_label: bool) -> bool {
+    if !ignore_exclude_label && labels_of(node).contains_key(EXCLUDE_LABEL) {
         return false;
     }
     !node

@@ -46,6 +46,8 @@ impl Intent {
 pub struct Node<'a> {
     pub name: &'a str,
     pub lb_class: Option<&'a str>,
+    /// Whether nodes labelled to be excluded from load balancers announce anyway.
+    pub ignore_exclude_lb: bool,
     /// The interfaces this node can announce on now, with their MACs.
     pub interfaces: &'a meta::Interfaces,
 }
@@ -87,13 +89,14 @@ pub fn plan<'a>(
     };
     let objects: Vec<&Object> = objects.into_iter().collect();
     let speakers = live_speakers(members, node);
-    let inputs = Inputs::new(
+    let mut inputs = Inputs::new(
         objects.iter().map(|o| &**o),
         config,
         &speakers,
         node.name,
         node.lb_class,
     );
+    inputs.ignore_exclude_lb = node.ignore_exclude_lb;
     intent.bgp = bgp::plan(&inputs);
     let decisions = election::elect(&inputs);
     for d in decisions.iter().filter(|d| d.owner() == Some(node.name)) {

@@ -105,6 +105,7 @@ fn plan_for(me: &str, members: &[Member], config: Option<&Config>) -> Intent {
     let node = Node {
         name: me,
         lb_class: None,
+        ignore_exclude_lb: false,
         interfaces: &own,
     };
     plan(&objects, config, members, &node)

@@ -184,6 +184,16 @@ fn no_endpoints_other_pools_and_excluded_nodes_are_not_announced() {
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!(decisions[0].service.name, "web");
     assert_eq!(decisions[0].order, ["n2"], "n1 is excluded by label");
+    // MetalLB's --ignore-exclude-lb: the label is not looked at.
+    let both = speakers(&["n1", "n2"]);
+    let mut inputs = Inputs::new(&w.objects, &w.config, &both, "n2", None);
+    inputs.ignore_exclude_lb = true;
+    let decisions = elect(&inputs);
+    let web = decisions
+        .iter()
+        .find(|d| d.service.name == "web")
+        .expect("web");
+    assert!(web.order.contains(&"n1".to_string()), "{:?}", web.order);
 }
 
 #[test]
