@@ -232,18 +232,32 @@ pub async fn serve_http(
     };
     let alive = health.clone();
     let router = axum::Router::new()
-        // What prometheus-client renders is OpenMetrics (typed `unknown` counters, `# EOF`):
-        // said so, or Prometheus' classic text parser would refuse the whole scrape.
+        // OpenMetrics to scrapers that ask for it (Prometheus does), MetalLB's Prometheus
+        // text format to the others; each said in the content type.
         .route(
             "/metrics",
-            get(move || async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics(),
-                )
+            get(move |headers: axum::http::HeaderMap| async move {
+                let accept = headers
+                    .get(axum::http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let openmetrics = metrics();
+                if crate::metrics::text::wants_openmetrics(accept) {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            crate::metrics::text::OPENMETRICS_CONTENT_TYPE,
+                        )],
+                        openmetrics,
+                    )
+                } else {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            crate::metrics::text::PROMETHEUS_CONTENT_TYPE,
+                        )],
+                        crate::metrics::text::to_prometheus(&openmetrics),
+                    )
+                }
             }),
         )
         .route(

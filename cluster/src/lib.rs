@@ -10,6 +10,7 @@
 pub mod component;
 pub mod kubernetes;
 pub mod metallb_flags;
+pub mod metrics;
 mod snapshot;
 pub mod store;
 mod termination;

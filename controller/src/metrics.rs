@@ -1,5 +1,6 @@
 //! Prometheus metrics, served on `--port` (7472) with the health endpoints.
 use crate::allocator::PoolUsage;
+use ferrolb_cluster::metrics::ConfigMetrics;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -16,7 +17,10 @@ pub struct Metrics {
     ipv4_addresses_in_use_total: PoolGauge,
     ipv6_addresses_total: PoolGauge,
     ipv6_addresses_in_use_total: PoolGauge,
+    services_allocated_total: PoolGauge,
     config_valid: Gauge,
+    /// `metallb_k8s_client_*` and `process_*`.
+    pub config: ConfigMetrics,
 }
 
 impl Metrics {
@@ -52,12 +56,18 @@ impl Metrics {
             "allocator_ipv6_addresses_in_use_total",
             "Number of IPv6 addresses in use, per pool",
         );
+        let services_allocated_total = gauge(
+            "allocator_services_allocated_total",
+            "Number of services allocated, per pool",
+        );
         let config_valid = Gauge::default();
         registry.register(
             "ferrolb_controller_config_valid",
             "1 when the current configuration is valid, 0 when the last valid one is kept",
             config_valid.clone(),
         );
+        let config = ConfigMetrics::default();
+        config.register(&mut registry);
         Metrics {
             registry,
             addresses_total,
@@ -66,7 +76,9 @@ impl Metrics {
             ipv4_addresses_in_use_total,
             ipv6_addresses_total,
             ipv6_addresses_in_use_total,
+            services_allocated_total,
             config_valid,
+            config,
         }
     }
 
@@ -79,6 +91,7 @@ impl Metrics {
             &self.ipv4_addresses_in_use_total,
             &self.ipv6_addresses_total,
             &self.ipv6_addresses_in_use_total,
+            &self.services_allocated_total,
         ] {
             family.clear();
         }
@@ -102,8 +115,12 @@ impl Metrics {
             self.ipv6_addresses_in_use_total
                 .get_or_create(&labels)
                 .set(used_v6);
+            self.services_allocated_total
+                .get_or_create(&labels)
+                .set(i64::try_from(u.services).unwrap_or(i64::MAX));
         }
         self.config_valid.set(i64::from(config_valid));
+        self.config.loaded(config_valid);
     }
 
     pub fn render(&self) -> String {

@@ -200,8 +200,9 @@ impl Controller {
             self.apply_outcome(&mut actions, key, svc, outcome);
         }
 
+        let mut usages = self.allocator.usages();
         for pool in config.pools.values() {
-            let Some(usage) = self.allocator.usage(&pool.name) else {
+            let Some(usage) = usages.remove(&pool.name) else {
                 continue;
             };
             actions.usage.insert(pool.name.clone(), usage);

@@ -195,7 +195,10 @@ mod tests {
         ])
         .expect("MetalLB's speaker flags parse");
         assert!(args.common.metallb.ignore_exclude_lb());
-        assert_eq!(args.common.log_level, "debug", "the last value wins, as in Go");
+        assert_eq!(
+            args.common.log_level, "debug",
+            "the last value wins, as in Go"
+        );
         assert_eq!(args.ml_bindport, 7946);
         assert_eq!(args.lb_class.as_deref(), Some("example.com/lb"));
     }

@@ -380,7 +380,9 @@ pub struct Metrics {
     pub bgp: BgpMetrics,
     pub bfd: BfdMetrics,
     pub gossip: ferrolb_gossip::driver::GossipMetrics,
-    /// 1 for each Service this node announces: {node, protocol, service}.
+    /// `metallb_k8s_client_*` and `process_*`.
+    pub config: ferrolb_cluster::metrics::ConfigMetrics,
+    /// 1 for each Service IP this node announces: {ip, node, protocol, service}.
     announced: Family<Labels, Gauge>,
     /// Claims of an owned IP by another speaker: gossip between the two is broken.
     split_brains: Family<Labels, Counter>,
@@ -437,8 +439,11 @@ impl Metrics {
                 announced.clone(),
             );
         gossip.register(&mut registry);
+        let config = ferrolb_cluster::metrics::ConfigMetrics::default();
+        config.register(&mut registry);
         Metrics {
             registry,
+            config,
             l2,
             bgp,
             bfd,
@@ -448,16 +453,17 @@ impl Metrics {
         }
     }
 
-    /// Replaces the set of announced Services (`namespace/name`, by protocol name).
+    /// Replaces the set of announced Service IPs: (protocol name, `namespace/name`, IP).
     pub fn set_announced<'a>(
         &self,
         node: &str,
-        services: impl IntoIterator<Item = (&'static str, &'a str)>,
+        announced: impl IntoIterator<Item = (&'static str, &'a str, &'a str)>,
     ) {
         self.announced.clear();
-        for (protocol, service) in services {
+        for (protocol, service, ip) in announced {
             self.announced
                 .get_or_create(&vec![
+                    ("ip".into(), ip.into()),
                     ("node".into(), node.into()),
                     ("protocol".into(), protocol.into()),
                     ("service".into(), service.into()),
@@ -502,6 +508,7 @@ mod tests {
         metrics.l2.request("203.0.113.1".parse().unwrap());
         metrics.l2.response("203.0.113.1".parse().unwrap());
         metrics.l2.gratuitous("203.0.113.1".parse().unwrap());
+        metrics.set_announced("n1", [("layer2", "demo/web", "203.0.113.1")]);
         let text = metrics.render();
         for line in [
             "metallb_bgp_session_up{peer=\"192.0.2.1:179\"} 1",
@@ -516,6 +523,7 @@ mod tests {
             "metallb_layer2_requests_received{ip=\"203.0.113.1\"} 1",
             "metallb_layer2_responses_sent{ip=\"203.0.113.1\"} 1",
             "metallb_layer2_gratuitous_sent{ip=\"203.0.113.1\"} 1",
+            "metallb_speaker_announced{ip=\"203.0.113.1\",node=\"n1\",protocol=\"layer2\",service=\"demo/web\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

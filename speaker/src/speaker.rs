@@ -304,7 +304,9 @@ impl Speaker {
 
     /// The configuration from the snapshot, or the last good one when it is invalid.
     fn update_config(&mut self, snapshot: &Snapshot) {
-        match Config::build(&snapshot.config_objects(&self.options.namespace)) {
+        let built = Config::build(&snapshot.config_objects(&self.options.namespace));
+        self.metrics.config.loaded(built.is_ok());
+        match built {
             Ok(config) => {
                 self.config = Some(config);
                 self.config_errors.clear();
@@ -411,19 +413,27 @@ impl Speaker {
                 &self.health,
             )
             .await;
-        let announced: Vec<(&'static str, String)> = self
+        // MetalLB's `metallb_speaker_announced`: one series per Service, protocol and IP.
+        let announced: Vec<(&'static str, String, String)> = self
             .statuses
             .services()
-            .map(|s| (Protocol::Layer2.name(), s.to_string()))
+            .map(|s| (Protocol::Layer2.name(), s))
             .chain(
                 self.bgp_statuses
                     .services()
-                    .map(|s| (Protocol::Bgp.name(), s.to_string())),
+                    .map(|s| (Protocol::Bgp.name(), s)),
             )
+            .flat_map(|(protocol, key)| {
+                service_ips(snapshot, key)
+                    .into_iter()
+                    .map(move |ip| (protocol, key.to_string(), ip))
+            })
             .collect();
         self.metrics.set_announced(
             &self.options.node,
-            announced.iter().map(|(p, s)| (*p, s.as_str())),
+            announced
+                .iter()
+                .map(|(p, s, ip)| (*p, s.as_str(), ip.as_str())),
         );
         // Acting on a synced view, having joined (or waited long enough to know it is alone).
         self.health.set_ready();
@@ -596,4 +606,19 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// The IPs a Service shows in its status (those the controller gave it).
+fn service_ips(snapshot: &Snapshot, key: &ferrolb_api::service_key::ServiceKey) -> Vec<String> {
+    let object = ferrolb_cluster::ObjectKey::new(Kind::Service, Some(&key.namespace), &key.name);
+    let Some(ferrolb_api::objects::Object::Service(service)) = snapshot.get(&object) else {
+        return Vec::new();
+    };
+    service
+        .status
+        .iter()
+        .flat_map(|s| s.load_balancer.iter())
+        .flat_map(|lb| lb.ingress.iter().flatten())
+        .filter_map(|ingress| ingress.ip.clone())
+        .collect()
 }

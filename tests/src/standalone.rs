@@ -140,13 +140,18 @@ impl StoreRun {
 
     /// `GET path` on the controller's metrics port (waiting up to 5 s for it to listen).
     pub fn http_get(&self, path: &str) -> String {
+        self.http_get_with(path, "")
+    }
+
+    /// [`StoreRun::http_get`] with extra header lines (each ending in `\r\n`).
+    pub fn http_get_with(&self, path: &str, headers: &str) -> String {
         use std::io::{Read, Write};
         let connect = || std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).ok();
         let mut stream = wait_until(Duration::from_secs(5), Duration::from_millis(20), connect)
             .expect("the controller listens");
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
         )
         .expect("sending a request");
         let mut response = String::new();

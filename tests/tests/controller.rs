@@ -473,6 +473,14 @@ fn a_bad_configuration_keeps_the_last_good_one_and_a_bad_service_blocks_nobody()
         (state.contains("Invalid") && state.contains("overlaps")).then_some(())
     })
     .expect("ConfigurationState reports the invalid configuration");
+    // MetalLB's chart alerts on a stale configuration (MetalLBStaleConfig): it can fire.
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let metrics = run.http_get("/metrics");
+        (metrics.contains("metallb_k8s_client_config_stale_bool 1")
+            && metrics.contains("metallb_k8s_client_config_loaded_bool 1"))
+        .then_some(())
+    })
+    .unwrap_or_else(|| panic!("not stale: {}", run.http_get("/metrics")));
     // ...yet the last good one still serves: a keeps its IP, a new Service is allocated, and
     // a Service with a broken annotation only hurts itself.
     run.write(
@@ -498,6 +506,12 @@ fn a_bad_configuration_keeps_the_last_good_one_and_a_bad_service_blocks_nobody()
         configuration_state(&run)?.contains("Valid").then_some(())
     })
     .expect("ConfigurationState back to Valid");
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        run.http_get("/metrics")
+            .contains("metallb_k8s_client_config_stale_bool 0")
+            .then_some(())
+    })
+    .expect("fresh again");
 }
 
 #[test]
@@ -549,9 +563,32 @@ fn metrics_and_health_are_served() {
         "metallb_allocator_ipv4_addresses_in_use_total{pool=\"blue\"} 2",
         "metallb_allocator_ipv6_addresses_total{pool=\"blue\"} 4",
         "metallb_allocator_ipv6_addresses_in_use_total{pool=\"blue\"} 0",
+        "metallb_allocator_services_allocated_total{pool=\"blue\"} 2",
+        "metallb_k8s_client_config_loaded_bool 1",
+        "metallb_k8s_client_config_stale_bool 0",
+        "# TYPE metallb_k8s_client_updates_total counter",
+        "# TYPE process_cpu_seconds_total counter",
+        "process_resident_memory_bytes ",
+        "process_start_time_seconds ",
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+    // MetalLB's Prometheus text format by default (as Go's client serves it), OpenMetrics
+    // to a scraper that asks for it.
+    assert!(
+        metrics.contains("Content-Type: text/plain; version=0.0.4")
+            || metrics.contains("content-type: text/plain; version=0.0.4"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("# EOF"));
+    let openmetrics = run.http_get_with(
+        "/metrics",
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n",
+    );
+    assert!(
+        openmetrics.contains("application/openmetrics-text") && openmetrics.contains("# EOF"),
+        "{openmetrics}"
+    );
     assert!(run.http_get("/healthz").starts_with("HTTP/1.1 200"));
     assert!(run.http_get("/readyz").starts_with("HTTP/1.1 200"));
 }

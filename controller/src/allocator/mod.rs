@@ -132,6 +132,8 @@ pub struct PoolUsage {
     pub in_use_v4: u128,
     pub capacity_v6: AddressCount,
     pub in_use_v6: u128,
+    /// Services holding IPs of the pool.
+    pub services: u64,
 }
 
 #[derive(Default)]
@@ -194,13 +196,30 @@ impl Allocator {
         self.assignments.iter()
     }
 
+    /// A pool's capacity and use, without its Service count (see [`Allocator::usages`]).
     pub fn usage(&self, pool: &str) -> Option<PoolUsage> {
         self.pools.get(pool).map(|s| PoolUsage {
             capacity_v4: s.v4.capacity(),
             in_use_v4: s.v4.used(),
             capacity_v6: s.v6.capacity(),
             in_use_v6: s.v6.used(),
+            services: 0,
         })
+    }
+
+    /// Every pool's usage with its Service count, in one pass over the assignments.
+    pub fn usages(&self) -> BTreeMap<String, PoolUsage> {
+        let mut usages: BTreeMap<String, PoolUsage> = self
+            .pools
+            .keys()
+            .filter_map(|name| Some((name.to_string(), self.usage(name)?)))
+            .collect();
+        for assignment in self.assignments.values() {
+            if let Some(usage) = usages.get_mut(&*assignment.pool) {
+                usage.services += 1;
+            }
+        }
+        usages
     }
 
     /// Frees a Service's IPs (those no other Service shares).
