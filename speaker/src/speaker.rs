@@ -6,6 +6,7 @@ use crate::bgp::{NotHonoured, Report, Sessions};
 use crate::config_state::{ConfigState, Said};
 use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
+use crate::layer2::exclusions::{self, Exclusions};
 use crate::layer2::interfaces::Links;
 use crate::membership::{Membership, meta};
 use crate::metrics::Metrics;
@@ -20,6 +21,7 @@ use ferrolb_cluster::{Cluster, EventTarget, Snapshot};
 use ferrolb_gossip::core::{Event as GossipEvent, State};
 use ferrolb_gossip::driver::Gossip;
 use ferrolb_l2::packet::format_mac;
+use k8s_openapi::api::core::v1::ConfigMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +101,11 @@ pub struct Speaker {
     /// The errors of the configuration in the store while it is broken (the last good one
     /// runs); empty when it is valid.
     config_errors: Vec<String>,
+    /// The interfaces that never announce (`metallb-excludel2`), and why the ConfigMap
+    /// could not be read while it cannot (the last good list stays).
+    exclusions: Exclusions,
+    /// The ConfigMap that could not be read, and why.
+    exclusions_error: Option<(ConfigMap, String)>,
     config_state: ConfigState,
     /// Whether a first pass has removed the BGP statuses an earlier run left.
     bgp_cleaned: bool,
@@ -135,6 +142,8 @@ impl Speaker {
             bgp_problems: BTreeMap::new(),
             unnumbered: Unnumbered::default(),
             config_errors: Vec::new(),
+            exclusions: Exclusions::default(),
+            exclusions_error: None,
             config_state: ConfigState::new(&options.node, &options.namespace),
             bgp_cleaned: false,
             options,
@@ -318,6 +327,43 @@ impl Speaker {
                 self.config_errors = errors.iter().map(ToString::to_string).collect();
             }
         }
+        self.update_exclusions(snapshot);
+        self.config_errors
+            .extend(self.exclusions_error.as_ref().map(|(_, e)| e.clone()));
+    }
+
+    /// MetalLB's `metallb-excludel2` ConfigMap, read again when it changes.
+    fn update_exclusions(&mut self, snapshot: &Snapshot) {
+        let key = ferrolb_cluster::ObjectKey::new(
+            Kind::ConfigMap,
+            Some(&self.options.namespace),
+            exclusions::CONFIGMAP,
+        );
+        let configmap = match snapshot.get(&key) {
+            Some(ferrolb_api::objects::Object::ConfigMap(c)) => Some(&**c),
+            _ => None,
+        };
+        let unchanged = match &self.exclusions_error {
+            Some((failed, _)) => configmap.is_some_and(|c| c.data == failed.data),
+            None => self.exclusions.read_from(configmap),
+        };
+        if unchanged {
+            return;
+        }
+        match Exclusions::from_configmap(configmap) {
+            Ok(exclusions) => {
+                tracing::info!(
+                    configmap = configmap.is_some(),
+                    "interfaces excluded from layer 2 announcements updated"
+                );
+                self.exclusions = exclusions;
+                self.exclusions_error = None;
+            }
+            Err(error) => {
+                tracing::error!(%error, "keeping the interfaces excluded until now");
+                self.exclusions_error = configmap.map(|c| (c.clone(), error));
+            }
+        }
     }
 
     /// The interfaces this node can announce on now, with their MACs: those up and eligible,
@@ -325,7 +371,7 @@ impl Speaker {
     async fn usable_interfaces(&mut self, links: &Links, others_alive: bool) -> meta::Interfaces {
         let eligible: BTreeSet<String> = links
             .values()
-            .filter(|l| l.eligible())
+            .filter(|l| l.eligible(&self.exclusions))
             .map(|l| l.name.clone())
             .collect();
         // Only while an interface waits: then every member is pinged (each 15 ms at most).

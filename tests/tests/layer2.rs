@@ -119,6 +119,26 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
         cluster.resolve_node(local_ip),
         cluster.logs()
     );
+
+    // MetalLB's metallb-excludel2 ConfigMap takes the nodes' eth0 out of layer 2; without it,
+    // eth0 announces again.
+    cluster.store.write(
+        "excludel2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: metallb-excludel2, namespace: metallb-system}\ndata:\n  excludel2.yaml: |\n    announcedInterfacesToExclude: [\"^eth0$\"]\n",
+    );
+    assert!(
+        cluster.wait_resolves_to("198.51.100.130", None, Duration::from_secs(5)),
+        "eth0 is excluded, yet {:?} answers\n{}",
+        cluster.resolve_node("198.51.100.130"),
+        cluster.logs()
+    );
+    cluster.store.remove("excludel2.yaml");
+    assert!(
+        cluster.wait_resolves_to("198.51.100.130", Some("n3"), Duration::from_secs(10)),
+        "eth0 is back, yet {:?} answers\n{}",
+        cluster.resolve_node("198.51.100.130"),
+        cluster.logs()
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The node's network interfaces and which of them may announce: read and then watched with
 //! rtnetlink, so a link that goes down stops being used (and the node stops being a
 //! candidate for the IPs that only it could carry) at once.
+use super::exclusions::Exclusions;
 use ferrolb_l2::packet::Mac;
 use futures::StreamExt;
 use futures::TryStreamExt;
@@ -10,31 +11,6 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Name prefixes of interfaces that never announce: container, tunnel and virtual plumbing,
-/// as MetalLB skips them.
-pub const EXCLUDED_PREFIXES: &[&str] = &[
-    "docker",
-    "cbr",
-    "dummy",
-    "virbr",
-    "lxcbr",
-    "veth",
-    "cali",
-    "tunl",
-    "flannel",
-    "kube-ipvs",
-    "cni",
-    "vxlan.calico",
-    "vxlan-v6.calico",
-    "nodelocaldns",
-    "lxc",
-    "cilium",
-    "genev",
-    "kube-bridge",
-    "weave",
-    "ovs",
-];
 
 /// How often the full list is read again, in case a netlink notification was lost.
 const RESYNC: Duration = Duration::from_secs(10);
@@ -54,15 +30,15 @@ pub struct Link {
 }
 
 impl Link {
-    /// Whether the link may announce by default: up with a carrier, with ARP and an Ethernet
-    /// address, not enslaved, and not excluded by name.
-    pub fn eligible(&self) -> bool {
+    /// Whether the link may announce: up with a carrier, with ARP and an Ethernet address,
+    /// not enslaved, and not excluded by name.
+    pub fn eligible(&self, exclusions: &Exclusions) -> bool {
         self.up
             && self.carrier
             && !self.noarp
             && !self.enslaved
             && self.mac.is_some()
-            && !excluded(&self.name)
+            && !exclusions.excludes(&self.name)
     }
 
     fn from_message(message: &LinkMessage) -> Option<Link> {
@@ -89,11 +65,6 @@ impl Link {
             enslaved,
         })
     }
-}
-
-/// Whether a name matches the default exclusion patterns (the loopback, and the prefixes).
-pub fn excluded(name: &str) -> bool {
-    name == "lo" || EXCLUDED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 pub type Links = BTreeMap<u32, Link>;
@@ -179,7 +150,7 @@ mod tests {
     #[test]
     fn plain_ethernet_links_are_eligible() {
         for name in ["eth0", "ens3", "br0", "bond0", "eno1.100", "local0"] {
-            assert!(link(name).eligible(), "{name}");
+            assert!(link(name).eligible(&Exclusions::default()), "{name}");
         }
     }
 
@@ -194,7 +165,7 @@ mod tests {
             "kube-ipvs0",
             "cni0",
         ] {
-            assert!(!link(name).eligible(), "{name}");
+            assert!(!link(name).eligible(&Exclusions::default()), "{name}");
         }
         let mut down = link("eth0");
         down.up = false;
@@ -207,7 +178,7 @@ mod tests {
         let mut no_mac = link("eth0");
         no_mac.mac = None;
         for l in [down, no_carrier, noarp, enslaved, no_mac] {
-            assert!(!l.eligible(), "{l:?}");
+            assert!(!l.eligible(&Exclusions::default()), "{l:?}");
         }
     }
 }
