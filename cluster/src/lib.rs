@@ -156,4 +156,19 @@ impl Cluster {
             Cluster::Kube(k) => k.publish(event).await,
         }
     }
+
+    /// Creates the memberlist Secret `name` in `namespace` holding `key` as `secretkey`,
+    /// unless a Secret of that name exists; whether it was created. The file store has no
+    /// Secrets to give speakers (they read `--ml-secret-key-path`): nothing is created there.
+    pub async fn create_memberlist_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<bool, ClusterError> {
+        match self {
+            Cluster::Store(_) => Ok(false),
+            Cluster::Kube(k) => k.create_memberlist_secret(namespace, name, key).await,
+        }
+    }
 }

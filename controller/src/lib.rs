@@ -1,5 +1,6 @@
 //! FerroLB's controller: gives LoadBalancer Services their IPs from IPAddressPools.
 pub mod allocator;
+pub mod memberlist_secret;
 pub mod metrics;
 pub mod reconcile;
 pub mod service;

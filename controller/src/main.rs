@@ -3,6 +3,7 @@ use clap::Parser;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::CommonArgs;
 use ferrolb_cluster::metallb_flags::WebhookMode;
+use ferrolb_controller::memberlist_secret;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
 use ferrolb_controller::writer::Writer;
@@ -37,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     args.common.init_logging().map_err(anyhow::Error::msg)?;
     args.common
         .metallb
-        .log_ignored("controller", &["--webhook-mode"]);
+        .log_ignored("controller", &["--webhook-mode", "--ml-secret-name"]);
     if args.common.metallb.webhook_mode() == WebhookMode::OnlyWebhook {
         // MetalLB's webhook Deployment runs beside its controller: allocating here too would
         // make two controllers. FerroLB serves no webhook, so this process only stays alive.
@@ -74,6 +75,12 @@ async fn main() -> anyhow::Result<()> {
     let mut controller = Controller::new(&args.common.namespace, args.lb_class.as_deref());
     let mut snapshots = cluster.snapshots();
     let mut writer = Writer::default();
+    let ml_secret = args
+        .common
+        .metallb
+        .ml_secret_name
+        .clone()
+        .filter(|n| !n.is_empty());
     // Listening from the start: a signal during a pass is not lost.
     let terminated = ferrolb_cluster::terminated();
     tokio::pin!(terminated);
@@ -92,7 +99,12 @@ async fn main() -> anyhow::Result<()> {
             events = actions.events.len(),
             "pass done"
         );
-        let retry = !writer.execute(&cluster, actions, &health).await;
+        let mut retry = !writer.execute(&cluster, actions, &health).await;
+        if let Some(name) = &ml_secret
+            && memberlist_secret::missing(&snapshot, &args.common.namespace, name)
+        {
+            retry |= !create_memberlist_secret(&cluster, &args.common.namespace, name).await;
+        }
         if snapshot.synced {
             health.set_ready();
         }
@@ -112,4 +124,33 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// Creates the missing memberlist Secret; false when it must be tried again.
+async fn create_memberlist_secret(
+    cluster: &ferrolb_cluster::Cluster,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    let key = match memberlist_secret::new_key() {
+        Ok(key) => key,
+        Err(error) => {
+            tracing::error!(%error, "no random source for the memberlist key");
+            return false;
+        }
+    };
+    match cluster
+        .create_memberlist_secret(namespace, name, &key)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(secret = name, "memberlist Secret created");
+            true
+        }
+        Ok(false) => true,
+        Err(error) => {
+            tracing::warn!(secret = name, %error, "creating the memberlist Secret failed; trying again");
+            false
+        }
+    }
 }

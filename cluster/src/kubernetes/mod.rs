@@ -43,9 +43,9 @@ struct KindState {
     /// Objects of an initial list (or relist) in progress.
     pending: Option<BTreeMap<ObjectKey, Decoded>>,
     listed: bool,
-    /// The API server does not know the kind (its CRD is not installed): acted on as a kind
-    /// with no objects, so the others keep working, and reported.
-    absent: bool,
+    /// Why the kind cannot be read (its CRD is not installed, or RBAC forbids it): acted on
+    /// as a kind with no objects, so the others keep working, and reported.
+    absent: Option<&'static str>,
 }
 
 /// An object as the watcher got it: decoded, or why it could not be.
@@ -252,6 +252,46 @@ impl KubeCluster {
             .collect())
     }
 
+    /// See [`crate::Cluster::create_memberlist_secret`]. `stringData`: the API server stores
+    /// the key's text as the Secret's bytes, as MetalLB's controller writes it.
+    pub async fn create_memberlist_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<bool, ClusterError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(
+                    [(
+                        "app.kubernetes.io/managed-by".to_string(),
+                        self.field_manager.clone(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                ),
+                ..Default::default()
+            },
+            string_data: Some(
+                [("secretkey".to_string(), key.to_string())]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        match secrets
+            .create(&kube::api::PostParams::default(), &secret)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
         let resource = resources::api_resource(key.kind);
         let api: Api<DynamicObject> = match &key.namespace {
@@ -344,23 +384,22 @@ where
             let event = match event {
                 Ok(event) => event,
                 Err(error) => {
-                    let absent = is_not_found(&error);
+                    let unavailable = unavailable(&error);
                     let mut state = state
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let entry = state.kinds.entry(kind).or_default();
-                    if absent && !entry.absent {
-                        tracing::warn!(
-                            kind,
-                            "the API server does not know this kind (is its CRD installed?); acting without it and retrying"
-                        );
-                        entry.absent = true;
-                        entry.listed = true;
-                        entry.objects.clear();
-                        drop(state);
-                        changed.notify_one();
-                    } else if !absent {
-                        tracing::warn!(kind, %error, "watch failed; retrying");
+                    match unavailable {
+                        Some(why) if entry.absent != Some(why) => {
+                            tracing::warn!(kind, "{why}; acting without it and retrying");
+                            entry.absent = Some(why);
+                            entry.listed = true;
+                            entry.objects.clear();
+                            drop(state);
+                            changed.notify_one();
+                        }
+                        Some(_) => {}
+                        None => tracing::warn!(kind, %error, "watch failed; retrying"),
                     }
                     continue;
                 }
@@ -389,7 +428,7 @@ where
                 watcher::Event::InitDone => {
                     entry.objects = entry.pending.take().unwrap_or_default();
                     entry.listed = true;
-                    entry.absent = false;
+                    entry.absent = None;
                 }
                 watcher::Event::Apply(o) => {
                     let (key, object) = keyed(o);
@@ -405,14 +444,22 @@ where
     })
 }
 
-/// Whether a watch failed because the API server has no such resource (a CRD not installed).
-fn is_not_found(error: &watcher::Error) -> bool {
-    match error {
+/// Why a watch cannot work until the cluster changes: the API server has no such resource
+/// (a CRD not installed), or this component may not read it (an RBAC rule missing).
+fn unavailable(error: &watcher::Error) -> Option<&'static str> {
+    let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.is_not_found(),
-        watcher::Error::WatchError(status) => status.is_not_found(),
-        _ => false,
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status,
+        watcher::Error::WatchError(status) => status,
+        _ => return None,
+    };
+    if status.is_not_found() {
+        Some("the API server does not know it (is its CRD installed?)")
+    } else if status.is_forbidden() {
+        Some("this component may not list it (a missing RBAC rule?)")
+    } else {
+        None
     }
 }
 
@@ -460,21 +507,20 @@ async fn build_snapshots(
                 problems: state
                     .kinds
                     .iter()
-                    .filter(|(_, k)| k.absent)
-                    .map(|(kind, _)| {
-                        problem(
-                            format!(
-                                "the API server does not know {kind} (is its CRD installed?); acting as if there were none"
-                            ),
+                    .filter_map(|(kind, k)| {
+                        Some(problem(
+                            format!("{kind}: {}; acting as if there were none", k.absent?),
                             None,
-                        )
+                        ))
                     })
                     .chain(
                         state
                             .kinds
                             .values()
                             .flat_map(|k| k.objects.iter())
-                            .filter_map(|(key, o)| Some(problem(o.as_ref().err()?.clone(), Some(key)))),
+                            .filter_map(|(key, o)| {
+                                Some(problem(o.as_ref().err()?.clone(), Some(key)))
+                            }),
                     )
                     .collect(),
                 skipped: Vec::new(),

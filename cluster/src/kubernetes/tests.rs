@@ -330,7 +330,27 @@ async fn objects_are_decoded_one_at_a_time_and_a_missing_crd_stops_nothing() {
     assert!(
         problems
             .iter()
-            .any(|p| p.contains("does not know BGPPeer (is its CRD installed?)")),
+            .any(|p| p.contains("BGPPeer: the API server does not know it (is its CRD installed?)")),
         "{problems:#?}"
+    );
+}
+
+/// MetalLB's controller creates the memberlist Secret when it is missing: one POST, the key
+/// as `stringData.secretkey`.
+#[tokio::test]
+async fn creates_the_memberlist_secret() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    let created = cluster
+        .create_memberlist_secret("metallb-system", "memberlist", "c2VjcmV0LWtleS0xMjM0NQ")
+        .await
+        .unwrap();
+    assert!(created);
+    let post = next(&mut seen).await;
+    assert_eq!(post.method, Method::POST);
+    assert_eq!(post.path, "/api/v1/namespaces/metallb-system/secrets");
+    assert_eq!(post.body["metadata"]["name"], "memberlist");
+    assert_eq!(
+        post.body["stringData"],
+        serde_json::json!({"secretkey": "c2VjcmV0LWtleS0xMjM0NQ"})
     );
 }
