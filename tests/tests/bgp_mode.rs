@@ -226,9 +226,10 @@ fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() 
     if !lab_available(&["ip", "zebra", "bgpd", "vtysh", "curl"]) {
         return;
     }
-    // The IPv4 peer's TCP MD5 password comes from a basic-auth Secret; the IPv6 peer names
-    // a BFD profile asking for echo mode, which FerroLB does not run (the router runs no
-    // BFD here: the session stays Down, and BGP goes on without it).
+    // The IPv4 peer's TCP MD5 password comes from a basic-auth Secret, and it names a BFD
+    // profile asking for echo mode, which FerroLB does not run (the router runs no BFD here:
+    // the BFD session stays Down, and BGP goes on without it). Each family has its own pool
+    // and advertisement: MetalLB refuses echo mode towards a peer that gets IPv6 routes.
     let secret = |password: &str| {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: tor-auth, namespace: metallb-system}}\n\
@@ -237,12 +238,16 @@ fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() 
     };
     let config = CONFIG
         .replace(
-            "peerAddress: 192.0.2.1, holdTime: 9s}",
-            "peerAddress: 192.0.2.1, holdTime: 9s, passwordSecret: {name: tor-auth}}",
+            "spec: {addresses: [203.0.113.0/24, \"2001:db8:200::/120\"]}",
+            "spec: {addresses: [203.0.113.0/24]}\n---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bgp6, namespace: metallb-system}\nspec: {addresses: [\"2001:db8:200::/120\"]}",
         )
         .replace(
-            "peerAddress: \"2001:db8::1\", holdTime: 9s}",
-            "peerAddress: \"2001:db8::1\", holdTime: 9s, bfdProfile: fast}",
+            "spec: {ipAddressPools: [bgp], communities: [\"64501:100\"]}",
+            "spec: {ipAddressPools: [bgp], peers: [tor], communities: [\"64501:100\"]}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: bgp6, namespace: metallb-system}\nspec: {ipAddressPools: [bgp6], peers: [tor6]}",
+        )
+        .replace(
+            "peerAddress: 192.0.2.1, holdTime: 9s}",
+            "peerAddress: 192.0.2.1, holdTime: 9s, passwordSecret: {name: tor-auth}, bfdProfile: fast}",
         )
         + "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 50, echoMode: true}\n---\n";
     let mut cluster = L2Cluster::start(&[
@@ -296,7 +301,7 @@ fn a_password_from_a_secret_is_checked_and_what_fails_is_reported_on_the_peer() 
     assert!(
         events.iter().any(|e| e["reason"] == "notHonoured"
             && e["regarding"]["kind"] == "BGPPeer"
-            && e["regarding"]["name"] == "tor6"),
+            && e["regarding"]["name"] == "tor"),
         "{events:#?}"
     );
     // MetalLB's metrics, FRR mode's counters among them.
