@@ -107,15 +107,16 @@ fn the_api_server_accepts_what_metallb_accepts() {
                     assert_eq!(spec[asn]["format"], "int64", "{asn}");
                 }
             }
-            let defaults: &[(&str, serde_json::Value)] = match kind.as_str() {
-                "IPAddressPool" => &[("autoAssign", serde_json::json!(true))],
-                "BGPAdvertisement" => &[
-                    ("aggregationLength", serde_json::json!(32)),
-                    ("aggregationLengthV6", serde_json::json!(128)),
-                ],
-                "BGPPeer" => &[("peerPort", serde_json::json!(179))],
-                _ => &[],
-            };
+            let defaults: &[(&str, serde_json::Value)] =
+                match (kind.as_str(), version.name.as_str()) {
+                    ("IPAddressPool", _) => &[("autoAssign", serde_json::json!(true))],
+                    ("BGPAdvertisement", _) => &[
+                        ("aggregationLength", serde_json::json!(32)),
+                        ("aggregationLengthV6", serde_json::json!(128)),
+                    ],
+                    ("BGPPeer", "v1beta2") => &[("peerPort", serde_json::json!(179))],
+                    _ => &[],
+                };
             for (field, default) in defaults {
                 assert_eq!(&spec[field]["default"], default, "{kind}.spec.{field}");
                 assert!(spec[field].get("nullable").is_none(), "{kind}.spec.{field}");

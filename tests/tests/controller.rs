@@ -856,3 +856,72 @@ fn the_onlywebhook_deployment_allocates_nothing() {
     assert!(!has_ip(&run.service("demo", "a").unwrap()));
     assert_eq!(run.controller_log(), "", "--log-level=none logs nothing");
 }
+
+/// The alerts shipped in `manifests/monitoring/` (MetalLB's chart's alerts) read metrics the
+/// components serve, under those names.
+#[test]
+fn the_shipped_alerts_read_metrics_that_exist() {
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../manifests/monitoring/prometheusrule.yaml"),
+    )
+    .expect("the PrometheusRule");
+    let names: std::collections::BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .flat_map(|expr| expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("metallb_"))
+        .collect();
+    assert!(names.len() >= 5, "{names:?}");
+    let mut run = StoreRun::new();
+    run.write("pools.yaml", &pool("blue", "198.51.100.0/30", ""));
+    run.start_controller(&[]);
+    let controller = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let text = run.http_get("/metrics");
+        text.contains("metallb_allocator_addresses_total{")
+            .then_some(text)
+    })
+    .expect("the controller's metrics");
+    // A speaker with a BGP and a BFD session (families without series are not written).
+    let speaker = ferrolb_speaker::metrics::Metrics::new();
+    let peer: std::net::SocketAddr = "192.0.2.1:179".parse().unwrap();
+    speaker.bgp.session_up(peer, false);
+    let session = ferrolb_bfd::driver::SessionStatus {
+        key: ferrolb_bfd::driver::Key {
+            peer: peer.ip(),
+            interface: None,
+            scope_id: 0,
+            multihop: false,
+        },
+        state: ferrolb_bfd::State::Down,
+        remote_state: ferrolb_bfd::State::Down,
+        diag: ferrolb_bfd::Diag::NONE,
+        local_discr: 1,
+        remote_discr: 0,
+        tx_interval: None,
+        detection_time: None,
+        remote_demand: false,
+        counters: ferrolb_bfd::driver::Counters::default(),
+        tx_lateness: Duration::ZERO,
+    };
+    let status = |sessions| ferrolb_bfd::driver::Status {
+        sessions,
+        unmatched: 0,
+        wrong_ttl: 0,
+        errors: Vec::new(),
+    };
+    speaker
+        .bfd
+        .update(&status(Vec::new()), &status(vec![session]));
+    let speaker = speaker.render();
+    for name in names {
+        let declared = |text: &str| {
+            text.lines()
+                .any(|l| l.starts_with(&format!("# TYPE {name} ")))
+        };
+        assert!(
+            declared(&controller) || declared(&speaker),
+            "{name} is served by neither component"
+        );
+    }
+}
