@@ -4,4 +4,5 @@ pub mod memberlist_secret;
 pub mod metrics;
 pub mod reconcile;
 pub mod service;
+pub mod webhook;
 pub mod writer;
