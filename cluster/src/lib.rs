@@ -157,6 +157,14 @@ impl Cluster {
         }
     }
 
+    /// The Kubernetes API, when that is the backend (the admission webhook needs it).
+    pub fn kube(&self) -> Option<&kubernetes::KubeCluster> {
+        match self {
+            Cluster::Store(_) => None,
+            Cluster::Kube(k) => Some(k),
+        }
+    }
+
     /// Creates the memberlist Secret `name` in `namespace` holding `key` as `secretkey`,
     /// unless a Secret of that name exists; whether it was created. The file store has no
     /// Secrets to give speakers (they read `--ml-secret-key-path`): nothing is created there.

@@ -10,8 +10,8 @@
     next_help_heading = "MetalLB's flags (accepted; see the README for which mean something)"
 )]
 pub struct MetallbFlags {
-    /// `enabled`, `disabled` or `onlywebhook` (MetalLB's webhook deployment): FerroLB serves
-    /// no webhook, so `onlywebhook` makes the controller do nothing at all.
+    /// `enabled` (the default), `disabled`, or `onlywebhook` (the webhook without the
+    /// controller, as MetalLB's separate webhook Deployment runs).
     #[arg(long, hide = true)]
     pub webhook_mode: Option<String>,
     /// Speaker: announce from nodes labelled
@@ -61,10 +61,11 @@ pub struct MetallbFlags {
 /// What `--webhook-mode` asks of the controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookMode {
-    /// Run the controller (MetalLB's `enabled` and `disabled`: FerroLB has no webhook to
-    /// turn on or off).
-    Controller,
-    /// MetalLB's separate webhook deployment: nothing for FerroLB to do.
+    /// The controller, serving the admission webhook too (MetalLB's default).
+    Enabled,
+    /// The controller alone.
+    Disabled,
+    /// The webhook alone: MetalLB's separate webhook Deployment, beside a controller.
     OnlyWebhook,
 }
 
@@ -134,16 +135,22 @@ impl MetallbFlags {
         self.ignore_exclude_lb.as_deref().is_some_and(go_bool)
     }
 
+    /// `--disable-cert-rotation`, read the same way.
+    pub fn disable_cert_rotation(&self) -> bool {
+        self.disable_cert_rotation.as_deref().is_some_and(go_bool)
+    }
+
     pub fn webhook_mode(&self) -> WebhookMode {
         match self.webhook_mode.as_deref() {
             Some("onlywebhook") => WebhookMode::OnlyWebhook,
-            None | Some("enabled" | "disabled") => WebhookMode::Controller,
+            Some("disabled") => WebhookMode::Disabled,
+            None | Some("enabled") => WebhookMode::Enabled,
             Some(other) => {
                 tracing::warn!(
                     mode = other,
-                    "--webhook-mode is enabled, disabled or onlywebhook; running the controller"
+                    "--webhook-mode is enabled, disabled or onlywebhook; taking enabled"
                 );
-                WebhookMode::Controller
+                WebhookMode::Enabled
             }
         }
     }
@@ -200,6 +207,6 @@ mod tests {
             Cli::try_parse_from(["x", "--ignore-exclude-lb=false", "--webhook-mode=sideways"])
                 .unwrap();
         assert!(!off.flags.ignore_exclude_lb());
-        assert_eq!(off.flags.webhook_mode(), WebhookMode::Controller);
+        assert_eq!(off.flags.webhook_mode(), WebhookMode::Enabled);
     }
 }

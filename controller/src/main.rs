@@ -6,12 +6,16 @@ use ferrolb_cluster::metallb_flags::WebhookMode;
 use ferrolb_controller::memberlist_secret;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
+use ferrolb_controller::webhook::{self, rotation};
 use ferrolb_controller::writer::Writer;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long to wait before another pass when writes failed or are still in flight.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often the webhook's certificate, its Secret and the webhook configuration are checked.
+const WEBHOOK_REFRESH: Duration = Duration::from_secs(600);
 
 /// The loop wakes at least this often to tell `/healthz` it is not stuck in a pass.
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -30,33 +34,27 @@ struct Args {
     /// Only handle Services with this loadBalancerClass (and those with none).
     #[arg(long, env = "METALLB_LB_CLASS")]
     lb_class: Option<String>,
+    /// Port of the admission webhook (HTTPS), as MetalLB's.
+    #[arg(long, default_value_t = 9443)]
+    webhook_port: u16,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.init_logging().map_err(anyhow::Error::msg)?;
-    args.common
-        .metallb
-        .log_ignored("controller", &["--webhook-mode", "--ml-secret-name"]);
-    if args.common.metallb.webhook_mode() == WebhookMode::OnlyWebhook {
-        // MetalLB's webhook Deployment runs beside its controller: allocating here too would
-        // make two controllers. FerroLB serves no webhook, so this process only stays alive.
-        tracing::warn!(
-            "--webhook-mode=onlywebhook: FerroLB serves no webhook, so this process does nothing; the controller runs in the Deployment without that flag"
-        );
-        let health = args.common.serve(String::new).await?;
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        let terminated = ferrolb_cluster::terminated();
-        tokio::pin!(terminated);
-        loop {
-            health.beat();
-            tokio::select! {
-                () = &mut terminated => return Ok(()),
-                _ = heartbeat.tick() => {}
-            }
-        }
-    }
+    args.common.metallb.log_ignored(
+        "controller",
+        &[
+            "--webhook-mode",
+            "--ml-secret-name",
+            "--cert-dir",
+            "--cert-service-name",
+            "--webhook-secret",
+            "--disable-cert-rotation",
+        ],
+    );
+    let mode = args.common.metallb.webhook_mode();
     let cluster = args
         .common
         // The speakers' statuses (one per Service and node, tens of thousands in a large
@@ -70,7 +68,29 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let rendered = metrics.clone();
     let health = args.common.serve(move || rendered.render()).await?;
-    tracing::info!(namespace = %args.common.namespace, lb_class = ?args.lb_class, "controller started");
+    let cluster = Arc::new(cluster);
+    let webhook = (mode != WebhookMode::Disabled)
+        .then(|| start_webhook(cluster.clone(), &args))
+        .flatten();
+    if mode == WebhookMode::OnlyWebhook {
+        // MetalLB's webhook Deployment, beside its controller: only the webhook runs here.
+        tracing::info!(
+            serving = webhook.is_some(),
+            "webhook only: no allocation in this process"
+        );
+        health.set_ready();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let terminated = ferrolb_cluster::terminated();
+        tokio::pin!(terminated);
+        loop {
+            health.beat();
+            tokio::select! {
+                () = &mut terminated => return Ok(()),
+                _ = heartbeat.tick() => {}
+            }
+        }
+    }
+    tracing::info!(namespace = %args.common.namespace, lb_class = ?args.lb_class, webhook = webhook.is_some(), "controller started");
 
     let mut controller = Controller::new(&args.common.namespace, args.lb_class.as_deref());
     let mut snapshots = cluster.snapshots();
@@ -124,6 +144,76 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// Starts the admission webhook in the background (Kubernetes only: a file store has no API
+/// server to call it): its certificate first, then HTTPS on `--webhook-port`.
+fn start_webhook(
+    cluster: Arc<ferrolb_cluster::Cluster>,
+    args: &Args,
+) -> Option<tokio::task::JoinHandle<()>> {
+    cluster.kube()?;
+    let flags = &args.common.metallb;
+    let settings = rotation::Settings {
+        namespace: args.common.namespace.clone(),
+        service: flags
+            .cert_service_name
+            .clone()
+            .unwrap_or_else(|| rotation::DEFAULT_SERVICE.into()),
+        secret: flags
+            .webhook_secret
+            .clone()
+            .unwrap_or_else(|| rotation::DEFAULT_SECRET.into()),
+        configuration: rotation::CONFIGURATION.into(),
+        external: flags.disable_cert_rotation().then(|| {
+            flags
+                .cert_dir
+                .clone()
+                .unwrap_or_else(|| rotation::DEFAULT_CERT_DIR.into())
+                .into()
+        }),
+    };
+    let port = args.webhook_port;
+    let snapshots = cluster.snapshots();
+    Some(tokio::spawn(async move {
+        let Some(kube) = cluster.kube() else { return };
+        // The first certificate, however long the API server takes to answer.
+        let bundle = loop {
+            // The wall clock, read in this shell: certificates are dated by it.
+            let now = k8s_openapi::jiff::Timestamp::now().as_second();
+            match rotation::refresh(kube, &settings, now).await {
+                Ok(bundle) => break bundle,
+                Err(error) => {
+                    tracing::warn!(%error, "webhook certificate not ready; trying again");
+                    tokio::time::sleep(RETRY * 5).await;
+                }
+            }
+        };
+        let acceptor = match webhook::server::acceptor(&bundle) {
+            Ok(acceptor) => acceptor,
+            Err(error) => {
+                tracing::error!(%error, "the webhook certificate is unusable: no webhook");
+                return;
+            }
+        };
+        let (acceptor_tx, acceptor_rx) = tokio::sync::watch::channel(acceptor);
+        let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(port, %error, "the webhook cannot listen: no webhook");
+                return;
+            }
+        };
+        tracing::info!(port, "webhook serving");
+        let namespace = settings.namespace.clone();
+        tokio::spawn(webhook::server::serve(
+            listener,
+            acceptor_rx,
+            snapshots,
+            namespace,
+        ));
+        rotation::keep_current(kube, &settings, &acceptor_tx, bundle, WEBHOOK_REFRESH).await;
+    }))
 }
 
 /// Creates the missing memberlist Secret; false when it must be tried again.

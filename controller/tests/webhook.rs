@@ -33,7 +33,9 @@ fn review_of(object: serde_json::Value) -> Vec<u8> {
 }
 
 async fn start(bundle: &Bundle, snapshot: Snapshot) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("test setup");
     let address = listener.local_addr().expect("test setup");
     let (_keep, acceptor) = watch::channel(server::acceptor(bundle).expect("test setup"));
     let (_keep_snapshots, snapshots) = watch::channel(Arc::new(snapshot));

@@ -832,7 +832,8 @@ fn metallbs_controller_flags_are_accepted() {
     let log = run.controller_log();
     assert!(
         log.contains("MetalLB flags accepted and ignored")
-            && log.contains("--cert-service-name")
+            && log.contains("--tls-min-version")
+            && !log.contains("--cert-service-name")
             && !log.contains("flags=\"--webhook-mode"),
         "{log}"
     );
@@ -843,8 +844,8 @@ fn metallbs_controller_flags_are_accepted() {
 }
 
 /// MetalLB's separate webhook Deployment runs the controller image with
-/// `--webhook-mode=onlywebhook`: FerroLB serves no webhook, and must not allocate beside the
-/// real controller.
+/// `--webhook-mode=onlywebhook`: it must not allocate beside the real controller (and on a
+/// file store there is no API server for a webhook either).
 #[test]
 fn the_onlywebhook_deployment_allocates_nothing() {
     let mut run = StoreRun::new();

@@ -1,6 +1,7 @@
 //! The Kubernetes backend: a watcher per kind feeding one snapshot, status through server-side
 //! apply, Events through the events.k8s.io API.
 mod resources;
+pub mod webhook;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;

@@ -7,6 +7,7 @@
 //! - `certs`: the self-managed certificate: a CA and a serving certificate kept in a Secret,
 //!   the CA put into the ValidatingWebhookConfiguration, renewed before they expire.
 pub mod certs;
+pub mod rotation;
 pub mod server;
 
 use ferrolb_api::config::Config;
