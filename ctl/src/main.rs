@@ -2,6 +2,7 @@
 mod bgp;
 mod get;
 mod helm_values;
+mod migrate;
 mod validate;
 
 use anyhow::Context;
@@ -48,6 +49,18 @@ enum Command {
     /// BGP tools.
     #[command(subcommand)]
     Bgp(BgpCommand),
+    /// Moving from MetalLB.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Lists what would break a switch from MetalLB, and how to avoid each; exit 1 when
+    /// something is found. Reads the cluster (--kubeconfig, or in-cluster), or DIR: objects
+    /// dumped with `kubectl get -o yaml` (Deployments, DaemonSets, Secrets,
+    /// ValidatingWebhookConfigurations, CRDs).
+    Check { dir: Option<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +115,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bgp(BgpCommand::Announce(announce)) => announce.run().await,
+        Command::Migrate(MigrateCommand::Check { dir }) => {
+            let objects = match dir {
+                Some(dir) => {
+                    let mut objects = Vec::new();
+                    let mut files: Vec<PathBuf> = if dir.is_dir() {
+                        std::fs::read_dir(&dir)
+                            .with_context(|| format!("reading {}", dir.display()))?
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                            .collect()
+                    } else {
+                        vec![dir.clone()]
+                    };
+                    files.sort();
+                    for file in files {
+                        let text = std::fs::read_to_string(&file)
+                            .with_context(|| format!("reading {}", file.display()))?;
+                        objects.extend(
+                            migrate::objects_of(&text)
+                                .map_err(anyhow::Error::msg)
+                                .with_context(|| format!("reading {}", file.display()))?,
+                        );
+                    }
+                    objects
+                }
+                None => migrate::fetch(cli.kubeconfig.as_deref(), &cli.namespace).await?,
+            };
+            let findings = migrate::check(&objects, &cli.namespace);
+            for finding in &findings {
+                println!("problem: {}\n    fix: {}", finding.what, finding.fix);
+            }
+            if findings.is_empty() {
+                println!(
+                    "ok: nothing found that would break a switch ({} objects read)",
+                    objects.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
+        }
         Command::Get { what, output } => {
             let snapshot = get::snapshot(
                 cli.store.as_deref(),

@@ -281,3 +281,24 @@ fn metallbs_documented_layer2_setup_and_a_whole_manifests_folder_validate() {
     );
     assert!(text.ends_with("valid: 2 objects\n"), "{text}");
 }
+
+#[test]
+fn migrate_check_reads_a_dump_and_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("crds.yaml"),
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: apiextensions.k8s.io/v1\n  kind: CustomResourceDefinition\n  metadata: {name: bgppeers.metallb.io}\n  spec:\n    group: metallb.io\n    conversion: {strategy: Webhook}\n",
+    )
+    .unwrap();
+    let out = ferrolbctl(&["migrate", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("problem: CRD bgppeers.metallb.io converts between versions")
+            && text.contains("\n    fix: apply FerroLB's CRDs"),
+        "{text}"
+    );
+    let clean = ferrolbctl(&["migrate", "check", &repo("manifests/ferrolb")]);
+    assert!(clean.status.success(), "{}", stdout(&clean));
+    assert!(stdout(&clean).starts_with("ok: nothing found"), "{}", stdout(&clean));
+}

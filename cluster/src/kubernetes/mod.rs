@@ -67,23 +67,11 @@ impl KubeCluster {
         namespace: &str,
         component: &str,
     ) -> Result<KubeCluster, ClusterError> {
-        let config = match kubeconfig {
-            Some(path) => {
-                let file = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?;
-                kube::Config::from_custom_kubeconfig(
-                    file,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?
-            }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| ClusterError::Kube(kube::Error::InferConfig(e)))?,
-        };
-        let client = Client::try_from(config)?;
-        Ok(KubeCluster::new(client, namespace, component))
+        Ok(KubeCluster::new(
+            client(kubeconfig).await?,
+            namespace,
+            component,
+        ))
     }
 
     /// Starts a watcher per kind: Services, EndpointSlices, Nodes and Namespaces cluster-wide,
@@ -357,6 +345,23 @@ impl Drop for KubeCluster {
             task.abort();
         }
     }
+}
+
+/// A client for a kubeconfig file, or the in-cluster/default configuration.
+pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| ClusterError::Kube(kube::Error::InferKubeconfig(e)))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| ClusterError::Kube(kube::Error::InferConfig(e)))?,
+    };
+    Ok(Client::try_from(config)?)
 }
 
 /// Runs one kind's watcher (with kube's default backoff on errors) into the shared state.
