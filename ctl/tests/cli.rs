@@ -300,5 +300,9 @@ fn migrate_check_reads_a_dump_and_says_what_to_fix() {
     );
     let clean = ferrolbctl(&["migrate", "check", &repo("manifests/ferrolb")]);
     assert!(clean.status.success(), "{}", stdout(&clean));
-    assert!(stdout(&clean).starts_with("ok: nothing found"), "{}", stdout(&clean));
+    assert!(
+        stdout(&clean).starts_with("ok: nothing found"),
+        "{}",
+        stdout(&clean)
+    );
 }

@@ -926,3 +926,43 @@ fn the_shipped_alerts_read_metrics_that_exist() {
         );
     }
 }
+
+/// MetalLB's documented configurations (examples/metallb-documented: layer 2, BGP, pools with
+/// selectors, shared IPs) validate and run unchanged.
+#[test]
+fn metallbs_documented_configurations_validate_and_run_unchanged() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/metallb-documented");
+    let validate = std::process::Command::new(ferrolb_e2e::standalone::binary("ferrolbctl"))
+        .arg("validate")
+        .arg(&example)
+        .output()
+        .expect("ferrolbctl runs");
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stdout)
+    );
+    let mut run = StoreRun::new();
+    for entry in std::fs::read_dir(&example).expect("the example") {
+        let path = entry.expect("a file").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
+        run.write(name, &std::fs::read_to_string(&path).expect("readable"));
+    }
+    run.start_controller(&[]);
+    let tcp = run.wait_service("default", "dns-service-tcp", "allocation", has_ip);
+    let udp = run.wait_service("default", "dns-service-udp", "allocation", has_ip);
+    assert_eq!(ingress(&tcp), ["192.168.10.4"]);
+    assert_eq!(ingress(&udp), ["192.168.10.4"], "shared under one key");
+    let nginx = run.wait_service("default", "nginx", "allocation", has_ip);
+    assert_eq!(pool_of(&nginx).as_deref(), Some("expensive"));
+    let web = run.wait_service("prod", "web", "allocation", has_ip);
+    assert_eq!(pool_of(&web).as_deref(), Some("production"));
+    assert_eq!(ingress(&web), ["203.0.113.0"]);
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        configuration_state(&run)?
+            .contains("result: Valid")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("{:?}", configuration_state(&run)));
+}
