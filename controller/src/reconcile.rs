@@ -352,18 +352,30 @@ impl Controller {
         } else {
             (ConfigurationResult::Invalid, lines.join("\n"))
         };
-        let unannounced: Vec<String> = self
+        let unannounced_pools: Vec<&str> = self
             .config
             .iter()
             .flat_map(|c| c.pools.values())
             .filter(|pool| !pool.is_announced())
+            .map(|pool| pool.name.as_str())
+            .collect();
+        // A condition's message holds 32 KiB at most: the first pools by name, then a count.
+        const NAMED: usize = 50;
+        let mut unannounced: Vec<String> = unannounced_pools
+            .iter()
+            .take(NAMED)
             .map(|pool| {
                 format!(
-                    "IPAddressPool {:?} is selected by no L2Advertisement and no BGPAdvertisement: its IPs are given but never announced",
-                    pool.name
+                    "IPAddressPool {pool:?} is selected by no L2Advertisement and no BGPAdvertisement: its IPs are given but never announced"
                 )
             })
             .collect();
+        if unannounced_pools.len() > NAMED {
+            unannounced.push(format!(
+                "and {} more pools like these",
+                unannounced_pools.len() - NAMED
+            ));
+        }
         let current = snapshot.objects.values().find_map(|o| match o {
             ferrolb_api::objects::Object::ConfigurationState(s)
                 if s.metadata.name.as_deref() == Some("controller")

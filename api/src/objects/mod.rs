@@ -100,14 +100,19 @@ impl DecodeError {
     }
 }
 
-/// "Kind namespace/name", with as much of the identity as the document has.
-fn describe(kind: &str, value: &serde_json::Value) -> String {
+/// A document's `metadata.namespace` and `metadata.name`, where written.
+fn identity(value: &serde_json::Value) -> (Option<&str>, Option<&str>) {
     let meta = |field: &str| {
         value
             .pointer(&format!("/metadata/{field}"))
             .and_then(|v| v.as_str())
     };
-    match (meta("namespace"), meta("name")) {
+    (meta("namespace"), meta("name"))
+}
+
+/// "Kind namespace/name", with as much of the identity as the document has.
+fn describe(kind: &str, value: &serde_json::Value) -> String {
+    match identity(value) {
         (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
         (None, Some(name)) => format!("{kind} {name}"),
         _ => kind.to_string(),
@@ -117,16 +122,8 @@ fn describe(kind: &str, value: &serde_json::Value) -> String {
 /// The key of a document of `kind` that names itself (its namespace as written: none when
 /// left out).
 fn key_of(kind: &str, value: &serde_json::Value) -> Option<ObjectKey> {
-    let meta = |field: &str| {
-        value
-            .pointer(&format!("/metadata/{field}"))
-            .and_then(|v| v.as_str())
-    };
-    Some(ObjectKey::new(
-        kind.parse().ok()?,
-        meta("namespace"),
-        meta("name")?,
-    ))
+    let (namespace, name) = identity(value);
+    Some(ObjectKey::new(kind.parse().ok()?, namespace, name?))
 }
 
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<Arc<T>, DecodeError> {

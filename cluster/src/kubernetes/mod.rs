@@ -396,11 +396,23 @@ where
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let entry = state.kinds.entry(kind).or_default();
                     match unavailable {
+                        // Listed before: what was read stays (a CRD being replaced, RBAC
+                        // being changed), and the watch is tried again.
+                        Some(why) if entry.listed && entry.absent.is_none() => {
+                            tracing::warn!(kind, "{why}; keeping what was read and retrying");
+                        }
+                        // Never listed: the other kinds are acted on, this one as empty;
+                        // but without pools nothing can be acted on safely (every Service
+                        // would lose its IPs), so a missing IPAddressPool kind waits.
                         Some(why) if entry.absent != Some(why) => {
-                            tracing::warn!(kind, "{why}; acting without it and retrying");
                             entry.absent = Some(why);
-                            entry.listed = true;
-                            entry.objects.clear();
+                            if kind == Kind::IPAddressPool.name() {
+                                tracing::warn!(kind, "{why}; waiting for it");
+                            } else {
+                                tracing::warn!(kind, "{why}; acting without it and retrying");
+                                entry.listed = true;
+                                entry.objects.clear();
+                            }
                             drop(state);
                             changed.notify_one();
                         }

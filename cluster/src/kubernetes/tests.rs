@@ -354,3 +354,19 @@ async fn creates_the_memberlist_secret() {
         serde_json::json!({"secretkey": "c2VjcmV0LWtleS0xMjM0NQ"})
     );
 }
+
+/// Without the IPAddressPool kind nothing can be acted on safely (every Service would lose
+/// its IPs): the snapshot waits for it.
+#[tokio::test]
+async fn a_missing_pool_kind_is_waited_for() {
+    let pools: &'static str = "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools";
+    let (cluster, _seen, _listed) =
+        mock_cluster(BTreeMap::from([(pools, serde_json::Value::Null)]));
+    let mut snapshots = cluster.snapshots();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), snapshots.wait_for(|s| s.synced))
+            .await
+            .is_err(),
+        "acted without pools"
+    );
+}

@@ -71,6 +71,12 @@ pub fn decide(request: &Value, snapshot: &Snapshot, namespace: &str) -> Decision
     if !matches!(request["operation"].as_str(), Some("CREATE" | "UPDATE")) {
         return Decision::Allowed;
     }
+    // Until every kind is read, a reference to an object not seen yet would look broken.
+    if !snapshot.synced {
+        return Decision::Denied(
+            "the controller has not read the cluster yet; try again in a moment".into(),
+        );
+    }
     let object = match Object::decode(request["object"].clone()) {
         Ok(object) => object,
         Err(e) if e.is_unsupported_kind() => return Decision::Allowed,

@@ -5,6 +5,7 @@
 use super::certs::{Bundle, CERT_KEY, PRIVATE_KEY};
 use super::server;
 use ferrolb_cluster::kubernetes::KubeCluster;
+use ferrolb_cluster::kubernetes::webhook::SecretContents;
 use std::path::PathBuf;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -28,20 +29,33 @@ pub struct Settings {
     pub external: Option<PathBuf>,
 }
 
-/// The certificate to serve at `now`: the stored one while it is good, otherwise a new one
-/// (`true`: it must be stored).
-pub fn choose(
-    stored: Option<Bundle>,
+/// What to do with the certificate's Secret at `now`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Serve what it holds.
+    Keep(Bundle),
+    /// There is none: create it with this.
+    Create(Bundle),
+    /// Replace what it holds (due, or not ours to read) with this.
+    Replace(Bundle),
+}
+
+/// `stored`: `None` when there is no Secret, `Some(None)` when it holds no bundle of ours
+/// (MetalLB's cert-controller left it, say).
+pub fn plan(
+    stored: Option<Option<Bundle>>,
     settings: &Settings,
     now: i64,
-) -> Result<(Bundle, bool), rcgen::Error> {
-    match stored {
-        Some(bundle) if !bundle.due(now) => Ok((bundle, false)),
-        _ => Ok((
-            Bundle::issue(&settings.service, &settings.namespace, now)?,
-            true,
-        )),
-    }
+) -> Result<Plan, rcgen::Error> {
+    let issue = || Bundle::issue(&settings.service, &settings.namespace, now);
+    Ok(match stored {
+        None => Plan::Create(issue()?),
+        Some(None) => Plan::Replace(issue()?),
+        Some(Some(bundle)) if !bundle.due(now) => Plan::Keep(bundle),
+        Some(Some(bundle)) => {
+            Plan::Replace(bundle.renewed(&settings.service, &settings.namespace, now)?)
+        }
+    })
 }
 
 /// One round: makes sure the certificate served, the Secret and the webhook configuration
@@ -54,25 +68,56 @@ pub async fn refresh(kube: &KubeCluster, settings: &Settings, now: i64) -> Resul
         };
         return Ok(Bundle {
             ca_pem: String::new(),
+            ca_key_pem: String::new(),
+            ca_not_after: i64::MAX,
             cert_pem: read(CERT_KEY)?,
             key_pem: read(PRIVATE_KEY)?,
             not_after: i64::MAX,
         });
     }
-    let stored = kube
-        .read_secret(&settings.namespace, &settings.secret)
-        .await
-        .map_err(|e| format!("reading Secret {}: {e}", settings.secret))?
-        .and_then(|(data, annotations)| Bundle::from_secret_data(&data, &annotations));
-    let (bundle, store) = choose(stored, settings, now).map_err(|e| e.to_string())?;
-    if store {
-        let (data, annotations) = bundle.to_secret_data();
-        let data = data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-        kube.write_secret(&settings.namespace, &settings.secret, (data, annotations))
+    let secret_error =
+        |e: ferrolb_cluster::ClusterError| format!("Secret {}: {e}", settings.secret);
+    // Twice at most: when another replica creates the Secret first, theirs is read.
+    let mut bundle = None;
+    for _ in 0..2 {
+        let stored = kube
+            .read_secret(&settings.namespace, &settings.secret)
             .await
-            .map_err(|e| format!("writing Secret {}: {e}", settings.secret))?;
-        tracing::info!(secret = %settings.secret, "webhook certificate issued");
+            .map_err(secret_error)?;
+        let type_ = stored.as_ref().and_then(|s| s.type_.clone());
+        let held = stored.map(|s| Bundle::from_secret_data(&s.data, &s.annotations));
+        let contents = |bundle: &Bundle| {
+            let (data, annotations) = bundle.to_secret_data();
+            SecretContents {
+                data: data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+                annotations,
+                type_: type_.clone(),
+            }
+        };
+        match plan(held, settings, now).map_err(|e| e.to_string())? {
+            Plan::Keep(kept) => bundle = Some(kept),
+            Plan::Create(new) => {
+                let created = kube
+                    .create_secret(&settings.namespace, &settings.secret, contents(&new))
+                    .await
+                    .map_err(secret_error)?;
+                if !created {
+                    continue;
+                }
+                tracing::info!(secret = %settings.secret, "webhook certificate issued");
+                bundle = Some(new);
+            }
+            Plan::Replace(new) => {
+                kube.write_secret(&settings.namespace, &settings.secret, contents(&new))
+                    .await
+                    .map_err(secret_error)?;
+                tracing::info!(secret = %settings.secret, "webhook certificate renewed");
+                bundle = Some(new);
+            }
+        }
+        break;
     }
+    let bundle = bundle.ok_or_else(|| format!("Secret {} keeps changing", settings.secret))?;
     let configured = kube
         .set_webhook_ca(&settings.configuration, &bundle.ca_pem)
         .await
@@ -135,13 +180,27 @@ mod tests {
     const NOW: i64 = 1_796_000_000;
 
     #[test]
-    fn a_good_stored_certificate_is_kept_and_a_due_one_replaced() {
+    fn a_good_stored_certificate_is_kept_a_due_one_renewed_and_a_foreign_one_replaced() {
         let stored = Bundle::issue(DEFAULT_SERVICE, "metallb-system", NOW).unwrap();
-        let (kept, store) = choose(Some(stored.clone()), &settings(), NOW + 86_400).unwrap();
-        assert_eq!((kept, store), (stored.clone(), false));
-        let (new, store) = choose(Some(stored.clone()), &settings(), NOW + 340 * 86_400).unwrap();
-        assert!(store && new != stored);
-        assert!(choose(None, &settings(), NOW).unwrap().1);
+        assert_eq!(
+            plan(Some(Some(stored.clone())), &settings(), NOW + 86_400).unwrap(),
+            Plan::Keep(stored.clone())
+        );
+        let Plan::Replace(renewed) =
+            plan(Some(Some(stored.clone())), &settings(), NOW + 340 * 86_400).unwrap()
+        else {
+            panic!("a due certificate is replaced");
+        };
+        assert_eq!(renewed.ca_pem, stored.ca_pem, "the CA stays");
+        assert_ne!(renewed.cert_pem, stored.cert_pem);
+        assert!(matches!(
+            plan(Some(None), &settings(), NOW).unwrap(),
+            Plan::Replace(_)
+        ));
+        assert!(matches!(
+            plan(None, &settings(), NOW).unwrap(),
+            Plan::Create(_)
+        ));
     }
 
     /// No Secret yet: a certificate is issued, stored, and its CA put into both webhooks.
@@ -173,17 +232,14 @@ mod tests {
         let bundle = refresh(&cluster, &settings(), NOW).await.unwrap();
 
         let secret = next(&mut seen).await;
-        assert_eq!(secret.method, Method::PATCH);
-        assert_eq!(
-            secret.path,
-            "/api/v1/namespaces/metallb-system/secrets/metallb-webhook-cert"
-        );
-        assert_eq!(secret.content_type, "application/apply-patch+yaml");
-        assert_eq!(secret.body["type"], "kubernetes.io/tls");
+        assert_eq!(secret.method, Method::POST, "created, not forced over another's");
+        assert_eq!(secret.path, "/api/v1/namespaces/metallb-system/secrets");
+        assert_eq!(secret.body["metadata"]["name"], "metallb-webhook-cert");
+        assert_eq!(secret.body["type"], "Opaque", "MetalLB's type");
         let field = |key: &str| secret.body["data"][key].as_str().map(str::to_string);
-        assert!(
-            field("ca.crt").is_some() && field("tls.crt").is_some() && field("tls.key").is_some()
-        );
+        for key in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
+            assert!(field(key).is_some(), "{key}");
+        }
         assert_eq!(
             secret.body["metadata"]["annotations"]["ferrolb.io/not-after"],
             bundle.not_after.to_string()
@@ -192,6 +248,7 @@ mod tests {
         let patch = next(&mut seen).await;
         assert_eq!(patch.method, Method::PATCH);
         assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert_eq!(patch.body["metadata"]["resourceVersion"], "1");
         let webhooks = patch.body["webhooks"].as_array().unwrap();
         assert_eq!(webhooks.len(), 2);
         use base64::Engine;

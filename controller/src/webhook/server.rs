@@ -6,18 +6,24 @@ use axum::body::Bytes;
 use ferrolb_cluster::Snapshot;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// How long a client may take to finish its TLS handshake, and how many handshakes may be
-/// under way at once: a client that stalls holds one slot for a few seconds, never the others.
+/// How long a client may take to finish its TLS handshake, how long a connection may stay
+/// silent, and how many connections may be open at once (handshaking or not): a client that
+/// stalls holds one slot for a few seconds, and waiting clients get the next free one.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-const HANDSHAKES: usize = 64;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECTIONS: usize = 256;
 
 /// A TLS acceptor for a certificate and key in PEM.
 pub fn acceptor(bundle: &Bundle) -> Result<TlsAcceptor, String> {
@@ -38,9 +44,66 @@ pub fn acceptor(bundle: &Bundle) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A TLS connection that holds its slot until it closes, and ends when it has been silent
+/// for [`IDLE_TIMEOUT`].
+struct Connection {
+    tls: TlsStream<TcpStream>,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Connection {
+    fn active(&mut self) {
+        self.idle
+            .as_mut()
+            .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.tls).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                self.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.tls).poll_write(cx, buf);
+        if written.is_ready() {
+            self.active();
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_shutdown(cx)
+    }
+}
+
 /// TLS connections, handshaken in their own tasks with the current certificate.
 struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,
     /// The accepting task, stopped with the listener.
     _accepting: AbortOnDrop,
@@ -57,10 +120,15 @@ impl Drop for AbortOnDrop {
 impl TlsListener {
     fn new(tcp: TcpListener, acceptor: watch::Receiver<TlsAcceptor>) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
-        let (sender, ready) = mpsc::channel(HANDSHAKES);
-        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
+        let (sender, ready) = mpsc::channel(16);
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
         let accepting = tokio::spawn(async move {
             loop {
+                // A free slot first: while every slot is taken, new clients wait in the
+                // kernel's backlog rather than being turned away.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (stream, peer) = match tcp.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -69,17 +137,17 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "webhook: too many handshakes under way; connection dropped");
-                    continue;
-                };
                 let acceptor = acceptor.borrow().clone();
                 let sender = sender.clone();
                 tokio::spawn(async move {
-                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, peer)).await;
+                            let connection = Connection {
+                                tls,
+                                idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+                                _slot: slot,
+                            };
+                            let _ = sender.send((connection, peer)).await;
                         }
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "webhook: TLS handshake failed");
@@ -98,7 +166,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Connection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

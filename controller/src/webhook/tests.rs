@@ -178,3 +178,15 @@ fn deletions_other_kinds_and_garbage() {
         assert_eq!(response["response"]["allowed"], false, "{garbage:?}");
     }
 }
+
+#[test]
+fn nothing_is_judged_before_the_cluster_is_read() {
+    let snapshot = Snapshot::default();
+    let (allowed, message) = verdict(&review(
+        &request("CREATE", pool("a", &["203.0.113.0/24"])),
+        &snapshot,
+        "metallb-system",
+    ));
+    assert!(!allowed);
+    assert!(message.contains("not read the cluster yet"), "{message}");
+}

@@ -153,6 +153,38 @@ pub fn check(objects: &[Value], namespace: &str) -> Vec<Finding> {
         .filter(in_namespace)
         .map(name)
         .collect();
+    for secret in objects
+        .iter()
+        .filter(|o| kind(o) == "Secret")
+        .filter(in_namespace)
+        .filter(|o| matches!(name(o), "memberlist" | "metallb-memberlist"))
+    {
+        let owners: Vec<String> = secret["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                format!(
+                    "{} {}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["name"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        if !owners.is_empty() {
+            findings.push(Finding {
+                what: format!(
+                    "Secret {} (the memberlist key) is owned by {}: deleting MetalLB's controller deletes it, and speakers that restart afterwards get a new key the running ones do not have",
+                    name(secret),
+                    owners.join(", ")
+                ),
+                fix: format!(
+                    "kubectl -n {namespace} patch secret {} --type=json -p '[{{\"op\":\"remove\",\"path\":\"/metadata/ownerReferences\"}}]'",
+                    name(secret)
+                ),
+            });
+        }
+    }
     if secrets.contains(&"metallb-memberlist") && !secrets.contains(&"memberlist") {
         findings.push(Finding {
             what: "the memberlist key is in Secret metallb-memberlist (MetalLB's Helm chart); FerroLB's manifests read Secret memberlist, and speakers with different keys cannot gossip: two nodes could answer for one IP".into(),

@@ -42,7 +42,10 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: memberlist, namespace: metallb-system}
+metadata:
+  name: memberlist
+  namespace: metallb-system
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: controller, uid: "1"}]
 "#;
 
 fn findings(text: &str) -> Vec<Finding> {
@@ -53,13 +56,19 @@ fn findings(text: &str) -> Vec<Finding> {
 fn metallbs_own_install_shows_each_hazard() {
     let found = findings(METALLB);
     let text: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
-    assert_eq!(found.len(), 4, "{text:#?}");
+    assert_eq!(found.len(), 5, "{text:#?}");
     assert!(text[0].starts_with("ValidatingWebhookConfiguration metallb-webhook-configuration is served by MetalLB's controller"));
     assert!(
         text[1].starts_with("CRD bgppeers.metallb.io converts between versions through a webhook")
     );
     assert!(text[2].starts_with("Deployment controller already exists with selector"));
     assert!(text[3].starts_with("DaemonSet speaker already exists with selector"));
+    assert!(
+        text[4].starts_with(
+            "Secret memberlist (the memberlist key) is owned by Deployment controller"
+        )
+    );
+    assert!(found[4].fix.contains("remove"), "{}", found[4].fix);
 }
 
 #[test]
@@ -138,7 +147,11 @@ spec:
     // FerroLB's own manifests, alone.
     let manifests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/ferrolb");
     let mut objects = Vec::new();
-    for file in ["controller.yaml", "speaker.yaml", "webhook.yaml"] {
+    for file in [
+        "controller/controller.yaml",
+        "speaker/speaker.yaml",
+        "controller/webhook.yaml",
+    ] {
         let text = std::fs::read_to_string(manifests.join(file)).unwrap();
         objects.extend(objects_of(&text).unwrap());
     }
