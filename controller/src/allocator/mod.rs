@@ -196,23 +196,21 @@ impl Allocator {
         self.assignments.iter()
     }
 
-    /// A pool's capacity and use, without its Service count (see [`Allocator::usages`]).
-    pub fn usage(&self, pool: &str) -> Option<PoolUsage> {
-        self.pools.get(pool).map(|s| PoolUsage {
-            capacity_v4: s.v4.capacity(),
-            in_use_v4: s.v4.used(),
-            capacity_v6: s.v6.capacity(),
-            in_use_v6: s.v6.used(),
-            services: 0,
-        })
-    }
-
     /// Every pool's usage with its Service count, in one pass over the assignments.
     pub fn usages(&self) -> BTreeMap<String, PoolUsage> {
         let mut usages: BTreeMap<String, PoolUsage> = self
             .pools
-            .keys()
-            .filter_map(|name| Some((name.to_string(), self.usage(name)?)))
+            .iter()
+            .map(|(name, s)| {
+                let usage = PoolUsage {
+                    capacity_v4: s.v4.capacity(),
+                    in_use_v4: s.v4.used(),
+                    capacity_v6: s.v6.capacity(),
+                    in_use_v6: s.v6.used(),
+                    services: 0,
+                };
+                (name.clone(), usage)
+            })
             .collect();
         for assignment in self.assignments.values() {
             if let Some(usage) = usages.get_mut(&*assignment.pool) {
@@ -516,16 +514,9 @@ impl Allocator {
         Err(AllocationError::NoAvailableIps(detail))
     }
 
-    /// Pools for automatic allocation, in MetalLB's order: those whose serviceAllocation selects
-    /// the Service by priority (lower first, unset last), then the other autoAssign pools;
-    /// ties broken by name.
-    #[cfg(test)]
-    fn pool_order(&self, request: &Request) -> Vec<Arc<str>> {
-        self.pool_groups(request).concat()
-    }
-
-    /// [MetalLB's order](Allocator::pool_order), as its two groups: the pools whose
-    /// serviceAllocation selects the Service, and the general ones.
+    /// Pools for automatic allocation, in MetalLB's order, as its two groups: those whose
+    /// serviceAllocation selects the Service by priority (lower first, unset last), then the
+    /// other autoAssign pools; ties broken by name.
     fn pool_groups(&self, request: &Request) -> [Vec<Arc<str>>; 2] {
         let mut selected: Vec<(i64, &Arc<str>)> = Vec::new();
         let mut general: Vec<Arc<str>> = Vec::new();

@@ -121,7 +121,8 @@ fn service_allocation_pools_come_first_by_priority_and_unset_last() {
     let mut gold = request("x");
     gold.labels.insert("tier".into(), "gold".into());
     let order = |r: &Request| {
-        a.pool_order(r)
+        a.pool_groups(r)
+            .concat()
             .iter()
             .map(|n| n.to_string())
             .collect::<Vec<_>>()

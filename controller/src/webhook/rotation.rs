@@ -232,7 +232,11 @@ mod tests {
         let bundle = refresh(&cluster, &settings(), NOW).await.unwrap();
 
         let secret = next(&mut seen).await;
-        assert_eq!(secret.method, Method::POST, "created, not forced over another's");
+        assert_eq!(
+            secret.method,
+            Method::POST,
+            "created, not forced over another's"
+        );
         assert_eq!(secret.path, "/api/v1/namespaces/metallb-system/secrets");
         assert_eq!(secret.body["metadata"]["name"], "metallb-webhook-cert");
         assert_eq!(secret.body["type"], "Opaque", "MetalLB's type");
