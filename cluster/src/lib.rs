@@ -176,7 +176,13 @@ impl Cluster {
     ) -> Result<bool, ClusterError> {
         match self {
             Cluster::Store(_) => Ok(false),
-            Cluster::Kube(k) => k.create_memberlist_secret(namespace, name, key).await,
+            Cluster::Kube(k) => {
+                let contents = kubernetes::webhook::SecretContents {
+                    data: [("secretkey".to_string(), key.as_bytes().to_vec())].into(),
+                    ..Default::default()
+                };
+                k.create_secret(namespace, name, contents).await
+            }
         }
     }
 }

@@ -113,17 +113,7 @@ impl KubeCluster {
         ];
         // MetalLB's kinds are read as untyped objects and decoded one at a time: one object
         // that does not decode (or a CRD that is missing) must not stop the whole watch.
-        for kind in [
-            Kind::IPAddressPool,
-            Kind::L2Advertisement,
-            Kind::BGPAdvertisement,
-            Kind::Community,
-            Kind::BFDProfile,
-            Kind::BGPPeer,
-            Kind::ServiceL2Status,
-            Kind::ServiceBGPStatus,
-            Kind::ConfigurationState,
-        ] {
+        for kind in Kind::ALL.into_iter().filter(|k| k.group() == "metallb.io") {
             let resource = resources::api_resource(kind);
             let api = Api::<DynamicObject>::namespaced_with(c.clone(), ns, &resource);
             tasks.push(spawn_watch(api, all(kind.name()), move |o| {
@@ -239,46 +229,6 @@ impl KubeCluster {
             .iter()
             .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
             .collect())
-    }
-
-    /// See [`crate::Cluster::create_memberlist_secret`]. `stringData`: the API server stores
-    /// the key's text as the Secret's bytes, as MetalLB's controller writes it.
-    pub async fn create_memberlist_secret(
-        &self,
-        namespace: &str,
-        name: &str,
-        key: &str,
-    ) -> Result<bool, ClusterError> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                labels: Some(
-                    [(
-                        "app.kubernetes.io/managed-by".to_string(),
-                        self.field_manager.clone(),
-                    )]
-                    .into_iter()
-                    .collect(),
-                ),
-                ..Default::default()
-            },
-            string_data: Some(
-                [("secretkey".to_string(), key.to_string())]
-                    .into_iter()
-                    .collect(),
-            ),
-            ..Secret::default()
-        };
-        match secrets
-            .create(&kube::api::PostParams::default(), &secret)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
     }
 
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {

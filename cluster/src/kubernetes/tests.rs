@@ -340,6 +340,7 @@ async fn objects_are_decoded_one_at_a_time_and_a_missing_crd_stops_nothing() {
 #[tokio::test]
 async fn creates_the_memberlist_secret() {
     let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    let cluster = crate::Cluster::Kube(Box::new(cluster));
     let created = cluster
         .create_memberlist_secret("metallb-system", "memberlist", "c2VjcmV0LWtleS0xMjM0NQ")
         .await
@@ -349,9 +350,11 @@ async fn creates_the_memberlist_secret() {
     assert_eq!(post.method, Method::POST);
     assert_eq!(post.path, "/api/v1/namespaces/metallb-system/secrets");
     assert_eq!(post.body["metadata"]["name"], "memberlist");
+    // The key's text is the Secret's bytes (base64 in the body), as MetalLB's controller
+    // writes it.
     assert_eq!(
-        post.body["stringData"],
-        serde_json::json!({"secretkey": "c2VjcmV0LWtleS0xMjM0NQ"})
+        post.body["data"],
+        serde_json::json!({"secretkey": "YzJWamNtVjBMV3RsZVMweE1qTTBOUQ=="})
     );
 }
 
