@@ -124,3 +124,41 @@ fn the_api_server_accepts_what_metallb_accepts() {
         }
     }
 }
+
+/// `kubectl explain` says what each field is for: every field of `spec` and `status` (and
+/// one level below) carries a description written from the types' doc comments.
+#[test]
+fn every_field_is_explained() {
+    fn walk(schema: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+        let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+            return;
+        };
+        for (name, sub) in properties {
+            let here = format!("{path}.{name}");
+            let top = matches!(
+                name.as_str(),
+                "apiVersion" | "kind" | "metadata" | "spec" | "status"
+            ) && path.is_empty();
+            if !top && here.matches('.').count() <= 3 && sub.get("description").is_none() {
+                missing.push(here.clone());
+            }
+            walk(sub, &here, missing);
+            if let Some(items) = sub.get("items") {
+                walk(items, &format!("{here}[]"), missing);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for crd in ferrolb_api::crds::all() {
+        for version in &crd.spec.versions {
+            let schema = serde_json::to_value(&version.schema).expect("serialisable");
+            let mut here = Vec::new();
+            walk(&schema["openAPIV3Schema"], "", &mut here);
+            missing.extend(
+                here.into_iter()
+                    .map(|p| format!("{} {}: {p}", crd.spec.names.kind, version.name)),
+            );
+        }
+    }
+    assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
+}

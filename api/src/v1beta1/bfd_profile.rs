@@ -33,8 +33,10 @@ pub struct BFDProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10, max = 60000))]
     pub echo_interval: Option<u32>,
+    /// Ask for echo packets (FerroLB does not send them and reports the profile as not honoured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo_mode: Option<bool>,
+    /// Wait for the peer to send first instead of starting the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passive_mode: Option<bool>,
     /// 1 to 254 (default 254), for multi-hop sessions.

@@ -38,15 +38,20 @@ pub struct BGPAdvertisementSpec {
     /// Standard (`65000:1`), large (`large:1:2:3`) communities or Community aliases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<String>,
+    /// Pools announced by name; with no pools and no selectors, every pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_address_pools: Vec<String>,
+    /// Pools announced by their labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
+    /// Nodes that announce; empty means every node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_selectors: Vec<LabelSelector>,
     /// Names of BGPPeer objects to announce to; empty means every peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<String>,
+    /// Services announced; empty means every Service. Only with the default aggregation
+    /// lengths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_selectors: Vec<LabelSelector>,
 }

@@ -21,45 +21,57 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
     printcolumn = r#"{"name":"Multi Hops","type":"string","jsonPath":".spec.ebgpMultiHop"}"#
 )]
 pub struct BGPPeerSpec {
+    /// Our AS number.
     #[serde(rename = "myASN")]
     pub my_asn: u32,
+    /// The peer's AS number.
     #[serde(rename = "peerASN")]
     pub peer_asn: u32,
+    /// The peer's address.
     #[serde(rename = "peerAddress")]
     pub peer_address: String,
+    /// The local address the session starts from.
     #[serde(
         rename = "sourceAddress",
         default,
         skip_serializing_if = "String::is_empty"
     )]
     pub source_address: String,
+    /// The peer's TCP port (default 179).
     #[serde(rename = "peerPort", default, skip_serializing_if = "is_zero_u16")]
     #[schemars(range(max = 16384))]
     pub peer_port: u16,
+    /// The hold time offered in OPEN, as a duration.
     #[serde(rename = "holdTime", default, skip_serializing_if = "String::is_empty")]
     pub hold_time: String,
+    /// How often KEEPALIVEs are sent, as a duration.
     #[serde(
         rename = "keepaliveTime",
         default,
         skip_serializing_if = "String::is_empty"
     )]
     pub keepalive_time: String,
+    /// The BGP identifier.
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
+    /// Nodes that keep a session with this peer; empty means every node.
     #[serde(
         rename = "nodeSelectors",
         default,
         skip_serializing_if = "Vec::is_empty"
     )]
     pub node_selectors: Vec<LegacyNodeSelector>,
+    /// The TCP MD5 password.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
+    /// The BFDProfile the session runs under.
     #[serde(
         rename = "bfdProfile",
         default,
         skip_serializing_if = "String::is_empty"
     )]
     pub bfd_profile: String,
+    /// The peer is more than one hop away.
     #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "is_false")]
     pub ebgp_multi_hop: bool,
 }
@@ -68,8 +80,10 @@ pub struct BGPPeerSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyNodeSelector {
+    /// Labels a node must carry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
+    /// Expressions a node's labels must satisfy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LegacyMatchExpression>,
 }

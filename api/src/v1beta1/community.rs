@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CommunitySpec {
+    /// Names for community values, usable in BGPAdvertisements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<CommunityAlias>,
 }

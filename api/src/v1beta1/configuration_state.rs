@@ -22,11 +22,14 @@ pub struct ConfigurationStateSpec {}
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationStateStatus {
+    /// `Valid` when the configuration was accepted, `Invalid` when the last valid one is
+    /// still in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ConfigurationResult>,
     /// The errors, one per line; empty when valid.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error_summary: String,
+    /// What is worth knowing beside validity, such as pools nothing announces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

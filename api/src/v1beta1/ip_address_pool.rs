@@ -47,10 +47,13 @@ pub struct ServiceAllocation {
     /// Lower values are tried first; 0 (unset) comes after every set priority.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// Namespaces whose Services the pool serves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// Namespaces, by their labels, whose Services the pool serves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespace_selectors: Vec<LabelSelector>,
+    /// Services, by their labels, the pool serves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_selectors: Vec<LabelSelector>,
 }
@@ -62,12 +65,16 @@ fn is_zero(value: &i32) -> bool {
 /// Counters the controller keeps up to date.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct IPAddressPoolStatus {
+    /// IPv4 addresses given to Services.
     #[serde(rename = "assignedIPv4")]
     pub assigned_ipv4: i64,
+    /// IPv6 addresses given to Services.
     #[serde(rename = "assignedIPv6")]
     pub assigned_ipv6: i64,
+    /// IPv4 addresses still free.
     #[serde(rename = "availableIPv4")]
     pub available_ipv4: i64,
+    /// IPv6 addresses still free.
     #[serde(rename = "availableIPv6")]
     pub available_ipv6: i64,
 }

@@ -21,6 +21,7 @@ pub struct L2AdvertisementSpec {
     /// Pools announced by name; with no pools and no selectors, every pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_address_pools: Vec<String>,
+    /// Pools announced by their labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes that may announce; empty means every node.

@@ -24,18 +24,23 @@ pub struct ServiceL2StatusSpec {}
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceL2StatusStatus {
+    /// The node announcing the Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
+    /// The Service's name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_name: String,
+    /// The Service's namespace.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_namespace: String,
+    /// The interfaces the node answers on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceInfo>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct InterfaceInfo {
+    /// The interface's name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
 }
@@ -59,10 +64,13 @@ pub struct ServiceBGPStatusSpec {}
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceBGPStatusStatus {
+    /// The node announcing the Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
+    /// The Service's name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_name: String,
+    /// The Service's namespace.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_namespace: String,
     /// Names of the BGPPeers the Service is advertised to, sorted.

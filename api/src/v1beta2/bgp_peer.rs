@@ -45,12 +45,14 @@ pub struct BGPPeerSpec {
     /// Unnumbered BGP over this node interface; exclusive with `peerAddress`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub interface: String,
+    /// The local address the session starts from; by default the kernel picks one.
     #[serde(
         rename = "sourceAddress",
         default,
         skip_serializing_if = "String::is_empty"
     )]
     pub source_address: String,
+    /// The peer's TCP port, 1 to 16384 (default 179).
     #[serde(
         rename = "peerPort",
         default = "default_port",
@@ -61,6 +63,7 @@ pub struct BGPPeerSpec {
     /// A Go duration such as `90s`; 0 or at least 3s.
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<String>,
+    /// How often KEEPALIVEs are sent, as a duration (by default a third of the hold time).
     #[serde(
         rename = "keepaliveTime",
         default,
@@ -74,8 +77,10 @@ pub struct BGPPeerSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub connect_time: Option<String>,
+    /// The BGP identifier; by default the node's IPv4 address (generated on IPv6-only nodes).
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
+    /// Nodes that keep a session with this peer; empty means every node.
     #[serde(
         rename = "nodeSelectors",
         default,
@@ -92,20 +97,25 @@ pub struct BGPPeerSpec {
         skip_serializing_if = "is_empty_secret_ref"
     )]
     pub password_secret: SecretReference,
+    /// The BFDProfile the session runs under; BFD down takes the session down.
     #[serde(
         rename = "bfdProfile",
         default,
         skip_serializing_if = "String::is_empty"
     )]
     pub bfd_profile: String,
+    /// Announce graceful restart, so the peer keeps our routes while the speaker restarts.
+    /// Cannot change once the peer exists.
     #[serde(
         rename = "enableGracefulRestart",
         default,
         skip_serializing_if = "is_false"
     )]
     pub enable_graceful_restart: bool,
+    /// The peer is more than one hop away (an external peer).
     #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "is_false")]
     pub ebgp_multi_hop: bool,
+    /// A VRF to peer from (FerroLB reports it as not honoured).
     #[serde(rename = "vrf", default, skip_serializing_if = "String::is_empty")]
     pub vrf: String,
     /// Deprecated in favour of `dualStackAddressFamily`.
