@@ -37,6 +37,11 @@ fn names(objects: &[serde_json::Value], kind: &str) -> Vec<String> {
 #[test]
 fn the_kustomizations_build_and_hold_what_they_say() {
     let Some(everything) = kustomize("manifests/ferrolb") else {
+        // As the lab tests: skipped on a machine without the tool, never under CI.
+        assert!(
+            std::env::var("CI").is_err(),
+            "kubectl is missing, and CI must not pass by skipping"
+        );
         eprintln!("skipped: no kubectl");
         return;
     };
