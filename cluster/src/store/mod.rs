@@ -5,8 +5,10 @@
 //!   file per kind and namespace, each written to a temporary name and renamed, so readers
 //!   never see half a file. A component's files are its field manager's share: they are
 //!   merged over the user's objects when the store is read.
-//! - The directory is polled every [`POLL_INTERVAL`]; only files whose size, mtime or inode
-//!   changed are parsed again.
+//! - The directory is read again when the kernel reports a change in it (inotify), and every
+//!   [`changes::SAFETY_POLL`] anyway; only files whose size, mtime or inode changed are
+//!   parsed again. Without inotify it is polled every [`POLL_INTERVAL`].
+mod changes;
 mod load;
 mod write;
 
@@ -22,10 +24,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use write::OwnStatus;
 
-/// How often the directory is checked for changes. A check is a directory scan and a `stat`
-/// per file (a few dozen syscalls), cheap enough to run often: a new Service is announced
-/// well under 100 ms after its file is written (benches/RESULTS.md), where a Kubernetes
-/// watch would deliver it.
+/// How often the directory is checked for changes when the kernel cannot report them. A check
+/// is a directory scan and a `stat` per file (a few dozen syscalls).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// How often new status and Events are written out: a burst of thousands becomes one write.
@@ -41,6 +41,8 @@ pub struct FileStore {
     events: Arc<Mutex<EventLog>>,
     flusher: tokio::task::JoinHandle<()>,
     poller: tokio::task::JoinHandle<()>,
+    /// Wakes the flusher: something was recorded.
+    written: Arc<tokio::sync::Notify>,
 }
 
 impl FileStore {
@@ -74,12 +76,12 @@ impl FileStore {
         let poller_own = own.clone();
         log_problems(&first, None);
         let (sender, snapshots) = watch::channel(first);
+        let mut changes = changes::Changes::new(dir, POLL_INTERVAL);
+        tracing::debug!(notified = changes.notified(), store = %dir.display(), "store watched");
         let poller = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(POLL_INTERVAL);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut loader = Some(loader);
             loop {
-                interval.tick().await;
+                changes.next().await;
                 let Some(mut this) = loader.take().filter(|_| !sender.is_closed()) else {
                     return;
                 };
@@ -101,17 +103,21 @@ impl FileStore {
                 .await;
                 let Ok((this, changed)) = checked else { return };
                 loader = Some(this);
+                // Directories made since (a component's first status) are watched too.
+                changes.watch_directories();
                 if let Some(next) = changed {
                     sender.send_replace(Arc::new(next));
                 }
             }
         });
         let events = Arc::new(Mutex::new(EventLog::default()));
+        let written = Arc::new(tokio::sync::Notify::new());
         let flusher = tokio::spawn(flush(
             own.clone(),
             events.clone(),
             dir.to_path_buf(),
             component.to_string(),
+            written.clone(),
         ));
         Ok(FileStore {
             snapshots,
@@ -119,6 +125,7 @@ impl FileStore {
             events,
             flusher,
             poller,
+            written,
         })
     }
 
@@ -129,7 +136,9 @@ impl FileStore {
     /// Records a partial object; it reaches the disk at the next [`FileStore::flush`], done
     /// in the background every [`FLUSH_INTERVAL`].
     pub fn apply(&self, partial: serde_json::Value) -> Result<(), ClusterError> {
-        lock(&self.own).apply(partial)
+        let applied = lock(&self.own).apply(partial);
+        self.written.notify_one();
+        applied
     }
 
     /// The objects of `kind` this component has written, in this run or an earlier one.
@@ -139,6 +148,7 @@ impl FileStore {
 
     pub fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
         lock(&self.own).delete(key);
+        self.written.notify_one();
         Ok(())
     }
 
@@ -161,6 +171,8 @@ impl FileStore {
             log.events.pop_front();
         }
         log.dirty = true;
+        drop(log);
+        self.written.notify_one();
         Ok(())
     }
 }
@@ -179,18 +191,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Writes status and Events out when they changed.
+/// Writes status and Events out when they changed: woken by a write, then waiting
+/// [`FLUSH_INTERVAL`] so a burst becomes one write; asleep while nothing is written, and
+/// retrying every interval while writing fails.
 async fn flush(
     own: Arc<Mutex<OwnStatus>>,
     log: Arc<Mutex<EventLog>>,
     dir: PathBuf,
     component: String,
+    written: Arc<tokio::sync::Notify>,
 ) {
-    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
     // Failures in a row: logged when they start and when they end, not at every retry.
     let mut failing = 0u64;
     loop {
-        interval.tick().await;
+        if failing == 0 {
+            written.notified().await;
+        }
+        tokio::time::sleep(FLUSH_INTERVAL).await;
         match lock(&own).flush() {
             Err(error) => {
                 if failing == 0 {

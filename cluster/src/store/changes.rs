@@ -1,0 +1,183 @@
+//! When to read the store again: the kernel says when something in it changes (inotify), at
+//! once and at no cost while nothing does; a slow poll catches what notification cannot (a
+//! directory made before its watch was added, the kernel's event queue overflowing). Where
+//! inotify cannot be had (its limits reached), the store is polled as before.
+use futures::{FutureExt, StreamExt};
+use inotify::{EventStream, Inotify, WatchMask, Watches};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The safety net's period while notification works.
+pub const SAFETY_POLL: Duration = Duration::from_secs(2);
+
+/// What a watch reports: files written, made, renamed or removed; the directory itself going.
+fn mask() -> WatchMask {
+    WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MODIFY
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::ATTRIB
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+}
+
+pub struct Changes {
+    dir: PathBuf,
+    notified: Option<(EventStream<Vec<u8>>, Watches)>,
+    /// How long to wait without an event before reading anyway.
+    poll: Duration,
+    /// The poll period without notification.
+    fallback: Duration,
+}
+
+impl Changes {
+    /// Watches `dir` and its `status/` tree; `fallback` is the poll period without inotify.
+    /// `FERROLB_STORE_POLL=1` polls instead: for file systems the kernel cannot watch (some
+    /// network mounts), and to compare the two.
+    pub fn new(dir: &Path, fallback: Duration) -> Changes {
+        let poll_only = std::env::var("FERROLB_STORE_POLL").is_ok_and(|v| v == "1");
+        let notified = if poll_only {
+            None
+        } else {
+            notification()
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "no inotify: the store is polled every {fallback:?}");
+                })
+                .ok()
+        };
+        let poll = if notified.is_some() {
+            SAFETY_POLL
+        } else {
+            fallback
+        };
+        let mut changes = Changes {
+            dir: dir.to_path_buf(),
+            notified,
+            poll,
+            fallback,
+        };
+        changes.watch_directories();
+        changes
+    }
+
+    /// Whether the kernel tells of changes (otherwise the store is polled).
+    pub fn notified(&self) -> bool {
+        self.notified.is_some()
+    }
+
+    /// Watches the store and every directory of its `status/` tree not watched yet (adding
+    /// a watch again is harmless: the kernel keeps one per directory).
+    pub fn watch_directories(&mut self) {
+        let Some((_, watches)) = self.notified.as_mut() else {
+            return;
+        };
+        let status = self.dir.join("status");
+        let mut directories = vec![self.dir.clone(), status.clone()];
+        for component in subdirectories(&status) {
+            directories.extend(subdirectories(&component));
+            directories.push(component);
+        }
+        for directory in directories {
+            if let Err(error) = watches.add(&directory, mask())
+                && directory.exists()
+            {
+                tracing::debug!(directory = %directory.display(), %error, "not watched; the slow poll covers it");
+            }
+        }
+    }
+
+    /// Waits until something changed (then takes every change already reported with it), or
+    /// the poll period passed.
+    pub async fn next(&mut self) {
+        let Some((stream, _)) = self.notified.as_mut() else {
+            tokio::time::sleep(self.poll).await;
+            return;
+        };
+        tokio::select! {
+            event = stream.next() => {
+                if event.is_none() {
+                    // The notification stream ended: poll from now on.
+                    tracing::warn!("inotify stopped: the store is polled every {:?}", self.fallback);
+                    self.notified = None;
+                    self.poll = self.fallback;
+                    return;
+                }
+                while let Some(Some(_)) = stream.next().now_or_never() {}
+            }
+            () = tokio::time::sleep(self.poll) => {}
+        }
+    }
+}
+
+fn notification() -> std::io::Result<(EventStream<Vec<u8>>, Watches)> {
+    let inotify = Inotify::init()?;
+    let watches = inotify.watches();
+    Ok((inotify.into_event_stream(vec![0u8; 64 * 1024])?, watches))
+}
+
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write, a new file, a rename and a change under `status/` are each noticed at once,
+    /// long before the safety poll.
+    #[tokio::test]
+    async fn changes_are_noticed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("status/other/service")).unwrap();
+        let mut changes = Changes::new(dir.path(), Duration::from_secs(60));
+        assert!(changes.notified());
+        let file = dir.path().join("pool.yaml");
+        type Action<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let actions: [Action; 3] = [
+            (
+                "a new file",
+                Box::new(|| std::fs::write(&file, "a").unwrap()),
+            ),
+            (
+                "a rename",
+                Box::new(|| {
+                    std::fs::write(dir.path().join(".tmp"), "b").unwrap();
+                    std::fs::rename(dir.path().join(".tmp"), &file).unwrap();
+                }),
+            ),
+            (
+                "a status file",
+                Box::new(|| {
+                    std::fs::write(dir.path().join("status/other/service/demo.yaml"), "c").unwrap();
+                }),
+            ),
+        ];
+        for (what, action) in actions {
+            let started = tokio::time::Instant::now();
+            action();
+            changes.next().await;
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+        }
+        // Quiet: nothing is reported until the safety poll.
+        let started = tokio::time::Instant::now();
+        changes.next().await;
+        assert!(started.elapsed() >= SAFETY_POLL - Duration::from_millis(50));
+        // A directory made afterwards is watched once the store is read again.
+        std::fs::create_dir_all(dir.path().join("status/late/service")).unwrap();
+        changes.next().await;
+        changes.watch_directories();
+        let started = tokio::time::Instant::now();
+        std::fs::write(dir.path().join("status/late/service/x.yaml"), "d").unwrap();
+        changes.next().await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
