@@ -25,6 +25,8 @@ fn mask() -> WatchMask {
 
 pub struct Changes {
     dir: PathBuf,
+    /// The directories watched so far.
+    watched: std::collections::BTreeSet<PathBuf>,
     notified: Option<(EventStream<Vec<u8>>, Watches)>,
     /// How long to wait without an event before reading anyway.
     poll: Duration,
@@ -54,6 +56,7 @@ impl Changes {
         };
         let mut changes = Changes {
             dir: dir.to_path_buf(),
+            watched: std::collections::BTreeSet::new(),
             notified,
             poll,
             fallback,
@@ -67,11 +70,11 @@ impl Changes {
         self.notified.is_some()
     }
 
-    /// Watches the store and every directory of its `status/` tree not watched yet (adding
-    /// a watch again is harmless: the kernel keeps one per directory).
-    pub fn watch_directories(&mut self) {
+    /// Watches the store and every directory of its `status/` tree not watched yet; whether
+    /// one was new (what it held before its watch was not reported: read it again).
+    pub fn watch_directories(&mut self) -> bool {
         let Some((_, watches)) = self.notified.as_mut() else {
-            return;
+            return false;
         };
         let status = self.dir.join("status");
         let mut directories = vec![self.dir.clone(), status.clone()];
@@ -79,13 +82,28 @@ impl Changes {
             directories.extend(subdirectories(&component));
             directories.push(component);
         }
+        // A directory removed took its watch with it: watched again if it comes back.
+        self.watched.retain(|d| d.exists());
+        let mut new = false;
         for directory in directories {
-            if let Err(error) = watches.add(&directory, mask())
-                && directory.exists()
-            {
-                tracing::debug!(directory = %directory.display(), %error, "not watched; the slow poll covers it");
+            if self.watched.contains(&directory) {
+                continue;
+            }
+            match watches.add(&directory, mask()) {
+                Ok(_) => {
+                    self.watched.insert(directory);
+                    new = true;
+                }
+                // Not made yet (`status/` of a new store): watched once it is.
+                Err(_) if !directory.exists() => {}
+                Err(error) => tracing::warn!(
+                    directory = %directory.display(),
+                    %error,
+                    "not watched (the kernel's inotify limits?): changes in it are read within {SAFETY_POLL:?}"
+                ),
             }
         }
+        new
     }
 
     /// Waits until something changed (then takes every change already reported with it), or
@@ -174,7 +192,11 @@ mod tests {
         // A directory made afterwards is watched once the store is read again.
         std::fs::create_dir_all(dir.path().join("status/late/service")).unwrap();
         changes.next().await;
-        changes.watch_directories();
+        assert!(
+            changes.watch_directories(),
+            "the new directories are watched"
+        );
+        assert!(!changes.watch_directories(), "and only once");
         let started = tokio::time::Instant::now();
         std::fs::write(dir.path().join("status/late/service/x.yaml"), "d").unwrap();
         changes.next().await;

@@ -69,19 +69,29 @@ impl FileStore {
                 source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
+        // Watched before the first read: a change made while it runs is reported.
+        let mut changes = changes::Changes::new(dir, POLL_INTERVAL);
+        tracing::debug!(notified = changes.notified(), store = %dir.display(), "store watched");
         let mut loader = Loader::new(dir, namespace).ignoring(ignored);
         let own = Arc::new(Mutex::new(OwnStatus::load(dir, component)?));
         let first = Arc::new(loader.load());
         remove_stale(&loader, &own);
+        // What loading and removing stale status marked for writing goes out at once.
+        let written = Arc::new(tokio::sync::Notify::new());
+        written.notify_one();
         let poller_own = own.clone();
+        let poller_written = written.clone();
         log_problems(&first, None);
         let (sender, snapshots) = watch::channel(first);
-        let mut changes = changes::Changes::new(dir, POLL_INTERVAL);
-        tracing::debug!(notified = changes.notified(), store = %dir.display(), "store watched");
         let poller = tokio::spawn(async move {
             let mut loader = Some(loader);
+            // A directory watched for the first time may have been written before its watch:
+            // then the store is read again at once rather than at the safety poll.
+            let mut look_again = false;
             loop {
-                changes.next().await;
+                if !look_again {
+                    changes.next().await;
+                }
                 let Some(mut this) = loader.take().filter(|_| !sender.is_closed()) else {
                     return;
                 };
@@ -92,26 +102,32 @@ impl FileStore {
                 // that stopped answering pings would soon be declared dead).
                 let checked = tokio::task::spawn_blocking(move || {
                     let next = this.load_if_changed();
-                    if next.is_some() {
+                    let read = next.is_some();
+                    if read {
                         remove_stale(&this, &own);
                     }
                     let changed = next.filter(|next| *previous != *next).inspect(|next| {
                         log_problems(next, Some(&previous));
                     });
-                    (this, changed)
+                    (this, read, changed)
                 })
                 .await;
-                let Ok((this, changed)) = checked else { return };
+                let Ok((this, read, changed)) = checked else {
+                    return;
+                };
                 loader = Some(this);
+                if read {
+                    // Stale status removed: written out.
+                    poller_written.notify_one();
+                }
                 // Directories made since (a component's first status) are watched too.
-                changes.watch_directories();
+                look_again = changes.watch_directories();
                 if let Some(next) = changed {
                     sender.send_replace(Arc::new(next));
                 }
             }
         });
         let events = Arc::new(Mutex::new(EventLog::default()));
-        let written = Arc::new(tokio::sync::Notify::new());
         let flusher = tokio::spawn(flush(
             own.clone(),
             events.clone(),
@@ -230,7 +246,10 @@ async fn flush(
             log.events.iter().cloned().collect()
         };
         if let Err(error) = write::events(&dir, &component, &events) {
-            tracing::warn!(%error, "writing events failed");
+            tracing::warn!(%error, "writing events failed; retrying");
+            // Still behind: written again at the next try.
+            lock(&log).dirty = true;
+            failing += 1;
         }
     }
 }

@@ -546,3 +546,28 @@ fn an_unchanged_status_is_not_merged_again() {
         "{web4}"
     );
 }
+
+/// Status left for an object that is gone goes from the disk by itself, with nothing else
+/// written meanwhile: the flusher is woken by the store's own clean-up, not only by writes.
+#[tokio::test]
+async fn stale_status_leaves_the_disk_without_other_writes() {
+    let dir = store_with(&[("web.yaml", SERVICE)]);
+    {
+        let store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+        store.apply(service_status("198.51.100.1")).unwrap();
+        store.flush().unwrap();
+    }
+    let status = dir.path().join("status/test/service/demo.yaml");
+    assert!(std::fs::read_to_string(&status).unwrap().contains("198.51.100.1"));
+    // The Service goes while nothing runs; at the next start, its status is stale.
+    std::fs::remove_file(dir.path().join("web.yaml")).unwrap();
+    let _store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();
+    let gone = async {
+        while std::fs::read_to_string(&status).is_ok_and(|t| t.contains("198.51.100.1")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), gone)
+        .await
+        .expect("the stale status is still on disk");
+}
