@@ -69,8 +69,10 @@ async fn main() -> anyhow::Result<()> {
     let rendered = metrics.clone();
     let health = args.common.serve(move || rendered.render()).await?;
     let cluster = Arc::new(cluster);
+    // Alone, the webhook is what readiness means; beside the controller, the controller is.
+    let ready_when_serving = (mode == WebhookMode::OnlyWebhook).then(|| health.clone());
     let webhook = (mode != WebhookMode::Disabled)
-        .then(|| start_webhook(cluster.clone(), &args))
+        .then(|| start_webhook(cluster.clone(), &args, ready_when_serving))
         .flatten();
     if mode == WebhookMode::OnlyWebhook {
         // MetalLB's webhook Deployment, beside its controller: only the webhook runs here.
@@ -78,7 +80,6 @@ async fn main() -> anyhow::Result<()> {
             serving = webhook.is_some(),
             "webhook only: no allocation in this process"
         );
-        health.set_ready();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let terminated = ferrolb_cluster::terminated();
         tokio::pin!(terminated);
@@ -151,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
 fn start_webhook(
     cluster: Arc<ferrolb_cluster::Cluster>,
     args: &Args,
+    ready_when_serving: Option<ferrolb_cluster::component::Health>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     cluster.kube()?;
     let flags = &args.common.metallb;
@@ -177,6 +179,15 @@ fn start_webhook(
     let snapshots = cluster.snapshots();
     Some(tokio::spawn(async move {
         let Some(kube) = cluster.kube() else { return };
+        // Listening first: the CA goes into the webhook configuration (and the API server
+        // starts calling) only once there is something to answer.
+        let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(port, %error, "the webhook cannot listen: stopping");
+                std::process::exit(1);
+            }
+        };
         // The first certificate, however long the API server takes to answer.
         let bundle = loop {
             // The wall clock, read in this shell: certificates are dated by it.
@@ -192,19 +203,15 @@ fn start_webhook(
         let acceptor = match webhook::server::acceptor(&bundle) {
             Ok(acceptor) => acceptor,
             Err(error) => {
-                tracing::error!(%error, "the webhook certificate is unusable: no webhook");
-                return;
+                tracing::error!(%error, "the webhook certificate is unusable: stopping");
+                std::process::exit(1);
             }
         };
         let (acceptor_tx, acceptor_rx) = tokio::sync::watch::channel(acceptor);
-        let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::error!(port, %error, "the webhook cannot listen: no webhook");
-                return;
-            }
-        };
         tracing::info!(port, "webhook serving");
+        if let Some(health) = ready_when_serving {
+            health.set_ready();
+        }
         let namespace = settings.namespace.clone();
         tokio::spawn(webhook::server::serve(
             listener,

@@ -558,7 +558,11 @@ async fn stale_status_leaves_the_disk_without_other_writes() {
         store.flush().unwrap();
     }
     let status = dir.path().join("status/test/service/demo.yaml");
-    assert!(std::fs::read_to_string(&status).unwrap().contains("198.51.100.1"));
+    assert!(
+        std::fs::read_to_string(&status)
+            .unwrap()
+            .contains("198.51.100.1")
+    );
     // The Service goes while nothing runs; at the next start, its status is stale.
     std::fs::remove_file(dir.path().join("web.yaml")).unwrap();
     let _store = FileStore::open(dir.path(), "metallb-system", "test").unwrap();

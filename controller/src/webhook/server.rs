@@ -23,6 +23,7 @@ use tokio_rustls::server::TlsStream;
 /// stalls holds one slot for a few seconds, and waiting clients get the next free one.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const LIFETIME: Duration = Duration::from_secs(600);
 const CONNECTIONS: usize = 256;
 
 /// A TLS acceptor for a certificate and key in PEM.
@@ -44,19 +45,53 @@ pub fn acceptor(bundle: &Bundle) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A TLS connection that holds its slot until it closes, and ends when it has been silent
-/// for [`IDLE_TIMEOUT`].
+/// A TLS connection that holds its slot until it closes. It ends when it has made no
+/// progress for [`IDLE_TIMEOUT`] (reading, or writing to a client that stopped reading),
+/// and after [`LIFETIME`] whatever it does: no client keeps a slot for long.
 struct Connection {
     tls: TlsStream<TcpStream>,
     idle: Pin<Box<tokio::time::Sleep>>,
+    end: Pin<Box<tokio::time::Sleep>>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Connection {
+    fn new(tls: TlsStream<TcpStream>, slot: tokio::sync::OwnedSemaphorePermit) -> Connection {
+        Connection {
+            tls,
+            idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+            end: Box::pin(tokio::time::sleep(LIFETIME)),
+            _slot: slot,
+        }
+    }
+
     fn active(&mut self) {
         self.idle
             .as_mut()
             .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+    }
+
+    /// While the stream is not ready: whether the connection's time is up.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.idle.as_mut().poll(cx).is_ready() || self.end.as_mut().poll(cx).is_ready()
+    }
+
+    /// A stream result: progress resets the idle timer; no progress past the timers ends it.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                self.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => {
+                Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -66,16 +101,8 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.tls).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                self.active();
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let poll = Pin::new(&mut self.tls).poll_read(cx, buf);
+        self.progress(cx, poll)
     }
 }
 
@@ -85,15 +112,13 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let written = Pin::new(&mut self.tls).poll_write(cx, buf);
-        if written.is_ready() {
-            self.active();
-        }
-        written
+        let poll = Pin::new(&mut self.tls).poll_write(cx, buf);
+        self.progress(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tls).poll_flush(cx)
+        let poll = Pin::new(&mut self.tls).poll_flush(cx);
+        self.progress(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -142,11 +167,7 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let connection = Connection {
-                                tls,
-                                idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
-                                _slot: slot,
-                            };
+                            let connection = Connection::new(tls, slot);
                             let _ = sender.send((connection, peer)).await;
                         }
                         Ok(Err(error)) => {

@@ -147,6 +147,25 @@ pub fn check(objects: &[Value], namespace: &str) -> Vec<Finding> {
         }
     }
 
+    for service in objects
+        .iter()
+        .filter(|o| kind(o) == "Service")
+        .filter(in_namespace)
+        .filter(|o| name(o) == "metallb-webhook-service")
+    {
+        let selector = labels_of(service, "/spec/selector");
+        if selector.get("app").is_none_or(|v| v != "ferrolb") {
+            findings.push(Finding {
+                what: format!(
+                    "Service metallb-webhook-service selects MetalLB's controller ({}): applied over, FerroLB's would be merged into it (Helm's objects carry no last-applied state) and select no pod, and failurePolicy Fail would refuse every change",
+                    Value::Object(selector)
+                ),
+                fix: format!(
+                    "kubectl -n {namespace} delete service metallb-webhook-service right before applying FerroLB's controller (MIGRATION.md, step 4)"
+                ),
+            });
+        }
+    }
     let secrets: Vec<&str> = objects
         .iter()
         .filter(|o| kind(o) == "Secret")

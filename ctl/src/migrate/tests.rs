@@ -41,6 +41,11 @@ spec:
       clientConfig: {service: {name: metallb-webhook-service, namespace: metallb-system, path: /convert}}
 ---
 apiVersion: v1
+kind: Service
+metadata: {name: metallb-webhook-service, namespace: metallb-system}
+spec: {selector: {component: controller}}
+---
+apiVersion: v1
 kind: Secret
 metadata:
   name: memberlist
@@ -56,19 +61,20 @@ fn findings(text: &str) -> Vec<Finding> {
 fn metallbs_own_install_shows_each_hazard() {
     let found = findings(METALLB);
     let text: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
-    assert_eq!(found.len(), 5, "{text:#?}");
+    assert_eq!(found.len(), 6, "{text:#?}");
     assert!(text[0].starts_with("ValidatingWebhookConfiguration metallb-webhook-configuration is served by MetalLB's controller"));
     assert!(
         text[1].starts_with("CRD bgppeers.metallb.io converts between versions through a webhook")
     );
     assert!(text[2].starts_with("Deployment controller already exists with selector"));
     assert!(text[3].starts_with("DaemonSet speaker already exists with selector"));
+    assert!(text[4].starts_with("Service metallb-webhook-service selects MetalLB's controller"));
     assert!(
-        text[4].starts_with(
+        text[5].starts_with(
             "Secret memberlist (the memberlist key) is owned by Deployment controller"
         )
     );
-    assert!(found[4].fix.contains("remove"), "{}", found[4].fix);
+    assert!(found[5].fix.contains("remove"), "{}", found[5].fix);
 }
 
 #[test]
