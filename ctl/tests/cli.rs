@@ -306,3 +306,26 @@ fn migrate_check_reads_a_dump_and_says_what_to_fix() {
         stdout(&clean)
     );
 }
+
+#[test]
+fn migrate_check_refuses_what_is_not_yaml_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dump.yaml"), "items: [\n\u{0}\u{7}").unwrap();
+    let out = ferrolbctl(&["migrate", "check", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dump.yaml"), "{stderr}");
+    // Objects of any shape (no kind, wrong types) are read past, not a crash.
+    std::fs::write(
+        dir.path().join("dump.yaml"),
+        "- 5\n---\nkind: 7\nmetadata: {name: [1]}\nspec: {template: 3}\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: speaker, namespace: metallb-system}\nspec: {selector: 5, template: {spec: {containers: 9}}}\n",
+    )
+    .unwrap();
+    let out = ferrolbctl(&["migrate", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stdout(&out).starts_with("problem: DaemonSet speaker already exists with selector {}"),
+        "{}",
+        stdout(&out)
+    );
+}

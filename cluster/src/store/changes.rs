@@ -40,7 +40,12 @@ impl Changes {
     /// network mounts), and to compare the two.
     pub fn new(dir: &Path, fallback: Duration) -> Changes {
         let poll_only = std::env::var("FERROLB_STORE_POLL").is_ok_and(|v| v == "1");
-        let notified = if poll_only {
+        Changes::watching(dir, fallback, !poll_only)
+    }
+
+    /// As [`Changes::new`], told whether to ask the kernel.
+    fn watching(dir: &Path, fallback: Duration, notify: bool) -> Changes {
+        let notified = if !notify {
             None
         } else {
             notification()
@@ -148,6 +153,25 @@ fn subdirectories(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without notification (a file system the kernel cannot watch), the store is polled at
+    /// the fallback period, and changes are found by reading it.
+    #[tokio::test]
+    async fn without_notification_the_store_is_polled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut changes = Changes::watching(dir.path(), Duration::from_millis(40), false);
+        assert!(!changes.notified());
+        assert!(!changes.watch_directories());
+        for _ in 0..3 {
+            let started = tokio::time::Instant::now();
+            changes.next().await;
+            let took = started.elapsed();
+            assert!(
+                took >= Duration::from_millis(35) && took < Duration::from_secs(1),
+                "{took:?}"
+            );
+        }
+    }
 
     /// A write, a new file, a rename and a change under `status/` are each noticed at once,
     /// long before the safety poll.
