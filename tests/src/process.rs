@@ -1,3 +1,4 @@
+use ferrolb_cluster::metrics::process::cpu_seconds as cpu_from_stat;
 use std::path::PathBuf;
 use std::process::Child;
 
@@ -75,13 +76,6 @@ impl Drop for Daemon {
 
 /// CPU time used so far, s, (user, system), from a `/proc/.../stat` file's text: utime and
 /// stime are its fields 14 and 15 (12 and 13 after the command, which may hold spaces).
-fn cpu_from_stat(stat: &str) -> Option<(f64, f64)> {
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user / 100.0, system / 100.0))
-}
-
 /// CPU time process `pid` used so far, s: (user, system).
 pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     cpu_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)

@@ -2,7 +2,7 @@
 //! alerts read them): the configuration's health (`metallb_k8s_client_*`) and the process
 //! (`process_*`, as Go's client reports them); and the Prometheus text format, for scrapers
 //! that do not ask for OpenMetrics.
-mod process;
+pub mod process;
 pub mod text;
 
 use prometheus_client::metrics::counter::Counter;

@@ -42,10 +42,10 @@ impl Sample {
                 .map(|k| k * 1024.0)
         };
         Sample {
-            // utime and stime: fields 14 and 15 of stat(5), here counted from the state (3).
-            cpu_seconds: ticks(11)
-                .zip(ticks(12))
-                .map(|(user, system)| (user + system) / TICKS_PER_SECOND),
+            cpu_seconds: stat
+                .as_deref()
+                .and_then(cpu_seconds)
+                .map(|(user, system)| user + system),
             start_time_seconds: ticks(19)
                 .zip(boot_time)
                 .map(|(start, boot)| boot + start / TICKS_PER_SECOND),
@@ -57,6 +57,15 @@ impl Sample {
             max_fds: read("/proc/self/limits").and_then(|l| max_open_files(&l)),
         }
     }
+}
+
+/// The CPU time in a /proc/PID/stat (or /proc/PID/task/TID/stat) text, s: (user, system):
+/// utime and stime, fields 14 and 15 of proc(5).
+pub fn cpu_seconds(stat: &str) -> Option<(f64, f64)> {
+    let fields = stat_fields(stat);
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // Counted from the state, field 3.
+    Some((ticks(11)? / TICKS_PER_SECOND, ticks(12)? / TICKS_PER_SECOND))
 }
 
 /// The fields of /proc/PID/stat after the command name (which may hold spaces and
