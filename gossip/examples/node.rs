@@ -2,8 +2,8 @@
 //! joins the given peers, prints the live member names as one JSON line whenever they change,
 //! and leaves gracefully on SIGTERM.
 //!
-//! `node --name a --bind 192.0.2.11:7946 [--join 192.0.2.12:7946] [--key-dir DIR] [--watch b,c]`
-//! (`--watch`: members to watch closely, as a speaker watches those it would take over from).
+//! `node --name a --bind 192.0.2.11:7946 [--join 192.0.2.12:7946] [--key-dir DIR]`
+//! (it watches its ring neighbours closely, as every FerroLB member does).
 use ferrolb_gossip::core::Config;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
 use ferrolb_gossip::wire::{Keyring, metallb_key};
@@ -43,11 +43,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stream_budget: ferrolb_gossip::driver::DEFAULT_STREAM_BUDGET,
     })
     .await?;
-    if let Some(names) = value("--watch") {
-        gossip
-            .watch(names.split(',').map(str::to_string).collect())
-            .await;
-    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut last = String::new();
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(20));

@@ -23,6 +23,14 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often joining is retried until one seed answers.
 const REJOIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often seeds that are not live members are joined again, while we know others: after a
+/// partition longer than `gossip_to_the_dead`, each side has forgotten the other, and only
+/// the seeds bring them back together.
+const SEED_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often the member counts and totals are copied into the metrics, at most.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
 /// Bytes every inbound stream together may hold before it decodes (and, encrypted, before
 /// it is authenticated): a connection that would go past it is closed. Without a bound, a
 /// few connections that never finish their message held 20 MB each.
@@ -132,7 +140,6 @@ fn state_label(state: crate::core::State) -> &'static str {
 enum Command {
     Members(oneshot::Sender<Vec<Member>>),
     Leave(oneshot::Sender<()>),
-    Watch(Vec<String>),
     UpdateMeta(Vec<u8>),
     Seeds(Vec<SocketAddr>),
     CheckContact(oneshot::Sender<Option<Instant>>),
@@ -178,7 +185,7 @@ impl Gossip {
         rx.await.unwrap_or_default()
     }
 
-    /// Pings every member, and says when the latest answered such ping had been sent (see
+    /// Pings a few members, and says when the latest answered such ping had been sent (see
     /// [`Memberlist::check_contact`]).
     pub async fn check_contact(&self) -> Option<Instant> {
         let (tx, rx) = oneshot::channel();
@@ -186,11 +193,6 @@ impl Gossip {
             return None;
         }
         rx.await.ok().flatten()
-    }
-
-    /// The members to watch closely (see [`Memberlist::watch`]).
-    pub async fn watch(&self, names: Vec<String>) {
-        let _ = self.commands.send(Command::Watch(names)).await;
     }
 
     /// New metadata for the other members to see.
@@ -249,8 +251,10 @@ async fn run(
     let mut seeds = config.seeds;
     let mut joined = false;
     let mut rejoin = tokio::time::interval(REJOIN_INTERVAL);
+    let mut seed_check = tokio::time::interval(SEED_CHECK_INTERVAL);
     let mut buf = vec![0u8; 65_536];
     let mut dropped: u64 = 0;
+    let mut last_record = Instant::now();
     loop {
         let deadline = Instant::from_std(core.next_deadline());
         let outputs = tokio::select! {
@@ -294,17 +298,17 @@ async fn run(
             },
             // Until a seed answers, and again whenever we are alone (every other member
             // gone, or we were the first to start).
-            _ = rejoin.tick(), if !joined || core.live_members().count() <= 1 => {
+            _ = rejoin.tick(), if !joined || core.is_alone() => {
                 core.join(&seeds)
+            }
+            _ = seed_check.tick(), if joined => {
+                let strangers = core.strangers(&seeds);
+                core.join(&strangers)
             }
             () = tokio::time::sleep_until(deadline) => core.tick(Instant::now().into_std()),
             command = commands.recv() => match command {
                 Some(Command::Members(reply)) => {
                     let _ = reply.send(core.members().cloned().collect());
-                    Vec::new()
-                }
-                Some(Command::Watch(names)) => {
-                    core.watch(names, Instant::now().into_std());
                     Vec::new()
                 }
                 Some(Command::UpdateMeta(meta)) => core.update_meta(meta, Instant::now().into_std()),
@@ -326,8 +330,14 @@ async fn run(
                 None => return,
             },
         };
+        // Member counts change only with events; the rest may lag a second. Counting
+        // members for every datagram would cost more with every member.
+        let membership_changed = outputs.iter().any(|o| matches!(o, Output::Event(_)));
         send_all(&udp, outputs, keyring.as_ref(), &events, &internal_tx).await;
-        metrics.record(&core);
+        if membership_changed || last_record.elapsed() >= METRICS_EVERY {
+            metrics.record(&core);
+            last_record = Instant::now();
+        }
     }
 }
 
@@ -776,12 +786,22 @@ mod tests {
         garbage
             .send_to(&[0xff, 1, 2, 3], ("127.0.0.1", pa))
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-
         let mut registry = Registry::default();
         metrics.register(&mut registry);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let encode = || {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        // Totals reach the metrics within a second (probes run once a second).
+        let mut text = encode();
+        for _ in 0..40 {
+            if !text.contains("ferrolb_gossip_probes_total 0\n") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            text = encode();
+        }
         assert!(
             text.contains("ferrolb_gossip_members{state=\"alive\"} 2"),
             "{text}"

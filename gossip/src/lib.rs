@@ -2,4 +2,6 @@
 //! so FerroLB and MetalLB speakers can share one cluster.
 pub mod core;
 pub mod driver;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod wire;

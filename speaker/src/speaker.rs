@@ -448,7 +448,6 @@ impl Speaker {
             return written;
         }
         self.announcer.set(&intent.layer2, &links);
-        self.membership.watch(&self.gossip, &intent.watch).await;
         written &= self
             .statuses
             .apply(

@@ -150,14 +150,9 @@ fn crashed_members_of_either_kind_are_declared_failed_by_the_other() {
     }
     let mut nodes = Nodes::new();
     let go_a = nodes.go("n1", "go-a", None, None);
-    // rust-b watches go-a closely, as a speaker watches a node it would take over from.
-    let rust_b = nodes.rust_with(
-        "n2",
-        "rust-b",
-        Some("192.0.2.11"),
-        None,
-        &["--watch", "go-a"],
-    );
+    // rust-b watches go-a closely: on a ring of three, each member's neighbours are the
+    // other two.
+    let rust_b = nodes.rust("n2", "rust-b", Some("192.0.2.11"), None);
     nodes.go("n3", "go-c", Some("192.0.2.11"), None);
     let all = ["go-a", "go-c", "rust-b"];
     for (host, name) in [("n1", "go-a"), ("n2", "rust-b"), ("n3", "go-c")] {

@@ -5,13 +5,17 @@
 //! Inputs are decoded messages, the current time and timer expiries; outputs are messages to
 //! send (datagrams and push-pull streams) and membership events. The driver owns sockets and
 //! clocks; tests and the simulation drive the same code with a fake network and clock.
+mod broadcasts;
 mod incarnation;
 mod rng;
+mod watch;
 
 #[cfg(test)]
 mod tests;
 
 pub use rng::Rng;
+pub use watch::ring_position;
+use watch::{WatchPing, Watched};
 
 use crate::wire::{
     Ack, Alive, IndirectPing, Message, Nack, NodeState, Ping, PushNodeState, PushPull, Suspicion,
@@ -46,11 +50,16 @@ pub struct Config {
     pub awareness_max_multiplier: u32,
     /// Dead members are still gossiped to this long, so they learn they were declared dead.
     pub gossip_to_the_dead: Duration,
-    /// Watched members (see [`Memberlist::watch`]) are pinged this often...
+    /// Whether we watch our ring neighbours closely (see the `watch` module); without it,
+    /// failures are detected as memberlist does, in seconds.
+    pub close_watch: bool,
+    /// Our ring neighbours are heard from this often...
     pub watch_interval: Duration,
     /// ...their silence for this long starts a confirmation through other members...
     pub watch_silence: Duration,
-    /// ...and a confirmation lasts this long before the member is declared dead.
+    /// ...which pings them directly and through others this often...
+    pub watch_confirm_interval: Duration,
+    /// ...and lasts this long before the member is declared dead.
     pub watch_confirm: Duration,
     /// Members declared dead are pinged this often, with the news attached, until they are
     /// forgotten (`gossip_to_the_dead`): one that was only cut off hears it the moment its
@@ -65,10 +74,12 @@ pub struct Config {
 pub const MAX_META: usize = 512;
 
 impl Config {
-    /// memberlist's LAN defaults (what MetalLB uses), plus FerroLB's close watch of the
-    /// members whose IPs we would take over: a ping every 15 ms, 60 ms of silence, then 30 ms
-    /// to confirm through others. At 5% loss, 60 ms of silence happens now and then; a failed
-    /// confirmation on top of it almost never (see the simulation tests).
+    /// memberlist's LAN defaults (what MetalLB uses), plus FerroLB's close watch of each
+    /// member's two ring neighbours: a ping every 25 ms (two datagrams sent per member per
+    /// interval, 80 a second, at any cluster size), 60 ms of silence, then 30 ms to confirm:
+    /// three rounds of direct and indirect pings, 10 ms apart. At 5% loss, 60 ms of silence
+    /// happens now and then; three failed rounds on top of it almost never (see the
+    /// simulation tests).
     pub fn lan(name: &str, addr: SocketAddr) -> Config {
         Config {
             name: name.to_string(),
@@ -85,8 +96,10 @@ impl Config {
             push_pull_interval: Duration::from_secs(30),
             awareness_max_multiplier: 8,
             gossip_to_the_dead: Duration::from_secs(30),
-            watch_interval: Duration::from_millis(15),
+            close_watch: true,
+            watch_interval: Duration::from_millis(25),
             watch_silence: Duration::from_millis(60),
+            watch_confirm_interval: Duration::from_millis(10),
             watch_confirm: Duration::from_millis(30),
             reconnect_interval: Duration::from_millis(200),
             max_members: 10_000,
@@ -189,36 +202,6 @@ impl SuspicionTimer {
     }
 }
 
-/// A member watched closely: the members whose IPs we would take over.
-struct Watched {
-    last_heard: Instant,
-    /// Set while a silence is being confirmed through other members.
-    confirm: Option<Confirm>,
-}
-
-struct Confirm {
-    deadline: Instant,
-    helpers: usize,
-    /// A helper answered us: we are not the one cut off, so the silence is the target's.
-    helper_answered: bool,
-}
-
-/// What a ping of the close watch was for.
-enum WatchPing {
-    /// The watched member itself, directly or through a helper.
-    Target(String),
-    /// A helper asked to confirm the silence of this watched member: its own ack shows that
-    /// our network works.
-    Helper(String),
-}
-
-struct Broadcast {
-    /// The member the message is about: a newer message about it replaces this one.
-    about: String,
-    message: Message,
-    remaining: u32,
-}
-
 /// Running totals, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -238,7 +221,7 @@ pub struct Memberlist {
     probes: HashMap<u32, Probe>,
     relays: HashMap<u32, Relay>,
     suspicions: HashMap<String, SuspicionTimer>,
-    broadcasts: Vec<Broadcast>,
+    broadcasts: broadcasts::Broadcasts,
     /// Lifeguard's local health score: 0 is healthy.
     awareness: u32,
     rng: Rng,
@@ -246,9 +229,16 @@ pub struct Memberlist {
     next_gossip: Instant,
     next_push_pull: Instant,
     leaving: bool,
+    /// Every other live member by [`ring_position`]: the ring the close watch runs on.
+    ring: BTreeSet<(u64, String)>,
+    /// Our ring neighbours.
     watched: BTreeMap<String, Watched>,
+    /// Members declared dead or left, not yet forgotten: the timers that deal with them do
+    /// not walk the whole membership.
+    gone: BTreeSet<String>,
     watch_pings: HashMap<u32, (WatchPing, Instant)>,
-    next_watch: Instant,
+    /// Every known member by address, for what arrives from an address.
+    by_addr: HashMap<SocketAddr, String>,
     next_reconnect: Instant,
     /// When we last told every member directly that we are alive after being declared dead.
     last_loud_refute: Option<Instant>,
@@ -258,6 +248,10 @@ pub struct Memberlist {
     /// When the latest contact ping that was answered had been sent.
     round_trip: Option<Instant>,
 }
+
+/// How many members [`Memberlist::check_contact`] pings at a time: one answer is all it
+/// needs, a few cover members that are gone.
+const CONTACT_PINGS: usize = 8;
 
 /// How often a declared-dead member tells every other member directly that it is alive.
 const LOUD_REFUTE_EVERY: Duration = Duration::from_millis(100);
@@ -280,16 +274,18 @@ impl Memberlist {
             probes: HashMap::new(),
             relays: HashMap::new(),
             suspicions: HashMap::new(),
-            broadcasts: Vec::new(),
+            broadcasts: broadcasts::Broadcasts::default(),
             awareness: 0,
             rng: Rng::new(seed),
             next_probe: now + config.probe_interval,
             next_gossip: now + config.gossip_interval,
             next_push_pull: now + config.push_pull_interval,
             leaving: false,
+            ring: BTreeSet::new(),
             watched: BTreeMap::new(),
+            gone: BTreeSet::new(),
             watch_pings: HashMap::new(),
-            next_watch: now,
+            by_addr: HashMap::new(),
             next_reconnect: now + config.reconnect_interval,
             last_loud_refute: None,
             contact_pings: HashMap::new(),
@@ -298,6 +294,8 @@ impl Memberlist {
             config,
         };
         let me = list.alive_message();
+        list.by_addr
+            .insert(list.config.addr, list.config.name.clone());
         list.members.insert(
             list.config.name.clone(),
             Member {
@@ -326,8 +324,8 @@ impl Memberlist {
         self.members.values()
     }
 
-    /// Pings every member we know (the dead too), at most once per `watch_interval`, and
-    /// returns when the latest answered one of these pings had been sent. An answer to a ping
+    /// Pings a few members (our ring neighbours first, then others, the dead too: up to
+    /// `CONTACT_PINGS`), at most once per `watch_interval`, and returns when the latest answered one of these pings had been sent. An answer to a ping
     /// sent after time T shows that our packets get out since T: the kernel has resolved the
     /// neighbours again after a link came back, and whatever we sent before the ping (a
     /// refutation, new metadata) has been delivered too.
@@ -340,9 +338,13 @@ impl Memberlist {
             self.last_contact_check = Some(now);
             self.contact_pings
                 .retain(|_, sent| now.saturating_duration_since(*sent) < Duration::from_secs(2));
-            let targets: Vec<(String, SocketAddr)> = self
+            let neighbours = self.watched().filter_map(|name| self.members.get(name));
+            let rest = self
                 .others()
-                .filter(|m| m.state != State::Left)
+                .filter(|m| m.state != State::Left && !self.watched.contains_key(&m.name));
+            let targets: Vec<(String, SocketAddr)> = neighbours
+                .chain(rest)
+                .take(CONTACT_PINGS)
                 .map(|m| (m.name.clone(), m.addr))
                 .collect();
             for (name, to) in targets {
@@ -394,6 +396,20 @@ impl Memberlist {
             .collect()
     }
 
+    /// The addresses among `seeds` that are not a live member's.
+    pub fn strangers(&self, seeds: &[SocketAddr]) -> Vec<SocketAddr> {
+        seeds
+            .iter()
+            .filter(|seed| {
+                self.by_addr
+                    .get(seed)
+                    .and_then(|name| self.members.get(name))
+                    .is_none_or(Member::is_gone)
+            })
+            .copied()
+            .collect()
+    }
+
     fn local_state(&self, join: bool) -> PushPull {
         let nodes = self
             .members
@@ -425,6 +441,7 @@ impl Memberlist {
         let answer = self.local_state(message.join);
         let mut out = Vec::new();
         self.merge(message, now, &mut out);
+        self.follow_membership(&out, now);
         (answer, out)
     }
 
@@ -432,6 +449,7 @@ impl Memberlist {
     pub fn handle_push_pull_answer(&mut self, message: PushPull, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         self.merge(message, now, &mut out);
+        self.follow_membership(&out, now);
         out
     }
 
@@ -508,6 +526,9 @@ impl Memberlist {
         now: Instant,
     ) -> Vec<Output> {
         let mut out = Vec::new();
+        if let Some(name) = self.by_addr.get(&from).cloned() {
+            self.heard_from(&name, now);
+        }
         for message in messages {
             match message {
                 Message::Ping(ping) => self.on_ping(from, ping, &mut out),
@@ -516,6 +537,8 @@ impl Memberlist {
                 Message::Nack(nack) => {
                     if let Some(probe) = self.probes.get_mut(&nack.seq_no) {
                         probe.nacks = probe.nacks.saturating_add(1);
+                    } else if let Some((ping, _)) = self.watch_pings.remove(&nack.seq_no) {
+                        self.on_watch_nack(ping);
                     }
                 }
                 Message::Alive(alive) => self.on_alive(alive, None, now, &mut out),
@@ -524,6 +547,7 @@ impl Memberlist {
                 Message::PushPull(_) | Message::User(_) | Message::Err(_) => {}
             }
         }
+        self.follow_membership(&out, now);
         out
     }
 
@@ -540,8 +564,10 @@ impl Memberlist {
         // A member we declared dead is probing us: its network is back. Tell it at once, so
         // it refutes now rather than at the next push-pull (memberlist waits for that).
         if let Some(dead) = self
-            .others()
-            .find(|m| m.addr == to && m.state == State::Dead)
+            .by_addr
+            .get(&to)
+            .and_then(|name| self.members.get(name))
+            .filter(|m| m.state == State::Dead && m.name != self.config.name)
         {
             messages.push(Message::Dead(Suspicion {
                 incarnation: dead.incarnation,
@@ -564,12 +590,23 @@ impl Memberlist {
         let Some(target) = socket_addr(&req.target, req.port) else {
             return;
         };
-        let known = |addr: SocketAddr| self.others().any(|m| m.addr == addr);
-        if !known(target) || !known(from) {
+        let known = |addr: SocketAddr| self.is_other_member(addr);
+        if !known(from) {
             tracing::debug!(%from, %target, "ignored an indirect ping outside the membership");
             return;
         }
         let requester = self.reply_address(from, &req.source_addr, req.source_port);
+        if !known(target) {
+            // A member asks about one we have not heard of yet (it joined a moment ago): say
+            // at once that we cannot help, so our silence does not count as a check.
+            if req.nack {
+                out.push(Output::Packet {
+                    to: requester,
+                    messages: vec![Message::Nack(Nack { seq_no: req.seq_no })],
+                });
+            }
+            return;
+        }
         let seq_no = self.next_seq();
         self.relays.insert(
             seq_no,
@@ -596,7 +633,7 @@ impl Memberlist {
     /// from, so a forged source address cannot aim our answers at someone else.
     fn reply_address(&self, from: SocketAddr, addr: &[u8], port: u16) -> SocketAddr {
         socket_addr(addr, port)
-            .filter(|named| *named == from || self.others().any(|m| m.addr == *named))
+            .filter(|named| *named == from || self.is_other_member(*named))
             .unwrap_or(from)
     }
 
@@ -606,21 +643,7 @@ impl Memberlist {
             return;
         }
         if let Some((ping, _)) = self.watch_pings.remove(&ack.seq_no) {
-            match ping {
-                WatchPing::Target(name) => {
-                    if let Some(watched) = self.watched.get_mut(&name) {
-                        watched.last_heard = now;
-                        watched.confirm = None;
-                    }
-                }
-                WatchPing::Helper(name) => {
-                    if let Some(confirm) =
-                        self.watched.get_mut(&name).and_then(|w| w.confirm.as_mut())
-                    {
-                        confirm.helper_answered = true;
-                    }
-                }
-            }
+            self.on_watch_ack(ping, now);
             return;
         }
         if let Some(relay) = self.relays.remove(&ack.seq_no) {
@@ -678,6 +701,7 @@ impl Memberlist {
                     state_change: now,
                 };
                 self.members.insert(member.name.clone(), member.clone());
+                self.by_addr.insert(addr, member.name.clone());
                 self.add_to_probe_order(&member.name);
                 out.push(Output::Event(Event::Joined(member)));
             }
@@ -698,6 +722,12 @@ impl Memberlist {
                     ..member.clone()
                 };
                 self.members.insert(updated.name.clone(), updated.clone());
+                if member.addr != addr {
+                    if self.by_addr.get(&member.addr) == Some(&member.name) {
+                        self.by_addr.remove(&member.addr);
+                    }
+                    self.by_addr.insert(addr, member.name.clone());
+                }
                 if rejoined {
                     // The round dropped it when it died: probe it again from now on.
                     self.add_to_probe_order(&updated.name);
@@ -854,30 +884,19 @@ impl Memberlist {
         let remaining = (f64::from(self.config.retransmit_mult) * ((n + 1) as f64).log10())
             .ceil()
             .max(1.0) as u32;
-        self.broadcasts.retain(|b| b.about != about);
-        self.broadcasts.push(Broadcast {
-            about,
-            message,
-            remaining,
-        });
+        self.broadcasts.push(about, message, remaining);
+    }
+
+    /// Forgets what is left to gossip, as a member of a cluster converged long ago has
+    /// nothing left to tell (the simulation's shortcut to a settled cluster).
+    #[cfg(any(test, feature = "sim"))]
+    pub fn drop_pending_gossip(&mut self) {
+        self.broadcasts = broadcasts::Broadcasts::default();
     }
 
     /// Up to `max` pending broadcasts, each counted as sent once more.
     fn take_broadcasts(&mut self, max: usize) -> Vec<Message> {
-        // Fewest sends first: new news travels before old news.
-        self.broadcasts
-            .sort_by_key(|b| std::cmp::Reverse(b.remaining));
-        let out: Vec<Message> = self
-            .broadcasts
-            .iter_mut()
-            .take(max)
-            .map(|b| {
-                b.remaining -= 1;
-                b.message.clone()
-            })
-            .collect();
-        self.broadcasts.retain(|b| b.remaining > 0);
-        out
+        self.broadcasts.take(max)
     }
 
     /// When [`Memberlist::tick`] next has something to do.
@@ -899,8 +918,8 @@ impl Memberlist {
         for r in self.relays.values() {
             next = next.min(r.expires);
         }
-        if !self.watched.is_empty() {
-            next = next.min(self.next_watch);
+        if let Some(round) = self.next_watch_round() {
+            next = next.min(round);
         }
         next.min(self.next_reconnect)
     }
@@ -911,13 +930,7 @@ impl Memberlist {
         self.expire_probes(now, &mut out);
         self.expire_suspicions(now, &mut out);
         out.extend(self.expired_relays(now));
-        if self.watched.is_empty() {
-            self.watch_pings.clear();
-        }
-        if !self.watched.is_empty() && now >= self.next_watch {
-            self.next_watch = now + self.config.watch_interval;
-            self.watch_round(now, &mut out);
-        }
+        self.watch_rounds(now, &mut out);
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.config.reconnect_interval;
             self.reap(now);
@@ -932,7 +945,7 @@ impl Memberlist {
             self.gossip(now, &mut out);
         }
         if now >= self.next_push_pull {
-            self.next_push_pull = now + self.config.push_pull_interval;
+            self.next_push_pull = now + self.push_pull_interval();
             let candidates: Vec<SocketAddr> = self
                 .others()
                 .filter(|m| m.state == State::Alive)
@@ -946,7 +959,19 @@ impl Memberlist {
                 });
             }
         }
+        self.follow_membership(&out, now);
         out
+    }
+
+    /// memberlist's pushPullScale: beyond 32 members, full state exchanges are spaced out
+    /// with the logarithm of the size, since each carries every member.
+    fn push_pull_interval(&self) -> Duration {
+        let live = self.ring.len() + 1;
+        if live <= 32 {
+            return self.config.push_pull_interval;
+        }
+        let multiplier = ((live as f64).log2() - 32f64.log2()).ceil() + 1.0;
+        self.config.push_pull_interval.mul_f64(multiplier)
     }
 
     /// New and returning members are probed in a random place of the current round, as
@@ -970,17 +995,35 @@ impl Memberlist {
     /// the left ones too, which it keeps for ever): they come back by joining.
     fn reap(&mut self, now: Instant) {
         let window = self.config.gossip_to_the_dead;
-        let me = self.config.name.clone();
-        self.members.retain(|name, m| {
-            *name == me || !m.is_gone() || now.saturating_duration_since(m.state_change) < window
-        });
+        let expired: Vec<String> = self
+            .gone
+            .iter()
+            .filter(|name| {
+                self.members.get(*name).is_none_or(|m| {
+                    !m.is_gone() || now.saturating_duration_since(m.state_change) >= window
+                })
+            })
+            .cloned()
+            .collect();
+        for name in expired {
+            self.gone.remove(&name);
+            let Some(member) = self.members.get(&name).filter(|m| m.is_gone()) else {
+                continue;
+            };
+            if self.by_addr.get(&member.addr) == Some(&name) {
+                self.by_addr.remove(&member.addr);
+            }
+            self.members.remove(&name);
+        }
     }
 
     /// Pings every member declared dead (not left) with the news attached: if it was only
     /// cut off, it refutes the moment it hears, and tells us so directly.
     fn reconnect(&self, out: &mut Vec<Output>) {
         out.extend(
-            self.others()
+            self.gone
+                .iter()
+                .filter_map(|name| self.members.get(name))
                 .filter(|m| m.state == State::Dead)
                 .map(|m| Output::Packet {
                     to: m.addr,
@@ -1002,6 +1045,13 @@ impl Memberlist {
 
     fn others(&self) -> impl Iterator<Item = &Member> {
         self.members.values().filter(|m| m.name != self.config.name)
+    }
+
+    /// Whether `addr` is another member's address.
+    fn is_other_member(&self, addr: SocketAddr) -> bool {
+        self.by_addr
+            .get(&addr)
+            .is_some_and(|name| *name != self.config.name)
     }
 
     /// The next member of the round to probe: round-robin over a shuffled order (SWIM's
@@ -1165,28 +1215,6 @@ impl Memberlist {
         }
     }
 
-    /// Watches these members closely, on top of the usual probing: a ping every
-    /// `watch_interval`, and after `watch_silence` without an answer, a confirmation through
-    /// up to `indirect_checks` others. If one of them answers us but the member stays silent
-    /// for `watch_confirm`, it is declared dead and every member is told at once. A member that
-    /// would take over another's IPs watches it, so failover takes a fraction of a second
-    /// while the rest of the cluster gossips at memberlist's pace. Go members only answer
-    /// pings, which any memberlist does.
-    pub fn watch(&mut self, names: impl IntoIterator<Item = String>, now: Instant) {
-        let mut watched = BTreeMap::new();
-        for name in names {
-            if name == self.config.name {
-                continue;
-            }
-            let entry = self.watched.remove(&name).unwrap_or(Watched {
-                last_heard: now,
-                confirm: None,
-            });
-            watched.insert(name, entry);
-        }
-        self.watched = watched;
-    }
-
     /// Changes the metadata other members see for us (an alive message with a higher
     /// incarnation, as memberlist's UpdateNode). Every live member is told at once, as well
     /// as by gossip: metadata says where we can announce, and a member that learns it late
@@ -1207,106 +1235,9 @@ impl Memberlist {
         self.to_every_live_member(&alive)
     }
 
-    fn watch_round(&mut self, now: Instant, out: &mut Vec<Output>) {
-        self.watch_pings
-            .retain(|_, (_, sent)| now.saturating_duration_since(*sent) < Duration::from_secs(1));
-        let names: Vec<String> = self.watched.keys().cloned().collect();
-        for name in names {
-            let Some(member) = self.members.get(&name).filter(|m| !m.is_gone()).cloned() else {
-                // Not (or no longer) a live member: start afresh when it comes back.
-                if let Some(w) = self.watched.get_mut(&name) {
-                    w.last_heard = now;
-                    w.confirm = None;
-                }
-                continue;
-            };
-            let seq_no = self.next_seq();
-            self.watch_pings
-                .insert(seq_no, (WatchPing::Target(name.clone()), now));
-            out.push(Output::Packet {
-                to: member.addr,
-                messages: vec![Message::Ping(Ping {
-                    seq_no,
-                    node: name.clone(),
-                    ..Ping::default()
-                })],
-            });
-            let Some(watched) = self.watched.get(&name) else {
-                continue;
-            };
-            match &watched.confirm {
-                Some(confirm) if now >= confirm.deadline => {
-                    // With no one else to ask (two members), silence alone decides.
-                    if confirm.helper_answered || confirm.helpers == 0 {
-                        self.declare_dead(&member, now, out);
-                    } else if let Some(w) = self.watched.get_mut(&name) {
-                        // Nobody answered us: we are the one cut off. Leave the verdict to
-                        // the usual probing, which Lifeguard slows when we struggle.
-                        w.last_heard = now;
-                        w.confirm = None;
-                    }
-                }
-                None if now.saturating_duration_since(watched.last_heard)
-                    >= self.config.watch_silence =>
-                {
-                    let helpers = self.confirm_silence(&member, now, out);
-                    if let Some(w) = self.watched.get_mut(&name) {
-                        w.confirm = Some(Confirm {
-                            deadline: now + self.config.watch_confirm,
-                            helpers,
-                            helper_answered: false,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
     fn next_seq(&mut self) -> u32 {
         self.seq_no = self.seq_no.wrapping_add(1);
         self.seq_no
-    }
-
-    /// Asks up to `indirect_checks` alive members to ping a silent watched member for us,
-    /// pinging each helper too: its ack tells us our own network works.
-    fn confirm_silence(&mut self, target: &Member, now: Instant, out: &mut Vec<Output>) -> usize {
-        // Suspects help too: a member we merely suspect may well answer, and if we are the
-        // one cut off, counting it keeps us from blaming everyone else.
-        let helpers = self.helpers(&target.name, |m| !m.is_gone());
-        for (helper, to) in &helpers {
-            let helper_seq = self.next_seq();
-            let target_seq = self.next_seq();
-            self.watch_pings
-                .insert(helper_seq, (WatchPing::Helper(target.name.clone()), now));
-            self.watch_pings
-                .insert(target_seq, (WatchPing::Target(target.name.clone()), now));
-            out.push(Output::Packet {
-                to: *to,
-                messages: vec![
-                    Message::Ping(Ping {
-                        seq_no: helper_seq,
-                        node: helper.clone(),
-                        ..Ping::default()
-                    }),
-                    Message::IndirectPing(self.indirect_ping(target_seq, target, false)),
-                ],
-            });
-        }
-        helpers.len()
-    }
-
-    /// Declares a watched member dead and tells every live member at once, rather than
-    /// through gossip, so that whoever takes over its IPs does so now.
-    fn declare_dead(&mut self, member: &Member, now: Instant, out: &mut Vec<Output>) {
-        let dead = Suspicion {
-            incarnation: member.incarnation,
-            node: member.name.clone(),
-            from: self.config.name.clone(),
-        };
-        tracing::debug!(member = %member.name, "a watched member stayed silent: declared dead");
-        self.on_dead(dead.clone(), now, out);
-        out.extend(self.to_every_live_member(&Message::Dead(dead)));
     }
 
     /// Up to `indirect_checks` other members, at random, that may probe `target` for us.
@@ -1364,6 +1295,7 @@ impl Memberlist {
             me.incarnation = self.incarnation;
             me.state_change = now;
         }
+        self.choose_neighbours(now);
         self.to_every_live_member(&dead)
     }
 

@@ -1,6 +1,7 @@
 //! This node's side of gossip membership: where to join (the Nodes' addresses, or the speaker
-//! pods' in Kubernetes), what to tell the others about itself (metadata), and which members
-//! to watch closely. Changes are handed to gossip only when they change.
+//! pods' in Kubernetes) and what to tell the others about itself (metadata). Changes are
+//! handed to gossip only when they change. (Which members to watch closely, gossip decides
+//! itself: its ring neighbours.)
 pub mod meta;
 
 use ferrolb_cluster::{Cluster, Snapshot};
@@ -38,7 +39,6 @@ pub struct Membership {
     /// Whether the seeds come from the speaker pods (Kubernetes) rather than the Nodes.
     seeds_from_pods: bool,
     meta: Vec<u8>,
-    watched: Vec<String>,
 }
 
 impl Membership {
@@ -51,7 +51,6 @@ impl Membership {
             seeds: Vec::new(),
             seeds_from_pods: false,
             meta: Vec::new(),
-            watched: Vec::new(),
         }
     }
 
@@ -102,15 +101,6 @@ impl Membership {
         if meta != self.meta {
             gossip.update_meta(meta.to_vec()).await;
             self.meta = meta.to_vec();
-        }
-    }
-
-    /// Watches these members closely (the owners of what this node would take over).
-    pub async fn watch(&mut self, gossip: &Gossip, watched: &[String]) {
-        if watched != self.watched {
-            tracing::debug!(?watched, "watching closely");
-            gossip.watch(watched.to_vec()).await;
-            self.watched = watched.to_vec();
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod eligibility;
 mod tests;
 
 use crate::membership::meta;
-use election::{Decision, Inputs, Speaker};
+use election::{Inputs, Speaker};
 use ferrolb_api::config::Config;
 use ferrolb_api::objects::Object;
 use ferrolb_api::service_key::ServiceKey;
@@ -29,8 +29,6 @@ pub struct Intent {
     pub bgp: bgp::Bgp,
     /// The ServiceL2Status objects this node owns: by Service, the interfaces it lists.
     pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
-    /// Members to watch closely: the owners of the Services this node would take over.
-    pub watch: Vec<String>,
     /// This node's gossip metadata: the interfaces it can announce on, with their MACs.
     pub meta: Vec<u8>,
 }
@@ -110,16 +108,5 @@ pub fn plan<'a>(
             .l2_statuses
             .insert(d.service.clone(), d.interfaces.clone());
     }
-    intent.watch = watched(&decisions, node.name);
     intent
-}
-
-/// The owners of the Services `me` is next in line for.
-fn watched(decisions: &[Decision], me: &str) -> Vec<String> {
-    let owners: BTreeSet<String> = decisions
-        .iter()
-        .filter(|d| d.order.get(1).map(String::as_str) == Some(me))
-        .filter_map(|d| d.order.first().cloned())
-        .collect();
-    owners.into_iter().collect()
 }
