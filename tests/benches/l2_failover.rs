@@ -7,9 +7,9 @@
 //! `cargo bench -p ferrolb-e2e --bench l2_failover` (root; needs keepalived, arping, nft).
 //! Writes a Markdown table to stdout; benches/RESULTS.md keeps the last run.
 use ferrolb_e2e::layer2::{
-    L2Cluster, NODES, POOL, election_order, first_other_mac, log_time, nodes, service, wall_clock,
+    L2Cluster, NODES, POOL, arp_watch, election_order, first_other_mac, log_time, nodes, service,
+    stop_arp_watch, wall_clock,
 };
-use ferrolb_e2e::standalone::binary;
 use ferrolb_e2e::{Lab, lab_available, wait_until};
 use std::time::Duration;
 
@@ -47,37 +47,6 @@ impl Series {
             self.median(),
             self.worst()
         )
-    }
-}
-
-/// Starts an ARP watcher for `ip` on the client; returns its log.
-fn watch(lab: &mut Lab, ip: &str) -> std::path::PathBuf {
-    let labtool = binary("labtool");
-    let log = lab
-        .spawn(
-            "cli",
-            "arp-watch",
-            &[
-                labtool.to_str().expect("a UTF-8 path"),
-                "arp-watch",
-                "eth0",
-                "192.0.2.100",
-                ip,
-                "5",
-                "20",
-            ],
-        )
-        .expect("starting arp-watch")
-        .log
-        .clone();
-    // Let it see the current owner first.
-    std::thread::sleep(Duration::from_millis(200));
-    log
-}
-
-fn stop_watch(lab: &mut Lab) {
-    if let Some(w) = lab.daemon("cli", "arp-watch") {
-        w.kill();
     }
 }
 
@@ -127,13 +96,13 @@ fn ferrolb(results: &mut Vec<Series>) {
     let mut detect_all =
         Series::new("FerroLB, node loss: gossip declares it failed (every member)");
     for trial in 0..TRIALS {
-        let log = watch(&mut cluster.lab, ip);
+        let log = arp_watch(&mut cluster.lab, ip);
         let cut = wall_clock();
         cluster.lab.set_link(&owner, false).expect("cut");
         let moved = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
             first_other_mac(&log, &owner_mac)
         });
-        stop_watch(&mut cluster.lab);
+        stop_arp_watch(&mut cluster.lab);
         let (at, _) =
             moved.unwrap_or_else(|| panic!("trial {trial}: no failover\n{}", cluster.logs()));
         link.millis.push((at - cut) * 1000.0);
@@ -163,7 +132,7 @@ fn ferrolb(results: &mut Vec<Series>) {
     let mut graceful = Series::new("FerroLB, speaker stopped (SIGTERM): failover at the client");
     let mut left = Series::new("FerroLB, speaker stopped: the taker sees it leave");
     for trial in 0..TRIALS {
-        let log = watch(&mut cluster.lab, ip);
+        let log = arp_watch(&mut cluster.lab, ip);
         let stop = wall_clock();
         cluster
             .lab
@@ -173,7 +142,7 @@ fn ferrolb(results: &mut Vec<Series>) {
         let moved = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
             first_other_mac(&log, &owner_mac)
         });
-        stop_watch(&mut cluster.lab);
+        stop_arp_watch(&mut cluster.lab);
         let (at, _) =
             moved.unwrap_or_else(|| panic!("trial {trial}: no failover\n{}", cluster.logs()));
         graceful.millis.push((at - stop) * 1000.0);
@@ -192,7 +161,7 @@ fn ferrolb(results: &mut Vec<Series>) {
     let mut created = Series::new("FerroLB, Service created to its first ARP answer");
     for trial in 0..TRIALS {
         let new_ip = format!("198.51.100.{}", 60 + trial);
-        let log = watch(&mut cluster.lab, &new_ip);
+        let log = arp_watch(&mut cluster.lab, &new_ip);
         let start = wall_clock();
         cluster.store.write(
             &format!("new{trial}.yaml"),
@@ -201,7 +170,7 @@ fn ferrolb(results: &mut Vec<Series>) {
         let answered = wait_until(Duration::from_secs(5), Duration::from_millis(2), || {
             first_other_mac(&log, "none")
         });
-        stop_watch(&mut cluster.lab);
+        stop_arp_watch(&mut cluster.lab);
         let (at, _) =
             answered.unwrap_or_else(|| panic!("trial {trial}: no answer\n{}", cluster.logs()));
         created.millis.push((at - start) * 1000.0);
@@ -262,13 +231,13 @@ fn keepalived(results: &mut Vec<Series>, label: &str, global: &str, advert: &str
         "keepalived {label}, node loss (link cut): failover at the client"
     ));
     for trial in 0..TRIALS {
-        let log = watch(&mut lab, vip);
+        let log = arp_watch(&mut lab, vip);
         let cut = wall_clock();
         lab.set_link("n1", false).expect("cut");
         let moved = wait_until(Duration::from_secs(10), Duration::from_millis(5), || {
             first_other_mac(&log, &master_mac)
         });
-        stop_watch(&mut lab);
+        stop_arp_watch(&mut lab);
         let (at, _) = moved
             .unwrap_or_else(|| panic!("keepalived trial {trial}: no failover\n{}", lab.logs()));
         series.millis.push((at - cut) * 1000.0);

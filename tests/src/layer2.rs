@@ -271,6 +271,38 @@ impl L2Cluster {
     }
 }
 
+/// Starts an ARP watcher for `ip` on the client (`labtool arp-watch`, every 5 ms); returns
+/// its log, for [`first_other_mac`].
+pub fn arp_watch(lab: &mut Lab, ip: &str) -> std::path::PathBuf {
+    let labtool = binary("labtool");
+    let log = lab
+        .spawn(
+            "cli",
+            "arp-watch",
+            &[
+                labtool.to_str().expect("a UTF-8 path"),
+                "arp-watch",
+                "eth0",
+                "192.0.2.100",
+                ip,
+                "5",
+                "20",
+            ],
+        )
+        .expect("starting arp-watch")
+        .log
+        .clone();
+    // Let it see the current owner first.
+    std::thread::sleep(Duration::from_millis(200));
+    log
+}
+
+pub fn stop_arp_watch(lab: &mut Lab) {
+    if let Some(w) = lab.daemon("cli", "arp-watch") {
+        w.kill();
+    }
+}
+
 /// Seconds since the Unix epoch: the clock `labtool arp-watch` stamps its lines with.
 pub fn wall_clock() -> f64 {
     #[allow(clippy::disallowed_methods)] // compared with other processes' timestamps
