@@ -374,7 +374,7 @@ impl Speaker {
             .filter(|l| l.eligible(&self.exclusions))
             .map(|l| l.name.clone())
             .collect();
-        // Only while an interface waits: then every member is pinged (each 15 ms at most).
+        // Only while an interface waits: then a few members are pinged (each 25 ms at most).
         let contact = if self.returning.any_waiting() || &eligible != self.returning.last() {
             self.gossip.check_contact().await
         } else {

@@ -18,7 +18,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const IDLE: Duration = Duration::from_secs(10);
-const DEATHS: usize = 7;
+/// Deaths measured at each size (fewer at 5,000 members, where a simulated second takes
+/// several real ones).
+fn deaths(members: usize) -> usize {
+    if members > 1000 { 3 } else { 7 }
+}
 
 struct Row {
     members: usize,
@@ -139,8 +143,9 @@ fn measure(members: usize, close_watch: bool) -> Row {
     // with the timers; each comes back before the next dies.
     let mut first = Vec::new();
     let mut everyone = Vec::new();
-    for death in 0..DEATHS {
-        let victim = (death * members / DEATHS + 3) % members;
+    let count = deaths(members);
+    for death in 0..count {
+        let victim = (death * members / count + 3) % members;
         sim.run(Duration::from_millis(1000 + 37 * death as u64));
         let cut_at = sim.elapsed();
         sim.cut.insert(victim);
@@ -172,7 +177,11 @@ fn measure(members: usize, close_watch: bool) -> Row {
         let seed = addr((victim + 1) % members);
         let out = sim.nodes[victim].join(&[seed]);
         sim.send(victim, out);
-        sim.run(Duration::from_secs(10));
+        sim.run(if close_watch {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(10)
+        });
         let counting = (0..members).filter(|i| sim.live(*i) == members).count();
         assert_eq!(
             counting, members,

@@ -325,8 +325,8 @@ impl Memberlist {
     }
 
     /// Pings a few members (our ring neighbours first, then others, the dead too: up to
-    /// `CONTACT_PINGS`), at most once per `watch_interval`, and returns when the latest answered one of these pings had been sent. An answer to a ping
-    /// sent after time T shows that our packets get out since T: the kernel has resolved the
+    /// `CONTACT_PINGS`), at most once per `watch_interval`, and returns when the latest
+    /// answered one of these pings had been sent. An answer to a ping sent after time T shows that our packets get out since T: the kernel has resolved the
     /// neighbours again after a link came back, and whatever we sent before the ping (a
     /// refutation, new metadata) has been delivered too.
     pub fn check_contact(&mut self, now: Instant) -> (Option<Instant>, Vec<Output>) {
@@ -566,8 +566,9 @@ impl Memberlist {
         if let Some(dead) = self
             .by_addr
             .get(&to)
+            .filter(|name| self.gone.contains(*name))
             .and_then(|name| self.members.get(name))
-            .filter(|m| m.state == State::Dead && m.name != self.config.name)
+            .filter(|m| m.state == State::Dead)
         {
             messages.push(Message::Dead(Suspicion {
                 incarnation: dead.incarnation,

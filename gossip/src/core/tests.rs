@@ -2,6 +2,7 @@
 //! message through the real wire encoding.
 use super::*;
 use crate::sim::{Sim, addr};
+use std::collections::HashSet;
 #[test]
 fn members_converge_after_joining_through_one() {
     let mut sim = Sim::new(5, 1);
@@ -607,4 +608,104 @@ mod sequences {
             }
         }
     }
+}
+
+/// Issue 16: on a settled cluster, each member watches exactly its successor and
+/// predecessor on the ring of positions, so everyone is watched by two.
+#[test]
+fn each_member_watches_its_two_ring_neighbours() {
+    let mut sim = Sim::new(12, 20);
+    sim.start_converged();
+    sim.run(Duration::from_secs(1));
+    let mut ring: Vec<(u64, String)> = (0..12)
+        .map(|i| format!("n{i}"))
+        .map(|n| (ring_position(&n), n))
+        .collect();
+    ring.sort();
+    let mut watchers: HashMap<String, usize> = HashMap::new();
+    for (at, (_, name)) in ring.iter().enumerate() {
+        let next = &ring[(at + 1) % ring.len()].1;
+        let previous = &ring[(at + ring.len() - 1) % ring.len()].1;
+        let i: usize = name[1..].parse().expect("n<i>");
+        let mut watched: Vec<&str> = sim.nodes[i].watched().collect();
+        watched.sort();
+        let mut expected = vec![next.as_str(), previous.as_str()];
+        expected.sort();
+        assert_eq!(watched, expected, "{name}");
+        for w in watched {
+            *watchers.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    assert!(watchers.values().all(|w| *w == 2), "{watchers:?}");
+}
+
+/// Issue 16: what a member sends while nothing happens does not grow with the cluster:
+/// a ping to its successor and an ack to its predecessor every 25 ms, plus memberlist's probe.
+#[test]
+fn idle_datagrams_per_member_do_not_grow_with_the_cluster() {
+    let per_member = |n: usize| {
+        let mut sim = Sim::new(n, 21);
+        sim.start_converged();
+        sim.run(Duration::from_secs(3));
+        sim.sent.iter_mut().for_each(|s| *s = 0);
+        sim.run(Duration::from_secs(10));
+        sim.sent.iter().sum::<u64>() as f64 / n as f64 / 10.0
+    };
+    let (small, large) = (per_member(5), per_member(200));
+    assert!(
+        (75.0..90.0).contains(&small),
+        "{small} datagrams/s at 5 members"
+    );
+    assert!(large <= small * 1.1, "{large} at 200 members, {small} at 5");
+}
+
+/// Issue 16: a member's death is known to everyone within 150 ms, at any size: its ring
+/// neighbours detect it and tell every member at once. When both of its neighbours die with
+/// it, the next ones on the ring watch it from then on, and it takes one detection more.
+#[test]
+fn a_death_is_known_everywhere_within_150_ms_and_a_lost_watcher_is_replaced() {
+    let mut sim = Sim::new(100, 22);
+    sim.start_converged();
+    sim.run(Duration::from_secs(3));
+    let known_by_all = |sim: &Sim, name: &str, since: Duration| {
+        let who: HashSet<usize> = sim
+            .events
+            .iter()
+            .filter(|(at, _, e)| *at >= since && matches!(e, Event::Failed(m) if m.name == name))
+            .map(|(_, who, _)| *who)
+            .collect();
+        let last = sim
+            .events
+            .iter()
+            .filter(|(at, _, e)| *at >= since && matches!(e, Event::Failed(m) if m.name == name))
+            .map(|(at, _, _)| *at - since)
+            .max();
+        (who.len(), last)
+    };
+    let cut_at = sim.elapsed();
+    sim.cut.insert(42);
+    sim.run(Duration::from_millis(500));
+    let (knowing, last) = known_by_all(&sim, "n42", cut_at);
+    assert_eq!(knowing, 99);
+    assert!(
+        last.is_some_and(|l| l <= Duration::from_millis(150)),
+        "{last:?}"
+    );
+
+    // A member and both its watchers die at once.
+    let victim = 7;
+    let neighbours: Vec<usize> = sim.nodes[victim]
+        .watched()
+        .map(|n| n[1..].parse().expect("n<i>"))
+        .collect();
+    let cut_at = sim.elapsed();
+    sim.cut.insert(victim);
+    sim.cut.extend(neighbours.iter().copied());
+    sim.run(Duration::from_millis(800));
+    let (knowing, last) = known_by_all(&sim, &format!("n{victim}"), cut_at);
+    assert_eq!(knowing, 100 - 4, "every live member knows n{victim} died");
+    assert!(
+        last.is_some_and(|l| l <= Duration::from_millis(400)),
+        "{last:?}"
+    );
 }

@@ -23,6 +23,7 @@
 use super::{Member, Memberlist, Output};
 use crate::wire::{Message, Ping, Suspicion};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Which side of us a watched neighbour is on the ring.
@@ -232,62 +233,79 @@ impl Memberlist {
     }
 
     fn watch_round(&mut self, name: &str, now: Instant, out: &mut Vec<Output>) {
-        let Some(member) = self.members.get(name).filter(|m| !m.is_gone()).cloned() else {
-            return;
-        };
         let interval = self.config.watch_interval;
         let confirm_interval = self.config.watch_confirm_interval;
         let silence = self.config.watch_silence;
+        let confirm_for = self.config.watch_confirm;
+        let Some(addr) = self
+            .members
+            .get(name)
+            .filter(|m| !m.is_gone())
+            .map(|m| m.addr)
+        else {
+            // Gone, and the ring will drop it with the event; until then, no busy loop.
+            if let Some(watched) = self.watched.get_mut(name) {
+                watched.next_round = now + interval;
+            }
+            return;
+        };
         let Some(watched) = self.watched.get_mut(name) else {
             return;
         };
         let quiet = now.saturating_duration_since(watched.last_heard);
-        match &watched.confirm {
+        let confirming = match &mut watched.confirm {
             Some(confirm) if now >= confirm.deadline => {
                 // With no one else to ask (two members), silence alone decides.
                 if confirm.checked_by_others() || confirm.helpers == 0 {
-                    self.declare_dead(&member, now, out);
+                    if let Some(member) = self.members.get(name).cloned() {
+                        self.declare_dead(&member, now, out);
+                    }
                     return;
                 }
                 // Nobody answered us (we are the one cut off), or nobody could check.
                 watched.last_heard = now;
                 watched.confirm = None;
                 watched.next_round = now + interval;
+                false
             }
             Some(confirm) => {
                 watched.next_round = (now + confirm_interval).min(confirm.deadline);
-                self.confirm_round(&member, now, out);
+                true
             }
             None if quiet >= silence => {
                 watched.confirm = Some(Confirm {
-                    deadline: now + self.config.watch_confirm,
+                    deadline: now + confirm_for,
                     helpers: 0,
                     answered: BTreeSet::new(),
                     unaware: BTreeSet::new(),
                 });
                 watched.next_round = now + confirm_interval;
-                self.confirm_round(&member, now, out);
+                true
             }
             None => {
                 watched.next_round = now + interval;
                 // A predecessor pinging us is heard every interval; one ping missed, and we
                 // ask ourselves (half an interval of slack for timers that fire late).
                 if watched.side == Side::Successor || quiet >= interval + interval / 2 {
-                    self.ping_watched(&member, now, out);
+                    self.ping_watched(name, addr, now, out);
                 }
+                false
             }
+        };
+        if confirming && let Some(member) = self.members.get(name).cloned() {
+            self.confirm_round(&member, now, out);
         }
     }
 
-    fn ping_watched(&mut self, member: &Member, now: Instant, out: &mut Vec<Output>) {
+    fn ping_watched(&mut self, name: &str, addr: SocketAddr, now: Instant, out: &mut Vec<Output>) {
         let seq_no = self.next_seq();
         self.watch_pings
-            .insert(seq_no, (WatchPing::Target(member.name.clone()), now));
+            .insert(seq_no, (WatchPing::Target(name.to_string()), now));
         out.push(Output::Packet {
-            to: member.addr,
+            to: addr,
             messages: vec![Message::Ping(Ping {
                 seq_no,
-                node: member.name.clone(),
+                node: name.to_string(),
                 ..Ping::default()
             })],
         });
@@ -297,7 +315,7 @@ impl Memberlist {
     /// `indirect_checks` alive members, each pinged too: its ack tells us our own network
     /// works. New helpers each round, so one lost path does not decide.
     fn confirm_round(&mut self, target: &Member, now: Instant, out: &mut Vec<Output>) {
-        self.ping_watched(target, now, out);
+        self.ping_watched(&target.name, target.addr, now, out);
         // Suspects help too: a member we merely suspect may well answer, and if we are the
         // one cut off, counting it keeps us from blaming everyone else.
         let helpers = self.helpers(&target.name, |m| !m.is_gone());
