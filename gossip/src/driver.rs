@@ -250,8 +250,11 @@ async fn run(
     let (internal_tx, mut internal) = mpsc::channel::<Internal>(64);
     let mut seeds = config.seeds;
     let mut joined = false;
+    // Both run only now and then (when alone, when joined): no burst of missed ticks after.
     let mut rejoin = tokio::time::interval(REJOIN_INTERVAL);
+    rejoin.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seed_check = tokio::time::interval(SEED_CHECK_INTERVAL);
+    seed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = vec![0u8; 65_536];
     let mut dropped: u64 = 0;
     let mut last_record = Instant::now();
@@ -301,10 +304,10 @@ async fn run(
             _ = rejoin.tick(), if !joined || core.is_alone() => {
                 core.join(&seeds)
             }
-            _ = seed_check.tick(), if joined => {
-                let strangers = core.strangers(&seeds);
-                core.join(&strangers)
-            }
+            _ = seed_check.tick(), if joined => match core.stranger(&seeds) {
+                Some(seed) => core.join(&[seed]),
+                None => Vec::new(),
+            },
             () = tokio::time::sleep_until(deadline) => core.tick(Instant::now().into_std()),
             command = commands.recv() => match command {
                 Some(Command::Members(reply)) => {

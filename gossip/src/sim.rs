@@ -1,7 +1,7 @@
 //! A deterministic simulation: many members on a fake network with a fake clock, every
 //! message going through the real wire encoding. Seeded, so every run is the same. The core's
 //! tests use it, and so does the scale benchmark (`tests/benches/gossip_scale.rs`).
-use crate::core::{Config, Event, Memberlist, Output, Rng, VERSIONS, ip_bytes};
+use crate::core::{Config, Event, Memberlist, Output, Rng, ip_bytes};
 use crate::wire::{
     Message, NodeState, PushNodeState, PushPull, decode_packet, decode_stream, encode_packet,
     encode_stream,
@@ -82,12 +82,17 @@ impl Sim {
 
     /// `n` members, each configuration adjusted by `adjust`.
     pub fn with_config(n: usize, seed: u64, adjust: impl Fn(&mut Config)) -> Sim {
+        Sim::with_configs(n, seed, |_, config| adjust(config))
+    }
+
+    /// `n` members, member `i`'s configuration adjusted by `adjust(i, ..)`.
+    pub fn with_configs(n: usize, seed: u64, adjust: impl Fn(usize, &mut Config)) -> Sim {
         #[allow(clippy::disallowed_methods)] // any base will do: the clock is never read again
         let start = Instant::now();
         let nodes: Vec<Memberlist> = (0..n)
             .map(|i| {
                 let mut config = Config::lan(&format!("n{i}"), addr(i));
-                adjust(&mut config);
+                adjust(i, &mut config);
                 Memberlist::new(config, start, seed.wrapping_add(i as u64))
             })
             .collect();
@@ -192,7 +197,7 @@ impl Sim {
                 meta: Vec::new(),
                 incarnation: 1,
                 state: NodeState::Alive,
-                vsn: VERSIONS.to_vec(),
+                vsn: self.nodes[i].versions(),
             })
             .collect();
         let state = Message::PushPull(PushPull {

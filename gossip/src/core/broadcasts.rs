@@ -1,14 +1,14 @@
 //! Messages waiting to be gossiped: each is sent a limited number of times, the least sent
-//! first (the oldest first among equals), and a newer message about a member replaces the
-//! older one. Kept ordered, as memberlist's TransmitLimitedQueue is, so that both cost a
+//! first (the newest first among equals, as memberlist), and a newer message about a member
+//! replaces the older one. Kept ordered, as memberlist's TransmitLimitedQueue is, so that both cost a
 //! logarithm of the queue's length: a member that learns a thousand others at once queues a
 //! thousand messages.
 use crate::wire::Message;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
-/// Sends left (most first), then the order of queueing.
-type Key = (Reverse<u32>, u64);
+/// Sends left (most first), then the newest first.
+type Key = (Reverse<u32>, Reverse<u64>);
 
 #[derive(Default)]
 pub(super) struct Broadcasts {
@@ -27,7 +27,7 @@ impl Broadcasts {
         if let Some(older) = self.by_member.remove(&about) {
             self.queue.remove(&older);
         }
-        let key = (Reverse(sends.max(1)), self.next_id);
+        let key = (Reverse(sends.max(1)), Reverse(self.next_id));
         self.next_id += 1;
         self.by_member.insert(about.clone(), key);
         self.queue.insert(key, (about, message));
@@ -74,9 +74,11 @@ mod tests {
         queue.push("a".into(), about("a", 1), 2);
         queue.push("b".into(), about("b", 1), 1);
         queue.push("a".into(), about("a", 2), 2);
-        // b was queued before the newer a; both have all their sends left but a has more.
+        // The newer a has more sends left than b.
         assert_eq!(queue.take(1), [about("a", 2)]);
-        assert_eq!(queue.take(5), [about("b", 1), about("a", 2)]);
+        queue.push("c".into(), about("c", 1), 1);
+        // a, b and c have one send left each: the newest first.
+        assert_eq!(queue.take(5), [about("c", 1), about("a", 2), about("b", 1)]);
         assert!(queue.is_empty());
         assert!(queue.take(5).is_empty());
     }

@@ -25,7 +25,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Protocol versions we speak: [min, max, current, delegate min, max, current]. Protocol 2 is
-/// what Go memberlist uses by default; 5 adds checksums, which we accept.
+/// what Go memberlist uses by default; 5 adds checksums, which we accept. A member that runs
+/// the close watch says so in the highest delegate version it understands (see
+/// [`watch::CLOSE_WATCH_MARK`]).
 pub const VERSIONS: [u8; 6] = [1, 5, 2, 0, 0, 0];
 
 #[derive(Clone, Debug)]
@@ -229,8 +231,10 @@ pub struct Memberlist {
     next_gossip: Instant,
     next_push_pull: Instant,
     leaving: bool,
-    /// Every other live member by [`ring_position`]: the ring the close watch runs on.
+    /// Every other live member by [`ring_position`]: the ring the close watch runs on...
     ring: BTreeSet<(u64, String)>,
+    /// ...and those of them that run the close watch too.
+    watchers: BTreeSet<(u64, String)>,
     /// Our ring neighbours.
     watched: BTreeMap<String, Watched>,
     /// Members declared dead or left, not yet forgotten: the timers that deal with them do
@@ -282,6 +286,7 @@ impl Memberlist {
             next_push_pull: now + config.push_pull_interval,
             leaving: false,
             ring: BTreeSet::new(),
+            watchers: BTreeSet::new(),
             watched: BTreeMap::new(),
             gone: BTreeSet::new(),
             watch_pings: HashMap::new(),
@@ -304,7 +309,7 @@ impl Memberlist {
                 meta: list.config.meta.clone(),
                 incarnation: 1,
                 state: State::Alive,
-                vsn: VERSIONS.to_vec(),
+                vsn: list.versions(),
                 state_change: now,
             },
         );
@@ -380,7 +385,7 @@ impl Memberlist {
             addr: ip_bytes(self.config.addr.ip()),
             port: self.config.addr.port(),
             meta: self.config.meta.clone(),
-            vsn: VERSIONS.to_vec(),
+            vsn: self.versions(),
         })
     }
 
@@ -396,9 +401,11 @@ impl Memberlist {
             .collect()
     }
 
-    /// The addresses among `seeds` that are not a live member's.
-    pub fn strangers(&self, seeds: &[SocketAddr]) -> Vec<SocketAddr> {
-        seeds
+    /// One of `seeds`, at random, that is not a live member's address: joining it heals a
+    /// partition both sides have forgotten. One at a time, since seeds that never become
+    /// members (a node without a speaker) would otherwise each get a full state every time.
+    pub fn stranger(&mut self, seeds: &[SocketAddr]) -> Option<SocketAddr> {
+        let strangers: Vec<SocketAddr> = seeds
             .iter()
             .filter(|seed| {
                 self.by_addr
@@ -407,7 +414,8 @@ impl Memberlist {
                     .is_none_or(Member::is_gone)
             })
             .copied()
-            .collect()
+            .collect();
+        (!strangers.is_empty()).then(|| strangers[self.rng.below(strangers.len())])
     }
 
     fn local_state(&self, join: bool) -> PushPull {
@@ -537,8 +545,8 @@ impl Memberlist {
                 Message::Nack(nack) => {
                     if let Some(probe) = self.probes.get_mut(&nack.seq_no) {
                         probe.nacks = probe.nacks.saturating_add(1);
-                    } else if let Some((ping, _)) = self.watch_pings.remove(&nack.seq_no) {
-                        self.on_watch_nack(ping);
+                    } else if let Some((ping, sent)) = self.watch_pings.remove(&nack.seq_no) {
+                        self.on_watch_nack(ping, sent);
                     }
                 }
                 Message::Alive(alive) => self.on_alive(alive, None, now, &mut out),
@@ -599,12 +607,21 @@ impl Memberlist {
         let requester = self.reply_address(from, &req.source_addr, req.source_port);
         if !known(target) {
             // A member asks about one we have not heard of yet (it joined a moment ago): say
-            // at once that we cannot help, so our silence does not count as a check.
+            // at once that we cannot help, so our silence does not count as a check. In the
+            // datagram that acks the requester's ping to us, if there is one: the two arrive
+            // together or not at all.
             if req.nack {
-                out.push(Output::Packet {
-                    to: requester,
-                    messages: vec![Message::Nack(Nack { seq_no: req.seq_no })],
-                });
+                let nack = Message::Nack(Nack { seq_no: req.seq_no });
+                match out.iter_mut().rev().find_map(|o| match o {
+                    Output::Packet { to, messages } if *to == requester => Some(messages),
+                    _ => None,
+                }) {
+                    Some(messages) => messages.push(nack),
+                    None => out.push(Output::Packet {
+                        to: requester,
+                        messages: vec![nack],
+                    }),
+                }
             }
             return;
         }
@@ -643,8 +660,8 @@ impl Memberlist {
             self.round_trip = Some(self.round_trip.map_or(sent, |r| r.max(sent)));
             return;
         }
-        if let Some((ping, _)) = self.watch_pings.remove(&ack.seq_no) {
-            self.on_watch_ack(ping, now);
+        if let Some((ping, sent)) = self.watch_pings.remove(&ack.seq_no) {
+            self.on_watch_ack(ping, sent, now);
             return;
         }
         if let Some(relay) = self.relays.remove(&ack.seq_no) {
@@ -977,12 +994,17 @@ impl Memberlist {
 
     /// New and returning members are probed in a random place of the current round, as
     /// memberlist does.
+    ///
+    /// In constant time, as memberlist: a member learnt among thousands at once must not cost
+    /// a walk of the order each. It goes somewhere in what is left of the round, and the
+    /// member it displaces to the end is still probed in it. (One that died and came back
+    /// within a round may be probed twice in it.)
     fn add_to_probe_order(&mut self, name: &str) {
-        if self.probe_order.iter().any(|n| n == name) {
-            return;
-        }
-        let at = self.rng.below(self.probe_order.len() + 1);
-        self.probe_order.insert(at, name.to_string());
+        let start = self.probe_index.min(self.probe_order.len());
+        let at = start + self.rng.below(self.probe_order.len() - start + 1);
+        self.probe_order.push(name.to_string());
+        let last = self.probe_order.len() - 1;
+        self.probe_order.swap(at, last);
     }
 
     /// Lifeguard: a sign that our own view may be the unhealthy one slows our probing, up to

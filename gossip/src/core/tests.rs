@@ -23,7 +23,8 @@ fn members_converge_after_joining_through_one() {
 
 #[test]
 fn a_cut_off_member_is_declared_failed_by_everyone() {
-    let mut sim = Sim::new(5, 2);
+    // memberlist's own probing and suspicion (the close watch is tested below).
+    let mut sim = Sim::with_config(5, 2, |c| c.close_watch = false);
     sim.join_all(0);
     sim.run(Duration::from_secs(10));
     sim.cut.insert(4);
@@ -108,12 +109,17 @@ fn a_large_cluster_converges_survives_loss_and_heals_a_partition() {
         "the majority still counts the minority: {}",
         sim.live(0)
     );
-    // ...and after the partition heals, the seeds that are strangers (the driver joins them
-    // every 10 s) and anti-entropy (push-pull) bring everyone back.
+    // ...and after the partition heals, a seed that is a stranger (the driver joins one every
+    // 10 s) and anti-entropy (push-pull) bring everyone back.
     sim.partition.clear();
-    let strangers = sim.nodes[127].strangers(&[addr(0)]);
-    assert_eq!(strangers, [addr(0)], "n127 still counts n0");
-    let out = sim.nodes[127].join(&strangers);
+    assert_eq!(
+        sim.nodes[0].stranger(&[addr(1)]),
+        None,
+        "n1 is no stranger to n0"
+    );
+    let stranger = sim.nodes[127].stranger(&[addr(0), addr(126)]);
+    assert_eq!(stranger, Some(addr(0)), "n127 still counts n0");
+    let out = sim.nodes[127].join(&[addr(0)]);
     sim.send(127, out);
     sim.run(Duration::from_secs(120));
     for i in [0, 50, 111, 112, 127] {
@@ -303,7 +309,8 @@ fn a_suspicion_at_the_last_incarnation_is_refuted_and_nobody_dies() {
 /// death is never noticed.
 #[test]
 fn a_member_that_returns_from_the_dead_is_probed_and_its_second_death_noticed() {
-    let mut sim = Sim::new(3, 14);
+    // Probing alone: the close watch would notice the second death whatever the probe order.
+    let mut sim = Sim::with_config(3, 14, |c| c.close_watch = false);
     sim.join_all(0);
     sim.run(Duration::from_secs(5));
     sim.cut.insert(2);
@@ -708,4 +715,40 @@ fn a_death_is_known_everywhere_within_150_ms_and_a_lost_watcher_is_replaced() {
         last.is_some_and(|l| l <= Duration::from_millis(400)),
         "{last:?}"
     );
+}
+
+/// Issue 16, during a migration: members that do not watch (MetalLB's speakers, here every
+/// third member) are watched by the FerroLB member before them on the ring, and the FerroLB
+/// members by their neighbours among FerroLB members, so every death is known everywhere at
+/// once, whoever dies.
+#[test]
+fn in_a_mixed_cluster_every_member_is_watched() {
+    let mut sim = Sim::with_configs(30, 23, |i, c| c.close_watch = i % 3 != 0);
+    sim.start_converged();
+    sim.run(Duration::from_secs(2));
+    let mut watchers: HashMap<String, usize> = HashMap::new();
+    for node in &sim.nodes {
+        for w in node.watched() {
+            *watchers.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    for i in 0..30 {
+        let expected = if i % 3 == 0 { 1 } else { 2 };
+        assert_eq!(watchers.get(&format!("n{i}")), Some(&expected), "n{i}");
+    }
+    for victim in [3, 4, 5] {
+        let cut_at = sim.elapsed();
+        sim.cut.insert(victim);
+        sim.run(Duration::from_millis(500));
+        let name = format!("n{victim}");
+        let knowing: HashSet<usize> = sim
+            .events
+            .iter()
+            .filter(|(at, _, e)| *at >= cut_at && matches!(e, Event::Failed(m) if m.name == name))
+            .map(|(_, who, _)| *who)
+            .collect();
+        assert_eq!(knowing.len(), 29, "{name} known dead by {knowing:?}");
+        sim.cut.clear();
+        sim.run(Duration::from_secs(3));
+    }
 }

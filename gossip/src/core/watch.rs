@@ -2,14 +2,17 @@
 //! cluster.
 //!
 //! The live members sit on a ring, in an order every FerroLB member computes the same way
-//! ([`ring_position`]). Each member watches its two neighbours on it:
+//! ([`ring_position`]). Each FerroLB member watches its two neighbours among the FerroLB
+//! members on it:
 //! - its successor, which it pings every `watch_interval`;
 //! - its predecessor, which pings it every `watch_interval`: those pings are what it listens
 //!   for, and it pings the predecessor itself only when they stop (a predecessor that sees the
-//!   ring differently for a moment, or a Go member, which does not watch).
+//!   ring differently for a moment).
 //!
-//! So every member is watched from both sides, and sends two datagrams per interval (a ping
-//! and an ack) whatever the cluster's size. After `watch_silence` without a word from a
+//! Members that do not watch (MetalLB's speakers, during a migration) are watched by the
+//! FerroLB member before them on the ring, which pings them every `watch_interval` too. So
+//! every member is watched, a FerroLB one from both sides, and in a FerroLB cluster each
+//! member sends two datagrams per interval (a ping and an ack) whatever the cluster's size. After `watch_silence` without a word from a
 //! neighbour, a confirmation starts: every `watch_confirm_interval` the neighbour is pinged
 //! directly and through up to `indirect_checks` helpers, and we ping each helper too. If a
 //! helper that knows the neighbour answers us (a FerroLB helper that does not know it yet says
@@ -19,7 +22,7 @@
 //! check: the verdict is left to the usual probing, which Lifeguard slows when we struggle.
 //!
 //! Go members answer pings and indirect pings, which any memberlist does, and take part as
-//! the watched; only FerroLB members watch.
+//! the watched and as helpers; only FerroLB members watch.
 use super::{Member, Memberlist, Output};
 use crate::wire::{Message, Ping, Suspicion};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +49,7 @@ pub(super) struct Watched {
 }
 
 struct Confirm {
+    started: Instant,
     deadline: Instant,
     /// The most helpers asked in any round.
     helpers: usize,
@@ -74,6 +78,18 @@ pub(super) enum WatchPing {
     Helper { target: String, helper: String },
 }
 
+/// What a member that runs the close watch advertises as the highest delegate protocol
+/// version it understands (the fifth byte of memberlist's version array). MetalLB's speakers
+/// have no delegate and advertise 0. memberlist only requires every member's current delegate
+/// version (0 everywhere) to lie between the highest minimum and the lowest maximum, which it
+/// still does; an odd value keeps it from being taken for a real delegate range.
+pub const CLOSE_WATCH_MARK: u8 = 0xf1;
+
+/// Whether `member` runs the close watch (and so watches its ring neighbours).
+fn runs_close_watch(member: &Member) -> bool {
+    member.vsn.get(4) == Some(&CLOSE_WATCH_MARK)
+}
+
 /// Where a member sits on the ring: a hash of its name, so that the order is the same on
 /// every member, and unrelated to how nodes are named (names like `rack1-node3` sort the
 /// members of a rack together, and a rack lost at once would take its watchers with it).
@@ -93,7 +109,17 @@ pub fn ring_position(name: &str) -> u64 {
 }
 
 impl Memberlist {
-    /// The members watched closely now: our successor and predecessor on the ring.
+    /// The version array we advertise: with [`CLOSE_WATCH_MARK`] when we watch.
+    pub fn versions(&self) -> Vec<u8> {
+        let mut versions = super::VERSIONS.to_vec();
+        if self.config.close_watch {
+            versions[4] = CLOSE_WATCH_MARK;
+        }
+        versions
+    }
+
+    /// The members watched closely now: our neighbours among the members that watch, and the
+    /// members that do not watch up to our successor.
     pub fn watched(&self) -> impl Iterator<Item = &str> {
         self.watched.keys().map(String::as_str)
     }
@@ -105,8 +131,8 @@ impl Memberlist {
 
     /// Keeps the ring and the watched neighbours up to date with the membership events in
     /// `out`: a member that joined or came back is placed on the ring, one that failed or left
-    /// is taken off (and counted among the gone). Called at the end of every entry point, so the cost is paid only when the
-    /// membership changes.
+    /// is taken off (and counted among the gone). Called at the end of every entry point, so
+    /// the cost is paid only when the membership changes.
     pub(super) fn follow_membership(&mut self, out: &[Output], now: Instant) {
         let mut changed = false;
         for output in out {
@@ -122,39 +148,57 @@ impl Memberlist {
                 continue;
             }
             let key = (ring_position(&member.name), member.name.clone());
-            changed |= if live {
+            if live {
                 self.gone.remove(&member.name);
-                self.ring.insert(key)
+                if runs_close_watch(member) {
+                    changed |= self.watchers.insert(key.clone());
+                } else {
+                    changed |= self.watchers.remove(&key);
+                }
+                changed |= self.ring.insert(key);
             } else {
                 self.gone.insert(member.name.clone());
-                self.ring.remove(&key)
-            };
+                self.watchers.remove(&key);
+                changed |= self.ring.remove(&key);
+            }
         }
         if changed {
             self.choose_neighbours(now);
         }
     }
 
-    /// Watches our successor and predecessor on the ring, keeping what we know of those we
+    /// Watches our successor and predecessor among the members that watch, and the members
+    /// that do not watch between us and our successor, keeping what we know of those we
     /// watched already.
     pub(super) fn choose_neighbours(&mut self, now: Instant) {
         let mut neighbours: Vec<(String, Side)> = Vec::new();
         if self.config.close_watch && !self.leaving && !self.ring.is_empty() {
             let me = (ring_position(&self.config.name), self.config.name.clone());
             let successor = self
-                .ring
+                .watchers
                 .range(me.clone()..)
                 .next()
-                .or_else(|| self.ring.iter().next());
+                .or_else(|| self.watchers.iter().next());
             let predecessor = self
-                .ring
-                .range(..me)
+                .watchers
+                .range(..me.clone())
                 .next_back()
-                .or_else(|| self.ring.iter().next_back());
+                .or_else(|| self.watchers.iter().next_back());
+            // Going round from us: the members that do not watch, up to our successor (all
+            // of them when we are the only member that watches).
+            let around = self.ring.range(me.clone()..).chain(self.ring.range(..me));
+            for (position, name) in around {
+                if successor.is_some_and(|(p, n)| (p, n) == (position, name)) {
+                    break;
+                }
+                if !self.watchers.contains(&(*position, name.clone())) {
+                    neighbours.push((name.clone(), Side::Successor));
+                }
+            }
             if let Some((_, name)) = successor {
                 neighbours.push((name.clone(), Side::Successor));
             }
-            // With one other member, it is both: pinging it is enough.
+            // With one other member that watches, it is both: pinging it is enough.
             if let Some((_, name)) = predecessor.filter(|p| Some(*p) != successor) {
                 neighbours.push((name.clone(), Side::Predecessor));
             }
@@ -186,30 +230,37 @@ impl Memberlist {
         }
     }
 
-    pub(super) fn on_watch_ack(&mut self, ping: WatchPing, now: Instant) {
+    /// An answer to a ping of the close watch sent at `sent`.
+    pub(super) fn on_watch_ack(&mut self, ping: WatchPing, sent: Instant, now: Instant) {
         match ping {
             WatchPing::Target(target) | WatchPing::Indirect { target, .. } => {
                 self.heard_from(&target, now)
             }
             WatchPing::Helper { target, helper } => {
-                if let Some(confirm) = self.confirm_of(&target) {
+                if let Some(confirm) = self.confirm_of(&target, sent) {
                     confirm.answered.insert(helper);
                 }
             }
         }
     }
 
-    /// A helper does not know the member we asked it to check.
-    pub(super) fn on_watch_nack(&mut self, ping: WatchPing) {
+    /// A helper does not know the member we asked it to check (or, much later, its relay of
+    /// an older confirmation timed out: that one is ignored).
+    pub(super) fn on_watch_nack(&mut self, ping: WatchPing, sent: Instant) {
         if let WatchPing::Indirect { target, helper } = ping
-            && let Some(confirm) = self.confirm_of(&target)
+            && let Some(confirm) = self.confirm_of(&target, sent)
         {
             confirm.unaware.insert(helper);
         }
     }
 
-    fn confirm_of(&mut self, target: &str) -> Option<&mut Confirm> {
-        self.watched.get_mut(target)?.confirm.as_mut()
+    /// The confirmation running for `target`, if the ping sent at `sent` belongs to it.
+    fn confirm_of(&mut self, target: &str, sent: Instant) -> Option<&mut Confirm> {
+        self.watched
+            .get_mut(target)?
+            .confirm
+            .as_mut()
+            .filter(|c| sent >= c.started)
     }
 
     /// When the close watch next has something to do.
@@ -274,6 +325,7 @@ impl Memberlist {
             }
             None if quiet >= silence => {
                 watched.confirm = Some(Confirm {
+                    started: now,
                     deadline: now + confirm_for,
                     helpers: 0,
                     answered: BTreeSet::new(),
@@ -285,8 +337,8 @@ impl Memberlist {
             None => {
                 watched.next_round = now + interval;
                 // A predecessor pinging us is heard every interval; one ping missed, and we
-                // ask ourselves (half an interval of slack for timers that fire late).
-                if watched.side == Side::Successor || quiet >= interval + interval / 2 {
+                // ask ourselves (a fifth of an interval of slack for timers that fire late).
+                if watched.side == Side::Successor || quiet >= interval + interval / 5 {
                     self.ping_watched(name, addr, now, out);
                 }
                 false
