@@ -550,13 +550,47 @@ impl Memberlist {
                     }
                 }
                 Message::Alive(alive) => self.on_alive(alive, None, now, &mut out),
-                Message::Suspect(s) => self.on_suspect(s, now, &mut out),
-                Message::Dead(d) => self.on_dead(d, now, &mut out),
+                Message::Suspect(s) => {
+                    self.answer_stale_claim(from, &s, &mut out);
+                    self.on_suspect(s, now, &mut out);
+                }
+                Message::Dead(d) => {
+                    self.answer_stale_claim(from, &d, &mut out);
+                    self.on_dead(d, now, &mut out);
+                }
                 Message::PushPull(_) | Message::User(_) | Message::Err(_) => {}
             }
         }
         self.follow_membership(&out, now);
         out
+    }
+
+    /// A member passes on a suspicion or death of an incarnation older than the one we know
+    /// alive: it missed the refutation, and would go on acting on the stale claim (a suspicion
+    /// it holds expires into a false failure). Tell it what we know, directly. Gossip spreads
+    /// a refutation to nearly every member, but at a thousand members and some loss, one or
+    /// two miss it now and then, and full state exchanges come only every few minutes there.
+    fn answer_stale_claim(&self, from: SocketAddr, claim: &Suspicion, out: &mut Vec<Output>) {
+        if !self.is_other_member(from) {
+            return;
+        }
+        let Some(member) = self.members.get(&claim.node).filter(|m| !m.is_gone()) else {
+            return;
+        };
+        if !incarnation::is_newer(member.incarnation, claim.incarnation) {
+            return;
+        }
+        out.push(Output::Packet {
+            to: from,
+            messages: vec![Message::Alive(Alive {
+                incarnation: member.incarnation,
+                node: member.name.clone(),
+                addr: ip_bytes(member.addr.ip()),
+                port: member.addr.port(),
+                meta: member.meta.clone(),
+                vsn: member.vsn.clone(),
+            })],
+        });
     }
 
     fn on_ping(&mut self, from: SocketAddr, ping: Ping, out: &mut Vec<Output>) {
