@@ -9,7 +9,8 @@
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench gossip_idle` (root).
 use ferrolb_e2e::layer2::{
-    POOL, arp_watch, election_order, first_other_mac, service, stop_arp_watch, wall_clock,
+    POOL, arp_watch, election_order, first_other_mac, node_mac, resolve_mac, service,
+    stop_arp_watch, wall_clock,
 };
 use ferrolb_e2e::standalone::{StoreRun, binary};
 use ferrolb_e2e::{Lab, cpu_seconds, lab_available, median, wait_until};
@@ -108,9 +109,9 @@ fn measure(n: usize) -> Size {
     let probe_ip = "198.51.100.40";
     let order = election_order(probe_ip, &everyone);
     let owner = order[0].clone();
-    let owner_mac = mac(&lab, &owner);
+    let owner_mac = node_mac(&lab, &owner);
     let answered = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
-        resolve(&lab, probe_ip).filter(|m| *m == owner_mac)
+        resolve_mac(&lab, probe_ip).filter(|m| *m == owner_mac)
     });
     assert!(
         answered.is_some(),
@@ -162,7 +163,7 @@ fn measure(n: usize) -> Size {
         failover_ms.push((at - cut) * 1000.0);
         lab.set_link(&owner, true).expect("restore");
         let back = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            resolve(&lab, probe_ip).filter(|m| *m == owner_mac)
+            resolve_mac(&lab, probe_ip).filter(|m| *m == owner_mac)
         });
         assert!(
             back.is_some(),
@@ -178,23 +179,6 @@ fn measure(n: usize) -> Size {
         cpu_percent,
         failover_ms,
     }
-}
-
-fn mac(lab: &Lab, node: &str) -> String {
-    lab.exec(node, &["cat", "/sys/class/net/eth0/address"])
-        .expect("a MAC")
-        .trim()
-        .to_lowercase()
-}
-
-/// The MAC that answers an ARP request for `ip` from the client, if any.
-fn resolve(lab: &Lab, ip: &str) -> Option<String> {
-    let out = lab.exec_unchecked("cli", &["arping", "-c", "1", "-w", "1", "-I", "eth0", ip]);
-    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
-    text.split(['[', ']'])
-        .nth(1)
-        .filter(|m| m.len() == 17)
-        .map(str::to_string)
 }
 
 fn main() {

@@ -7,8 +7,8 @@
 //! `cargo bench -p ferrolb-e2e --bench l2_failover` (root; needs keepalived, arping, nft).
 //! Writes a Markdown table to stdout; benches/RESULTS.md keeps the last run.
 use ferrolb_e2e::layer2::{
-    L2Cluster, NODES, POOL, arp_watch, election_order, first_other_mac, log_time, nodes, service,
-    stop_arp_watch, wall_clock,
+    L2Cluster, NODES, POOL, arp_watch, election_order, first_other_mac, log_time, node_mac, nodes,
+    resolve_mac, service, stop_arp_watch, wall_clock,
 };
 use ferrolb_e2e::{Lab, lab_available, wait_until};
 use std::time::Duration;
@@ -50,13 +50,6 @@ impl Series {
     }
 }
 
-fn mac(lab: &Lab, node: &str) -> String {
-    lab.exec(node, &["cat", "/sys/class/net/eth0/address"])
-        .expect("a MAC")
-        .trim()
-        .to_lowercase()
-}
-
 /// When `node`'s speaker logged gossip `event` (Failed, Left) about `about`, after `after`.
 fn logged(
     cluster: &mut L2Cluster,
@@ -89,7 +82,7 @@ fn ferrolb(results: &mut Vec<Series>) {
         cluster.logs()
     );
     std::thread::sleep(SETTLE);
-    let owner_mac = mac(&cluster.lab, &owner);
+    let owner_mac = cluster.mac(&owner);
 
     let mut link = Series::new("FerroLB, node loss (link cut): failover at the client");
     let mut detect = Series::new("FerroLB, node loss: gossip declares it failed (the taker)");
@@ -211,13 +204,8 @@ fn keepalived(results: &mut Vec<Series>, label: &str, global: &str, advert: &str
         )
         .expect("starting keepalived");
     }
-    let master_mac = mac(&lab, "n1");
-    let resolves_to_master = |lab: &Lab| {
-        let out = lab.exec_unchecked("cli", &["arping", "-c1", "-w1", "-I", "eth0", vip]);
-        String::from_utf8_lossy(&out.stdout)
-            .to_lowercase()
-            .contains(&master_mac)
-    };
+    let master_mac = node_mac(&lab, "n1");
+    let resolves_to_master = |lab: &Lab| resolve_mac(lab, vip).as_deref() == Some(&master_mac);
     assert!(
         wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
             resolves_to_master(&lab).then_some(())

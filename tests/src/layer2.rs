@@ -182,34 +182,12 @@ impl L2Cluster {
 
     /// A node's MAC address on the lab segment, lowercase.
     pub fn mac(&self, node: &str) -> String {
-        self.lab
-            .exec(node, &["cat", "/sys/class/net/eth0/address"])
-            .expect("reading a MAC address")
-            .trim()
-            .to_lowercase()
+        node_mac(&self.lab, node)
     }
 
     /// Which node's MAC the client gets for `ip` (`arping` or `ndisc6`), if any answers.
     pub fn resolve(&self, ip: &str) -> Option<String> {
-        let output = if ip.contains(':') {
-            self.lab
-                .exec_unchecked("cli", &["ndisc6", "-1", "-r", "2", "-w", "300", ip, "eth0"])
-        } else {
-            self.lab
-                .exec_unchecked("cli", &["arping", "-c1", "-w1", "-I", "eth0", ip])
-        };
-        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
-        let mac = if ip.contains(':') {
-            text.lines()
-                .find_map(|l| l.strip_prefix("target link-layer address: "))?
-                .trim()
-                .to_string()
-        } else {
-            let start = text.find('[')? + 1;
-            let end = text[start..].find(']')? + start;
-            text[start..end].to_string()
-        };
-        Some(mac)
+        resolve_mac(&self.lab, ip)
     }
 
     /// Every MAC answering one ARP request for an IPv4 `ip` (within 300 ms), lowercase.
@@ -345,6 +323,34 @@ pub fn log_time(line: &str) -> Option<f64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some((days * 86_400 + h * 3600 + min * 60) as f64 + sec)
+}
+
+/// A node's MAC address on the lab segment (`eth0`), lowercase.
+pub fn node_mac(lab: &Lab, node: &str) -> String {
+    lab.exec(node, &["cat", "/sys/class/net/eth0/address"])
+        .expect("reading a MAC address")
+        .trim()
+        .to_lowercase()
+}
+
+/// Which MAC the lab's client (`cli`) gets for `ip` (`arping` or `ndisc6`), if any answers.
+pub fn resolve_mac(lab: &Lab, ip: &str) -> Option<String> {
+    let output = if ip.contains(':') {
+        lab.exec_unchecked("cli", &["ndisc6", "-1", "-r", "2", "-w", "300", ip, "eth0"])
+    } else {
+        lab.exec_unchecked("cli", &["arping", "-c1", "-w1", "-I", "eth0", ip])
+    };
+    let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    if ip.contains(':') {
+        let mac = text
+            .lines()
+            .find_map(|l| l.strip_prefix("target link-layer address: "))?;
+        Some(mac.trim().to_string())
+    } else {
+        let start = text.find('[')? + 1;
+        let end = text[start..].find(']')? + start;
+        Some(text[start..end].to_string())
+    }
 }
 
 #[cfg(test)]

@@ -425,7 +425,7 @@ fn a_stale_suspicion_is_answered_with_the_current_incarnation() {
     );
     // n2 still suspects n1 at incarnation 1 and gossips it to n0, which answers with n1's
     // current state.
-    let out = sim.nodes[0].handle_packet(addr(2), vec![Message::Suspect(claim)], sim.now);
+    let out = sim.nodes[0].handle_packet(addr(2), vec![Message::Suspect(claim.clone())], sim.now);
     let answer: Vec<&Message> = out
         .iter()
         .filter_map(|o| match o {
@@ -436,6 +436,14 @@ fn a_stale_suspicion_is_answered_with_the_current_incarnation() {
         .collect();
     assert!(
         matches!(answer[..], [Message::Alive(a)] if a.node == "n1" && a.incarnation > 1),
+        "{out:?}"
+    );
+    // The same stale claim from an address that is no member gets nothing back: the answer
+    // must not become a reflector for spoofed sources.
+    let outsider = SocketAddr::from(([198, 18, 200, 1], 7946));
+    let out = sim.nodes[0].handle_packet(outsider, vec![Message::Suspect(claim)], sim.now);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Packet { .. })),
         "{out:?}"
     );
 }
