@@ -3,6 +3,8 @@ mod bgp;
 mod get;
 mod helm_values;
 mod migrate;
+mod status;
+mod table;
 mod validate;
 
 use anyhow::Context;
@@ -46,6 +48,9 @@ enum Command {
     },
     /// Turns a legacy MetalLB ConfigMap into metallb.io objects, printed as YAML.
     ConvertConfigmap { file: PathBuf },
+    /// What a speaker is doing: its gossip members, layer 2 announcements, BGP and BFD
+    /// sessions, from its admin gRPC API (run it on the speaker's node).
+    Status(status::Status),
     /// BGP tools.
     #[command(subcommand)]
     Bgp(BgpCommand),
@@ -115,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bgp(BgpCommand::Announce(announce)) => announce.run().await,
+        Command::Status(status) => status.run().await,
         Command::Migrate(MigrateCommand::Check { dir }) => {
             let objects = match dir {
                 Some(dir) => {

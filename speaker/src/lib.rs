@@ -3,6 +3,7 @@
 //! (`layer2`, over the `ferrolb-l2` crate), gossip membership (`membership`), statuses and
 //! Events (`status`), conflict reports (`conflicts`). The binary (`main.rs`) wires them to
 //! gossip and the cluster.
+pub mod admin;
 pub mod bgp;
 pub mod config_state;
 pub mod conflicts;

@@ -46,8 +46,9 @@ struct Args {
     /// as MetalLB derives it.
     #[arg(long, env = "METALLB_ML_SECRET_KEY_PATH")]
     ml_secret_key_path: Option<PathBuf>,
-    /// The admin API's address (reserved: the gRPC admin API is not served yet).
-    #[arg(long, default_value = "127.0.0.1:7473")]
+    /// The admin gRPC API's address (members, announcements, BGP and BFD sessions), for
+    /// `ferrolbctl status`.
+    #[arg(long, env = "FERROLB_ADMIN_ADDR", default_value = ferrolb_proto::SPEAKER_ADMIN_ADDR)]
     admin_addr: SocketAddr,
     /// Announce owned IPs again this often (gratuitous ARP / unsolicited NA), e.g. `30s`;
     /// by default only when an IP is taken over (then every 1.1 s for 5 s).
@@ -129,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         bgp_graceful_shutdown: args.bgp_graceful_shutdown,
         ignore_exclude_lb: args.common.metallb.ignore_exclude_lb(),
     };
-    Speaker::new(
+    let speaker = Speaker::new(
         options,
         cluster,
         gossip,
@@ -137,9 +138,9 @@ async fn main() -> anyhow::Result<()> {
         health,
         links,
         args.l2_refresh,
-    )
-    .run(ferrolb_cluster::terminated())
-    .await?;
+    );
+    ferrolb_speaker::admin::server::serve(args.admin_addr, speaker.admin()).await?;
+    speaker.run(ferrolb_cluster::terminated()).await?;
     Ok(())
 }
 

@@ -112,6 +112,8 @@ pub struct Speaker {
     events: Events,
     conflicts: Conflicts,
     returning: ReturningLinks,
+    /// The gossip members as the admin API shows them.
+    members_published: watch::Sender<Vec<ferrolb_proto::v1::Member>>,
 }
 
 impl Speaker {
@@ -160,6 +162,18 @@ impl Speaker {
             events: Events::new(now.into_std()),
             conflicts: Conflicts::new(now.into_std()),
             returning: ReturningLinks::default(),
+            members_published: watch::Sender::new(Vec::new()),
+        }
+    }
+
+    /// What the admin API serves: snapshots published by this loop and its drivers.
+    pub fn admin(&self) -> crate::admin::Snapshots {
+        crate::admin::Snapshots {
+            node: self.options.node.clone(),
+            members: self.members_published.subscribe(),
+            announcements: self.announcer.published(),
+            sessions: self.bgp.published(),
+            bfd: self.bgp.bfd_published(),
         }
     }
 
@@ -407,6 +421,7 @@ impl Speaker {
         self.update_config(snapshot);
         let links = self.links.borrow().clone();
         let members = self.gossip.members().await;
+        crate::admin::publish_members(&self.members_published, &members);
         let others_alive = members.iter().any(|m| {
             m.name != self.options.node && matches!(m.state, State::Alive | State::Suspect)
         });

@@ -190,6 +190,19 @@ impl L2Cluster {
         resolve_mac(&self.lab, ip)
     }
 
+    /// What `node`'s speaker says through its admin API: `ferrolbctl status [what] -o json`
+    /// run on the node (the API listens on the node's loopback).
+    pub fn status(&self, node: &str, what: &[&str]) -> serde_json::Value {
+        let ctl = binary("ferrolbctl");
+        let mut args = vec![ctl.to_str().expect("a UTF-8 path"), "status"];
+        args.extend(what);
+        args.extend(["-o", "json"]);
+        let output = self.lab.exec_unchecked(node, &args);
+        serde_json::from_slice(&output.stdout).unwrap_or_else(
+            |_| serde_json::json!({"error": String::from_utf8_lossy(&output.stderr)}),
+        )
+    }
+
     /// Every MAC answering one ARP request for an IPv4 `ip` (within 300 ms), lowercase.
     pub fn arp_answers(&self, ip: &str) -> Vec<String> {
         let labtool = binary("labtool");

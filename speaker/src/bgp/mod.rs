@@ -4,14 +4,17 @@
 //! the others keep their uptime.
 pub mod peer;
 pub mod unnumbered;
+pub mod view;
 
+use crate::admin::BgpSessions;
 use crate::metrics::{BfdMetrics, BgpMetrics};
 use crate::plan::bgp::{Bgp, Route};
 use ferrolb_bfd::driver::{self as bfd, Bfd};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
 use ferrolb_bgp::packet::{GRACEFUL_SHUTDOWN, subcode};
-use ferrolb_bgp::session::{Counters, Session};
+use ferrolb_bgp::session::{Counters, PeerAs, Session};
+use ferrolb_proto::v1;
 use ipnet::IpNet;
 use peer::SessionSpec;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +44,8 @@ pub struct Sessions {
     bfd: BfdLink,
     /// Sessions BFD took down, held until BFD is up again or the time given.
     held: BTreeMap<String, tokio::time::Instant>,
+    /// The sessions as the admin API shows them, kept by their tasks.
+    published: Arc<watch::Sender<BgpSessions>>,
 }
 
 /// BFD under the sessions whose BGPPeer names a profile: started with the first one (a
@@ -52,6 +57,9 @@ struct BfdLink {
     peers: BTreeMap<bfd::Key, BTreeSet<String>>,
     /// The sessions last handed to the driver.
     specs: Vec<bfd::Spec>,
+    /// The BFD sessions as the admin API shows them (with the BGPPeers each serves).
+    published: Arc<watch::Sender<Vec<v1::BfdSession>>>,
+    peers_published: watch::Sender<BTreeMap<bfd::Key, BTreeSet<String>>>,
 }
 
 /// What a session tells the speaker to report on its BGPPeer: why it is not up, or (None)
@@ -80,6 +88,9 @@ struct Running {
     /// Set when the peer is gone for good: its task removes its metric series at the end
     /// (after the last counts, which would otherwise bring them back).
     removed: Arc<AtomicBool>,
+    /// Set when the session is stopped: its task's last news no longer shows in the admin
+    /// API (a session started again for the same peer has its own).
+    retired: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -95,13 +106,39 @@ impl Sessions {
             reports,
             waiting: BTreeSet::new(),
             held: BTreeMap::new(),
+            published: Arc::new(watch::Sender::new(BgpSessions::new())),
             bfd: BfdLink {
                 metrics: bfd_metrics,
                 driver: None,
                 peers: BTreeMap::new(),
                 specs: Vec::new(),
+                published: Arc::new(watch::Sender::new(Vec::new())),
+                peers_published: watch::Sender::new(BTreeMap::new()),
             },
         }
+    }
+
+    /// The BGP sessions, for the admin API.
+    pub fn published(&self) -> watch::Receiver<BgpSessions> {
+        self.published.subscribe()
+    }
+
+    /// The BFD sessions, for the admin API.
+    pub fn bfd_published(&self) -> watch::Receiver<Vec<v1::BfdSession>> {
+        self.bfd.published.subscribe()
+    }
+
+    /// A session stopped: its task's news is no longer shown, and the peer shows `why`
+    /// until a new session replaces it (or, gone for good, it is removed).
+    fn retire(&self, name: &str, running: &Running, why: &str, gone: bool) {
+        running.retired.store(true, Ordering::Relaxed);
+        self.published.send_modify(|sessions| {
+            if gone {
+                sessions.remove(name);
+            } else if let Some(session) = sessions.get_mut(name) {
+                *session = view::View::stopped(session, why);
+            }
+        });
     }
 
     /// Carries out the BGP half of the plan. Returns what cannot be done, or is done
@@ -158,11 +195,19 @@ impl Sessions {
                     subcode: subcode::PEER_DECONFIGURED,
                     message: String::new(),
                 });
-                if !wanted.contains_key(&name) {
+                let gone = !wanted.contains_key(&name);
+                if gone {
                     running.removed.store(true, Ordering::Relaxed);
                 }
+                self.retire(&name, &running, "stopped: its BGPPeer changed", gone);
             }
         }
+        // Peers held after BFD took them down and then removed: nothing to show.
+        self.published.send_if_modified(|sessions| {
+            let before = sessions.len();
+            sessions.retain(|name, _| wanted.contains_key(name));
+            sessions.len() != before
+        });
         self.waiting
             .retain(|name| bgp.peers.contains_key(name) && !wanted.contains_key(name));
         if let Err(error) = self.bfd.apply(bgp, &wanted) {
@@ -181,10 +226,15 @@ impl Sessions {
             if self.held.contains_key(name) && !self.running.contains_key(name) {
                 continue;
             }
-            let running = self
-                .running
-                .entry(name.clone())
-                .or_insert_with(|| start(name, spec, self.metrics.clone(), self.reports.clone()));
+            let running = self.running.entry(name.clone()).or_insert_with(|| {
+                start(
+                    name,
+                    spec,
+                    self.metrics.clone(),
+                    self.reports.clone(),
+                    self.published.clone(),
+                )
+            });
             // Compared before anything is copied: at 10,000 Services most passes change
             // nothing here.
             let routes = bgp.routes.get(name).unwrap_or(&no_routes);
@@ -272,9 +322,11 @@ impl Sessions {
             self.held.insert(name.clone(), until);
             if let Some(running) = self.running.remove(name) {
                 tracing::warn!(peer = %name, diag = %change.diag, "BFD session down: the BGP session goes down with it");
+                let why = format!("BFD session down: {}", change.diag);
+                self.retire(name, &running, &why, false);
                 let _ = running.commands.try_send(Command::Stop {
                     subcode: subcode::BFD_DOWN,
-                    message: format!("BFD session down: {}", change.diag),
+                    message: why,
                 });
                 any = true;
             }
@@ -358,6 +410,7 @@ fn start(
     spec: SessionSpec,
     metrics: BgpMetrics,
     reports: mpsc::UnboundedSender<Report>,
+    published: Arc<watch::Sender<BgpSessions>>,
 ) -> Running {
     let (commands, command_rx) = mpsc::channel(16);
     let (event_tx, mut events) = mpsc::channel(64);
@@ -375,9 +428,19 @@ fn start(
     ));
     let wanted = Arc::new(AtomicUsize::new(0));
     let removed = Arc::new(AtomicBool::new(false));
+    let retired = Arc::new(AtomicBool::new(false));
+    let peer_asn = match spec.config.peer_as {
+        PeerAs::Is(asn) => asn,
+        PeerAs::Internal => spec.config.local_as,
+        PeerAs::External => 0,
+    };
+    let mut view = view::View::new(name, peer, spec.config.local_as, peer_asn);
+    published.send_modify(|sessions| {
+        sessions.insert(name.to_string(), view.session.clone());
+    });
     let name = name.to_string();
     let task = {
-        let (wanted, removed) = (wanted.clone(), removed.clone());
+        let (wanted, removed, retired) = (wanted.clone(), removed.clone(), retired.clone());
         tokio::spawn(async move {
             metrics.session_up(peer, false);
             let report = |problem: Option<String>| {
@@ -404,6 +467,17 @@ fn start(
                         continue;
                     }
                 };
+                if view.on_event(&event) {
+                    // Checked under the channel's lock: a session started again for this
+                    // peer inserts its own view after this one was retired.
+                    published.send_if_modified(|sessions| {
+                        if retired.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        sessions.insert(name.clone(), view.session.clone());
+                        true
+                    });
+                }
                 match event {
                     Event::Established(n) => {
                         tracing::info!(peer = %name, address = %peer, asn = n.peer_as, hold_time = n.hold_time, "BGP session established");
@@ -465,6 +539,7 @@ fn start(
         table: Vec::new(),
         wanted,
         removed,
+        retired,
         task,
     }
 }
@@ -518,6 +593,7 @@ impl BfdLink {
             // Two BGPPeers to one address share its BFD session: the first's profile.
             specs.entry(spec.key.clone()).or_insert(spec);
         }
+        self.peers_published.send_replace(peers.clone());
         self.peers = peers;
         if self.driver.is_none() {
             if specs.is_empty() {
@@ -528,11 +604,14 @@ impl BfdLink {
             // Metrics follow the driver's status (at each change, and each second).
             let mut status = driver.status();
             let metrics = self.metrics.clone();
+            let published = self.published.clone();
+            let peers = self.peers_published.subscribe();
             tokio::spawn(async move {
                 let mut before = bfd::Status::default();
                 while status.changed().await.is_ok() {
                     let now = status.borrow_and_update().clone();
                     metrics.update(&before, &now);
+                    published.send_replace(view::bfd_sessions(&now, &peers.borrow()));
                     // What the driver cannot do (a port taken, an address missing) is said
                     // once each time it changes.
                     if now.errors != before.errors && !now.errors.is_empty() {

@@ -2,14 +2,17 @@
 //! sockets into a `ferrolb_l2::responder::Responder` (which decides what to answer, announce
 //! and report), sending what it puts out, and counting it.
 use super::interfaces::{Link, Links};
+use crate::admin::{self, Announced};
 use crate::conflicts::Conflict;
 use crate::metrics::L2Metrics;
 use crate::plan::Layer2;
 use ferrolb_l2::packet::{ETHERTYPE_ARP, Mac};
 use ferrolb_l2::responder::{Input, Output, Owned, Purpose, Responder};
 use ferrolb_l2::socket::{Icmp6Socket, PacketSocket};
+use ferrolb_proto::v1;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -35,6 +38,9 @@ pub struct Announcer {
     refresh: Option<Duration>,
     tasks: BTreeMap<String, Task>,
     generation: u64,
+    /// What is announced where, for the admin API; the tasks add when each IP was last
+    /// announced unasked.
+    published: Arc<watch::Sender<Announced>>,
 }
 
 impl Announcer {
@@ -49,8 +55,14 @@ impl Announcer {
             refresh,
             tasks: BTreeMap::new(),
             generation: 0,
+            published: Arc::new(watch::Sender::new(Announced::new())),
         };
         (announcer, rx)
+    }
+
+    /// What is announced where (the admin API's snapshot).
+    pub fn published(&self) -> watch::Receiver<Announced> {
+        self.published.subscribe()
     }
 
     /// Makes the interface tasks announce exactly `plan`: new IPs are announced at once,
@@ -91,6 +103,7 @@ impl Announcer {
                             self.metrics.clone(),
                             self.conflicts.clone(),
                             self.refresh,
+                            self.published.clone(),
                         )
                         .instrument(span),
                     );
@@ -105,6 +118,35 @@ impl Announcer {
                 }
             }
         }
+        self.publish(plan);
+    }
+
+    /// The announcements of `plan` on the interfaces served: those announced before keep
+    /// their times.
+    fn publish(&self, plan: &Layer2) {
+        self.published.send_if_modified(|published| {
+            let mut now = Announced::new();
+            for (interface, ips) in plan.iter().filter(|(i, _)| self.tasks.contains_key(*i)) {
+                for (ip, service) in ips {
+                    let key = (interface.clone(), *ip);
+                    let service = service.to_string();
+                    let entry = match published.remove(&key) {
+                        Some(before) if before.service == service => before,
+                        _ => v1::Announcement {
+                            ip: ip.to_string(),
+                            service,
+                            interface: interface.clone(),
+                            since_unix_ms: admin::unix_ms_now(),
+                            last_announced_unix_ms: 0,
+                        },
+                    };
+                    now.insert(key, entry);
+                }
+            }
+            let changed = *published != now;
+            *published = now;
+            changed
+        });
     }
 
     /// Announces every owned IP once more (a member joined that may have claimed them).
@@ -118,6 +160,7 @@ impl Announcer {
     /// Stops answering for everything.
     pub fn clear(&mut self) {
         self.tasks.clear();
+        self.published.send_replace(Announced::new());
     }
 }
 
@@ -128,6 +171,7 @@ async fn serve(
     metrics: L2Metrics,
     conflicts: mpsc::UnboundedSender<Conflict>,
     refresh: Option<Duration>,
+    published: Arc<watch::Sender<Announced>>,
 ) {
     let Some(mac) = link.mac else { return };
     // Without its ARP socket the interface cannot announce: retry until it opens (the task
@@ -158,6 +202,7 @@ async fn serve(
         metrics,
         conflicts,
         groups: BTreeSet::new(),
+        published,
     };
     let mut arp_buf = vec![0u8; 1600];
     let mut ndp_buf = vec![0u8; 1600];
@@ -221,6 +266,7 @@ struct Shell {
     conflicts: mpsc::UnboundedSender<Conflict>,
     /// Solicited-node groups joined for the owned IPv6 addresses.
     groups: BTreeSet<Ipv6Addr>,
+    published: Arc<watch::Sender<Announced>>,
 }
 
 impl Shell {
@@ -271,7 +317,17 @@ impl Shell {
 
     fn count(&self, sent: std::io::Result<usize>, ip: IpAddr, purpose: Purpose) {
         match (sent, purpose) {
-            (Ok(_), Purpose::Announcement) => self.metrics.gratuitous(ip),
+            (Ok(_), Purpose::Announcement) => {
+                self.metrics.gratuitous(ip);
+                let key = (self.interface.clone(), ip);
+                self.published.send_if_modified(|published| {
+                    let Some(announcement) = published.get_mut(&key) else {
+                        return false;
+                    };
+                    announcement.last_announced_unix_ms = admin::unix_ms_now();
+                    true
+                });
+            }
             (Ok(_), Purpose::Reply) => self.metrics.response(ip),
             (Err(error), purpose) => {
                 tracing::warn!(%ip, ?purpose, %error, "sending failed");

@@ -1,0 +1,189 @@
+//! The speakers' admin gRPC API in the lab, asked with `ferrolbctl status` on each node, and
+//! its answers compared with what the client and the router see: the MAC `arping` gets,
+//! the routes and BFD sessions FRR holds.
+use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
+use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, lab_available, wait_until};
+use serde_json::Value;
+use std::time::Duration;
+
+const L2_IP: &str = "198.51.100.10";
+const BGP_IP: &str = "203.0.113.10";
+const NODE_ADDRESSES: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+
+/// The lab pool by layer 2, and a second pool by BGP to FRR (BGPPeer `tor`, BFD 50 ms x 3).
+fn config() -> String {
+    format!(
+        r#"{POOL}apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: bgp, namespace: metallb-system}}
+spec: {{addresses: [203.0.113.0/24]}}
+---
+{BFD_PROFILE_FAST}apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: tor, namespace: metallb-system}}
+spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: bgp, namespace: metallb-system}}
+spec: {{ipAddressPools: [bgp]}}
+---
+"#
+    )
+}
+
+fn list<'a>(status: &'a Value, part: &str) -> &'a [Value] {
+    status[part].as_array().map_or(&[], Vec::as_slice)
+}
+
+#[test]
+fn each_speaker_says_what_it_announces_to_whom_and_who_is_alive() {
+    if !lab_available(&["ip", "arping", "zebra", "bfdd", "bgpd", "vtysh"]) {
+        return;
+    }
+    let services = [
+        service("web", L2_IP, "Cluster", &NODES),
+        service("shop", BGP_IP, "Cluster", &NODES),
+    ]
+    .concat();
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", &config()),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &services),
+    ])
+    .expect("the lab starts");
+    let vty = cluster
+        .lab
+        .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", FRR_BFD_FAST)
+        .expect("FRR starts");
+    let owner = election_order(L2_IP, &NODES)[0].clone();
+    assert!(
+        cluster.wait_resolves_to(L2_IP, Some(&owner), Duration::from_secs(15)),
+        "{}",
+        cluster.logs()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            (cluster.lab.next_hops(BGP_IP) == NODE_ADDRESSES).then_some(())
+        })
+        .is_some(),
+        "{:?}\n{}",
+        cluster.lab.next_hops(BGP_IP),
+        cluster.logs()
+    );
+
+    // Members: every speaker sees the three alive, itself included.
+    for node in NODES {
+        let status = cluster.status(node, &["members"]);
+        assert_eq!(status["node"], node, "{status:#}");
+        let members: Vec<(&str, &str)> = list(&status, "members")
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap_or(""),
+                    m["state"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            members,
+            NODES.map(|n| (n, "MEMBER_STATE_ALIVE")),
+            "{node}: {status:#}"
+        );
+    }
+
+    // Announcements: the node whose MAC the client gets says it announces the IP on eth0
+    // for default/web, and has announced it unasked (the gratuitous ARP at takeover); the
+    // others do not announce it.
+    let seen = cluster.resolve(L2_IP).expect("an ARP answer");
+    assert_eq!(seen, cluster.mac(&owner));
+    for node in NODES {
+        let status = cluster.status(node, &["announcements"]);
+        let ours: Vec<&Value> = list(&status, "announcements")
+            .iter()
+            .filter(|a| a["ip"] == L2_IP)
+            .collect();
+        if node != owner {
+            assert!(ours.is_empty(), "{node} also announces {L2_IP}: {status:#}");
+            continue;
+        }
+        assert_eq!(ours.len(), 1, "{status:#}");
+        assert_eq!(ours[0]["interface"], "eth0");
+        assert_eq!(ours[0]["service"], "default/web");
+        assert!(ours[0]["since_unix_ms"].as_u64() > Some(0), "{status:#}");
+        assert!(
+            ours[0]["last_announced_unix_ms"].as_u64() > Some(0),
+            "{status:#}"
+        );
+        // BGP-only IPs are no layer 2 announcement.
+        assert!(
+            list(&status, "announcements")
+                .iter()
+                .all(|a| a["ip"] != BGP_IP)
+        );
+    }
+
+    // Sessions: established with FRR, 9 s hold negotiated, as many prefixes sent as FRR
+    // says it received from that node; BFD up at 50 ms under BGPPeer tor.
+    let summary = cluster
+        .lab
+        .vtysh("rtr", &vty, "show bgp ipv4 unicast summary json");
+    let summary: Value = serde_json::from_str(&summary).unwrap_or_default();
+    for (node, address) in NODES.iter().zip(NODE_ADDRESSES) {
+        let ok = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            let status = cluster.status(node, &["sessions"]);
+            let bfd_up = list(&status, "bfd_sessions")
+                .first()
+                .is_some_and(|b| b["state"] == "BFD_STATE_UP");
+            bfd_up.then_some(status)
+        });
+        let status = ok.unwrap_or_else(|| cluster.status(node, &["sessions"]));
+        let sessions = list(&status, "sessions");
+        assert_eq!(sessions.len(), 1, "{node}: {status:#}");
+        let tor = &sessions[0];
+        assert_eq!(tor["peer"], "tor");
+        assert_eq!(tor["address"], "192.0.2.1:179");
+        assert_eq!(tor["state"], "SESSION_STATE_ESTABLISHED", "{status:#}");
+        assert_eq!(tor["peer_asn"], 64500);
+        assert_eq!(tor["local_asn"], 64501);
+        assert_eq!(tor["hold_time_s"], 9);
+        assert!(
+            list(tor, "capabilities").contains(&Value::from("ipv4-unicast")),
+            "{status:#}"
+        );
+        let received_by_frr = &summary["peers"][address]["pfxRcd"];
+        assert_eq!(
+            tor["prefixes_sent"], *received_by_frr,
+            "{node}: {status:#}\n{summary:#}"
+        );
+        assert_eq!(tor["prefixes_sent"], 1);
+        let bfd = list(&status, "bfd_sessions");
+        assert_eq!(bfd.len(), 1, "{status:#}");
+        assert_eq!(bfd[0]["peer"], "192.0.2.1");
+        assert_eq!(bfd[0]["state"], "BFD_STATE_UP", "{status:#}");
+        assert_eq!(bfd[0]["tx_interval_us"], 50_000);
+        assert_eq!(bfd[0]["detection_time_us"], 150_000);
+        assert_eq!(bfd[0]["bgp_peers"], serde_json::json!(["tor"]));
+    }
+
+    // Watching: the first snapshot at once, then another at each change (the BFD counters
+    // move every second).
+    let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
+    let watched = cluster.lab.exec_unchecked(
+        "n1",
+        &[
+            "timeout",
+            "2.5",
+            ctl.to_str().expect("a UTF-8 path"),
+            "status",
+            "sessions",
+            "--watch",
+        ],
+    );
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        text.matches("BFD SESSIONS").count() >= 2,
+        "one table per change: {text}\n{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+}
