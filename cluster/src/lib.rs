@@ -127,6 +127,20 @@ impl Cluster {
         }
     }
 
+    /// Deletes objects whichever component wrote them (a lost speaker's statuses, removed by
+    /// a survivor); absent objects are fine.
+    pub async fn delete_lost(&self, keys: &[ObjectKey]) -> Result<(), ClusterError> {
+        match self {
+            Cluster::Store(s) => s.delete_lost(keys).map(|_| ()),
+            Cluster::Kube(k) => {
+                for key in keys {
+                    k.delete(key).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The objects of `kind` this component wrote (the file store keeps them); `None` for
     /// Kubernetes, where the snapshot holds every object of the kind.
     pub fn written_keys(&self, kind: Kind) -> Option<Vec<ObjectKey>> {

@@ -1,4 +1,5 @@
 //! FerroLB's controller: gives LoadBalancer Services their IPs from IPAddressPools.
+pub mod admin;
 pub mod allocator;
 pub mod memberlist_secret;
 pub mod metrics;

@@ -3,11 +3,11 @@ use clap::Parser;
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::CommonArgs;
 use ferrolb_cluster::metallb_flags::WebhookMode;
-use ferrolb_controller::memberlist_secret;
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::reconcile::Controller;
 use ferrolb_controller::webhook::{self, rotation};
 use ferrolb_controller::writer::Writer;
+use ferrolb_controller::{admin, memberlist_secret};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ struct Args {
     /// Port of the admission webhook (HTTPS), as MetalLB's.
     #[arg(long, default_value_t = 9443)]
     webhook_port: u16,
+    /// The admin gRPC API's address (pools and their usage, allocations), for
+    /// `ferrolbctl status pools|allocations`.
+    #[arg(long, env = "FERROLB_ADMIN_ADDR", default_value = admin::DEFAULT_ADDR)]
+    admin_addr: std::net::SocketAddr,
 }
 
 #[tokio::main]
@@ -94,6 +98,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(namespace = %args.common.namespace, lb_class = ?args.lb_class, webhook = webhook.is_some(), "controller started");
 
     let mut controller = Controller::new(&args.common.namespace, args.lb_class.as_deref());
+    let published = admin::Published::default();
+    admin::serve(args.admin_addr, &published).await?;
     let mut snapshots = cluster.snapshots();
     let mut writer = Writer::default();
     let ml_secret = args
@@ -113,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         let actions = controller.reconcile(&snapshot, k8s_openapi::jiff::Timestamp::now());
         if snapshot.synced {
             metrics.record(&actions.usage, actions.config_errors.is_empty());
+            published.publish(&controller);
         }
         tracing::debug!(
             objects = snapshot.objects.len(),

@@ -58,6 +58,16 @@ impl Controller {
         }
     }
 
+    /// The configuration in force (the last one that validated).
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// Who holds which IPs.
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
     /// One pass; `now` dates the conditions it writes.
     pub fn reconcile(&mut self, snapshot: &Snapshot, now: Timestamp) -> Actions {
         let mut actions = Actions::default();

@@ -3,6 +3,7 @@
 use crate::table::aligned;
 use anyhow::Context;
 use clap::ValueEnum;
+use ferrolb_proto::v1::controller_client::ControllerClient;
 use ferrolb_proto::v1::{self, speaker_client::SpeakerClient};
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -16,7 +17,14 @@ pub enum What {
     Announcements,
     /// BGP sessions and the BFD sessions under them.
     Sessions,
+    /// The controller's pools and how much of each is used.
+    Pools,
+    /// The controller's allocations: the IPs each Service holds.
+    Allocations,
 }
+
+/// The controller's admin API (`ferrolb-controller --admin-addr`).
+const CONTROLLER_ADMIN_ADDR: &str = "127.0.0.1:7474";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -28,9 +36,10 @@ pub enum Format {
 pub struct Status {
     /// What to show (default: everything).
     what: Option<What>,
-    /// The speaker's admin API (its `--admin-addr`).
-    #[arg(long, default_value = ferrolb_proto::SPEAKER_ADMIN_ADDR)]
-    admin: String,
+    /// The admin API to ask (its `--admin-addr`); by default the speaker's on this host
+    /// (127.0.0.1:7473), or for pools and allocations the controller's (127.0.0.1:7474).
+    #[arg(long)]
+    admin: Option<String>,
     #[arg(short, long, value_enum)]
     output: Option<Format>,
     /// Print again at each change, until interrupted.
@@ -46,6 +55,8 @@ pub struct View {
     pub announcements: Option<Vec<v1::Announcement>>,
     pub sessions: Option<Vec<v1::Session>>,
     pub bfd_sessions: Option<Vec<v1::BfdSession>>,
+    pub pools: Option<Vec<v1::Pool>>,
+    pub allocations: Option<Vec<v1::Allocation>>,
 }
 
 fn node_name(node: &Option<v1::Node>) -> String {
@@ -54,7 +65,35 @@ fn node_name(node: &Option<v1::Node>) -> String {
 
 impl Status {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let mut client = connect(&self.admin).await?;
+        if let Some(what @ (What::Pools | What::Allocations)) = self.what {
+            anyhow::ensure!(
+                !self.watch,
+                "the controller's admin API has no watch: run without --watch"
+            );
+            let admin = self.admin.as_deref().unwrap_or(CONTROLLER_ADMIN_ADDR);
+            let channel = connect(admin, "the controller").await?;
+            let mut client = ControllerClient::new(channel);
+            let mut view = View::default();
+            if what == What::Pools {
+                view.pools = Some(
+                    client
+                        .list_pools(v1::ListRequest {})
+                        .await?
+                        .into_inner()
+                        .pools,
+                );
+            } else {
+                let allocations = client.list_allocations(v1::ListRequest {}).await?;
+                view.allocations = Some(allocations.into_inner().allocations);
+            }
+            print!("{}", render(&view, self.output, now_unix_ms())?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let admin = self
+            .admin
+            .as_deref()
+            .unwrap_or(ferrolb_proto::SPEAKER_ADMIN_ADDR);
+        let mut client = SpeakerClient::new(connect(admin, "a speaker").await?);
         let parts: Vec<What> = match self.what {
             Some(what) => vec![what],
             None => vec![What::Members, What::Announcements, What::Sessions],
@@ -93,6 +132,7 @@ impl Status {
                     let stream = client.watch_bfd_sessions(request()).await?.into_inner();
                     streams.insert(3, changes(stream, set_bfd_sessions));
                 }
+                What::Pools | What::Allocations => {}
             }
         }
         let expected = streams.len();
@@ -148,14 +188,14 @@ fn set_bfd_sessions(b: v1::BfdSessions, view: &mut View) {
     view.bfd_sessions = Some(b.sessions);
 }
 
-async fn connect(admin: &str) -> anyhow::Result<SpeakerClient<Channel>> {
+/// A channel to `whose` admin API at `admin`.
+async fn connect(admin: &str, whose: &str) -> anyhow::Result<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{admin}"))
         .with_context(|| format!("{admin:?} is no address"))?
         .connect_timeout(Duration::from_secs(3));
-    let channel = endpoint.connect().await.with_context(|| {
-        format!("cannot reach a speaker's admin API at {admin} (does a speaker run here? is --admin set to its --admin-addr?)")
-    })?;
-    Ok(SpeakerClient::new(channel))
+    endpoint.connect().await.with_context(|| {
+        format!("cannot reach {whose}'s admin API at {admin} (does it run here? is --admin set to its --admin-addr?)")
+    })
 }
 
 async fn list(client: &mut SpeakerClient<Channel>, parts: &[What]) -> anyhow::Result<View> {
@@ -179,6 +219,7 @@ async fn list(client: &mut SpeakerClient<Channel>, parts: &[What]) -> anyhow::Re
                 let bfd = client.list_bfd_sessions(request()).await?.into_inner();
                 set_bfd_sessions(bfd, &mut view);
             }
+            What::Pools | What::Allocations => {}
         }
     }
     Ok(view)
@@ -207,6 +248,11 @@ pub fn render(view: &View, output: Option<Format>, now_ms: u64) -> anyhow::Resul
                 "bfd_sessions",
                 view.bfd_sessions.as_ref().map(serde_json::to_value),
             ),
+            ("pools", view.pools.as_ref().map(serde_json::to_value)),
+            (
+                "allocations",
+                view.allocations.as_ref().map(serde_json::to_value),
+            ),
         ];
         for (name, value) in parts {
             if let Some(value) = value {
@@ -228,6 +274,12 @@ pub fn render(view: &View, output: Option<Format>, now_ms: u64) -> anyhow::Resul
     }
     if let Some(bfd) = &view.bfd_sessions {
         sections.push(("BFD SESSIONS", bfd_table(bfd, wide)));
+    }
+    if let Some(pools) = &view.pools {
+        sections.push(("POOLS", pools_table(pools)));
+    }
+    if let Some(allocations) = &view.allocations {
+        sections.push(("ALLOCATIONS", allocations_table(allocations)));
     }
     if let [(_, only)] = &sections[..] {
         return Ok(only.clone());
@@ -391,6 +443,36 @@ fn bfd_table(sessions: &[v1::BfdSession], wide: bool) -> String {
         })
         .collect();
     table_or_none(&header, rows, "No BFD sessions on this node.")
+}
+
+fn pools_table(pools: &[v1::Pool]) -> String {
+    let header = ["NAME", "USED", "SIZE", "AUTO-ASSIGN", "ADDRESSES"];
+    let rows = pools
+        .iter()
+        .map(|p| {
+            let size = match p.size {
+                u64::MAX => "huge".to_string(),
+                n => n.to_string(),
+            };
+            vec![
+                p.name.clone(),
+                p.used.to_string(),
+                size,
+                p.auto_assign.to_string(),
+                p.cidrs.join(","),
+            ]
+        })
+        .collect();
+    table_or_none(&header, rows, "No address pools.")
+}
+
+fn allocations_table(allocations: &[v1::Allocation]) -> String {
+    let header = ["SERVICE", "POOL", "IPS"];
+    let rows = allocations
+        .iter()
+        .map(|a| vec![a.service.clone(), a.pool.clone(), a.ips.join(",")])
+        .collect();
+    table_or_none(&header, rows, "No Service holds an IP.")
 }
 
 /// How long ago `since_ms` was, as kubectl writes ages: 45s, 3m12s, 5h3m, 12d.

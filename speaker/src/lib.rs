@@ -10,6 +10,7 @@ pub mod conflicts;
 pub mod event_rate;
 pub mod gossip_key;
 pub mod layer2;
+pub mod lost_nodes;
 pub mod membership;
 pub mod memory;
 pub mod metrics;

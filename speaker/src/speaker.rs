@@ -8,6 +8,7 @@ use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
 use crate::layer2::exclusions::{self, Exclusions};
 use crate::layer2::interfaces::Links;
+use crate::lost_nodes::{self, LostNodes};
 use crate::membership::{Membership, meta};
 use crate::metrics::Metrics;
 use crate::plan::{self, Intent, Node};
@@ -114,6 +115,7 @@ pub struct Speaker {
     returning: ReturningLinks,
     /// The gossip members as the admin API shows them.
     members_published: watch::Sender<Vec<ferrolb_proto::v1::Member>>,
+    lost_nodes: LostNodes,
 }
 
 impl Speaker {
@@ -163,6 +165,7 @@ impl Speaker {
             conflicts: Conflicts::new(now.into_std()),
             returning: ReturningLinks::default(),
             members_published: watch::Sender::new(Vec::new()),
+            lost_nodes: LostNodes::default(),
         }
     }
 
@@ -319,6 +322,9 @@ impl Speaker {
             }
             GossipEvent::Updated(member) if member.name == self.options.node => {
                 tracing::info!("this node was declared dead and refuted it");
+                // A survivor may have removed our statuses as a lost node's.
+                self.statuses.write_again();
+                self.bgp_statuses.write_again();
                 true
             }
             _ => false,
@@ -495,6 +501,7 @@ impl Speaker {
                 .iter()
                 .map(|(p, s, ip)| (*p, s.as_str(), ip.as_str())),
         );
+        self.clean_up_after_lost_nodes(snapshot, &members).await;
         // Acting on a synced view, having joined (or waited long enough to know it is alone).
         self.health.set_ready();
         self.intent = intent;
@@ -558,6 +565,38 @@ impl Speaker {
             )
             .await;
         written && !self.bgp.behind(&intent.bgp)
+    }
+
+    /// The statuses of members declared dead, removed by the first live speaker (see
+    /// `lost_nodes`); tried again at the next pass when the deletion fails.
+    async fn clean_up_after_lost_nodes(
+        &mut self,
+        snapshot: &Snapshot,
+        members: &[ferrolb_gossip::core::Member],
+    ) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        for lost in self.lost_nodes.due(&self.options.node, members) {
+            let statuses = lost_nodes::statuses_of(
+                &lost,
+                snapshot.objects.values(),
+                config,
+                members,
+                self.options.lb_class.as_deref(),
+                self.options.ignore_exclude_lb,
+                &self.options.namespace,
+            );
+            match self.cluster.delete_lost(&statuses).await {
+                Ok(()) => {
+                    tracing::info!(node = %lost, statuses = statuses.len(), "removed the statuses of a lost node")
+                }
+                Err(error) => {
+                    tracing::warn!(node = %lost, %error, "removing the statuses of a lost node failed: trying again");
+                    self.lost_nodes.failed(&lost);
+                }
+            }
+        }
     }
 
     /// A BGP session's news: a Warning Event on its BGPPeer when it fails in a new way

@@ -180,6 +180,9 @@ pub struct Statuses {
     namespace: String,
     /// Services announced, with what their status lists (interfaces, or peers).
     published: BTreeMap<ServiceKey, BTreeSet<String>>,
+    /// Set when what was published may have been deleted meanwhile: every status is
+    /// written again at the next apply.
+    stale: bool,
 }
 
 impl Statuses {
@@ -189,7 +192,14 @@ impl Statuses {
             node: node.to_string(),
             namespace: namespace.to_string(),
             published: BTreeMap::new(),
+            stale: false,
         }
+    }
+
+    /// Writes every status again at the next apply (without `nodeAssigned`): this node was
+    /// declared dead, and a survivor may have deleted its statuses meanwhile.
+    pub fn write_again(&mut self) {
+        self.stale = true;
     }
 
     /// The Services with a status, for the announced-Services metric.
@@ -238,6 +248,7 @@ impl Statuses {
             self.withdraw(cluster, &service).await;
         }
         self.published = now_published;
+        self.stale &= failed;
         if let Err(error) = cluster.flush() {
             tracing::warn!(%error, "writing status failed");
         }
@@ -253,7 +264,7 @@ impl Statuses {
         service: &ServiceKey,
         interfaces: &BTreeSet<String>,
     ) -> bool {
-        if self.published.get(service) == Some(interfaces) {
+        if !self.stale && self.published.get(service) == Some(interfaces) {
             return true;
         }
         let status = match self.protocol {

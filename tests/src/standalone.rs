@@ -100,6 +100,9 @@ impl StoreRun {
                 &port,
                 "--log-level",
                 "debug",
+                // Tests run controllers side by side: any free port for the admin API.
+                "--admin-addr",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .stdin(Stdio::null())

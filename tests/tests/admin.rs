@@ -1,6 +1,7 @@
 //! The speakers' admin gRPC API in the lab, asked with `ferrolbctl status` on each node, and
 //! its answers compared with what the client and the router see: the MAC `arping` gets,
-//! the routes and BFD sessions FRR holds.
+//! the routes and BFD sessions FRR holds. And statuses that never lie: a lost node's are
+//! removed by the survivors.
 use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
 use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, lab_available, wait_until};
 use serde_json::Value;
@@ -185,5 +186,109 @@ fn each_speaker_says_what_it_announces_to_whom_and_who_is_alive() {
         text.matches("BFD SESSIONS").count() >= 2,
         "one table per change: {text}\n{}",
         String::from_utf8_lossy(&watched.stderr)
+    );
+
+    // The controller: each pool's use, and who holds which IP, as the Services' statuses
+    // say. (It runs beside the test, its admin API on a port the kernel chose.)
+    let log = cluster.store.controller_log();
+    let admin = log
+        .lines()
+        .filter(|l| l.contains("admin API listening"))
+        .find_map(|l| l.split("addr=").nth(1)?.split_whitespace().next())
+        .expect("the controller logs its admin address")
+        .to_string();
+    let ask = |what: &str| -> Value {
+        let out = std::process::Command::new(&ctl)
+            .args(["status", what, "--admin", &admin, "-o", "json"])
+            .output()
+            .expect("running ferrolbctl");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!("{}", String::from_utf8_lossy(&out.stderr));
+        })
+    };
+    let pools = ask("pools");
+    let usage: Vec<(&str, u64, u64)> = list(&pools, "pools")
+        .iter()
+        .map(|p| {
+            let n = |f: &str| p[f].as_u64().unwrap_or(0);
+            (p["name"].as_str().unwrap_or(""), n("used"), n("size"))
+        })
+        .collect();
+    assert_eq!(usage, [("bgp", 1, 256), ("lab", 1, 128 + 256)], "{pools:#}");
+    let allocations = ask("allocations");
+    let held: Vec<(&str, &str, &Value)> = list(&allocations, "allocations")
+        .iter()
+        .map(|a| {
+            let text = |f: &str| a[f].as_str().unwrap_or("");
+            (text("service"), text("pool"), &a["ips"])
+        })
+        .collect();
+    let (shop, web) = (serde_json::json!([BGP_IP]), serde_json::json!([L2_IP]));
+    assert_eq!(
+        held,
+        [("default/shop", "bgp", &shop), ("default/web", "lab", &web)],
+        "{allocations:#}"
+    );
+}
+
+/// The nodes the statuses of `kind` (`l2status`, `bgpstatus`) name for Service `name`.
+fn status_nodes(cluster: &L2Cluster, kind: &str, name: &str) -> Vec<String> {
+    let statuses = cluster.store.get(kind);
+    let mut nodes: Vec<String> = list(&statuses, "items")
+        .iter()
+        .filter(|s| s["status"]["serviceName"] == name)
+        .filter_map(|s| s["status"]["node"].as_str().map(str::to_string))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+#[test]
+fn a_killed_nodes_statuses_are_removed_by_the_survivors() {
+    if !lab_available(&["ip", "arping"]) {
+        return;
+    }
+    let services = [
+        service("web", L2_IP, "Cluster", &NODES),
+        service("shop", BGP_IP, "Cluster", &NODES),
+    ]
+    .concat();
+    // BGP statuses are written as planned, whether or not the session is up: no router
+    // is needed here.
+    let mut cluster = L2Cluster::start(&[
+        ("config.yaml", &config()),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &services),
+    ])
+    .expect("the lab starts");
+    let order = election_order(L2_IP, &NODES);
+    let wait_statuses = |cluster: &L2Cluster, l2: &[&str], bgp: &[&str], timeout| {
+        wait_until(timeout, Duration::from_millis(100), || {
+            (status_nodes(cluster, "l2status", "web") == l2
+                && status_nodes(cluster, "bgpstatus", "shop") == bgp)
+                .then_some(())
+        })
+        .is_some()
+    };
+    assert!(
+        wait_statuses(&cluster, &[&order[0]], &NODES, Duration::from_secs(20)),
+        "{:?} {:?}\n{}",
+        status_nodes(&cluster, "l2status", "web"),
+        status_nodes(&cluster, "bgpstatus", "shop"),
+        cluster.logs()
+    );
+    // The owner's speaker dies for good (SIGKILL: it withdraws nothing).
+    cluster
+        .lab
+        .daemon(&order[0], "speaker")
+        .expect("the owner's speaker")
+        .kill();
+    let survivors: Vec<&str> = NODES.iter().copied().filter(|n| *n != order[0]).collect();
+    assert!(
+        wait_statuses(&cluster, &[&order[1]], &survivors, Duration::from_secs(5)),
+        "{:?} {:?}\n{}",
+        status_nodes(&cluster, "l2status", "web"),
+        status_nodes(&cluster, "bgpstatus", "shop"),
+        cluster.logs()
     );
 }

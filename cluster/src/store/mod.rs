@@ -168,6 +168,15 @@ impl FileStore {
         Ok(())
     }
 
+    /// Deletes objects whoever wrote them: ours at the next flush, those in other
+    /// components' shares at once (a lost speaker's statuses, removed by a survivor).
+    pub fn delete_lost(&self, keys: &[ObjectKey]) -> Result<usize, ClusterError> {
+        for key in keys {
+            self.delete(key)?;
+        }
+        lock(&self.own).delete_from_others(keys)
+    }
+
     /// Writes out every status change recorded so far.
     pub fn flush(&self) -> Result<(), ClusterError> {
         lock(&self.own).flush()

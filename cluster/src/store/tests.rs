@@ -575,3 +575,66 @@ async fn stale_status_leaves_the_disk_without_other_writes() {
         .await
         .expect("the stale status is still on disk");
 }
+
+/// Issue 15: a lost speaker cannot withdraw its statuses; a survivor deletes them from the
+/// lost one's share, leaving its other objects and everything else as they were.
+#[tokio::test]
+async fn a_survivor_deletes_a_lost_components_objects() {
+    let dir = store_with(&[("pools.yaml", POOL)]);
+    let status = |name: &str, kind: &str| {
+        serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": kind,
+            "metadata": {"name": name, "namespace": "metallb-system"},
+            "status": {"node": "n3"},
+        })
+    };
+    {
+        let lost = FileStore::open(dir.path(), "metallb-system", "speaker-n3").unwrap();
+        for name in ["l2-a", "l2-b", "l2-c"] {
+            lost.apply(status(name, "ServiceL2Status")).unwrap();
+        }
+        lost.apply(status("bgp-a", "ServiceBGPStatus")).unwrap();
+        lost.flush().unwrap();
+    }
+    let key = |kind, name| ObjectKey::new(kind, Some("metallb-system"), name);
+    let survivor = FileStore::open(dir.path(), "metallb-system", "speaker-n1").unwrap();
+    survivor.apply(status("l2-own", "ServiceL2Status")).unwrap();
+    let removed = survivor
+        .delete_lost(&[
+            key(Kind::ServiceL2Status, "l2-a"),
+            key(Kind::ServiceL2Status, "l2-c"),
+            key(Kind::ServiceBGPStatus, "bgp-a"),
+            key(Kind::ServiceL2Status, "l2-never-written"),
+        ])
+        .unwrap();
+    assert_eq!(removed, 3);
+    survivor.flush().unwrap();
+    let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
+    let snapshot = reader.snapshots().borrow().clone();
+    let mut left: Vec<String> = snapshot
+        .l2_statuses()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["l2-b", "l2-own"]);
+    assert!(
+        snapshot
+            .get(&key(Kind::ServiceBGPStatus, "bgp-a"))
+            .is_none()
+    );
+    assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+    // The emptied bucket is gone, not left as an empty file.
+    assert!(
+        !dir.path()
+            .join("status/speaker-n3/servicebgpstatus")
+            .join("metallb-system.yaml")
+            .exists()
+    );
+    // Deleting again finds nothing.
+    assert_eq!(
+        survivor
+            .delete_lost(&[key(Kind::ServiceL2Status, "l2-a")])
+            .unwrap(),
+        0
+    );
+}

@@ -145,6 +145,63 @@ impl OwnStatus {
         }
     }
 
+    /// Removes `keys` from the shares of the other components that hold them: the
+    /// statuses of a lost speaker, deleted by a survivor (in Kubernetes anyone may delete an
+    /// object; here each component writes only its own files, so the survivor rewrites the
+    /// lost one's). Each bucket file is rewritten once, without the objects' documents.
+    /// Returns how many objects were removed.
+    pub(super) fn delete_from_others(&self, keys: &[ObjectKey]) -> Result<usize, ClusterError> {
+        let Some(status) = self.root.parent() else {
+            return Ok(0);
+        };
+        let mut by_bucket: BTreeMap<PathBuf, BTreeSet<&str>> = BTreeMap::new();
+        for key in keys {
+            by_bucket
+                .entry(bucket(key.kind.name(), key.namespace.as_deref()))
+                .or_default()
+                .insert(&key.name);
+        }
+        let shares = std::fs::read_dir(status).into_iter().flatten().flatten();
+        let mut removed = 0;
+        for share in shares
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && *p != self.root)
+        {
+            for (bucket, names) in &by_bucket {
+                let path = share.join(bucket);
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let documents = split_documents(&text);
+                let kept: Vec<&str> = documents
+                    .iter()
+                    .copied()
+                    .filter(|d| document_name(d).is_none_or(|n| !names.contains(n.as_str())))
+                    .collect();
+                if kept.len() == documents.len() {
+                    continue;
+                }
+                removed += documents.len() - kept.len();
+                if kept.is_empty() {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(ClusterError::Io { path, source: e });
+                        }
+                        _ => {}
+                    }
+                } else {
+                    let mut text = String::new();
+                    for document in kept {
+                        text.push_str("---\n");
+                        text.push_str(document);
+                    }
+                    write_atomically(&path, text.as_bytes())?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Whether `path` is one of this component's bucket files.
     pub(super) fn owns(&self, path: &Path) -> bool {
         path.starts_with(&self.root)
@@ -179,6 +236,32 @@ impl OwnStatus {
         }
         Ok(())
     }
+}
+
+/// The documents of a bucket file as `flush` writes them: each after a `---` line.
+fn split_documents(text: &str) -> Vec<&str> {
+    let mut documents = Vec::new();
+    let mut start = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            if let Some(s) = start {
+                documents.push(&text[s..offset]);
+            }
+            start = Some(offset + line.len());
+        }
+        offset += line.len();
+    }
+    if let Some(s) = start {
+        documents.push(&text[s..]);
+    }
+    documents
+}
+
+/// `metadata.name` of one YAML document, if it parses and has one.
+fn document_name(document: &str) -> Option<String> {
+    let value: serde_json::Value = yaml_serde::from_str(document).ok()?;
+    value["metadata"]["name"].as_str().map(str::to_string)
 }
 
 pub(super) fn events(dir: &Path, component: &str, events: &[Event]) -> Result<(), ClusterError> {

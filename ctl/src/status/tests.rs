@@ -84,6 +84,7 @@ fn view() -> View {
             packets_out: 1187,
             bgp_peers: vec!["tor".into()],
         }]),
+        ..View::default()
     }
 }
 
@@ -137,8 +138,45 @@ fn nothing_is_said_plainly() {
         announcements: Some(Vec::new()),
         sessions: Some(Vec::new()),
         bfd_sessions: Some(Vec::new()),
+        ..View::default()
     };
     check("empty.txt", &render(&empty, None, NOW).expect("rendered"));
+}
+
+#[test]
+fn the_controllers_pools_and_allocations() {
+    let pools = View {
+        pools: Some(vec![
+            v1::Pool {
+                name: "lab".into(),
+                cidrs: vec!["198.51.100.0/25".into(), "2001:db8::ff00/120".into()],
+                size: 384,
+                used: 3,
+                auto_assign: true,
+            },
+            v1::Pool {
+                name: "v6-wide".into(),
+                cidrs: vec!["2001:db8::/32".into()],
+                size: u64::MAX,
+                used: 0,
+                auto_assign: false,
+            },
+        ]),
+        ..View::default()
+    };
+    check("pools.txt", &render(&pools, None, NOW).expect("rendered"));
+    let allocations = View {
+        allocations: Some(vec![v1::Allocation {
+            service: "default/web".into(),
+            pool: "lab".into(),
+            ips: vec!["198.51.100.10".into(), "2001:db8::ff10".into()],
+        }]),
+        ..View::default()
+    };
+    check(
+        "allocations.txt",
+        &render(&allocations, None, NOW).expect("rendered"),
+    );
 }
 
 #[test]
