@@ -127,18 +127,23 @@ impl Cluster {
         }
     }
 
-    /// Deletes objects whichever component wrote them (a lost speaker's statuses, removed by
-    /// a survivor); absent objects are fine.
-    pub async fn delete_lost(&self, keys: &[ObjectKey]) -> Result<(), ClusterError> {
-        match self {
-            Cluster::Store(s) => s.delete_lost(keys).map(|_| ()),
-            Cluster::Kube(k) => {
-                for key in keys {
-                    k.delete(key).await?;
+    /// Deletes every object of the `kinds` in `namespace` labelled `label`, whichever
+    /// component wrote it (a lost speaker's statuses, removed by a survivor).
+    pub async fn delete_labelled(
+        &self,
+        kinds: &[Kind],
+        namespace: &str,
+        label: (&str, &str),
+    ) -> Result<(), ClusterError> {
+        for kind in kinds {
+            match self {
+                Cluster::Store(s) => {
+                    s.delete_labelled(*kind, namespace, label)?;
                 }
-                Ok(())
+                Cluster::Kube(k) => k.delete_labelled(*kind, namespace, label).await?,
             }
         }
+        Ok(())
     }
 
     /// The objects of `kind` this component wrote (the file store keeps them); `None` for

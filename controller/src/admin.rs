@@ -8,10 +8,6 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
-/// The default address of the controller's admin API (`--admin-addr`): the speakers'
-/// port plus one, so both can run on one host (standalone mode).
-pub const DEFAULT_ADDR: &str = "127.0.0.1:7474";
-
 /// What the loop publishes for the server.
 pub struct Published {
     pools: watch::Sender<Vec<v1::Pool>>,

@@ -39,7 +39,7 @@ struct Args {
     webhook_port: u16,
     /// The admin gRPC API's address (pools and their usage, allocations), for
     /// `ferrolbctl status pools|allocations`.
-    #[arg(long, env = "FERROLB_ADMIN_ADDR", default_value = admin::DEFAULT_ADDR)]
+    #[arg(long, env = "FERROLB_CONTROLLER_ADMIN_ADDR", default_value = ferrolb_proto::CONTROLLER_ADMIN_ADDR)]
     admin_addr: std::net::SocketAddr,
 }
 

@@ -1,5 +1,6 @@
 //! `ferrolbctl`: FerroLB's command-line tool.
 mod bgp;
+mod doctor;
 mod get;
 mod helm_values;
 mod migrate;
@@ -48,6 +49,10 @@ enum Command {
     },
     /// Turns a legacy MetalLB ConfigMap into metallb.io objects, printed as YAML.
     ConvertConfigmap { file: PathBuf },
+    /// Finds what often goes wrong (kube-proxy without strictARP, pools nobody announces,
+    /// every node excluded, the memberlist Secret missing, MetalLB webhook leftovers, Services
+    /// without an IP and why) and says how to fix each; exit 1 when it finds a problem.
+    Doctor(doctor::Options),
     /// What a speaker is doing: its gossip members, layer 2 announcements, BGP and BFD
     /// sessions, from its admin gRPC API (run it on the speaker's node).
     Status(status::Status),
@@ -121,6 +126,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bgp(BgpCommand::Announce(announce)) => announce.run().await,
         Command::Status(status) => status.run().await,
+        Command::Doctor(options) => {
+            doctor::run(
+                cli.store.as_deref(),
+                cli.kubeconfig.as_deref(),
+                &cli.namespace,
+                options,
+            )
+            .await
+        }
         Command::Migrate(MigrateCommand::Check { dir }) => {
             let objects = match dir {
                 Some(dir) => {

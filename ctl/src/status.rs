@@ -23,9 +23,6 @@ pub enum What {
     Allocations,
 }
 
-/// The controller's admin API (`ferrolb-controller --admin-addr`).
-const CONTROLLER_ADMIN_ADDR: &str = "127.0.0.1:7474";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Wide,
@@ -70,7 +67,10 @@ impl Status {
                 !self.watch,
                 "the controller's admin API has no watch: run without --watch"
             );
-            let admin = self.admin.as_deref().unwrap_or(CONTROLLER_ADMIN_ADDR);
+            let admin = self
+                .admin
+                .as_deref()
+                .unwrap_or(ferrolb_proto::CONTROLLER_ADMIN_ADDR);
             let channel = connect(admin, "the controller").await?;
             let mut client = ControllerClient::new(channel);
             let mut view = View::default();
@@ -138,20 +138,25 @@ impl Status {
         let expected = streams.len();
         let mut heard = std::collections::BTreeSet::new();
         let mut view = View::default();
-        let mut printed: Option<View> = None;
+        let mut printed: Option<String> = None;
         while let Some((part, change)) = streams.next().await {
             change.context("the speaker's admin API")?(&mut view);
-            // The first print waits for every part's first snapshot.
+            // The first print waits for every part's first snapshot; then only what shows
+            // differently is printed again (BFD's packet counters move every second, but
+            // only the wide tables show them), ages aside (rendered at a fixed time).
             heard.insert(part);
-            if heard.len() < expected || printed.as_ref() == Some(&view) {
+            if heard.len() < expected {
                 continue;
             }
-            let text = render(&view, self.output, now_unix_ms())?;
+            let shown = render(&view, self.output, 0)?;
+            if printed.as_ref() == Some(&shown) {
+                continue;
+            }
             if printed.is_some() && self.output != Some(Format::Json) {
                 println!();
             }
-            print!("{text}");
-            printed = Some(view.clone());
+            print!("{}", render(&view, self.output, now_unix_ms())?);
+            printed = Some(shown);
         }
         anyhow::bail!("the speaker closed the admin API's streams (it stopped?)")
     }
@@ -371,7 +376,7 @@ fn sessions_table(sessions: &[v1::Session], wide: bool, now_ms: u64) -> String {
                 if established {
                     age(s.established_unix_ms, now_ms)
                 } else {
-                    "never".into()
+                    "-".into()
                 },
                 if established { "Established" } else { "Active" }.to_string(),
                 s.prefixes_sent.to_string(),

@@ -329,3 +329,61 @@ fn migrate_check_refuses_what_is_not_yaml_with_the_file_named() {
         stdout(&out)
     );
 }
+
+/// `ferrolbctl doctor` on the standalone example: before the controller ran, the Service
+/// without its IP (exit 1); once it holds it, nothing (exit 0); then each planted problem
+/// with its fix (exit 1). And a status command that reaches no API says so (exit 2).
+#[tokio::test]
+async fn doctor_finds_planted_problems_and_status_names_what_it_cannot_reach() {
+    let dir = tempfile::tempdir().expect("a directory");
+    for file in ["pool.yaml", "web.yaml", "nodes.yaml"] {
+        std::fs::copy(
+            repo(&format!("examples/standalone/{file}")),
+            dir.path().join(file),
+        )
+        .expect("copying");
+    }
+    let store_dir = dir.path().display().to_string();
+    let doctor = || ferrolbctl(&["--store", &store_dir, "doctor"]);
+    let before = doctor();
+    assert_eq!(before.status.code(), Some(1), "{}", stdout(&before));
+    assert!(
+        stdout(&before).contains("Service demo/web has no IP yet"),
+        "{}",
+        stdout(&before)
+    );
+    let store =
+        ferrolb_cluster::store::FileStore::open(dir.path(), "metallb-system", "ferrolb-controller")
+            .expect("the store");
+    store
+        .apply(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "demo", "annotations": {"metallb.io/ip-allocated-from-pool": "demo"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
+        }))
+        .expect("a status");
+    store.flush().expect("written");
+    let healthy = doctor();
+    assert_eq!(healthy.status.code(), Some(0), "{}", stdout(&healthy));
+    assert!(stdout(&healthy).starts_with("ok: no problem found"));
+    std::fs::write(
+        dir.path().join("planted.yaml"),
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: orphan, namespace: metallb-system}\nspec: {addresses: [203.0.113.0/28]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: kube-proxy, namespace: kube-system}\ndata:\n  config.conf: |\n    mode: ipvs\n",
+    )
+    .expect("writing");
+    let sick = doctor();
+    assert_eq!(sick.status.code(), Some(1), "{}", stdout(&sick));
+    let text = stdout(&sick);
+    assert!(text.contains("IPVS mode without strictARP"), "{text}");
+    assert!(text.contains("\"orphan\" is selected by no"), "{text}");
+    assert_eq!(text.matches("problem: ").count(), 2, "{text}");
+    assert_eq!(text.matches("    fix: ").count(), 2, "{text}");
+    // No speaker here (a port nothing listens on): the error says what it tried.
+    let status = ferrolbctl(&["status", "--admin", "127.0.0.1:1"]);
+    assert_eq!(status.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        error.contains("cannot reach a speaker's admin API at 127.0.0.1:1"),
+        "{error}"
+    );
+}

@@ -4,6 +4,10 @@
 /// The default address of a speaker's admin API (`--admin-addr`).
 pub const SPEAKER_ADMIN_ADDR: &str = "127.0.0.1:7473";
 
+/// The default address of the controller's admin API (`--admin-addr`): the speakers' port
+/// plus one, so both run on one host (standalone mode).
+pub const CONTROLLER_ADMIN_ADDR: &str = "127.0.0.1:7474";
+
 #[allow(clippy::all, clippy::unwrap_used, missing_docs)] // generated code
 pub mod v1 {
     tonic::include_proto!("ferrolb.admin.v1");

@@ -1,16 +1,7 @@
 //! A node that dies cannot withdraw its ServiceL2Status and ServiceBGPStatus objects, and a
 //! status left behind says a dead node announces a Service. The first live speaker by name
 //! removes them once gossip declares the node dead (MetalLB's speakers clean up after lost
-//! nodes too). What the lost node wrote is what the plan gives for it while it was alive:
-//! the same configuration, the members as they were, its interfaces from its gossip
-//! metadata.
-use crate::membership::meta;
-use crate::plan::{self, Node};
-use crate::status::{Protocol, status_name};
-use ferrolb_api::config::Config;
-use ferrolb_api::kind::Kind;
-use ferrolb_api::objects::Object;
-use ferrolb_cluster::ObjectKey;
+//! nodes too): every status labelled with the lost node's name, whatever it announced.
 use ferrolb_gossip::core::{Member, State};
 use std::collections::BTreeSet;
 
@@ -18,12 +9,6 @@ use std::collections::BTreeSet;
 pub struct LostNodes {
     /// Dead members whose statuses were removed (forgotten once alive again or reaped).
     cleaned: BTreeSet<String>,
-}
-
-/// Whose statuses to remove, and which.
-pub struct Cleanup {
-    pub node: String,
-    pub statuses: Vec<ObjectKey>,
 }
 
 impl LostNodes {
@@ -57,41 +42,6 @@ impl LostNodes {
     pub fn failed(&mut self, node: &str) {
         self.cleaned.remove(node);
     }
-}
-
-/// The statuses `lost` wrote, as the plan gives them for it alive among `members`.
-pub fn statuses_of<'a>(
-    lost: &str,
-    objects: impl IntoIterator<Item = &'a Object>,
-    config: &Config,
-    members: &[Member],
-    lb_class: Option<&str>,
-    ignore_exclude_lb: bool,
-    namespace: &str,
-) -> Vec<ObjectKey> {
-    let mut alive = members.to_vec();
-    let mut interfaces = meta::Interfaces::new();
-    for member in alive.iter_mut().filter(|m| m.name == lost) {
-        member.state = State::Alive;
-        interfaces = meta::parse(&member.meta).unwrap_or_default();
-    }
-    let node = Node {
-        name: lost,
-        lb_class,
-        ignore_exclude_lb,
-        interfaces: &interfaces,
-    };
-    let intent = plan::plan(objects, Some(config), &alive, &node);
-    let key = |protocol: Protocol, service| {
-        let kind = match protocol {
-            Protocol::Layer2 => Kind::ServiceL2Status,
-            Protocol::Bgp => Kind::ServiceBGPStatus,
-        };
-        ObjectKey::new(kind, Some(namespace), &status_name(protocol, lost, service))
-    };
-    let layer2 = intent.l2_statuses.keys().map(|s| key(Protocol::Layer2, s));
-    let bgp = intent.bgp.statuses.keys().map(|s| key(Protocol::Bgp, s));
-    layer2.chain(bgp).collect()
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ struct Args {
     ml_secret_key_path: Option<PathBuf>,
     /// The admin gRPC API's address (members, announcements, BGP and BFD sessions), for
     /// `ferrolbctl status`.
-    #[arg(long, env = "FERROLB_ADMIN_ADDR", default_value = ferrolb_proto::SPEAKER_ADMIN_ADDR)]
+    #[arg(long, env = "FERROLB_SPEAKER_ADMIN_ADDR", default_value = ferrolb_proto::SPEAKER_ADMIN_ADDR)]
     admin_addr: SocketAddr,
     /// Announce owned IPs again this often (gratuitous ARP / unsolicited NA), e.g. `30s`;
     /// by default only when an IP is taken over (then every 1.1 s for 5 s).

@@ -8,7 +8,7 @@ use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
 use crate::layer2::exclusions::{self, Exclusions};
 use crate::layer2::interfaces::Links;
-use crate::lost_nodes::{self, LostNodes};
+use crate::lost_nodes::LostNodes;
 use crate::membership::{Membership, meta};
 use crate::metrics::Metrics;
 use crate::plan::{self, Intent, Node};
@@ -501,7 +501,7 @@ impl Speaker {
                 .iter()
                 .map(|(p, s, ip)| (*p, s.as_str(), ip.as_str())),
         );
-        self.clean_up_after_lost_nodes(snapshot, &members).await;
+        self.clean_up_after_lost_nodes(&members).await;
         // Acting on a synced view, having joined (or waited long enough to know it is alone).
         self.health.set_ready();
         self.intent = intent;
@@ -569,28 +569,26 @@ impl Speaker {
 
     /// The statuses of members declared dead, removed by the first live speaker (see
     /// `lost_nodes`); tried again at the next pass when the deletion fails.
-    async fn clean_up_after_lost_nodes(
-        &mut self,
-        snapshot: &Snapshot,
-        members: &[ferrolb_gossip::core::Member],
-    ) {
-        let Some(config) = &self.config else {
+    async fn clean_up_after_lost_nodes(&mut self, members: &[ferrolb_gossip::core::Member]) {
+        let due = self.lost_nodes.due(&self.options.node, members);
+        if due.is_empty() {
             return;
-        };
-        for lost in self.lost_nodes.due(&self.options.node, members) {
-            let statuses = lost_nodes::statuses_of(
-                &lost,
-                snapshot.objects.values(),
-                config,
-                members,
-                self.options.lb_class.as_deref(),
-                self.options.ignore_exclude_lb,
-                &self.options.namespace,
-            );
-            match self.cluster.delete_lost(&statuses).await {
-                Ok(()) => {
-                    tracing::info!(node = %lost, statuses = statuses.len(), "removed the statuses of a lost node")
-                }
+        }
+        // Asked again just before deleting: a node back since the pass began (it refuted
+        // its death, or restarted) has written its statuses again, and keeps them.
+        let now = self.gossip.members().await;
+        for lost in due {
+            if !now.iter().any(|m| m.name == lost && m.state == State::Dead) {
+                continue;
+            }
+            let kinds = [Kind::ServiceL2Status, Kind::ServiceBGPStatus];
+            let label = (crate::status::NODE_LABEL, lost.as_str());
+            match self
+                .cluster
+                .delete_labelled(&kinds, &self.options.namespace, label)
+                .await
+            {
+                Ok(()) => tracing::info!(node = %lost, "removed the statuses of a lost node"),
                 Err(error) => {
                     tracing::warn!(node = %lost, %error, "removing the statuses of a lost node failed: trying again");
                     self.lost_nodes.failed(&lost);

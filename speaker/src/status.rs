@@ -56,6 +56,9 @@ pub fn status_name(protocol: Protocol, node: &str, service: &ServiceKey) -> Stri
     }
 }
 
+/// The label that names the node a status is from (MetalLB's).
+pub const NODE_LABEL: &str = "metallb.io/node";
+
 fn status_meta(
     protocol: Protocol,
     node: &str,
@@ -63,7 +66,7 @@ fn status_meta(
     service: &ServiceKey,
 ) -> ObjectMeta {
     let labels = [
-        ("metallb.io/node", node),
+        (NODE_LABEL, node),
         ("metallb.io/service-name", &service.name),
         ("metallb.io/service-namespace", &service.namespace),
     ]

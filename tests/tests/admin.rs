@@ -167,8 +167,8 @@ fn each_speaker_says_what_it_announces_to_whom_and_who_is_alive() {
         assert_eq!(bfd[0]["bgp_peers"], serde_json::json!(["tor"]));
     }
 
-    // Watching: the first snapshot at once, then another at each change (the BFD counters
-    // move every second).
+    // Watching: the first snapshot at once, then another at each change it shows (the wide
+    // table's BFD packet counters move every second).
     let ctl = ferrolb_e2e::standalone::binary("ferrolbctl");
     let watched = cluster.lab.exec_unchecked(
         "n1",
@@ -179,6 +179,8 @@ fn each_speaker_says_what_it_announces_to_whom_and_who_is_alive() {
             "status",
             "sessions",
             "--watch",
+            "-o",
+            "wide",
         ],
     );
     let text = String::from_utf8_lossy(&watched.stdout);

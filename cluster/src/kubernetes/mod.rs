@@ -244,6 +244,24 @@ impl KubeCluster {
         }
     }
 
+    /// Deletes every object of `kind` in `namespace` labelled `label` (one request).
+    pub async fn delete_labelled(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        label: (&str, &str),
+    ) -> Result<(), ClusterError> {
+        let resource = resources::api_resource(kind);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let params = kube::api::ListParams::default().labels(&format!("{}={}", label.0, label.1));
+        match api.delete_collection(&Default::default(), &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn publish(&self, event: Event) -> Result<(), ClusterError> {
         let reference = ObjectReference {
             api_version: Some(event.regarding.api_version.clone()),

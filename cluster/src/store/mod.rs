@@ -168,13 +168,15 @@ impl FileStore {
         Ok(())
     }
 
-    /// Deletes objects whoever wrote them: ours at the next flush, those in other
-    /// components' shares at once (a lost speaker's statuses, removed by a survivor).
-    pub fn delete_lost(&self, keys: &[ObjectKey]) -> Result<usize, ClusterError> {
-        for key in keys {
-            self.delete(key)?;
-        }
-        lock(&self.own).delete_from_others(keys)
+    /// Deletes every object of `kind` in `namespace` labelled `label`: ours at the next
+    /// flush, those in other components' shares at once. Returns how many were found.
+    pub fn delete_labelled(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        label: (&str, &str),
+    ) -> Result<usize, ClusterError> {
+        lock(&self.own).delete_labelled(kind, namespace, label)
     }
 
     /// Writes out every status change recorded so far.

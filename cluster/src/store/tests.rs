@@ -576,38 +576,43 @@ async fn stale_status_leaves_the_disk_without_other_writes() {
         .expect("the stale status is still on disk");
 }
 
-/// Issue 15: a lost speaker cannot withdraw its statuses; a survivor deletes them from the
-/// lost one's share, leaving its other objects and everything else as they were.
+/// Issue 15: a lost speaker cannot withdraw its statuses; a survivor deletes those labelled
+/// with its node from every share, leaving everything else as it was.
 #[tokio::test]
-async fn a_survivor_deletes_a_lost_components_objects() {
+async fn a_survivor_deletes_a_lost_nodes_labelled_objects() {
     let dir = store_with(&[("pools.yaml", POOL)]);
-    let status = |name: &str, kind: &str| {
+    let status = |name: &str, kind: &str, node: &str| {
         serde_json::json!({
             "apiVersion": "metallb.io/v1beta1", "kind": kind,
-            "metadata": {"name": name, "namespace": "metallb-system"},
-            "status": {"node": "n3"},
+            "metadata": {"name": name, "namespace": "metallb-system", "labels": {"metallb.io/node": node}},
+            "status": {"node": node},
         })
     };
     {
         let lost = FileStore::open(dir.path(), "metallb-system", "speaker-n3").unwrap();
-        for name in ["l2-a", "l2-b", "l2-c"] {
-            lost.apply(status(name, "ServiceL2Status")).unwrap();
+        for name in ["l2-a", "l2-b"] {
+            lost.apply(status(name, "ServiceL2Status", "n3")).unwrap();
         }
-        lost.apply(status("bgp-a", "ServiceBGPStatus")).unwrap();
+        lost.apply(status("bgp-a", "ServiceBGPStatus", "n3"))
+            .unwrap();
+        // A node named like a prefix of another is not the other.
+        lost.apply(status("l2-other", "ServiceL2Status", "n33"))
+            .unwrap();
         lost.flush().unwrap();
     }
-    let key = |kind, name| ObjectKey::new(kind, Some("metallb-system"), name);
     let survivor = FileStore::open(dir.path(), "metallb-system", "speaker-n1").unwrap();
-    survivor.apply(status("l2-own", "ServiceL2Status")).unwrap();
-    let removed = survivor
-        .delete_lost(&[
-            key(Kind::ServiceL2Status, "l2-a"),
-            key(Kind::ServiceL2Status, "l2-c"),
-            key(Kind::ServiceBGPStatus, "bgp-a"),
-            key(Kind::ServiceL2Status, "l2-never-written"),
-        ])
+    survivor
+        .apply(status("l2-own", "ServiceL2Status", "n1"))
         .unwrap();
-    assert_eq!(removed, 3);
+    let label = ("metallb.io/node", "n3");
+    let found = survivor
+        .delete_labelled(Kind::ServiceL2Status, "metallb-system", label)
+        .unwrap();
+    assert_eq!(found, 2);
+    let found = survivor
+        .delete_labelled(Kind::ServiceBGPStatus, "metallb-system", label)
+        .unwrap();
+    assert_eq!(found, 1);
     survivor.flush().unwrap();
     let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
     let snapshot = reader.snapshots().borrow().clone();
@@ -616,25 +621,27 @@ async fn a_survivor_deletes_a_lost_components_objects() {
         .filter_map(|s| s.metadata.name.clone())
         .collect();
     left.sort();
-    assert_eq!(left, ["l2-b", "l2-own"]);
-    assert!(
-        snapshot
-            .get(&key(Kind::ServiceBGPStatus, "bgp-a"))
-            .is_none()
-    );
+    assert_eq!(left, ["l2-other", "l2-own"]);
+    let bgp = ObjectKey::new(Kind::ServiceBGPStatus, Some("metallb-system"), "bgp-a");
+    assert!(snapshot.get(&bgp).is_none());
     assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
     // The emptied bucket is gone, not left as an empty file.
-    assert!(
-        !dir.path()
-            .join("status/speaker-n3/servicebgpstatus")
-            .join("metallb-system.yaml")
-            .exists()
-    );
-    // Deleting again finds nothing.
+    let emptied = dir
+        .path()
+        .join("status/speaker-n3/servicebgpstatus/metallb-system.yaml");
+    assert!(!emptied.exists());
+    // Deleting again finds nothing; our own labelled objects go too.
     assert_eq!(
         survivor
-            .delete_lost(&[key(Kind::ServiceL2Status, "l2-a")])
+            .delete_labelled(Kind::ServiceL2Status, "metallb-system", label)
             .unwrap(),
         0
+    );
+    let own = ("metallb.io/node", "n1");
+    assert_eq!(
+        survivor
+            .delete_labelled(Kind::ServiceL2Status, "metallb-system", own)
+            .unwrap(),
+        1
     );
 }

@@ -145,61 +145,68 @@ impl OwnStatus {
         }
     }
 
-    /// Removes `keys` from the shares of the other components that hold them: the
-    /// statuses of a lost speaker, deleted by a survivor (in Kubernetes anyone may delete an
-    /// object; here each component writes only its own files, so the survivor rewrites the
-    /// lost one's). Each bucket file is rewritten once, without the objects' documents.
-    /// Returns how many objects were removed.
-    pub(super) fn delete_from_others(&self, keys: &[ObjectKey]) -> Result<usize, ClusterError> {
-        let Some(status) = self.root.parent() else {
-            return Ok(0);
+    /// Deletes every object of `kind` in `namespace` labelled `label`, in every
+    /// component's share: the statuses of a lost speaker, deleted by a survivor (in
+    /// Kubernetes anyone may delete an object; here each component writes only its own
+    /// files, so the survivor rewrites the lost one's). Ours go at the next flush; another
+    /// share's bucket file is rewritten at once without them. Returns how many were found.
+    pub(super) fn delete_labelled(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        label: (&str, &str),
+    ) -> Result<usize, ClusterError> {
+        let bucket = bucket(kind.name(), Some(namespace));
+        let labelled = |document: &str| {
+            // Most documents do not even mention the value: no need to parse them.
+            document.contains(label.1)
+                && yaml_serde::from_str::<serde_json::Value>(document)
+                    .is_ok_and(|v| v["metadata"]["labels"][label.0].as_str() == Some(label.1))
         };
-        let mut by_bucket: BTreeMap<PathBuf, BTreeSet<&str>> = BTreeMap::new();
-        for key in keys {
-            by_bucket
-                .entry(bucket(key.kind.name(), key.namespace.as_deref()))
-                .or_default()
-                .insert(&key.name);
+        let mut found = 0;
+        if let Some(entries) = self.buckets.get_mut(&bucket) {
+            let before = entries.len();
+            entries.retain(|_, document| !labelled(document));
+            if entries.len() != before {
+                found += before - entries.len();
+                self.dirty.insert(bucket.clone());
+            }
         }
+        let Some(status) = self.root.parent() else {
+            return Ok(found);
+        };
         let shares = std::fs::read_dir(status).into_iter().flatten().flatten();
-        let mut removed = 0;
         for share in shares
             .map(|e| e.path())
             .filter(|p| p.is_dir() && *p != self.root)
         {
-            for (bucket, names) in &by_bucket {
-                let path = share.join(bucket);
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                let documents = split_documents(&text);
-                let kept: Vec<&str> = documents
-                    .iter()
-                    .copied()
-                    .filter(|d| document_name(d).is_none_or(|n| !names.contains(n.as_str())))
-                    .collect();
-                if kept.len() == documents.len() {
-                    continue;
-                }
-                removed += documents.len() - kept.len();
-                if kept.is_empty() {
-                    match std::fs::remove_file(&path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(ClusterError::Io { path, source: e });
-                        }
-                        _ => {}
+            let path = share.join(&bucket);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let documents = split_documents(&text);
+            let kept: Vec<&str> = documents.iter().copied().filter(|d| !labelled(d)).collect();
+            if kept.len() == documents.len() {
+                continue;
+            }
+            found += documents.len() - kept.len();
+            if kept.is_empty() {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(ClusterError::Io { path, source: e });
                     }
-                } else {
-                    let mut text = String::new();
-                    for document in kept {
-                        text.push_str("---\n");
-                        text.push_str(document);
-                    }
-                    write_atomically(&path, text.as_bytes())?;
+                    _ => {}
                 }
+            } else {
+                let mut text = String::new();
+                for document in kept {
+                    text.push_str("---\n");
+                    text.push_str(document);
+                }
+                write_atomically(&path, text.as_bytes())?;
             }
         }
-        Ok(removed)
+        Ok(found)
     }
 
     /// Whether `path` is one of this component's bucket files.
@@ -256,12 +263,6 @@ fn split_documents(text: &str) -> Vec<&str> {
         documents.push(&text[s..]);
     }
     documents
-}
-
-/// `metadata.name` of one YAML document, if it parses and has one.
-fn document_name(document: &str) -> Option<String> {
-    let value: serde_json::Value = yaml_serde::from_str(document).ok()?;
-    value["metadata"]["name"].as_str().map(str::to_string)
 }
 
 pub(super) fn events(dir: &Path, component: &str, events: &[Event]) -> Result<(), ClusterError> {

@@ -18,7 +18,9 @@ pub async fn serve(addr: SocketAddr, snapshots: Snapshots) -> std::io::Result<()
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("binding the admin API to {addr}: {e}"))
     })?;
-    tracing::info!(%addr, "admin API listening");
+    // The bound address: with port 0, the one the kernel chose.
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "admin API listening");
     let service = speaker_server::SpeakerServer::new(Admin { snapshots });
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()

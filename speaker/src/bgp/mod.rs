@@ -199,7 +199,12 @@ impl Sessions {
                 if gone {
                     running.removed.store(true, Ordering::Relaxed);
                 }
-                self.retire(&name, &running, "stopped: its BGPPeer changed", gone);
+                self.retire(
+                    &name,
+                    &running,
+                    "stopped: its BGPPeer changed, or its driver ended",
+                    gone,
+                );
             }
         }
         // Peers held after BFD took them down and then removed: nothing to show.
@@ -436,6 +441,10 @@ fn start(
     };
     let mut view = view::View::new(name, peer, spec.config.local_as, peer_asn);
     published.send_modify(|sessions| {
+        // A session started again keeps saying why the last one ended.
+        if let Some(before) = sessions.get(name) {
+            view.session.last_error = before.last_error.clone();
+        }
         sessions.insert(name.to_string(), view.session.clone());
     });
     let name = name.to_string();

@@ -8,6 +8,10 @@ use ferrolb_proto::v1;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Received prefixes are counted up to this many: FerroLB imports no route, and a router
+/// sending a full table must not cost each speaker a copy of it.
+pub const RECEIVED_COUNTED: usize = 100_000;
+
 /// One session's view, and the prefixes the peer announced to us (to count them).
 pub struct View {
     pub session: v1::Session,
@@ -79,7 +83,12 @@ impl View {
                     .nlri
                     .iter()
                     .chain(a.mp_reach.iter().flat_map(|r| &r.nlri));
-                self.received.extend(announced);
+                for prefix in announced {
+                    if self.received.len() >= RECEIVED_COUNTED {
+                        break;
+                    }
+                    self.received.insert(*prefix);
+                }
                 let received = self.received.len() as u64;
                 if s.prefixes_received == received {
                     return false;

@@ -72,6 +72,9 @@ impl Announcer {
         // another, are no conflict.
         let local_macs: BTreeSet<Mac> = links.values().filter_map(|l| l.mac).collect();
         let by_name: BTreeMap<&str, &Link> = links.values().map(|l| (l.name.as_str(), l)).collect();
+        // Published before the tasks hear of it: their first gratuitous ARPs find their
+        // entries.
+        self.publish(plan, &by_name);
         self.tasks.retain(|name, task| {
             plan.contains_key(name) && by_name.get(name.as_str()) == Some(&&task.link)
         });
@@ -118,15 +121,15 @@ impl Announcer {
                 }
             }
         }
-        self.publish(plan);
     }
 
-    /// The announcements of `plan` on the interfaces served: those announced before keep
-    /// their times.
-    fn publish(&self, plan: &Layer2) {
+    /// The announcements of `plan` on the interfaces that can announce (they exist, with a
+    /// MAC): those announced before keep their times.
+    fn publish(&self, plan: &Layer2, links: &BTreeMap<&str, &Link>) {
+        let served = |interface: &str| links.get(interface).is_some_and(|l| l.mac.is_some());
         self.published.send_if_modified(|published| {
             let mut now = Announced::new();
-            for (interface, ips) in plan.iter().filter(|(i, _)| self.tasks.contains_key(*i)) {
+            for (interface, ips) in plan.iter().filter(|(i, _)| served(i)) {
                 for (ip, service) in ips {
                     let key = (interface.clone(), *ip);
                     let service = service.to_string();
@@ -203,6 +206,8 @@ async fn serve(
         conflicts,
         groups: BTreeSet::new(),
         published,
+        announced: BTreeMap::new(),
+        publish_at: None,
     };
     let mut arp_buf = vec![0u8; 1600];
     let mut ndp_buf = vec![0u8; 1600];
@@ -235,6 +240,7 @@ async fn serve(
                 }
             },
             () = sleep_until(wake) => shell.handle(Input::Tick).await,
+            () = sleep_until(shell.publish_at) => shell.publish_announced(),
         }
     }
 }
@@ -256,6 +262,9 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// How often the times of gratuitous ARPs and unsolicited NAs reach the admin API.
+const PUBLISH_ANNOUNCED_EVERY: Duration = Duration::from_secs(1);
+
 /// One interface's sockets around its responder.
 struct Shell {
     interface: String,
@@ -267,6 +276,10 @@ struct Shell {
     /// Solicited-node groups joined for the owned IPv6 addresses.
     groups: BTreeSet<Ipv6Addr>,
     published: Arc<watch::Sender<Announced>>,
+    /// When each IP was last announced unasked, not yet published: at a takeover of
+    /// thousands of IPs, the admin API's snapshot changes once a second, not per packet.
+    announced: BTreeMap<IpAddr, u64>,
+    publish_at: Option<Instant>,
 }
 
 impl Shell {
@@ -315,18 +328,30 @@ impl Shell {
         }
     }
 
-    fn count(&self, sent: std::io::Result<usize>, ip: IpAddr, purpose: Purpose) {
+    /// Publishes when the IPs were last announced unasked, all at once.
+    fn publish_announced(&mut self) {
+        self.publish_at = None;
+        let announced = std::mem::take(&mut self.announced);
+        self.published.send_if_modified(|published| {
+            let mut changed = false;
+            for (ip, at) in announced {
+                let key = (self.interface.clone(), ip);
+                if let Some(announcement) = published.get_mut(&key) {
+                    announcement.last_announced_unix_ms = at;
+                    changed = true;
+                }
+            }
+            changed
+        });
+    }
+
+    fn count(&mut self, sent: std::io::Result<usize>, ip: IpAddr, purpose: Purpose) {
         match (sent, purpose) {
             (Ok(_), Purpose::Announcement) => {
                 self.metrics.gratuitous(ip);
-                let key = (self.interface.clone(), ip);
-                self.published.send_if_modified(|published| {
-                    let Some(announcement) = published.get_mut(&key) else {
-                        return false;
-                    };
-                    announcement.last_announced_unix_ms = admin::unix_ms_now();
-                    true
-                });
+                self.announced.insert(ip, admin::unix_ms_now());
+                self.publish_at
+                    .get_or_insert_with(|| Instant::now() + PUBLISH_ANNOUNCED_EVERY);
             }
             (Ok(_), Purpose::Reply) => self.metrics.response(ip),
             (Err(error), purpose) => {

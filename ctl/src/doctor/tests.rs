@@ -1,0 +1,221 @@
+//! Each problem planted in a store is found, with its fix; a healthy store gives nothing.
+use super::*;
+
+const NS: &str = "metallb-system";
+
+const POOL: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lab, namespace: metallb-system}
+spec: {addresses: [198.51.100.0/28]}
+---
+";
+
+const L2: &str = "apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: lab, namespace: metallb-system}
+spec: {ipAddressPools: [lab]}
+---
+";
+
+fn node(name: &str, excluded: bool) -> String {
+    let labels = if excluded {
+        "{node.kubernetes.io/exclude-from-external-load-balancers: \"\"}"
+    } else {
+        "{}"
+    };
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {labels}}}\nstatus: {{addresses: [{{type: InternalIP, address: 192.0.2.1}}]}}\n---\n"
+    )
+}
+
+fn kube_proxy(config: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: kube-proxy, namespace: kube-system}}\ndata:\n  config.conf: |\n{}\n---\n",
+        config
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// A Service asking for `ip` (empty: any), with the IP `held` in its status if any.
+fn service(name: &str, ip: &str, held: Option<&str>) -> String {
+    let annotations = if ip.is_empty() {
+        "{}".to_string()
+    } else {
+        format!("{{metallb.io/loadBalancerIPs: \"{ip}\"}}")
+    };
+    let status = match held {
+        Some(ip) => format!("status: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n"),
+        None => String::new(),
+    };
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default, annotations: {annotations}}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n{status}---\n"
+    )
+}
+
+fn findings_in(files: &[&str], kubernetes: Option<Kubernetes>) -> Vec<Finding> {
+    let dir = tempfile::tempdir().expect("a directory");
+    for (i, text) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("{i}.yaml")), text).expect("writing");
+    }
+    let snapshot = ferrolb_cluster::store::load(dir.path(), NS);
+    assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+    let key = ObjectKey::new(Kind::ConfigMap, Some("kube-system"), "kube-proxy");
+    let kube_proxy = match snapshot.get(&key) {
+        Some(Object::ConfigMap(c)) => Some((**c).clone()),
+        _ => None,
+    };
+    diagnose(&Input {
+        snapshot: &snapshot,
+        namespace: NS,
+        lb_class: None,
+        kube_proxy: kube_proxy.as_ref(),
+        kubernetes,
+    })
+}
+
+fn healthy() -> Vec<String> {
+    vec![
+        POOL.to_string(),
+        L2.to_string(),
+        node("n1", false),
+        node("n2", true),
+        kube_proxy("mode: ipvs\nipvs:\n  strictARP: true"),
+    ]
+}
+
+fn texts(files: &[String]) -> Vec<&str> {
+    files.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_healthy_store_has_no_finding() {
+    let findings = findings_in(&texts(&healthy()), None);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// One finding, whose text holds `what` and whose fix holds `fix`.
+fn assert_one(findings: &[Finding], what: &str, fix: &str) {
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(findings[0].what.contains(what), "{findings:#?}");
+    assert!(findings[0].fix.contains(fix), "{findings:#?}");
+}
+
+#[test]
+fn kube_proxy_in_ipvs_mode_without_strict_arp() {
+    let mut files = healthy();
+    files[4] = kube_proxy("mode: ipvs\nipvs:\n  strictARP: false");
+    let findings = findings_in(&texts(&files), None);
+    assert_one(&findings, "IPVS mode without strictARP", "strictARP: true");
+    // iptables mode needs nothing.
+    files[4] = kube_proxy("mode: iptables");
+    assert!(findings_in(&texts(&files), None).is_empty());
+}
+
+#[test]
+fn a_pool_no_advertisement_selects() {
+    let mut files = healthy();
+    files.push("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: orphan, namespace: metallb-system}\nspec: {addresses: [203.0.113.0/28]}\n---\n".into());
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "\"orphan\" is selected by no",
+        "ipAddressPools: [orphan]",
+    );
+}
+
+/// MetalLB: an advertisement naming no pools (and no selectors) announces every pool.
+#[test]
+fn an_advertisement_naming_no_pools_announces_them_all() {
+    let mut files = healthy();
+    files[1] = "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\n---\n".into();
+    files.push("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: more, namespace: metallb-system}\nspec: {addresses: [203.0.113.0/28]}\n---\n".into());
+    let findings = findings_in(&texts(&files), None);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn every_node_excluded_from_load_balancers() {
+    let mut files = healthy();
+    files[2] = node("n1", true);
+    let findings = findings_in(&texts(&files), None);
+    assert_one(&findings, "every node is labelled", "--ignore-exclude-lb");
+}
+
+#[test]
+fn an_invalid_configuration() {
+    let mut files = healthy();
+    files[0] = POOL.replace("198.51.100.0/28", "198.51.100.0/33");
+    let findings = findings_in(&texts(&files), None);
+    assert!(!findings.is_empty());
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.what.contains("the configuration is invalid")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn pending_services_and_why() {
+    let mut files = healthy();
+    // Asks for an IP no pool has.
+    files.push(service("outside", "203.0.113.7", None));
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "Service default/outside has no IP",
+        "widen a pool",
+    );
+    // Could have one now: the controller is not doing its work.
+    let mut files = healthy();
+    files.push(service("waiting", "", None));
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "Service default/waiting has no IP yet",
+        "ferrolb-controller runs",
+    );
+    // Holding its IP: nothing to say.
+    let mut files = healthy();
+    files.push(service("served", "", Some("198.51.100.3")));
+    assert!(findings_in(&texts(&files), None).is_empty());
+}
+
+#[test]
+fn in_kubernetes_the_memberlist_secret_and_webhook_leftovers() {
+    let webhook = |service: &str| Webhook {
+        configuration: "metallb-webhook-configuration".into(),
+        service_namespace: NS.into(),
+        service_name: service.into(),
+    };
+    let kubernetes = |webhooks| Kubernetes {
+        memberlist_secret: MEMBERLIST_SECRET.into(),
+        webhooks,
+        services: vec![(NS.into(), "metallb-webhook-service".into())],
+    };
+    let mut files = healthy();
+    let findings = findings_in(
+        &texts(&files),
+        Some(kubernetes(vec![webhook("metallb-webhook-service")])),
+    );
+    assert_one(
+        &findings,
+        "memberlist Secret",
+        "kubectl create secret generic -n metallb-system memberlist",
+    );
+    files.push("apiVersion: v1\nkind: Secret\nmetadata: {name: memberlist, namespace: metallb-system}\ndata: {secretkey: c2VjcmV0}\n---\n".into());
+    let findings = findings_in(
+        &texts(&files),
+        Some(kubernetes(vec![webhook("metallb-webhook-service")])),
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    let findings = findings_in(&texts(&files), Some(kubernetes(vec![webhook("gone")])));
+    assert_one(
+        &findings,
+        "Service metallb-system/gone, which does not exist",
+        "kubectl delete validatingwebhookconfiguration",
+    );
+}
