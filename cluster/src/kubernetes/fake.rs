@@ -92,6 +92,10 @@ fn fake_api_server(
             // API server answers a write with the resulting object.
             let mut answer = body.clone();
             strip_nulls(&mut answer);
+            // A collection deleted: the API server answers with what it deleted.
+            if method == Method::DELETE && query.contains("labelSelector") {
+                answer = serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []});
+            }
             let answer = serde_json::to_vec(&answer).expect("JSON always serialises");
             respond.send_response(Response::new(Body::from(answer)));
             seen_tx

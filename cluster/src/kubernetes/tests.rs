@@ -199,6 +199,33 @@ async fn deletes_owned_objects_and_ignores_missing_ones() {
     );
 }
 
+/// A lost speaker's statuses: one delete of the collection, by its node label.
+#[tokio::test]
+async fn deletes_labelled_objects_in_one_request() {
+    let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
+    let deleted = cluster
+        .delete_labelled(
+            Kind::ServiceBGPStatus,
+            "metallb-system",
+            ("metallb.io/node", "n3"),
+        )
+        .await;
+    let request = next(&mut seen).await;
+    assert_eq!(request.method, Method::DELETE);
+    assert_eq!(
+        request.path,
+        "/apis/metallb.io/v1beta1/namespaces/metallb-system/servicebgpstatuses"
+    );
+    assert!(
+        request
+            .query
+            .contains("labelSelector=metallb.io%2Fnode%3Dn3"),
+        "{}",
+        request.query
+    );
+    deleted.expect("deleted");
+}
+
 #[tokio::test]
 async fn clearing_removes_the_annotation_with_a_merge_patch_and_empties_ingress() {
     let (cluster, mut seen, _listed) = mock_cluster(BTreeMap::new());
