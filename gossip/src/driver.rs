@@ -160,20 +160,50 @@ enum Internal {
 pub struct Gossip {
     pub events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Command>,
-    task: tokio::task::JoinHandle<()>,
+    /// Dropped with the handle: the member's thread then ends.
+    _stop: oneshot::Sender<()>,
 }
 
 impl Gossip {
+    /// Binds the member's sockets (a taken port is the caller's error) and runs it on a
+    /// thread of its own (a current-thread runtime): each datagram or timer wakes that one
+    /// thread, never a second worker of the caller's runtime, and the caller's work cannot
+    /// delay a ping.
     pub async fn start(config: GossipConfig) -> std::io::Result<Gossip> {
-        let udp = UdpSocket::bind(config.bind).await?;
-        let tcp = TcpListener::bind(config.bind).await?;
+        let udp = std::net::UdpSocket::bind(config.bind)?;
+        udp.set_nonblocking(true)?;
+        let tcp = std::net::TcpListener::bind(config.bind)?;
+        tcp.set_nonblocking(true)?;
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUED);
         let (commands, commands_rx) = mpsc::channel(16);
-        let task = tokio::spawn(run(config, udp, tcp, events_tx, commands_rx));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("gossip".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let sockets = UdpSocket::from_std(udp).and_then(|udp| {
+                        TcpListener::from_std(tcp).map(|tcp| (udp, tcp))
+                    });
+                    let (udp, tcp) = match sockets {
+                        Ok(sockets) => sockets,
+                        Err(error) => {
+                            tracing::error!(%error, "gossip cannot use its sockets");
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        () = run(config, udp, tcp, events_tx, commands_rx) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
         Ok(Gossip {
             events,
             commands,
-            task,
+            _stop: stop,
         })
     }
 
@@ -206,18 +236,12 @@ impl Gossip {
     }
 
     /// Tells every member we are leaving, then stops.
+    /// Tells the others we leave; the member's loop ends once it has.
     pub async fn leave(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Leave(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        self.task.abort();
-    }
-}
-
-impl Drop for Gossip {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
