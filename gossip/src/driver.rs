@@ -184,9 +184,8 @@ impl Gossip {
             .name("gossip".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let sockets = UdpSocket::from_std(udp).and_then(|udp| {
-                        TcpListener::from_std(tcp).map(|tcp| (udp, tcp))
-                    });
+                    let sockets = UdpSocket::from_std(udp)
+                        .and_then(|udp| TcpListener::from_std(tcp).map(|tcp| (udp, tcp)));
                     let (udp, tcp) = match sockets {
                         Ok(sockets) => sockets,
                         Err(error) => {

@@ -35,9 +35,7 @@ impl LostNodes {
         self.cleaned.extend(due.iter().cloned());
         due
     }
-}
 
-impl LostNodes {
     /// Cleaning up after `node` failed: it is due again at the next call.
     pub fn failed(&mut self, node: &str) {
         self.cleaned.remove(node);
