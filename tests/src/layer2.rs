@@ -30,6 +30,12 @@ spec: {ipAddressPools: [lab]}
 /// on `rtr` ([`crate::Lab::start_frr_tor`]: BGPPeer `tor`, AS 64500, from AS 64501) with
 /// this hold time.
 pub fn bgp_config(hold_time: &str) -> String {
+    bgp_config_with(&format!("holdTime: {hold_time}"))
+}
+
+/// [`bgp_config`] with more of BGPPeer `tor`'s spec: `peer_fields` such as
+/// `holdTime: 9s, bfdProfile: fast`.
+pub fn bgp_config_with(peer_fields: &str) -> String {
     format!(
         r#"apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -39,7 +45,7 @@ spec: {{addresses: [203.0.113.0/24]}}
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {{name: tor, namespace: metallb-system}}
-spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: {hold_time}}}
+spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, {peer_fields}}}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement

@@ -2,7 +2,9 @@
 //! its answers compared with what the client and the router see: the MAC `arping` gets,
 //! the routes and BFD sessions FRR holds. And statuses that never lie: a lost node's are
 //! removed by the survivors.
-use ferrolb_e2e::layer2::{L2Cluster, NODES, POOL, election_order, nodes, service};
+use ferrolb_e2e::layer2::{
+    L2Cluster, NODES, POOL, bgp_config_with, election_order, nodes, service,
+};
 use ferrolb_e2e::{BFD_PROFILE_FAST, FRR_BFD_FAST, lab_available, wait_until};
 use serde_json::Value;
 use std::time::Duration;
@@ -14,22 +16,8 @@ const NODE_ADDRESSES: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
 /// The lab pool by layer 2, and a second pool by BGP to FRR (BGPPeer `tor`, BFD 50 ms x 3).
 fn config() -> String {
     format!(
-        r#"{POOL}apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: bgp, namespace: metallb-system}}
-spec: {{addresses: [203.0.113.0/24]}}
----
-{BFD_PROFILE_FAST}apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: tor, namespace: metallb-system}}
-spec: {{myASN: 64501, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: bgp, namespace: metallb-system}}
-spec: {{ipAddressPools: [bgp]}}
----
-"#
+        "{POOL}{BFD_PROFILE_FAST}{}",
+        bgp_config_with("holdTime: 9s, bfdProfile: fast")
     )
 }
 
