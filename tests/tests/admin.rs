@@ -21,6 +21,21 @@ fn config() -> String {
     )
 }
 
+/// The lab with web (layer 2) and shop (BGP), both with endpoints on every node.
+fn start() -> L2Cluster {
+    let services = [
+        service("web", L2_IP, "Cluster", &NODES),
+        service("shop", BGP_IP, "Cluster", &NODES),
+    ]
+    .concat();
+    L2Cluster::start(&[
+        ("config.yaml", &config()),
+        ("nodes.yaml", &nodes(&[])),
+        ("services.yaml", &services),
+    ])
+    .expect("the lab starts")
+}
+
 fn list<'a>(status: &'a Value, part: &str) -> &'a [Value] {
     status[part].as_array().map_or(&[], Vec::as_slice)
 }
@@ -30,17 +45,7 @@ fn each_speaker_says_what_it_announces_to_whom_and_who_is_alive() {
     if !lab_available(&["ip", "arping", "zebra", "bfdd", "bgpd", "vtysh"]) {
         return;
     }
-    let services = [
-        service("web", L2_IP, "Cluster", &NODES),
-        service("shop", BGP_IP, "Cluster", &NODES),
-    ]
-    .concat();
-    let mut cluster = L2Cluster::start(&[
-        ("config.yaml", &config()),
-        ("nodes.yaml", &nodes(&[])),
-        ("services.yaml", &services),
-    ])
-    .expect("the lab starts");
+    let mut cluster = start();
     let vty = cluster
         .lab
         .start_frr_tor_with_bfd(" neighbor nodes bfd profile fast", FRR_BFD_FAST)
@@ -238,19 +243,9 @@ fn a_killed_nodes_statuses_are_removed_by_the_survivors() {
     if !lab_available(&["ip", "arping"]) {
         return;
     }
-    let services = [
-        service("web", L2_IP, "Cluster", &NODES),
-        service("shop", BGP_IP, "Cluster", &NODES),
-    ]
-    .concat();
     // BGP statuses are written as planned, whether or not the session is up: no router
     // is needed here.
-    let mut cluster = L2Cluster::start(&[
-        ("config.yaml", &config()),
-        ("nodes.yaml", &nodes(&[])),
-        ("services.yaml", &services),
-    ])
-    .expect("the lab starts");
+    let mut cluster = start();
     let order = election_order(L2_IP, &NODES);
     let wait_statuses = |cluster: &L2Cluster, l2: &[&str], bgp: &[&str], timeout| {
         wait_until(timeout, Duration::from_millis(100), || {
