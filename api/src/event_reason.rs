@@ -22,6 +22,10 @@ pub enum EventReason {
     /// Another MAC claims an IP a speaker announces.
     #[serde(rename = "addressConflict")]
     AddressConflict,
+    /// Nobody announces a Service by layer 2: no node that could has an interface its
+    /// L2Advertisements name.
+    #[serde(rename = "announceFailed")]
+    AnnounceFailed,
     /// A speaker runs a BGPPeer without some field, or cannot open its session at all.
     #[serde(rename = "notHonoured")]
     NotHonoured,
@@ -45,6 +49,7 @@ impl EventReason {
             EventReason::DeprecatedAnnotation => "deprecatedAnnotation",
             EventReason::NodeAssigned => "nodeAssigned",
             EventReason::AddressConflict => "addressConflict",
+            EventReason::AnnounceFailed => "announceFailed",
             EventReason::NotHonoured => "notHonoured",
             EventReason::SessionDown => "sessionDown",
             EventReason::InvalidObject => "InvalidObject",
@@ -59,6 +64,7 @@ impl EventReason {
             EventReason::AllocationFailed
                 | EventReason::DeprecatedAnnotation
                 | EventReason::AddressConflict
+                | EventReason::AnnounceFailed
                 | EventReason::NotHonoured
                 | EventReason::SessionDown
                 | EventReason::InvalidObject
@@ -86,6 +92,11 @@ mod tests {
             EventReason::DeprecatedAnnotation,
             EventReason::NodeAssigned,
             EventReason::AddressConflict,
+            EventReason::AnnounceFailed,
+            EventReason::NotHonoured,
+            EventReason::SessionDown,
+            EventReason::InvalidObject,
+            EventReason::NotAnnounced,
         ] {
             let json = serde_json::to_value(reason).expect("serialises");
             assert_eq!(json, reason.as_str());

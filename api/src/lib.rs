@@ -4,6 +4,7 @@
 pub mod address;
 pub mod config;
 pub mod event_reason;
+pub mod exclusions;
 pub mod kind;
 pub mod objects;
 pub mod selector;

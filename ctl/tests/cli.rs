@@ -371,13 +371,43 @@ async fn doctor_finds_planted_problems_and_status_names_what_it_cannot_reach() {
         "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: orphan, namespace: metallb-system}\nspec: {addresses: [203.0.113.0/28]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: kube-proxy, namespace: kube-system}\ndata:\n  config.conf: |\n    mode: ipvs\n",
     )
     .expect("writing");
+    // A speaker could announce web on no node: its Event is read from its log.
+    let speaker =
+        ferrolb_cluster::store::FileStore::open(dir.path(), "metallb-system", "ferrolb-speaker-n1")
+            .expect("the store");
+    let web = ferrolb_cluster::EventTarget {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        namespace: Some("demo".into()),
+        name: "web".into(),
+        uid: None,
+    };
+    speaker
+        .publish(ferrolb_cluster::Event::new(
+            web,
+            ferrolb_api::event_reason::EventReason::AnnounceFailed,
+            "no node has eth9".into(),
+        ))
+        .expect("published");
+    // Events are written in the background, within a flush interval.
+    let log = dir.path().join("status/ferrolb-speaker-n1/events.log.json");
+    for _ in 0..100 {
+        if log.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let sick = doctor();
     assert_eq!(sick.status.code(), Some(1), "{}", stdout(&sick));
     let text = stdout(&sick);
     assert!(text.contains("IPVS mode without strictARP"), "{text}");
     assert!(text.contains("\"orphan\" is selected by no"), "{text}");
-    assert_eq!(text.matches("problem: ").count(), 2, "{text}");
-    assert_eq!(text.matches("    fix: ").count(), 2, "{text}");
+    assert!(
+        text.contains("Service demo/web is not announced by layer 2: no node has eth9"),
+        "{text}"
+    );
+    assert_eq!(text.matches("problem: ").count(), 3, "{text}");
+    assert_eq!(text.matches("    fix: ").count(), 3, "{text}");
     // No speaker here (a port nothing listens on): the error says what it tried.
     let status = ferrolbctl(&["status", "--admin", "127.0.0.1:1"]);
     assert_eq!(status.status.code(), Some(2));

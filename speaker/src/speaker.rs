@@ -6,7 +6,6 @@ use crate::bgp::{NotHonoured, Report, Sessions};
 use crate::config_state::{ConfigState, Said};
 use crate::conflicts::{Conflict, Conflicts, Verdict};
 use crate::layer2::announcer::Announcer;
-use crate::layer2::exclusions::{self, Exclusions};
 use crate::layer2::interfaces::Links;
 use crate::lost_nodes::LostNodes;
 use crate::membership::{Membership, meta};
@@ -16,6 +15,7 @@ use crate::returning_links::ReturningLinks;
 use crate::status::{Events, Protocol, Statuses};
 use ferrolb_api::config::{Config, PeerEndpoint};
 use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::exclusions::{self, Exclusions};
 use ferrolb_api::kind::Kind;
 use ferrolb_cluster::component::Health;
 use ferrolb_cluster::{Cluster, EventTarget, Snapshot};
@@ -469,6 +469,7 @@ impl Speaker {
             return written;
         }
         self.announcer.set(&intent.layer2, &links);
+        self.report_lacking_interfaces(&intent).await;
         written &= self
             .statuses
             .apply(
@@ -594,6 +595,36 @@ impl Speaker {
                     self.lost_nodes.failed(&lost);
                 }
             }
+        }
+    }
+
+    /// Services nobody announces because no node has the interfaces their advertisements
+    /// name: a Warning Event on each (MetalLB's `announceFailed`), once until it changes.
+    async fn report_lacking_interfaces(&mut self, intent: &Intent) {
+        for (service, (ips, named)) in &intent.lacking_interfaces {
+            if self.intent.lacking_interfaces.get(service) == Some(&(ips.clone(), named.clone())) {
+                continue;
+            }
+            let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            let named: Vec<&str> = named.iter().map(String::as_str).collect();
+            tracing::warn!(%service, ?ips, interfaces = ?named, "no node can announce the Service: none has the interfaces its L2Advertisements name up and usable");
+            let wanted = if named.is_empty() {
+                "an interface".to_string()
+            } else {
+                format!(
+                    "any of the interfaces the L2Advertisements name ({})",
+                    named.join(", ")
+                )
+            };
+            let message = format!(
+                "LB IP {:?} is announced by no node: node {:?} would announce it with protocol {:?}, but none of the nodes that may has {wanted} up and not excluded",
+                ips.join(","),
+                self.options.node,
+                Protocol::Layer2.name(),
+            );
+            self.events
+                .publish(&self.cluster, service, EventReason::AnnounceFailed, message)
+                .await;
         }
     }
 

@@ -111,6 +111,39 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
         None,
         "no node has eth9, so nobody may announce"
     );
+    // The node the hash would pick says so, once, and no other node does.
+    let would_own = election_order("198.51.100.200", &NODES)[0].clone();
+    let announce_failed = |node: &str| -> Vec<serde_json::Value> {
+        cluster
+            .speaker_events(node)
+            .into_iter()
+            .filter(|e| e["reason"] == "announceFailed" && e["regarding"]["name"] == "nowhere")
+            .collect()
+    };
+    let reported =
+        ferrolb_e2e::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+            announce_failed(&would_own).into_iter().next()
+        });
+    let reported = reported.unwrap_or_else(|| {
+        panic!(
+            "no announceFailed Event from {would_own}: {:?}\n{}",
+            cluster.speaker_events(&would_own),
+            cluster.logs()
+        )
+    });
+    assert_eq!(reported["type"], "Warning", "{reported}");
+    let message = reported["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("198.51.100.200") && message.contains("eth9"),
+        "{reported}"
+    );
+    for node in NODES.iter().filter(|n| **n != would_own) {
+        assert_eq!(
+            announce_failed(node),
+            Vec::<serde_json::Value>::new(),
+            "{node} reports too"
+        );
+    }
 
     cluster.store.remove("local.yaml");
     assert!(

@@ -4,6 +4,7 @@
 use crate::migrate::Finding;
 use ferrolb_api::config::Config;
 use ferrolb_api::event_reason::EventReason;
+use ferrolb_api::exclusions::{self, Exclusions};
 use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::Object;
 use ferrolb_cluster::{ObjectKey, Snapshot};
@@ -41,6 +42,17 @@ pub struct Input<'a> {
     pub kube_proxy: Option<&'a ConfigMap>,
     /// Read from a Kubernetes API: the Secret and webhook checks apply (a store has neither).
     pub kubernetes: Option<Kubernetes>,
+    /// The speakers' `announceFailed` Events: Services no node could announce by layer 2
+    /// for want of an interface.
+    pub announce_failed: Vec<AnnounceFailed>,
+}
+
+/// A speaker's `announceFailed` Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnounceFailed {
+    /// The Service, `namespace/name`.
+    pub service: String,
+    pub message: String,
 }
 
 /// What only a Kubernetes API says.
@@ -59,7 +71,9 @@ pub fn diagnose(input: &Input) -> Vec<Finding> {
     let config = configuration(input, &mut findings);
     if let Some(config) = &config {
         pools_not_advertised(config, &mut findings);
+        interfaces_excluded(input, config, &mut findings);
     }
+    interfaces_missing(input, &mut findings);
     nodes_all_excluded(input, &mut findings);
     if let Some(kubernetes) = &input.kubernetes {
         memberlist_secret(input, &kubernetes.memberlist_secret, &mut findings);
@@ -122,6 +136,89 @@ fn pools_not_advertised(config: &Config, findings: &mut Vec<Finding>) {
                 fix: format!("add an L2Advertisement or a BGPAdvertisement with `ipAddressPools: [{}]` (or an ipAddressPoolSelectors matching its labels); with none naming pools, every pool is announced", pool.name),
             });
         }
+    }
+}
+
+/// An L2Advertisement whose every interface `metallb-excludel2` (or, without it, MetalLB's
+/// default list) excludes announces nothing anywhere.
+fn interfaces_excluded(input: &Input, config: &Config, findings: &mut Vec<Finding>) {
+    let key = ObjectKey::new(
+        Kind::ConfigMap,
+        Some(input.namespace),
+        exclusions::CONFIGMAP,
+    );
+    let configmap = match input.snapshot.get(&key) {
+        Some(Object::ConfigMap(c)) => Some(&**c),
+        _ => None,
+    };
+    let exclusions = match Exclusions::from_configmap(configmap) {
+        Ok(exclusions) => exclusions,
+        Err(error) => {
+            findings.push(Finding {
+                what: format!("{error}: the speakers keep the interfaces they excluded before it broke (or MetalLB's default list)"),
+                fix: format!("correct `excludel2.yaml` in ConfigMap {}/{}: `announcedInterfacesToExclude` is a list of regular expressions", input.namespace, exclusions::CONFIGMAP),
+            });
+            return;
+        }
+    };
+    let mut reported = std::collections::BTreeSet::new();
+    for advertisement in config.pools.values().flat_map(|p| &p.l2_advertisements) {
+        let named = &advertisement.interfaces;
+        if named.is_empty()
+            || !named.iter().all(|i| exclusions.excludes(i))
+            || !reported.insert(advertisement.name.clone())
+        {
+            continue;
+        }
+        let source = match configmap {
+            Some(_) => format!("ConfigMap {}/{}", input.namespace, exclusions::CONFIGMAP),
+            None => format!(
+                "MetalLB's default list (there is no ConfigMap {})",
+                exclusions::CONFIGMAP
+            ),
+        };
+        findings.push(Finding {
+            what: format!("L2Advertisement {:?} announces only on {}, which {source} excludes: no node announces its pools' IPs by layer 2", advertisement.name, named.join(", ")),
+            fix: format!("name an interface that is not excluded in its `interfaces`, or take the pattern out of `announcedInterfacesToExclude` in ConfigMap {}/{}", input.namespace, exclusions::CONFIGMAP),
+        });
+    }
+}
+
+/// Services a speaker could not announce for want of an interface up and usable on the
+/// nodes that may announce them, and that nobody announces now.
+fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
+    let announced: std::collections::BTreeSet<String> = input
+        .snapshot
+        .l2_statuses()
+        .filter_map(|s| s.status.as_ref())
+        .map(|s| format!("{}/{}", s.service_namespace, s.service_name))
+        .collect();
+    let with_ips: std::collections::BTreeSet<String> = input
+        .snapshot
+        .services()
+        .filter(|s| !ferrolb_api::service::status_ips(s).is_empty())
+        .map(|s| {
+            let m = &s.metadata;
+            format!(
+                "{}/{}",
+                m.namespace.as_deref().unwrap_or_default(),
+                m.name.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let mut reported = std::collections::BTreeSet::new();
+    // Newest first: the latest Event says the current reason.
+    for failed in input.announce_failed.iter().rev() {
+        if announced.contains(&failed.service)
+            || !with_ips.contains(&failed.service)
+            || !reported.insert(failed.service.clone())
+        {
+            continue;
+        }
+        findings.push(Finding {
+            what: format!("Service {} is not announced by layer 2: {}", failed.service, failed.message),
+            fix: "bring the interface up on a node that may announce the Service, or correct the L2Advertisement's `interfaces` (`ip link` on the nodes shows their names); `metallb-excludel2` may exclude it too".into(),
+        });
     }
 }
 
@@ -254,15 +351,18 @@ pub async fn run(
 ) -> anyhow::Result<std::process::ExitCode> {
     let snapshot = crate::get::snapshot(store, kubeconfig, namespace).await?;
     let kube_proxy_key = ObjectKey::new(Kind::ConfigMap, Some("kube-system"), "kube-proxy");
-    let (kube_proxy, kubernetes) = match store {
-        Some(_) => match snapshot.get(&kube_proxy_key) {
-            Some(Object::ConfigMap(c)) => (Some((**c).clone()), None),
-            _ => (None, None),
-        },
+    let (kube_proxy, kubernetes, announce_failed) = match store {
+        Some(dir) => {
+            let kube_proxy = match snapshot.get(&kube_proxy_key) {
+                Some(Object::ConfigMap(c)) => Some((**c).clone()),
+                _ => None,
+            };
+            (kube_proxy, None, stored_announce_failed(dir))
+        }
         None => {
-            let (kube_proxy, kubernetes) =
+            let (kube_proxy, kubernetes, announce_failed) =
                 read_kubernetes(kubeconfig, options.ml_secret_name).await?;
-            (kube_proxy, Some(kubernetes))
+            (kube_proxy, Some(kubernetes), announce_failed)
         }
     };
     let findings = diagnose(&Input {
@@ -271,6 +371,7 @@ pub async fn run(
         lb_class: options.lb_class.as_deref(),
         kube_proxy: kube_proxy.as_ref(),
         kubernetes,
+        announce_failed,
     });
     for finding in &findings {
         println!("problem: {}\n    fix: {}", finding.what, finding.fix);
@@ -286,14 +387,41 @@ pub async fn run(
     }
 }
 
+/// The `announceFailed` Events the speakers of a store published (each component's log in
+/// `status/<component>/events.log.json`, oldest first).
+fn stored_announce_failed(dir: &std::path::Path) -> Vec<AnnounceFailed> {
+    let logs = std::fs::read_dir(dir.join("status"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("events.log.json"));
+    logs.filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<ferrolb_cluster::Event>(line).ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|e| e.reason == EventReason::AnnounceFailed)
+        .map(|e| AnnounceFailed {
+            service: format!(
+                "{}/{}",
+                e.regarding.namespace.unwrap_or_default(),
+                e.regarding.name
+            ),
+            message: e.message,
+        })
+        .collect()
+}
+
 /// What only the Kubernetes API has: kube-proxy's ConfigMap, the webhook configurations
-/// for metallb.io objects and the Services they point at.
+/// for metallb.io objects and the Services they point at, the speakers' `announceFailed`
+/// Events.
 /// A part that cannot be read (RBAC refuses it, say) is said on stderr and left out: the
 /// other checks still run.
 async fn read_kubernetes(
     kubeconfig: Option<&std::path::Path>,
     memberlist_secret: String,
-) -> anyhow::Result<(Option<ConfigMap>, Kubernetes)> {
+) -> anyhow::Result<(Option<ConfigMap>, Kubernetes, Vec<AnnounceFailed>)> {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     use k8s_openapi::api::core::v1::Service;
     use kube::api::{Api, ListParams};
@@ -334,6 +462,29 @@ async fn read_kubernetes(
         }
     }
     webhooks.dedup();
+    let mut events = Api::<k8s_openapi::api::events::v1::Event>::all(client.clone())
+        .list(&ListParams::default().fields("reason=announceFailed"))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_else(|e| {
+            skipped("announceFailed Events", e);
+            Vec::new()
+        });
+    events.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+    let announce_failed = events
+        .into_iter()
+        .filter_map(|e| {
+            let regarding = e.regarding?;
+            Some(AnnounceFailed {
+                service: format!(
+                    "{}/{}",
+                    regarding.namespace.unwrap_or_default(),
+                    regarding.name?
+                ),
+                message: e.note.unwrap_or_default(),
+            })
+        })
+        .collect();
     let services = match Api::<Service>::all(client)
         .list_metadata(&ListParams::default())
         .await
@@ -358,5 +509,5 @@ async fn read_kubernetes(
         webhooks,
         services,
     };
-    Ok((kube_proxy, kubernetes))
+    Ok((kube_proxy, kubernetes, announce_failed))
 }

@@ -56,6 +56,14 @@ fn service(name: &str, ip: &str, held: Option<&str>) -> String {
 }
 
 fn findings_in(files: &[&str], kubernetes: Option<Kubernetes>) -> Vec<Finding> {
+    findings_with(files, kubernetes, Vec::new())
+}
+
+fn findings_with(
+    files: &[&str],
+    kubernetes: Option<Kubernetes>,
+    announce_failed: Vec<AnnounceFailed>,
+) -> Vec<Finding> {
     let dir = tempfile::tempdir().expect("a directory");
     for (i, text) in files.iter().enumerate() {
         std::fs::write(dir.path().join(format!("{i}.yaml")), text).expect("writing");
@@ -73,6 +81,7 @@ fn findings_in(files: &[&str], kubernetes: Option<Kubernetes>) -> Vec<Finding> {
         lb_class: None,
         kube_proxy: kube_proxy.as_ref(),
         kubernetes,
+        announce_failed,
     })
 }
 
@@ -218,4 +227,84 @@ fn in_kubernetes_the_memberlist_secret_and_webhook_leftovers() {
         "Service metallb-system/gone, which does not exist",
         "kubectl delete validatingwebhookconfiguration",
     );
+}
+
+fn excludel2(patterns: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: metallb-excludel2, namespace: metallb-system}}\ndata:\n  excludel2.yaml: |\n    announcedInterfacesToExclude: [{patterns}]\n---\n"
+    )
+}
+
+#[test]
+fn an_advertisement_whose_every_interface_is_excluded() {
+    let mut files = healthy();
+    files[1] = L2.replace(
+        "{ipAddressPools: [lab]}",
+        "{ipAddressPools: [lab], interfaces: [eth1, bond0]}",
+    );
+    assert!(findings_in(&texts(&files), None).is_empty());
+    // MetalLB's default list excludes veth*: without the ConfigMap, that is the list.
+    files[1] = L2.replace(
+        "{ipAddressPools: [lab]}",
+        "{ipAddressPools: [lab], interfaces: [veth0]}",
+    );
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "MetalLB's default list",
+        "announcedInterfacesToExclude",
+    );
+    // The ConfigMap excludes both.
+    files[1] = L2.replace(
+        "{ipAddressPools: [lab]}",
+        "{ipAddressPools: [lab], interfaces: [eth1, bond0]}",
+    );
+    files.push(excludel2("\"^eth1$\", \"^bond\""));
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "L2Advertisement \"lab\" announces only on bond0, eth1, which ConfigMap metallb-system/metallb-excludel2 excludes",
+        "interfaces",
+    );
+    // One of them left: fine.
+    *files.last_mut().expect("pushed") = excludel2("\"^eth1$\"");
+    assert!(findings_in(&texts(&files), None).is_empty());
+    // A ConfigMap that cannot be read is a finding of its own.
+    *files.last_mut().expect("pushed") = excludel2("\"^eth(\"");
+    let findings = findings_in(&texts(&files), None);
+    assert_one(
+        &findings,
+        "announcedInterfacesToExclude",
+        "list of regular expressions",
+    );
+}
+
+#[test]
+fn a_service_no_node_could_announce_for_want_of_an_interface() {
+    let failed = |message: &str| AnnounceFailed {
+        service: "default/served".into(),
+        message: message.into(),
+    };
+    let mut files = healthy();
+    files.push(service("served", "", Some("198.51.100.3")));
+    let findings = findings_with(
+        &texts(&files),
+        None,
+        vec![failed("an older reason"), failed("no node has eth9 up")],
+    );
+    assert_one(
+        &findings,
+        "Service default/served is not announced by layer 2: no node has eth9 up",
+        "bring the interface up",
+    );
+    // Announced now (a ServiceL2Status names it): the Event is history.
+    files.push("apiVersion: metallb.io/v1beta1\nkind: ServiceL2Status\nmetadata: {name: l2-abc, namespace: metallb-system}\nstatus: {node: n1, serviceName: served, serviceNamespace: default, interfaces: [{name: eth9}]}\n---\n".into());
+    assert!(findings_with(&texts(&files), None, vec![failed("no node has eth9 up")]).is_empty());
+    // A Service that is gone, or holds no IP, is no finding either.
+    let findings = findings_with(
+        &texts(&healthy()),
+        None,
+        vec![failed("no node has eth9 up")],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
 }

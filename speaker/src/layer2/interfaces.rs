@@ -1,7 +1,7 @@
 //! The node's network interfaces and which of them may announce: read and then watched with
 //! rtnetlink, so a link that goes down stops being used (and the node stops being a
 //! candidate for the IPs that only it could carry) at once.
-use super::exclusions::Exclusions;
+use ferrolb_api::exclusions::Exclusions;
 use ferrolb_l2::packet::Mac;
 use futures::StreamExt;
 use futures::TryStreamExt;

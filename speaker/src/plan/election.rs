@@ -29,6 +29,20 @@ pub struct Decision {
     pub order: Vec<String>,
     /// The interfaces `me` announces on, if `me` is the owner.
     pub interfaces: BTreeSet<String>,
+    /// Set when nobody can announce because no candidate has an interface the
+    /// advertisements name.
+    pub lacking_interfaces: Option<LackingInterfaces>,
+}
+
+/// Nobody announces a Service: none of the nodes that could has an interface its
+/// advertisements name (or it is down or excluded there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LackingInterfaces {
+    /// The node that would own the Service otherwise: it says so (MetalLB's
+    /// `announceFailed`), and only it, so the warning comes once.
+    pub node: String,
+    /// The interfaces the advertisements name.
+    pub named: BTreeSet<String>,
 }
 
 impl Decision {
@@ -121,6 +135,8 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
     let local = spec.external_traffic_policy.as_deref() == Some("Local");
 
     let mut candidates: Vec<(i64, [u8; 32], String)> = Vec::new();
+    // Nodes that would be candidates but have none of the interfaces named.
+    let mut lacking: Vec<(i64, [u8; 32], String)> = Vec::new();
     for (node_name, speaker) in inputs.speakers {
         let Some(node) = inputs.nodes.get(node_name) else {
             continue;
@@ -134,24 +150,40 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         let selecting: Vec<&&L2Advertisement> = advertisements
             .iter()
             .filter(|a| matches_any(&a.node_selectors, &labels))
+            .collect();
+        let weight = |selecting: &[&&L2Advertisement]| -> i64 {
+            selecting
+                .iter()
+                .flat_map(|a| &a.preferred_node_selectors)
+                .filter(|(_, s)| s.matches(&labels))
+                .map(|(w, _)| i64::from(*w))
+                .sum()
+        };
+        let with_interfaces: Vec<&&L2Advertisement> = selecting
+            .iter()
             .filter(|a| {
                 !usable_interfaces(a, speaker.interfaces.as_ref()).is_some_and(|i| i.is_empty())
             })
+            .copied()
             .collect();
-        if selecting.is_empty() {
-            continue;
+        let rank = tie_breaker(node_name, first_ip);
+        if !with_interfaces.is_empty() {
+            candidates.push((weight(&with_interfaces), rank, node_name.clone()));
+        } else if !selecting.is_empty() {
+            lacking.push((weight(&selecting), rank, node_name.clone()));
         }
-        let weight: i64 = selecting
-            .iter()
-            .flat_map(|a| &a.preferred_node_selectors)
-            .filter(|(_, s)| s.matches(&labels))
-            .map(|(w, _)| i64::from(*w))
-            .sum();
-        candidates.push((weight, tie_breaker(node_name, first_ip), node_name.clone()));
     }
-    // Heavier preferred-node weight first, then the hash, ascending.
-    candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let order: Vec<String> = candidates.into_iter().map(|(_, _, n)| n).collect();
+    let order = ranked(candidates);
+    let lacking_interfaces = match ranked(lacking).into_iter().next() {
+        Some(node) if order.is_empty() => Some(LackingInterfaces {
+            node,
+            named: advertisements
+                .iter()
+                .flat_map(|a| a.interfaces.iter().cloned())
+                .collect(),
+        }),
+        _ => None,
+    };
 
     let interfaces = if order.first().map(String::as_str) == Some(inputs.me) {
         my_interfaces(inputs, &advertisements)
@@ -163,7 +195,14 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         ips,
         order,
         interfaces,
+        lacking_interfaces,
     })
+}
+
+/// The node names, heavier preferred-node weight first, then by the hash, ascending.
+fn ranked(mut candidates: Vec<(i64, [u8; 32], String)>) -> Vec<String> {
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    candidates.into_iter().map(|(_, _, n)| n).collect()
 }
 
 /// `sha256(node + "#" + ip)`, compared as bytes: MetalLB's tie breaker, which spreads

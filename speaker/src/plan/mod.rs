@@ -31,6 +31,9 @@ pub struct Intent {
     pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
     /// This node's gossip metadata: the interfaces it can announce on, with their MACs.
     pub meta: Vec<u8>,
+    /// The Services nobody announces because no node has the interfaces their
+    /// advertisements name, which this node reports: the IPs, and the interfaces named.
+    pub lacking_interfaces: BTreeMap<ServiceKey, (Vec<IpAddr>, BTreeSet<String>)>,
 }
 
 impl Intent {
@@ -107,6 +110,17 @@ pub fn plan<'a>(
         intent
             .l2_statuses
             .insert(d.service.clone(), d.interfaces.clone());
+    }
+    for d in &decisions {
+        if let Some(lacking) = d
+            .lacking_interfaces
+            .as_ref()
+            .filter(|l| l.node == node.name)
+        {
+            intent
+                .lacking_interfaces
+                .insert(d.service.clone(), (d.ips.clone(), lacking.named.clone()));
+        }
     }
     intent
 }

@@ -233,6 +233,55 @@ spec:
     assert_eq!(decide(&w, &all, "n2")[0].order.len(), 2);
 }
 
+/// An advertisement naming an interface no node has: nobody announces, and exactly one
+/// node, the one the hash would pick, reports it; once a node has it, nobody reports.
+#[test]
+fn interfaces_missing_everywhere_are_reported_by_the_would_be_owner_alone() {
+    let advertisement = r#"
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: foo-only, namespace: metallb-system}
+spec: {ipAddressPools: [web], interfaces: [foo]}
+"#;
+    let yaml = format!(
+        "{POOLS}---{advertisement}---\n{}{}{}",
+        three_nodes(),
+        service("web", "198.51.100.10", "Cluster"),
+        endpoints("web", &["n1"])
+    );
+    let w = world(&yaml);
+    let mut all = speakers(&["n1", "n2", "n3"]);
+    let ip: IpAddr = "198.51.100.10".parse().unwrap();
+    let mut by_hash = ["n1", "n2", "n3"];
+    by_hash.sort_by_key(|n| tie_breaker(n, ip));
+    for me in ["n1", "n2", "n3"] {
+        let d = &decide(&w, &all, me)[0];
+        assert!(d.order.is_empty(), "{:?}", d.order);
+        let lacking = d.lacking_interfaces.as_ref().expect("reported");
+        assert_eq!(lacking.node, by_hash[0]);
+        assert_eq!(lacking.named, BTreeSet::from(["foo".to_string()]));
+    }
+
+    // The would-be owner gone, the next in hash order reports.
+    all.remove(by_hash[0]);
+    let d = &decide(&w, &all, by_hash[1])[0];
+    assert_eq!(
+        d.lacking_interfaces.as_ref().map(|l| l.node.as_str()),
+        Some(by_hash[1])
+    );
+
+    // One node with `foo`: it announces, and nobody reports.
+    all.get_mut(by_hash[2])
+        .expect("present")
+        .interfaces
+        .as_mut()
+        .expect("known")
+        .insert("foo".into());
+    let d = &decide(&w, &all, by_hash[2])[0];
+    assert_eq!(d.order, [by_hash[2]]);
+    assert_eq!(d.lacking_interfaces, None);
+}
+
 #[test]
 fn preferred_node_selectors_outweigh_the_hash() {
     let advertisement = r#"
