@@ -169,6 +169,20 @@ impl Cluster {
         }
     }
 
+    /// The owner reference to this component's pod `name` in `namespace`, for the objects
+    /// that should go with it; `None` for the file store, which has no pods.
+    pub async fn pod_reference(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>, ClusterError>
+    {
+        match self {
+            Cluster::Store(_) => Ok(None),
+            Cluster::Kube(k) => k.pod_reference(namespace, name).await.map(Some),
+        }
+    }
+
     pub async fn publish(&self, event: Event) -> Result<(), ClusterError> {
         match self {
             Cluster::Store(s) => s.publish(event),

@@ -7,7 +7,7 @@ use ferrolb_api::kind::Kind;
 use ferrolb_api::status_partial::StatusPartial;
 use ferrolb_api::v1beta1::{ConfigurationResult, ConfigurationStateStatus};
 use ferrolb_cluster::Cluster;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 
 /// What the state says, as last written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,16 +19,19 @@ pub struct Said {
 pub struct ConfigState {
     node: String,
     namespace: String,
+    /// The speaker's pod (Kubernetes): the state goes with it, as MetalLB's does.
+    owner: Option<OwnerReference>,
     written: Option<Said>,
     /// Whether the last write failed (said once, not at every pass).
     failing: bool,
 }
 
 impl ConfigState {
-    pub fn new(node: &str, namespace: &str) -> ConfigState {
+    pub fn new(node: &str, namespace: &str, owner: Option<OwnerReference>) -> ConfigState {
         ConfigState {
             node: node.to_string(),
             namespace: namespace.to_string(),
+            owner,
             written: None,
             failing: false,
         }
@@ -64,6 +67,7 @@ impl ConfigState {
                 .into_iter()
                 .collect(),
             ),
+            owner_references: self.owner.clone().map(|o| vec![o]),
             ..ObjectMeta::default()
         };
         let result = if said.errors.is_empty() {

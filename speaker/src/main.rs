@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     args.common.init_logging().map_err(anyhow::Error::msg)?;
     args.common
         .metallb
-        .log_ignored("speaker", &["--ignore-exclude-lb"]);
+        .log_ignored("speaker", &["--ignore-exclude-lb", "--pod-name"]);
     let store_component = format!("ferrolb-speaker-{}", args.node_name);
     // Status objects are written by the speakers, never read by them.
     let ignored = &[
@@ -87,6 +87,16 @@ async fn main() -> anyhow::Result<()> {
         .common
         .open_cluster("ferrolb-speaker", &store_component, ignored)
         .await?;
+    let pod = match &args.common.metallb.pod_name {
+        Some(name) => match cluster.pod_reference(&args.common.namespace, name).await {
+            Ok(reference) => reference,
+            Err(error) => {
+                tracing::warn!(pod = %name, %error, "reading this speaker's pod failed: its statuses will not name it as owner, and outlive it");
+                None
+            }
+        },
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let rendered = metrics.clone();
     let health = args.common.serve(move || rendered.render()).await?;
@@ -129,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         ml_labels: args.ml_labels,
         bgp_graceful_shutdown: args.bgp_graceful_shutdown,
         ignore_exclude_lb: args.common.metallb.ignore_exclude_lb(),
+        pod,
     };
     let speaker = Speaker::new(
         options,

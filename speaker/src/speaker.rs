@@ -72,6 +72,9 @@ pub struct Options {
     /// MetalLB's `--ignore-exclude-lb`: nodes labelled
     /// `node.kubernetes.io/exclude-from-external-load-balancers` announce too.
     pub ignore_exclude_lb: bool,
+    /// This speaker's pod (Kubernetes, `--pod-name`): its statuses and ConfigurationState
+    /// name it as owner, so they go when it goes.
+    pub pod: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
 }
 
 pub struct Speaker {
@@ -138,9 +141,19 @@ impl Speaker {
                 options.ml_port,
                 &options.ml_labels,
             ),
-            statuses: Statuses::new(Protocol::Layer2, &options.node, &options.namespace),
+            statuses: Statuses::new(
+                Protocol::Layer2,
+                &options.node,
+                &options.namespace,
+                options.pod.clone(),
+            ),
             bgp: Sessions::new(metrics.bgp.clone(), metrics.bfd.clone(), bgp_reports_tx),
-            bgp_statuses: Statuses::new(Protocol::Bgp, &options.node, &options.namespace),
+            bgp_statuses: Statuses::new(
+                Protocol::Bgp,
+                &options.node,
+                &options.namespace,
+                options.pod.clone(),
+            ),
             bgp_unsupported: Vec::new(),
             bgp_reports,
             bgp_problems: BTreeMap::new(),
@@ -148,7 +161,7 @@ impl Speaker {
             config_errors: Vec::new(),
             exclusions: Exclusions::default(),
             exclusions_error: None,
-            config_state: ConfigState::new(&options.node, &options.namespace),
+            config_state: ConfigState::new(&options.node, &options.namespace, options.pod.clone()),
             bgp_cleaned: false,
             options,
             cluster,

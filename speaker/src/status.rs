@@ -11,7 +11,7 @@ use ferrolb_api::v1beta1::{
 };
 use ferrolb_cluster::component::Health;
 use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -181,6 +181,8 @@ pub struct Statuses {
     protocol: Protocol,
     node: String,
     namespace: String,
+    /// The speaker's pod (Kubernetes): the statuses go with it, as MetalLB's do.
+    owner: Option<OwnerReference>,
     /// Services announced, with what their status lists (interfaces, or peers).
     published: BTreeMap<ServiceKey, BTreeSet<String>>,
     /// Set when what was published may have been deleted meanwhile: every status is
@@ -189,11 +191,17 @@ pub struct Statuses {
 }
 
 impl Statuses {
-    pub fn new(protocol: Protocol, node: &str, namespace: &str) -> Statuses {
+    pub fn new(
+        protocol: Protocol,
+        node: &str,
+        namespace: &str,
+        owner: Option<OwnerReference>,
+    ) -> Statuses {
         Statuses {
             protocol,
             node: node.to_string(),
             namespace: namespace.to_string(),
+            owner,
             published: BTreeMap::new(),
             stale: false,
         }
@@ -270,12 +278,17 @@ impl Statuses {
         if !self.stale && self.published.get(service) == Some(interfaces) {
             return true;
         }
+        let owners = self.owner.clone().map(|o| vec![o]);
         let status = match self.protocol {
             Protocol::Layer2 => {
-                serde_json::to_value(l2_status(&self.node, &self.namespace, service, interfaces))
+                let mut status = l2_status(&self.node, &self.namespace, service, interfaces);
+                status.metadata.owner_references = owners;
+                serde_json::to_value(status)
             }
             Protocol::Bgp => {
-                serde_json::to_value(bgp_status(&self.node, &self.namespace, service, interfaces))
+                let mut status = bgp_status(&self.node, &self.namespace, service, interfaces);
+                status.metadata.owner_references = owners;
+                serde_json::to_value(status)
             }
         };
         let written = match status {
@@ -431,6 +444,70 @@ mod tests {
                 "node": "n1", "serviceName": "web", "serviceNamespace": "default",
                 "peers": ["tor-a", "tor-b"],
             })
+        );
+    }
+
+    /// In Kubernetes the statuses and the ConfigurationState name the speaker's pod as
+    /// owner, so the garbage collector removes them with it (MetalLB's do the same).
+    #[tokio::test]
+    async fn statuses_and_configuration_state_are_owned_by_the_speaker_pod() {
+        use ferrolb_cluster::kubernetes::fake::{Seen, mock_cluster, next};
+        let (kube, mut seen, _listed) =
+            mock_cluster(BTreeMap::new(), "metallb-system", "ferrolb-speaker-n1");
+        let cluster = Cluster::Kube(Box::new(kube));
+        let pod = OwnerReference {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: "speaker-x1".into(),
+            uid: "9f1c-uid".into(),
+            ..OwnerReference::default()
+        };
+        let owners = serde_json::json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x1", "uid": "9f1c-uid"}]);
+        let web = ServiceKey::new("default", "web");
+        let wanted = BTreeMap::from([(web.clone(), BTreeSet::from(["eth0".to_string()]))]);
+        let mut statuses =
+            Statuses::new(Protocol::Layer2, "n1", "metallb-system", Some(pod.clone()));
+        let mut events = Events::new(tokio::time::Instant::now().into_std());
+        assert!(
+            statuses
+                .apply(
+                    &cluster,
+                    &mut events,
+                    &wanted,
+                    &Snapshot::default(),
+                    &Health::new()
+                )
+                .await
+        );
+        let mut requests: Vec<Seen> = Vec::new();
+        for _ in 0..2 {
+            requests.push(next(&mut seen).await);
+        }
+        let name = status_name(Protocol::Layer2, "n1", &web);
+        let object = requests
+            .iter()
+            .find(|r| {
+                r.path == format!("/apis/metallb.io/v1beta1/namespaces/metallb-system/servicel2statuses/{name}")
+            })
+            .unwrap_or_else(|| panic!("no write of the status: {requests:#?}"));
+        assert_eq!(
+            object.body["metadata"]["ownerReferences"], owners,
+            "{object:#?}"
+        );
+
+        let mut state = crate::config_state::ConfigState::new("n1", "metallb-system", Some(pod));
+        state
+            .apply(&cluster, crate::config_state::Said::default())
+            .await;
+        let written = loop {
+            let request = next(&mut seen).await;
+            if request.path.ends_with("/configurationstates/speaker-n1") {
+                break request;
+            }
+        };
+        assert_eq!(
+            written.body["metadata"]["ownerReferences"], owners,
+            "{written:#?}"
         );
     }
 }

@@ -54,6 +54,49 @@ fn the_kustomizations_build_and_hold_what_they_say() {
     );
     assert_eq!(names(&everything, "Service"), ["metallb-webhook-service"]);
 
+    // The speaker reads its own pod (the owner of its statuses: METALLB_POD_NAME) and
+    // removes a lost node's statuses with one deletecollection per kind.
+    let daemonset = everything
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .expect("one");
+    let env = &daemonset["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["name"] == "METALLB_POD_NAME"
+                && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"),
+        "{env}"
+    );
+    let role = everything
+        .iter()
+        .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == "ferrolb:speaker")
+        .expect("the speaker's Role");
+    let allows = |resource: &str, verb: &str| {
+        role["rules"].as_array().into_iter().flatten().any(|rule| {
+            let has = |field: &str, value: &str| {
+                rule[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v == value)
+            };
+            has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for (resource, verb) in [
+        ("pods", "get"),
+        ("pods", "list"),
+        ("servicel2statuses", "deletecollection"),
+        ("servicebgpstatuses", "deletecollection"),
+    ] {
+        assert!(
+            allows(resource, verb),
+            "the speaker may not {verb} {resource}: {role}"
+        );
+    }
+
     let migration = kustomize("manifests/migration/speakers").expect("kubectl ran once");
     assert_eq!(names(&migration, "DaemonSet"), ["ferrolb-speaker"]);
     assert!(

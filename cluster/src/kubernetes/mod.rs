@@ -231,6 +231,30 @@ impl KubeCluster {
             .collect())
     }
 
+    /// The reference to pod `name` in `namespace` that objects it owns carry, so the
+    /// garbage collector removes them with the pod (read once: its uid).
+    pub async fn pod_reference(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, ClusterError> {
+        let pod = Api::<Pod>::namespaced(self.client.clone(), namespace)
+            .get(name)
+            .await?;
+        let uid = pod.metadata.uid.ok_or_else(|| {
+            ClusterError::InvalidPatch(format!("pod {namespace}/{name} has no uid"))
+        })?;
+        Ok(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name: name.to_string(),
+                uid,
+                ..Default::default()
+            },
+        )
+    }
+
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ClusterError> {
         let resource = resources::api_resource(key.kind);
         let api: Api<DynamicObject> = match &key.namespace {

@@ -400,3 +400,35 @@ async fn a_missing_pool_kind_is_waited_for() {
         "acted without pools"
     );
 }
+
+/// The speaker's statuses name its pod as owner: the pod is read once for its uid.
+#[tokio::test]
+async fn reads_the_own_pod_for_an_owner_reference() {
+    let lists = BTreeMap::from([(
+        "/api/v1/namespaces/metallb-system/pods/speaker-x1",
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "speaker-x1", "namespace": "metallb-system", "uid": "9f1c-uid"}
+        }),
+    )]);
+    let (cluster, _seen, mut listed) = mock_cluster(lists);
+    let reference = cluster
+        .pod_reference("metallb-system", "speaker-x1")
+        .await
+        .expect("read");
+    assert_eq!(
+        serde_json::to_value(&reference).expect("serialises"),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "name": "speaker-x1", "uid": "9f1c-uid"})
+    );
+    assert_eq!(
+        listed.try_recv().ok().as_deref(),
+        Some("/api/v1/namespaces/metallb-system/pods/speaker-x1")
+    );
+    // A pod that is not there is an error, not a reference without uid.
+    assert!(
+        cluster
+            .pod_reference("metallb-system", "gone")
+            .await
+            .is_err()
+    );
+}
