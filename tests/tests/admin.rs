@@ -238,6 +238,55 @@ fn status_nodes(cluster: &L2Cluster, kind: &str, name: &str) -> Vec<String> {
     nodes
 }
 
+/// Waits until the layer 2 Service's statuses come from `l2` and the BGP Service's from
+/// `bgp`; false when they do not within `timeout`.
+fn wait_statuses(cluster: &L2Cluster, l2: &[&str], bgp: &[&str], timeout: Duration) -> bool {
+    wait_until(timeout, Duration::from_millis(100), || {
+        (status_nodes(cluster, "l2status", "web") == l2
+            && status_nodes(cluster, "bgpstatus", "shop") == bgp)
+            .then_some(())
+    })
+    .is_some()
+}
+
+/// A node cut off from gossip is declared dead, and the survivors remove its statuses; once
+/// it is back and owns again, its statuses must be there again, not lost.
+#[test]
+fn a_cut_off_node_writes_its_statuses_again_when_it_is_back() {
+    if !lab_available(&["ip", "arping", "nft"]) {
+        return;
+    }
+    let cluster = start();
+    let order = election_order(L2_IP, &NODES);
+    let state = |cluster: &L2Cluster| {
+        format!(
+            "{:?} {:?}\n{}",
+            status_nodes(cluster, "l2status", "web"),
+            status_nodes(cluster, "bgpstatus", "shop"),
+            cluster.logs()
+        )
+    };
+    assert!(
+        wait_statuses(&cluster, &[&order[0]], &NODES, Duration::from_secs(20)),
+        "{}",
+        state(&cluster)
+    );
+    ferrolb_e2e::faults::gossip_partition(&cluster, &order[0], true).expect("cutting gossip");
+    let others: Vec<&str> = NODES.iter().copied().filter(|n| *n != order[0]).collect();
+    // The survivors take web over and remove the cut-off node's statuses.
+    assert!(
+        wait_statuses(&cluster, &[&order[1]], &others, Duration::from_secs(10)),
+        "while cut off: {}",
+        state(&cluster)
+    );
+    ferrolb_e2e::faults::gossip_partition(&cluster, &order[0], false).expect("healing");
+    assert!(
+        wait_statuses(&cluster, &[&order[0]], &NODES, Duration::from_secs(15)),
+        "after healing: {}",
+        state(&cluster)
+    );
+}
+
 #[test]
 fn a_killed_nodes_statuses_are_removed_by_the_survivors() {
     if !lab_available(&["ip", "arping"]) {
@@ -247,14 +296,6 @@ fn a_killed_nodes_statuses_are_removed_by_the_survivors() {
     // is needed here.
     let mut cluster = start();
     let order = election_order(L2_IP, &NODES);
-    let wait_statuses = |cluster: &L2Cluster, l2: &[&str], bgp: &[&str], timeout| {
-        wait_until(timeout, Duration::from_millis(100), || {
-            (status_nodes(cluster, "l2status", "web") == l2
-                && status_nodes(cluster, "bgpstatus", "shop") == bgp)
-                .then_some(())
-        })
-        .is_some()
-    };
     assert!(
         wait_statuses(&cluster, &[&order[0]], &NODES, Duration::from_secs(20)),
         "{:?} {:?}\n{}",
