@@ -94,9 +94,10 @@ pub async fn serve(addr: SocketAddr, published: &Published) -> std::io::Result<(
     let service = controller_server::ControllerServer::new(Admin {
         pools: published.pools.subscribe(),
         allocations: published.allocations.subscribe(),
-    });
+    })
+    .max_decoding_message_size(ferrolb_proto::MAX_REQUEST_BYTES);
     tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+        let served = ferrolb_proto::server()
             .add_service(service)
             .serve_with_incoming(TcpListenerStream::new(listener))
             .await;

@@ -8,6 +8,21 @@ pub const SPEAKER_ADMIN_ADDR: &str = "127.0.0.1:7473";
 /// plus one, so both run on one host (standalone mode).
 pub const CONTROLLER_ADMIN_ADDR: &str = "127.0.0.1:7474";
 
+/// The largest request the admin servers decode: every request is a few bytes (a
+/// `ListRequest` is empty), so anything bigger is refused before it is read whole.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
+
+/// The server both admin APIs run on, with limits for clients that misbehave: a bounded
+/// number of streams per connection, and HTTP/2 pings so a watcher that vanished without
+/// closing its connection is dropped within a minute instead of held for ever.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(32)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        .tcp_nodelay(true)
+}
+
 #[allow(clippy::all, clippy::unwrap_used, missing_docs)] // generated code
 pub mod v1 {
     tonic::include_proto!("ferrolb.admin.v1");

@@ -13,17 +13,18 @@ use tonic::{Request, Response, Status};
 type Follow<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Binds `addr` (an error if it cannot: the operator asked for this address), then serves
-/// the admin API there for the life of the process.
-pub async fn serve(addr: SocketAddr, snapshots: Snapshots) -> std::io::Result<()> {
+/// the admin API there for the life of the process; returns the address bound.
+pub async fn serve(addr: SocketAddr, snapshots: Snapshots) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("binding the admin API to {addr}: {e}"))
     })?;
     // The bound address: with port 0, the one the kernel chose.
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "admin API listening");
-    let service = speaker_server::SpeakerServer::new(Admin { snapshots });
+    let service = speaker_server::SpeakerServer::new(Admin { snapshots })
+        .max_decoding_message_size(ferrolb_proto::MAX_REQUEST_BYTES);
     tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+        let served = ferrolb_proto::server()
             .add_service(service)
             .serve_with_incoming(TcpListenerStream::new(listener))
             .await;
@@ -31,7 +32,7 @@ pub async fn serve(addr: SocketAddr, snapshots: Snapshots) -> std::io::Result<()
             tracing::error!(%error, "the admin API stopped");
         }
     });
-    Ok(())
+    Ok(bound)
 }
 
 struct Admin {
@@ -169,3 +170,6 @@ impl speaker_server::Speaker for Admin {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;
