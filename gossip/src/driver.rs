@@ -31,6 +31,9 @@ const SEED_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the member counts and totals are copied into the metrics, at most.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 
+/// The most datagrams read in one wakeup before timers and commands get their turn.
+const DATAGRAMS_PER_WAKEUP: usize = 64;
+
 /// Bytes every inbound stream together may hold before it decodes (and, encrypted, before
 /// it is authenticated): a connection that would go past it is closed. Without a bound, a
 /// few connections that never finish their message held 20 MB each.
@@ -177,8 +180,10 @@ impl Gossip {
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUED);
         let (commands, commands_rx) = mpsc::channel(16);
         let (stop, stopped) = oneshot::channel::<()>();
+        // Sockets and timers only: no signal or child-process driver to poll at every wakeup.
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .build()?;
         std::thread::Builder::new()
             .name("gossip".into())
@@ -281,19 +286,40 @@ async fn run(
     let mut buf = vec![0u8; 65_536];
     let mut dropped: u64 = 0;
     let mut last_record = Instant::now();
+    // One timer, moved when the core's next deadline moves, rather than a new one at every
+    // turn of the loop.
+    let timer = tokio::time::sleep_until(Instant::from_std(core.next_deadline()));
+    tokio::pin!(timer);
     loop {
         let deadline = Instant::from_std(core.next_deadline());
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
         let outputs = tokio::select! {
             received = udp.recv_from(&mut buf) => match received {
-                Ok((len, from)) => match decode_packet(&buf[..len], keyring.as_ref()) {
-                    Ok(messages) => core.handle_packet(from, messages, Instant::now().into_std()),
-                    Err(error) => {
-                        dropped += 1;
-                        metrics.drop_packet(&error);
-                        report_dropped(from, &error, dropped);
-                        Vec::new()
+                Ok((len, from)) => {
+                    let mut receive = |core: &mut Memberlist, bytes: &[u8], from| {
+                        match decode_packet(bytes, keyring.as_ref()) {
+                            Ok(messages) => core.handle_packet(from, messages, Instant::now().into_std()),
+                            Err(error) => {
+                                dropped += 1;
+                                metrics.drop_packet(&error);
+                                report_dropped(from, &error, dropped);
+                                Vec::new()
+                            }
+                        }
+                    };
+                    let mut outputs = receive(&mut core, &buf[..len], from);
+                    // Datagrams that arrived meanwhile are read in the same wakeup: a ping
+                    // and an ack landing together cost one trip through the scheduler.
+                    for _ in 1..DATAGRAMS_PER_WAKEUP {
+                        let Ok((len, from)) = udp.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        outputs.extend(receive(&mut core, &buf[..len], from));
                     }
-                },
+                    outputs
+                }
                 Err(error) => {
                     tracing::warn!(%error, "receiving a datagram failed");
                     Vec::new()
@@ -331,7 +357,7 @@ async fn run(
                 Some(seed) => core.join(&[seed]),
                 None => Vec::new(),
             },
-            () = tokio::time::sleep_until(deadline) => core.tick(Instant::now().into_std()),
+            () = &mut timer => core.tick(Instant::now().into_std()),
             command = commands.recv() => match command {
                 Some(Command::Members(reply)) => {
                     let _ = reply.send(core.members().cloned().collect());

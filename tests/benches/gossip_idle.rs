@@ -8,6 +8,9 @@
 //!   from another MAC at the client (`labtool arp-watch`, every 5 ms), 10 trials.
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench gossip_idle` (root).
+//! To profile an idle speaker: `GOSSIP_IDLE_HOLD=60` keeps the 3-node lab idle that many
+//! seconds after measuring it (and skips the rest), printing the speakers' PIDs for
+//! `perf record -p`.
 use ferrolb_e2e::layer2::{
     POOL, arp_watch, election_order, first_other_mac, node_mac, resolve_mac, service,
     stop_arp_watch, wall_clock,
@@ -150,6 +153,18 @@ fn measure(n: usize) -> Size {
             .collect::<Vec<_>>()
     );
 
+    if let Some(hold) = hold() {
+        eprintln!("holding the lab idle for {hold:?}: speaker PIDs {pids:?}");
+        std::thread::sleep(hold);
+        // Returning takes the lab down.
+        return Size {
+            nodes: n,
+            packets_per_second,
+            cpu_percent,
+            failover_ms: Vec::new(),
+        };
+    }
+
     let mut failover_ms = Vec::new();
     for trial in 0..TRIALS {
         let log = arp_watch(&mut lab, probe_ip);
@@ -181,9 +196,21 @@ fn measure(n: usize) -> Size {
     }
 }
 
+/// `GOSSIP_IDLE_HOLD`: seconds to keep the first lab idle for a profiler.
+fn hold() -> Option<Duration> {
+    let seconds = std::env::var("GOSSIP_IDLE_HOLD").ok()?;
+    Some(Duration::from_secs(
+        seconds.parse().expect("GOSSIP_IDLE_HOLD: seconds"),
+    ))
+}
+
 fn main() {
     if !lab_available(&["ip", "arping"]) {
         eprintln!("skipped: needs root, ip and arping");
+        return;
+    }
+    if hold().is_some() {
+        measure(3);
         return;
     }
     let sizes: Vec<Size> = [3, 12].into_iter().map(measure).collect();
