@@ -18,3 +18,4 @@ pub mod plan;
 pub mod returning_links;
 pub mod speaker;
 pub mod status;
+pub mod unannounced;

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::plan::{self, Intent, Node};
 use crate::returning_links::ReturningLinks;
 use crate::status::{Events, Protocol, Statuses};
+use crate::unannounced::Unannounced;
 use ferrolb_api::config::{Config, PeerEndpoint};
 use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::exclusions::{self, Exclusions};
@@ -119,6 +120,7 @@ pub struct Speaker {
     /// The gossip members as the admin API shows them.
     members_published: watch::Sender<Vec<ferrolb_proto::v1::Member>>,
     lost_nodes: LostNodes,
+    unannounced: Unannounced,
 }
 
 impl Speaker {
@@ -179,6 +181,7 @@ impl Speaker {
             returning: ReturningLinks::default(),
             members_published: watch::Sender::new(Vec::new()),
             lost_nodes: LostNodes::default(),
+            unannounced: Unannounced::default(),
         }
     }
 
@@ -239,6 +242,7 @@ impl Speaker {
                 self.announcer.announce_again();
             }
             let conflict_due = self.conflicts.next_due().map(Instant::from_std);
+            let unannounced_due = self.unannounced.next_due().map(Instant::from_std);
             tokio::select! {
                 changed = snapshots.changed() => if changed.is_err() {
                     failure = Some(Stopped::ClusterEnded);
@@ -282,6 +286,10 @@ impl Speaker {
                     for conflict in self.conflicts.due(Instant::now().into_std()) {
                         self.on_conflict(conflict, true).await;
                     }
+                    replan = false;
+                }
+                () = sleep_until(unannounced_due) => {
+                    self.report_unannounced().await;
                     replan = false;
                 }
                 () = &mut grace, if !grace_over => grace_over = true,
@@ -482,7 +490,9 @@ impl Speaker {
             return written;
         }
         self.announcer.set(&intent.layer2, &links);
-        self.report_lacking_interfaces(&intent).await;
+        self.unannounced
+            .update(Instant::now().into_std(), &intent.lacking_interfaces);
+        self.report_unannounced().await;
         written &= self
             .statuses
             .apply(
@@ -611,32 +621,19 @@ impl Speaker {
         }
     }
 
-    /// Services nobody announces because no node has the interfaces their advertisements
-    /// name: a Warning Event on each (MetalLB's `announceFailed`), once until it changes.
-    async fn report_lacking_interfaces(&mut self, intent: &Intent) {
-        for (service, (ips, named)) in &intent.lacking_interfaces {
-            if self.intent.lacking_interfaces.get(service) == Some(&(ips.clone(), named.clone())) {
-                continue;
-            }
-            let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
-            let named: Vec<&str> = named.iter().map(String::as_str).collect();
-            tracing::warn!(%service, ?ips, interfaces = ?named, "no node can announce the Service: none has the interfaces its L2Advertisements name up and usable");
-            let wanted = if named.is_empty() {
-                "an interface".to_string()
-            } else {
-                format!(
-                    "any of the interfaces the L2Advertisements name ({})",
-                    named.join(", ")
-                )
-            };
-            let message = format!(
-                "LB IP {:?} is announced by no node: node {:?} would announce it with protocol {:?}, but none of the nodes that may has {wanted} up and not excluded",
-                ips.join(","),
-                self.options.node,
-                Protocol::Layer2.name(),
-            );
+    /// The Services nobody announces by layer 2 for want of an interface, which lasted
+    /// long enough to say so: a Warning Event on each (MetalLB's `announceFailed`).
+    async fn report_unannounced(&mut self) {
+        for (service, gap) in self.unannounced.due(Instant::now().into_std()) {
+            let message = crate::unannounced::message(&self.options.node, &gap);
+            tracing::warn!(%service, "{message}");
             self.events
-                .publish(&self.cluster, service, EventReason::AnnounceFailed, message)
+                .publish(
+                    &self.cluster,
+                    &service,
+                    EventReason::AnnounceFailed,
+                    message,
+                )
                 .await;
         }
     }

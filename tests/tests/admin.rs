@@ -250,7 +250,9 @@ fn wait_statuses(cluster: &L2Cluster, l2: &[&str], bgp: &[&str], timeout: Durati
 }
 
 /// A node cut off from gossip is declared dead, and the survivors remove its statuses; once
-/// it is back and owns again, its statuses must be there again, not lost.
+/// it is back and owns again, its statuses must be there again, not lost. (The cut-off node
+/// declares the others dead too and removes theirs; they refute that once the cut heals and
+/// write theirs again, which the last check covers as well.)
 #[test]
 fn a_cut_off_node_writes_its_statuses_again_when_it_is_back() {
     if !lab_available(&["ip", "arping", "nft"]) {

@@ -111,7 +111,8 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
         None,
         "no node has eth9, so nobody may announce"
     );
-    // The node the hash would pick says so, once, and no other node does.
+    // The node the hash would pick says so once the gap has lasted 10 s (a flap is no
+    // news), once, and no other node does.
     let would_own = election_order("198.51.100.200", &NODES)[0].clone();
     let announce_failed = |node: &str| -> Vec<serde_json::Value> {
         cluster
@@ -121,7 +122,7 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
             .collect()
     };
     let reported =
-        ferrolb_e2e::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        ferrolb_e2e::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
             announce_failed(&would_own).into_iter().next()
         });
     let reported = reported.unwrap_or_else(|| {
@@ -136,6 +137,15 @@ fn local_policy_selectors_interfaces_and_deletion_are_honoured() {
     assert!(
         message.contains("198.51.100.200") && message.contains("eth9"),
         "{reported}"
+    );
+    // Passes go on (status writes, members' news): still one Event from one node, once
+    // every speaker's log had the time to be written.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        announce_failed(&would_own).len(),
+        1,
+        "{:?}",
+        cluster.speaker_events(&would_own)
     );
     for node in NODES.iter().filter(|n| **n != would_own) {
         assert_eq!(

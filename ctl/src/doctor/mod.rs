@@ -178,20 +178,43 @@ fn interfaces_excluded(input: &Input, config: &Config, findings: &mut Vec<Findin
             ),
         };
         findings.push(Finding {
-            what: format!("L2Advertisement {:?} announces only on {}, which {source} excludes: no node announces its pools' IPs by layer 2", advertisement.name, named.join(", ")),
+            what: format!("L2Advertisement {:?} announces only on {}, which {source} excludes: it announces nothing", advertisement.name, named.join(", ")),
             fix: format!("name an interface that is not excluded in its `interfaces`, or take the pattern out of `announcedInterfacesToExclude` in ConfigMap {}/{}", input.namespace, exclusions::CONFIGMAP),
         });
     }
 }
 
 /// Services a speaker could not announce for want of an interface up and usable on the
-/// nodes that may announce them, and that nobody announces now.
+/// nodes that may announce them, and that nobody announces now although they hold IPs and
+/// have a ready endpoint (an Event outlives its cause: one about a Service since scaled to
+/// zero says nothing about it now).
 fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
     let announced: std::collections::BTreeSet<String> = input
         .snapshot
         .l2_statuses()
         .filter_map(|s| s.status.as_ref())
         .map(|s| format!("{}/{}", s.service_namespace, s.service_name))
+        .collect();
+    let ready: std::collections::BTreeSet<String> = input
+        .snapshot
+        .endpoint_slices()
+        .filter(|slice| {
+            slice
+                .endpoints
+                .iter()
+                .any(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        })
+        .filter_map(|slice| {
+            let service = slice
+                .metadata
+                .labels
+                .as_ref()?
+                .get("kubernetes.io/service-name")?;
+            Some(format!(
+                "{}/{service}",
+                slice.metadata.namespace.as_deref().unwrap_or_default()
+            ))
+        })
         .collect();
     let with_ips: std::collections::BTreeSet<String> = input
         .snapshot
@@ -207,10 +230,11 @@ fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
         })
         .collect();
     let mut reported = std::collections::BTreeSet::new();
-    // Newest first: the latest Event says the current reason.
+    // The last Event read first (in Kubernetes, the newest).
     for failed in input.announce_failed.iter().rev() {
         if announced.contains(&failed.service)
             || !with_ips.contains(&failed.service)
+            || !ready.contains(&failed.service)
             || !reported.insert(failed.service.clone())
         {
             continue;

@@ -263,7 +263,7 @@ fn an_advertisement_whose_every_interface_is_excluded() {
     let findings = findings_in(&texts(&files), None);
     assert_one(
         &findings,
-        "L2Advertisement \"lab\" announces only on bond0, eth1, which ConfigMap metallb-system/metallb-excludel2 excludes",
+        "L2Advertisement \"lab\" announces only on bond0, eth1, which ConfigMap metallb-system/metallb-excludel2 excludes: it announces nothing",
         "interfaces",
     );
     // One of them left: fine.
@@ -287,6 +287,9 @@ fn a_service_no_node_could_announce_for_want_of_an_interface() {
     };
     let mut files = healthy();
     files.push(service("served", "", Some("198.51.100.3")));
+    // Without a ready endpoint nobody announces it anyway: the Event is history.
+    assert!(findings_with(&texts(&files), None, vec![failed("no node has eth9 up")]).is_empty());
+    files.push("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: served-x, namespace: default, labels: {kubernetes.io/service-name: served}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1, conditions: {ready: true}}]\n---\n".into());
     let findings = findings_with(
         &texts(&files),
         None,

@@ -34,14 +34,17 @@ pub struct Decision {
     pub lacking_interfaces: Option<LackingInterfaces>,
 }
 
-/// Nobody announces a Service: none of the nodes that could has an interface its
-/// advertisements name (or it is down or excluded there).
+/// Nobody announces a Service by layer 2: none of the nodes that may has an interface its
+/// advertisements name up and usable (missing, down or excluded there).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LackingInterfaces {
-    /// The node that would own the Service otherwise: it says so (MetalLB's
-    /// `announceFailed`), and only it, so the warning comes once.
+    /// The node that would own the Service otherwise: it reports the gap (MetalLB's
+    /// `announceFailed`), so every speaker that sees the same members agrees on one reporter.
     pub node: String,
-    /// The interfaces the advertisements name.
+    /// The nodes that may announce the Service, in election order.
+    pub nodes: Vec<String>,
+    /// The interfaces the advertisements selecting those nodes name; empty when one of them
+    /// names none (any usable interface would do).
     pub named: BTreeSet<String>,
 }
 
@@ -135,8 +138,10 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
     let local = spec.external_traffic_policy.as_deref() == Some("Local");
 
     let mut candidates: Vec<(i64, [u8; 32], String)> = Vec::new();
-    // Nodes that would be candidates but have none of the interfaces named.
+    // Nodes that would be candidates but have none of the interfaces named, and what the
+    // advertisements selecting them name (`None`: one of them takes any interface).
     let mut lacking: Vec<(i64, [u8; 32], String)> = Vec::new();
+    let mut named: Option<BTreeSet<String>> = Some(BTreeSet::new());
     for (node_name, speaker) in inputs.speakers {
         let Some(node) = inputs.nodes.get(node_name) else {
             continue;
@@ -171,18 +176,25 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
             candidates.push((weight(&with_interfaces), rank, node_name.clone()));
         } else if !selecting.is_empty() {
             lacking.push((weight(&selecting), rank, node_name.clone()));
+            for advertisement in &selecting {
+                if advertisement.interfaces.is_empty() {
+                    named = None;
+                } else if let Some(named) = &mut named {
+                    named.extend(advertisement.interfaces.iter().cloned());
+                }
+            }
         }
     }
     let order = ranked(candidates);
-    let lacking_interfaces = match ranked(lacking).into_iter().next() {
-        Some(node) if order.is_empty() => Some(LackingInterfaces {
-            node,
-            named: advertisements
-                .iter()
-                .flat_map(|a| a.interfaces.iter().cloned())
-                .collect(),
-        }),
-        _ => None,
+    let lacking_interfaces = if order.is_empty() && !lacking.is_empty() {
+        let nodes = ranked(lacking);
+        Some(LackingInterfaces {
+            node: nodes[0].clone(),
+            nodes,
+            named: named.unwrap_or_default(),
+        })
+    } else {
+        None
     };
 
     let interfaces = if order.first().map(String::as_str) == Some(inputs.me) {

@@ -31,9 +31,9 @@ pub struct Intent {
     pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
     /// This node's gossip metadata: the interfaces it can announce on, with their MACs.
     pub meta: Vec<u8>,
-    /// The Services nobody announces because no node has the interfaces their
-    /// advertisements name, which this node reports: the IPs, and the interfaces named.
-    pub lacking_interfaces: BTreeMap<ServiceKey, (Vec<IpAddr>, BTreeSet<String>)>,
+    /// The Services nobody announces by layer 2 because no node that may has an interface
+    /// their advertisements name, which this node is the one to report: their IPs, and why.
+    pub lacking_interfaces: BTreeMap<ServiceKey, (Vec<IpAddr>, election::LackingInterfaces)>,
 }
 
 impl Intent {
@@ -119,7 +119,7 @@ pub fn plan<'a>(
         {
             intent
                 .lacking_interfaces
-                .insert(d.service.clone(), (d.ips.clone(), lacking.named.clone()));
+                .insert(d.service.clone(), (d.ips.clone(), lacking.clone()));
         }
     }
     intent

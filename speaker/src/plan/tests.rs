@@ -170,3 +170,44 @@ fn a_node_without_usable_interfaces_is_no_candidate() {
     let next = plan_for(&order[1], &members, Some(&config));
     assert_eq!(next.layer2["eth0"].len(), 1, "{next:?}");
 }
+
+/// No node has an interface (every link down): only the node the hash picks is to report
+/// the gap, with every node that may announce listed.
+#[test]
+fn only_the_would_be_owner_plans_to_report_a_service_nobody_can_announce() {
+    let objects = objects();
+    let config = config(&objects);
+    let order = order();
+    let none = meta::encode(&meta::Interfaces::new());
+    let members: Vec<Member> = NODES
+        .iter()
+        .map(|n| {
+            let mut m = member(n, State::Alive);
+            m.meta = none.clone();
+            m
+        })
+        .collect();
+    let web = ServiceKey::new("default", "web");
+    let plan_without_interfaces = |me: &str| {
+        let own = meta::Interfaces::new();
+        let node = Node {
+            name: me,
+            lb_class: None,
+            ignore_exclude_lb: false,
+            interfaces: &own,
+        };
+        plan(&objects, Some(&config), &members, &node)
+    };
+    let reporter = plan_without_interfaces(&order[0]);
+    assert!(reporter.layer2.is_empty());
+    let (ips, lacking) = &reporter.lacking_interfaces[&web];
+    assert_eq!(ips, &["198.51.100.10".parse::<IpAddr>().expect("an IP")]);
+    assert_eq!(lacking.nodes, order);
+    assert!(
+        lacking.named.is_empty(),
+        "the advertisement takes any interface"
+    );
+    for other in &order[1..] {
+        assert!(plan_without_interfaces(other).lacking_interfaces.is_empty());
+    }
+}

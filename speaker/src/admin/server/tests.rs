@@ -125,7 +125,34 @@ async fn hostile_clients_do_not_stop_the_admin_api() {
     let status = refused.expect_err("an oversized request is refused");
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
 
-    // A crowd of watchers on many connections, dropped without a word.
+    // One connection holds at most 32 streams: the 33rd waits until one ends.
+    let mut one = client(addr).await;
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        held.push(
+            one.watch_members(v1::ListRequest::default())
+                .await
+                .expect("a watch")
+                .into_inner(),
+        );
+    }
+    let mut extra = one.clone();
+    let waiting =
+        tokio::spawn(async move { extra.watch_members(v1::ListRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a 33rd stream opened on one connection"
+    );
+    held.pop();
+    let opened = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("opens once a stream ends")
+        .expect("the task")
+        .expect("a watch");
+    drop((opened, held, one));
+
+    // A crowd of watchers on many connections, dropped.
     let mut watchers = Vec::new();
     for _ in 0..100 {
         // Each client is a connection of its own.

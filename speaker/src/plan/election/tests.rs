@@ -259,6 +259,7 @@ spec: {ipAddressPools: [web], interfaces: [foo]}
         assert!(d.order.is_empty(), "{:?}", d.order);
         let lacking = d.lacking_interfaces.as_ref().expect("reported");
         assert_eq!(lacking.node, by_hash[0]);
+        assert_eq!(lacking.nodes, by_hash);
         assert_eq!(lacking.named, BTreeSet::from(["foo".to_string()]));
     }
 
