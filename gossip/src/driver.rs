@@ -313,10 +313,14 @@ async fn run(
                     // Datagrams that arrived meanwhile are read in the same wakeup: a ping
                     // and an ack landing together cost one trip through the scheduler.
                     for _ in 1..DATAGRAMS_PER_WAKEUP {
-                        let Ok((len, from)) = udp.try_recv_from(&mut buf) else {
-                            break;
-                        };
-                        outputs.extend(receive(&mut core, &buf[..len], from));
+                        match udp.try_recv_from(&mut buf) {
+                            Ok((len, from)) => outputs.extend(receive(&mut core, &buf[..len], from)),
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(error) => {
+                                tracing::warn!(%error, "receiving a datagram failed");
+                                break;
+                            }
+                        }
                     }
                     outputs
                 }

@@ -130,8 +130,11 @@ impl Bfd {
     pub fn start(events: mpsc::UnboundedSender<Event>) -> io::Result<Bfd> {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(Status::default());
+        // Sockets and timers only: no signal or child-process driver to poll at every wakeup
+        // (tokio reaps orphans at each turn when it has one).
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .build()?;
         std::thread::Builder::new()
             .name("bfd".into())
