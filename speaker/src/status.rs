@@ -21,6 +21,24 @@ use tracing::Instrument;
 const EVENT_BURST: u32 = 20;
 const EVENT_EVERY: Duration = Duration::from_secs(1);
 
+/// What a status lists (the interfaces, or the peers), shared: in BGP mode 10,000 Services
+/// go to the same few peers, and one set serves them all.
+pub type Listed = std::sync::Arc<BTreeSet<String>>;
+
+/// Shares equal sets: each distinct set is kept once, and every key holding it points to it.
+pub fn shared<K: Ord>(sets: BTreeMap<K, BTreeSet<String>>) -> BTreeMap<K, Listed> {
+    let mut distinct: BTreeMap<BTreeSet<String>, Listed> = BTreeMap::new();
+    sets.into_iter()
+        .map(|(key, set)| {
+            let listed = distinct
+                .entry(set)
+                .or_insert_with_key(|set| Listed::new(set.clone()))
+                .clone();
+            (key, listed)
+        })
+        .collect()
+}
+
 /// How a Service is announced, and so which status says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -184,7 +202,7 @@ pub struct Statuses {
     /// The speaker's pod (Kubernetes): the statuses go with it, as MetalLB's do.
     owner: Option<OwnerReference>,
     /// Services announced, with what their status lists (interfaces, or peers).
-    published: BTreeMap<ServiceKey, BTreeSet<String>>,
+    published: BTreeMap<ServiceKey, Listed>,
     /// Set when what was published may have been deleted meanwhile: every status is
     /// written again at the next apply.
     stale: bool,
@@ -227,7 +245,7 @@ impl Statuses {
         &mut self,
         cluster: &Cluster,
         events: &mut Events,
-        wanted: &BTreeMap<ServiceKey, BTreeSet<String>>,
+        wanted: &BTreeMap<ServiceKey, Listed>,
         snapshot: &Snapshot,
         health: &Health,
     ) -> bool {
@@ -273,7 +291,7 @@ impl Statuses {
         cluster: &Cluster,
         events: &mut Events,
         service: &ServiceKey,
-        interfaces: &BTreeSet<String>,
+        interfaces: &Listed,
     ) -> bool {
         if !self.stale && self.published.get(service) == Some(interfaces) {
             return true;
@@ -318,7 +336,7 @@ impl Statuses {
     async fn remove_leftovers(
         &self,
         cluster: &Cluster,
-        wanted: &BTreeMap<ServiceKey, BTreeSet<String>>,
+        wanted: &BTreeMap<ServiceKey, Listed>,
         snapshot: &Snapshot,
     ) {
         let ours: BTreeSet<String> = wanted
@@ -464,7 +482,10 @@ mod tests {
         };
         let owners = serde_json::json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x1", "uid": "9f1c-uid"}]);
         let web = ServiceKey::new("default", "web");
-        let wanted = BTreeMap::from([(web.clone(), BTreeSet::from(["eth0".to_string()]))]);
+        let wanted = shared(BTreeMap::from([(
+            web.clone(),
+            BTreeSet::from(["eth0".to_string()]),
+        )]));
         let mut statuses =
             Statuses::new(Protocol::Layer2, "n1", "metallb-system", Some(pod.clone()));
         let mut events = Events::new(tokio::time::Instant::now().into_std());
@@ -509,5 +530,20 @@ mod tests {
             written.body["metadata"]["ownerReferences"], owners,
             "{written:#?}"
         );
+    }
+
+    /// Equal sets are kept once: 10,000 Services to the same peers hold one set.
+    #[test]
+    fn equal_sets_are_shared() {
+        let peers = || BTreeSet::from(["tor-a".to_string(), "tor-b".to_string()]);
+        let sets = shared(BTreeMap::from([
+            (1, peers()),
+            (2, peers()),
+            (3, BTreeSet::from(["tor-a".to_string()])),
+        ]));
+        assert!(std::sync::Arc::ptr_eq(&sets[&1], &sets[&2]));
+        assert_eq!(*sets[&1], peers());
+        assert_eq!(sets[&3].len(), 1);
+        assert!(!std::sync::Arc::ptr_eq(&sets[&1], &sets[&3]));
     }
 }

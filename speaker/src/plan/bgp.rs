@@ -22,7 +22,7 @@ pub struct Bgp {
     /// By peer name: the routes to announce to it.
     pub routes: BTreeMap<String, BTreeMap<IpNet, Route>>,
     /// The Services this node announces, with the peers each goes to (ServiceBGPStatus).
-    pub statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
+    pub statuses: BTreeMap<ServiceKey, crate::status::Listed>,
 }
 
 /// A route's attributes beyond the prefix. Several advertisements may select the same
@@ -58,6 +58,7 @@ pub fn plan(inputs: &Inputs) -> Bgp {
     if bgp.peers.is_empty() || !node_may_announce(node, inputs.ignore_exclude_lb) {
         return bgp;
     }
+    let mut statuses: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
     for service in &inputs.services {
         if !is_ours(service, inputs.lb_class) {
             continue;
@@ -96,13 +97,15 @@ pub fn plan(inputs: &Inputs) -> Bgp {
                 for ip in carried {
                     add(routes, aggregate(*ip, advertisement), advertisement);
                 }
-                bgp.statuses
+                statuses
                     .entry(key.clone())
                     .or_default()
                     .insert(name.clone());
             }
         }
     }
+    // Most Services go to the same peers: one set each, shared.
+    bgp.statuses = crate::status::shared(statuses);
     bgp
 }
 

@@ -15,7 +15,7 @@ use ferrolb_api::config::Config;
 use ferrolb_api::objects::Object;
 use ferrolb_api::service_key::ServiceKey;
 use ferrolb_gossip::core::{Member, State};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Layer 2 announcements: by interface, the IPs to answer for, each with its Service.
@@ -28,7 +28,7 @@ pub struct Intent {
     /// BGP sessions and the routes for each.
     pub bgp: bgp::Bgp,
     /// The ServiceL2Status objects this node owns: by Service, the interfaces it lists.
-    pub l2_statuses: BTreeMap<ServiceKey, BTreeSet<String>>,
+    pub l2_statuses: BTreeMap<ServiceKey, crate::status::Listed>,
     /// This node's gossip metadata: the interfaces it can announce on, with their MACs.
     pub meta: Vec<u8>,
     /// The Services nobody announces by layer 2 because no node that may has an interface
@@ -100,6 +100,7 @@ pub fn plan<'a>(
     inputs.ignore_exclude_lb = node.ignore_exclude_lb;
     intent.bgp = bgp::plan(&inputs);
     let decisions = election::elect(&inputs);
+    let mut l2_statuses = BTreeMap::new();
     for d in decisions.iter().filter(|d| d.owner() == Some(node.name)) {
         for interface in &d.interfaces {
             let ips = intent.layer2.entry(interface.clone()).or_default();
@@ -107,10 +108,9 @@ pub fn plan<'a>(
                 ips.insert(*ip, d.service.clone());
             }
         }
-        intent
-            .l2_statuses
-            .insert(d.service.clone(), d.interfaces.clone());
+        l2_statuses.insert(d.service.clone(), d.interfaces.clone());
     }
+    intent.l2_statuses = crate::status::shared(l2_statuses);
     for d in &decisions {
         if let Some(lacking) = d
             .lacking_interfaces

@@ -124,7 +124,7 @@ fn the_owner_announces_and_writes_status_and_the_next_in_line_watches_it() {
     assert_eq!(owner.layer2["eth0"][&ip], web);
     assert_eq!(owner.layer2_service("eth0", &ip), Some(&web));
     assert_eq!(
-        owner.l2_statuses[&web],
+        *owner.l2_statuses[&web],
         ["eth0".to_string()].into_iter().collect()
     );
     assert!(owner.bgp.peers.is_empty(), "no BGPPeer: no BGP mode");

@@ -149,7 +149,7 @@ fn each_peer_gets_what_its_advertisements_say() {
     assert_eq!(block.large_communities, BTreeSet::from([(64501, 1, 2)]));
     assert_eq!(block.local_pref, None, "0 is not set");
     assert_eq!(
-        n2.statuses[&web()],
+        *n2.statuses[&web()],
         BTreeSet::from(["tor".into(), "tor-b".into()])
     );
 }
