@@ -94,7 +94,12 @@ impl KubeCluster {
                 all("EndpointSlice"),
                 |o| Ok(Object::EndpointSlice(Arc::new(o))),
             ),
-            spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |o| {
+            spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |mut o: Node| {
+                // The container images a node holds (often dozens, each with every tag):
+                // nothing FerroLB decides depends on them.
+                if let Some(status) = o.status.as_mut() {
+                    status.images = None;
+                }
                 Ok(Object::Node(Arc::new(o)))
             }),
             spawn_watch(Api::<Namespace>::all(c.clone()), all("Namespace"), |o| {
@@ -418,8 +423,11 @@ where
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let entry = state.kinds.entry(kind).or_default();
-            let keyed = |o: K| {
+            let keyed = |mut o: K| {
                 let key = key_of(&o);
+                // Server-side apply's bookkeeping, often larger than the object: no
+                // component reads it, and a cluster's worth of it would be held for nothing.
+                o.meta_mut().managed_fields = None;
                 let decoded = decode(o);
                 if let Err(reason) = &decoded {
                     tracing::warn!(kind, object = %key, "skipped: {reason}");

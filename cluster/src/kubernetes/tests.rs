@@ -432,3 +432,55 @@ async fn reads_the_own_pod_for_an_owner_reference() {
             .is_err()
     );
 }
+
+/// What no component reads is not held: server-side apply's managedFields on every object,
+/// and the container images in a Node's status.
+#[tokio::test]
+async fn managed_fields_and_node_images_are_not_kept() {
+    let managed = serde_json::json!([{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:type": {}}}}]);
+    let lists = BTreeMap::from([
+        (
+            "/api/v1/services",
+            list(
+                "v1",
+                serde_json::json!([{
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "web", "namespace": "demo", "resourceVersion": "1", "managedFields": managed},
+                    "spec": {"type": "LoadBalancer"}
+                }]),
+            ),
+        ),
+        (
+            "/api/v1/nodes",
+            list(
+                "v1",
+                serde_json::json!([{
+                    "apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "n1", "resourceVersion": "1", "managedFields": managed},
+                    "status": {
+                        "addresses": [{"type": "InternalIP", "address": "192.0.2.11"}],
+                        "images": [{"names": ["registry.example/app:1.0"], "sizeBytes": 1000}]
+                    }
+                }]),
+            ),
+        ),
+    ]);
+    let (cluster, _seen, _listed) = mock_cluster(lists);
+    let mut snapshots = cluster.snapshots();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        snapshots.wait_for(|s| s.objects.len() == 2),
+    )
+    .await
+    .expect("no snapshot")
+    .unwrap();
+    let snapshot = snapshots.borrow().clone();
+    let service = snapshot.services().next().expect("the Service");
+    assert_eq!(service.metadata.name.as_deref(), Some("web"));
+    assert_eq!(service.metadata.managed_fields, None);
+    let node = snapshot.nodes().next().expect("the Node");
+    assert_eq!(node.metadata.managed_fields, None);
+    let status = node.status.as_ref().expect("the status is kept");
+    assert_eq!(status.images, None);
+    assert_eq!(status.addresses.as_ref().map(Vec::len), Some(1));
+}
