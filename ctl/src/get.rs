@@ -1,4 +1,5 @@
-//! `ferrolbctl get`: tables, or the full objects as a Kubernetes `List`.
+//! `ferrolbctl get`: tables, or the full objects as a Kubernetes `List` (from a cluster, without
+//! managedFields, as `kubectl get` shows them).
 use crate::Output;
 use anyhow::Context;
 use clap::ValueEnum;

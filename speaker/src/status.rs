@@ -546,4 +546,72 @@ mod tests {
         assert_eq!(sets[&3].len(), 1);
         assert!(!std::sync::Arc::ptr_eq(&sets[&1], &sets[&3]));
     }
+
+    /// A pass that plans the same peers (a new set, equal to the last) writes nothing; one
+    /// that adds a peer writes the status again.
+    #[tokio::test]
+    async fn a_status_is_written_again_only_when_what_it_lists_changes() {
+        use ferrolb_cluster::kubernetes::fake::{mock_cluster, next};
+        let (kube, mut seen, _listed) =
+            mock_cluster(BTreeMap::new(), "metallb-system", "ferrolb-speaker-n1");
+        let cluster = Cluster::Kube(Box::new(kube));
+        let web = ServiceKey::new("default", "web");
+        let peers = |names: &[&str]| {
+            shared(BTreeMap::from([(
+                web.clone(),
+                names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>(),
+            )]))
+        };
+        let mut statuses = Statuses::new(Protocol::Bgp, "n1", "metallb-system", None);
+        let mut events = Events::new(tokio::time::Instant::now().into_std());
+        let (snapshot, health) = (Snapshot::default(), Health::new());
+        let quiet = Duration::from_millis(300);
+
+        let wanted = peers(&["tor-a"]);
+        assert!(
+            statuses
+                .apply(&cluster, &mut events, &wanted, &snapshot, &health)
+                .await
+        );
+        let mut first = Vec::new();
+        while let Ok(Some(request)) = tokio::time::timeout(quiet, seen.recv()).await {
+            first.push(request.path);
+        }
+        assert!(
+            first.iter().any(|p| p.contains("/servicebgpstatuses/")),
+            "{first:?}"
+        );
+
+        let again = peers(&["tor-a"]);
+        assert!(!std::sync::Arc::ptr_eq(&wanted[&web], &again[&web]));
+        assert!(
+            statuses
+                .apply(&cluster, &mut events, &again, &snapshot, &health)
+                .await
+        );
+        if let Ok(Some(request)) = tokio::time::timeout(quiet, seen.recv()).await {
+            panic!("an unchanged status was written again: {request:?}");
+        }
+
+        assert!(
+            statuses
+                .apply(
+                    &cluster,
+                    &mut events,
+                    &peers(&["tor-a", "tor-b"]),
+                    &snapshot,
+                    &health
+                )
+                .await
+        );
+        // The object, then its status subresource.
+        let (object, status) = (next(&mut seen).await, next(&mut seen).await);
+        assert!(object.path.contains("/servicebgpstatuses/"), "{object:?}");
+        assert!(status.path.ends_with("/status"), "{status:?}");
+        assert_eq!(
+            status.body["status"]["peers"],
+            serde_json::json!(["tor-a", "tor-b"]),
+            "{status:?}"
+        );
+    }
 }
