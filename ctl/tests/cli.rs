@@ -397,6 +397,14 @@ async fn doctor_finds_planted_problems_and_status_names_what_it_cannot_reach() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // Another component's log, damaged: its lines are skipped, the rest is still read.
+    let damaged = dir.path().join("status/ferrolb-speaker-n2");
+    std::fs::create_dir_all(&damaged).expect("a directory");
+    std::fs::write(
+        damaged.join("events.log.json"),
+        "not JSON\n{\"reason\": \"announceFailed\"}\n\u{0}\u{ff}\n",
+    )
+    .expect("writing");
     let sick = doctor();
     assert_eq!(sick.status.code(), Some(1), "{}", stdout(&sick));
     let text = stdout(&sick);
