@@ -3,6 +3,7 @@
 //! conversion and CRD generation.
 pub mod address;
 pub mod config;
+pub mod endpoints;
 pub mod event_reason;
 pub mod exclusions;
 pub mod kind;

@@ -7,6 +7,7 @@ use ferrolb_api::event_reason::EventReason;
 use ferrolb_api::exclusions::{self, Exclusions};
 use ferrolb_api::kind::Kind;
 use ferrolb_api::objects::Object;
+use ferrolb_api::service_key::ServiceKey;
 use ferrolb_cluster::{ObjectKey, Snapshot};
 use ferrolb_controller::reconcile::Controller;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -50,8 +51,7 @@ pub struct Input<'a> {
 /// A speaker's `announceFailed` Event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceFailed {
-    /// The Service, `namespace/name`.
-    pub service: String,
+    pub service: ServiceKey,
     pub message: String,
 }
 
@@ -189,52 +189,25 @@ fn interfaces_excluded(input: &Input, config: &Config, findings: &mut Vec<Findin
 /// have a ready endpoint (an Event outlives its cause: one about a Service since scaled to
 /// zero says nothing about it now).
 fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
-    let announced: std::collections::BTreeSet<String> = input
+    let announced: std::collections::BTreeSet<ServiceKey> = input
         .snapshot
         .l2_statuses()
         .filter_map(|s| s.status.as_ref())
-        .map(|s| format!("{}/{}", s.service_namespace, s.service_name))
+        .map(|s| ServiceKey::new(&s.service_namespace, &s.service_name))
         .collect();
-    let ready: std::collections::BTreeSet<String> = input
-        .snapshot
-        .endpoint_slices()
-        .filter(|slice| {
-            slice
-                .endpoints
-                .iter()
-                .any(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-        })
-        .filter_map(|slice| {
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()?
-                .get("kubernetes.io/service-name")?;
-            Some(format!(
-                "{}/{service}",
-                slice.metadata.namespace.as_deref().unwrap_or_default()
-            ))
-        })
-        .collect();
-    let with_ips: std::collections::BTreeSet<String> = input
+    let endpoints = ferrolb_api::endpoints::Endpoints::index(input.snapshot.endpoint_slices());
+    let with_ips: std::collections::BTreeSet<ServiceKey> = input
         .snapshot
         .services()
         .filter(|s| !ferrolb_api::service::status_ips(s).is_empty())
-        .map(|s| {
-            let m = &s.metadata;
-            format!(
-                "{}/{}",
-                m.namespace.as_deref().unwrap_or_default(),
-                m.name.as_deref().unwrap_or_default()
-            )
-        })
+        .filter_map(ServiceKey::of)
         .collect();
     let mut reported = std::collections::BTreeSet::new();
     // The last Event read first (in Kubernetes, the newest).
     for failed in input.announce_failed.iter().rev() {
         if announced.contains(&failed.service)
             || !with_ips.contains(&failed.service)
-            || !ready.contains(&failed.service)
+            || endpoints.ready(&failed.service).is_empty()
             || !reported.insert(failed.service.clone())
         {
             continue;
@@ -427,10 +400,9 @@ fn stored_announce_failed(dir: &std::path::Path) -> Vec<AnnounceFailed> {
         })
         .filter(|e| e.reason == EventReason::AnnounceFailed)
         .map(|e| AnnounceFailed {
-            service: format!(
-                "{}/{}",
-                e.regarding.namespace.unwrap_or_default(),
-                e.regarding.name
+            service: ServiceKey::new(
+                e.regarding.namespace.as_deref().unwrap_or_default(),
+                &e.regarding.name,
             ),
             message: e.message,
         })
@@ -500,10 +472,9 @@ async fn read_kubernetes(
         .filter_map(|e| {
             let regarding = e.regarding?;
             Some(AnnounceFailed {
-                service: format!(
-                    "{}/{}",
-                    regarding.namespace.unwrap_or_default(),
-                    regarding.name?
+                service: ServiceKey::new(
+                    regarding.namespace.as_deref().unwrap_or_default(),
+                    &regarding.name?,
                 ),
                 message: e.note.unwrap_or_default(),
             })

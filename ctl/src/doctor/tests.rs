@@ -282,7 +282,7 @@ fn an_advertisement_whose_every_interface_is_excluded() {
 #[test]
 fn a_service_no_node_could_announce_for_want_of_an_interface() {
     let failed = |message: &str| AnnounceFailed {
-        service: "default/served".into(),
+        service: ServiceKey::new("default", "served"),
         message: message.into(),
     };
     let mut files = healthy();
