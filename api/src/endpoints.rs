@@ -1,14 +1,11 @@
 //! Which Services have ready endpoints, and on which nodes: an index over EndpointSlices
 //! (a Service's slices carry its name in a label), built once and asked per Service.
+use crate::objects::slim::{Endpoint, EndpointSlice};
 use crate::service_key::{DEFAULT_SERVICE_NAMESPACE, ServiceKey};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use std::collections::{BTreeSet, HashMap};
 
-/// The label EndpointSlices name their Service with.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
-/// The ready endpoints of every Service, indexed once per pass (a Service's EndpointSlices
-/// carry its name in a label), instead of scanning every slice for every Service.
+/// The ready endpoints of every Service, indexed once per pass, instead of scanning every
+/// slice for every Service.
 #[derive(Default)]
 pub struct Endpoints<'a> {
     ready: HashMap<ServiceKey, Vec<&'a Endpoint>>,
@@ -18,28 +15,17 @@ impl<'a> Endpoints<'a> {
     pub fn index(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> Endpoints<'a> {
         let mut ready: HashMap<ServiceKey, Vec<&'a Endpoint>> = HashMap::new();
         for slice in slices {
-            let Some(service) = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            else {
+            let Some(service) = &slice.service else {
                 continue;
             };
             let namespace = slice
-                .metadata
                 .namespace
                 .as_deref()
                 .unwrap_or(DEFAULT_SERVICE_NAMESPACE);
             ready
                 .entry(ServiceKey::new(namespace, service))
                 .or_default()
-                .extend(
-                    slice
-                        .endpoints
-                        .iter()
-                        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)),
-                );
+                .extend(slice.endpoints.iter().filter(|e| e.ready));
         }
         Endpoints { ready }
     }

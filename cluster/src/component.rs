@@ -2,8 +2,7 @@
 //! directory or a Kubernetes API), and serving `/metrics`, `/healthz` and `/readyz`.
 use crate::kubernetes::KubeCluster;
 use crate::store::FileStore;
-use crate::{Cluster, ClusterError};
-use ferrolb_api::kind::Kind;
+use crate::{Cluster, ClusterError, Reading};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +47,7 @@ impl CommonArgs {
         &self,
         component: &str,
         store_component: &str,
-        ignored: &'static [Kind],
+        reading: Reading,
     ) -> Result<Cluster, ClusterError> {
         open_cluster(Source {
             store: self.store.as_deref(),
@@ -56,7 +55,7 @@ impl CommonArgs {
             namespace: &self.namespace,
             component,
             store_component,
-            ignored,
+            reading,
         })
         .await
     }
@@ -133,8 +132,8 @@ pub struct Source<'a> {
     pub component: &'a str,
     /// Its name in the store: the folder of its status files, one per process.
     pub store_component: &'a str,
-    /// Kinds the store leaves out of snapshots (a speaker never reads statuses).
-    pub ignored: &'static [Kind],
+    /// What the component reads, and how much of it it keeps.
+    pub reading: Reading,
 }
 
 /// Opens the file store if one is given, the Kubernetes API otherwise.
@@ -145,17 +144,17 @@ pub async fn open_cluster(source: Source<'_>) -> Result<Cluster, ClusterError> {
         namespace,
         component,
         store_component,
-        ignored,
+        reading,
     } = source;
     Ok(match store {
-        Some(dir) => Cluster::Store(FileStore::open_ignoring(
+        Some(dir) => Cluster::Store(FileStore::open_reading(
             dir,
             namespace,
             store_component,
-            ignored,
+            reading,
         )?),
         None => Cluster::Kube(Box::new(
-            KubeCluster::connect(kubeconfig, namespace, component).await?,
+            KubeCluster::connect(kubeconfig, namespace, component, reading.detail).await?,
         )),
     })
 }

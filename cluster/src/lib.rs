@@ -24,6 +24,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// What a component reads of the cluster.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    /// Kinds left out of every snapshot (a speaker never reads others' statuses). Only the
+    /// file store honours it: Kubernetes' watches are per kind anyway.
+    pub ignored: &'static [Kind],
+    /// How much of each object is kept.
+    pub detail: ferrolb_api::objects::Detail,
+}
+
 /// An Event about an object, as `kubectl describe` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -44,7 +44,9 @@ pub struct Snapshot {
     /// Documents of kinds FerroLB does not read (a Deployment among the manifests): not
     /// wrong, only not ours.
     pub skipped: Vec<Problem>,
-    /// For the file store: where each user object was defined.
+    /// For files read by [`crate::store::load_paths`] (`ferrolbctl validate`): where each
+    /// object was defined. A running store does not keep it: nothing there reads it, and
+    /// it would cost a key and a path per object.
     pub sources: BTreeMap<ObjectKey, Source>,
     /// Whether every kind has been read at least once. Until then the snapshot is incomplete
     /// (the Kubernetes backend starts with an empty one) and must not be acted on.

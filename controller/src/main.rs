@@ -1,6 +1,7 @@
 //! `ferrolb-controller`: assigns IPs to LoadBalancer Services, from a Kubernetes API or a store.
 use clap::Parser;
 use ferrolb_api::kind::Kind;
+use ferrolb_cluster::Reading;
 use ferrolb_cluster::component::CommonArgs;
 use ferrolb_cluster::metallb_flags::WebhookMode;
 use ferrolb_controller::metrics::Metrics;
@@ -66,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
         .open_cluster(
             "ferrolb-controller",
             "ferrolb-controller",
-            &[Kind::ServiceL2Status, Kind::ServiceBGPStatus],
+            Reading {
+                ignored: &[Kind::ServiceL2Status, Kind::ServiceBGPStatus],
+                ..Reading::default()
+            },
         )
         .await?;
     let metrics = Arc::new(Metrics::new());

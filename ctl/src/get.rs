@@ -27,7 +27,13 @@ pub async fn snapshot(
         anyhow::ensure!(dir.is_dir(), "store {} is not a directory", dir.display());
         return Ok(ferrolb_cluster::store::load(dir, namespace));
     }
-    let cluster = KubeCluster::connect(kubeconfig, namespace, "ferrolbctl").await?;
+    let cluster = KubeCluster::connect(
+        kubeconfig,
+        namespace,
+        "ferrolbctl",
+        ferrolb_api::objects::Detail::Full,
+    )
+    .await?;
     let mut snapshots = cluster.snapshots();
     // The backend publishes its first snapshot once every kind has been listed.
     tokio::time::timeout(Duration::from_secs(30), snapshots.changed())

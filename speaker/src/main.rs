@@ -3,8 +3,9 @@
 use anyhow::Context;
 use clap::Parser;
 use ferrolb_api::kind::Kind;
-use ferrolb_cluster::Cluster;
+use ferrolb_api::objects::Detail;
 use ferrolb_cluster::component::CommonArgs;
+use ferrolb_cluster::{Cluster, Reading};
 use ferrolb_gossip::core::Config as GossipCore;
 use ferrolb_gossip::driver::{Gossip, GossipConfig};
 use ferrolb_speaker::layer2::interfaces;
@@ -77,15 +78,19 @@ async fn main() -> anyhow::Result<()> {
         .metallb
         .log_ignored("speaker", &["--ignore-exclude-lb", "--pod-name"]);
     let store_component = format!("ferrolb-speaker-{}", args.node_name);
-    // Status objects are written by the speakers, never read by them.
-    let ignored = &[
-        Kind::ServiceL2Status,
-        Kind::ServiceBGPStatus,
-        Kind::ConfigurationState,
-    ];
+    let reading = Reading {
+        // Status objects are written by the speakers, never read by them.
+        ignored: &[
+            Kind::ServiceL2Status,
+            Kind::ServiceBGPStatus,
+            Kind::ConfigurationState,
+        ],
+        // Every Service and EndpointSlice of the cluster, for the speaker's life: slim.
+        detail: Detail::Speaker,
+    };
     let cluster = args
         .common
-        .open_cluster("ferrolb-speaker", &store_component, ignored)
+        .open_cluster("ferrolb-speaker", &store_component, reading)
         .await?;
     let pod = match &args.common.metallb.pod_name {
         Some(name) => match cluster.pod_reference(&args.common.namespace, name).await {

@@ -749,14 +749,12 @@ async fn sleep_until(at: Option<Instant>) {
 /// The IPs a Service shows in its status (those the controller gave it).
 fn service_ips(snapshot: &Snapshot, key: &ferrolb_api::service_key::ServiceKey) -> Vec<String> {
     let object = ferrolb_cluster::ObjectKey::new(Kind::Service, Some(&key.namespace), &key.name);
-    let Some(ferrolb_api::objects::Object::Service(service)) = snapshot.get(&object) else {
+    let Some(ferrolb_api::objects::Object::SlimService(service)) = snapshot.get(&object) else {
         return Vec::new();
     };
     service
-        .status
+        .ips
         .iter()
-        .flat_map(|s| s.load_balancer.iter())
-        .flat_map(|lb| lb.ingress.iter().flatten())
-        .filter_map(|ingress| ingress.ip.clone())
+        .map(std::net::IpAddr::to_string)
         .collect()
 }

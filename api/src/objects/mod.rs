@@ -9,8 +9,19 @@ use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
 
+pub mod slim;
 #[cfg(test)]
 mod tests;
+
+/// How much of each object a component keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every field (the controller, `ferrolbctl`).
+    #[default]
+    Full,
+    /// Services and EndpointSlices as [`slim`] records, everything else in full (speakers).
+    Speaker,
+}
 
 /// One object of a kind FerroLB knows. Shared (`Arc`): the file store's cache of parsed files,
 /// its snapshots and the Kubernetes watchers' state all hold the same objects, and a clone
@@ -33,6 +44,10 @@ pub enum Object {
     ServiceL2Status(Arc<v1beta1::ServiceL2Status>),
     ServiceBGPStatus(Arc<v1beta1::ServiceBGPStatus>),
     ConfigurationState(Arc<v1beta1::ConfigurationState>),
+    /// A Service as a speaker keeps it ([`Detail::Speaker`]).
+    SlimService(Arc<slim::Service>),
+    /// An EndpointSlice as a speaker keeps it ([`Detail::Speaker`]).
+    SlimEndpointSlice(Arc<slim::EndpointSlice>),
 }
 
 /// Identifies an object: kind, namespace (none for cluster-scoped kinds) and name.
@@ -205,6 +220,15 @@ impl Object {
     /// Decodes every document of a multi-document YAML text; empty documents are skipped.
     /// Each result carries the document's index (from 0).
     pub fn decode_yaml_stream(text: &str) -> Vec<(usize, Result<Object, DecodeError>)> {
+        Object::decode_yaml_stream_as(text, Detail::Full)
+    }
+
+    /// As [`Object::decode_yaml_stream`], each object kept with `detail` as soon as it is
+    /// decoded (a file of 10,000 Services is never held in full).
+    pub fn decode_yaml_stream_as(
+        text: &str,
+        detail: Detail,
+    ) -> Vec<(usize, Result<Object, DecodeError>)> {
         let mut out = Vec::new();
         for (index, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
             let value = match serde_json::Value::deserialize_yaml(document) {
@@ -223,19 +247,32 @@ impl Object {
                     break;
                 }
             };
-            out.push((index, Object::decode(value)));
+            out.push((index, Object::decode(value).map(|o| o.kept_as(detail))));
         }
         out
     }
 
+    /// The object as a component reading with `detail` keeps it.
+    pub fn kept_as(self, detail: Detail) -> Object {
+        match (detail, self) {
+            (Detail::Speaker, Object::Service(s)) => {
+                Object::SlimService(Arc::new(slim::Service::of(&s)))
+            }
+            (Detail::Speaker, Object::EndpointSlice(e)) => {
+                Object::SlimEndpointSlice(Arc::new(slim::EndpointSlice::of(&e)))
+            }
+            (_, object) => object,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
-            Object::Service(_) => Kind::Service,
+            Object::Service(_) | Object::SlimService(_) => Kind::Service,
             Object::Node(_) => Kind::Node,
             Object::Namespace(_) => Kind::Namespace,
             Object::Secret(_) => Kind::Secret,
             Object::ConfigMap(_) => Kind::ConfigMap,
-            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::EndpointSlice(_) | Object::SlimEndpointSlice(_) => Kind::EndpointSlice,
             Object::IPAddressPool(_) => Kind::IPAddressPool,
             Object::L2Advertisement(_) => Kind::L2Advertisement,
             Object::BGPAdvertisement(_) => Kind::BGPAdvertisement,
@@ -248,8 +285,9 @@ impl Object {
         }
     }
 
-    pub fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-        match self {
+    /// The metadata of a full object; `None` for a slim one.
+    fn full_meta(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> {
+        Some(match self {
             Object::Service(o) => o.meta(),
             Object::Node(o) => o.meta(),
             Object::Namespace(o) => o.meta(),
@@ -265,27 +303,31 @@ impl Object {
             Object::ServiceL2Status(o) => o.meta(),
             Object::ServiceBGPStatus(o) => o.meta(),
             Object::ConfigurationState(o) => o.meta(),
-        }
+            Object::SlimService(_) | Object::SlimEndpointSlice(_) => return None,
+        })
     }
 
-    /// The object's metadata, to change: the object is copied first if it is shared.
-    pub fn meta_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    /// Puts the object in `namespace`; it is copied first if it is shared.
+    pub fn set_namespace(&mut self, namespace: &str) {
+        let namespace = Some(namespace.to_string());
         match self {
-            Object::Service(o) => Arc::make_mut(o).meta_mut(),
-            Object::Node(o) => Arc::make_mut(o).meta_mut(),
-            Object::Namespace(o) => Arc::make_mut(o).meta_mut(),
-            Object::Secret(o) => Arc::make_mut(o).meta_mut(),
-            Object::ConfigMap(o) => Arc::make_mut(o).meta_mut(),
-            Object::EndpointSlice(o) => Arc::make_mut(o).meta_mut(),
-            Object::IPAddressPool(o) => Arc::make_mut(o).meta_mut(),
-            Object::L2Advertisement(o) => Arc::make_mut(o).meta_mut(),
-            Object::BGPAdvertisement(o) => Arc::make_mut(o).meta_mut(),
-            Object::Community(o) => Arc::make_mut(o).meta_mut(),
-            Object::BFDProfile(o) => Arc::make_mut(o).meta_mut(),
-            Object::BGPPeer(o) => Arc::make_mut(o).meta_mut(),
-            Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut(),
-            Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut(),
-            Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut(),
+            Object::Service(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::Node(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::Namespace(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::Secret(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::ConfigMap(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::EndpointSlice(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::IPAddressPool(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::L2Advertisement(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::BGPAdvertisement(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::Community(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::BFDProfile(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::BGPPeer(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
+            Object::SlimService(o) => Arc::make_mut(o).namespace = namespace,
+            Object::SlimEndpointSlice(o) => Arc::make_mut(o).namespace = namespace,
         }
     }
 
@@ -307,21 +349,41 @@ impl Object {
             Object::ServiceL2Status(o) => serde_json::to_value(&**o),
             Object::ServiceBGPStatus(o) => serde_json::to_value(&**o),
             Object::ConfigurationState(o) => serde_json::to_value(&**o),
+            Object::SlimService(o) => Ok(o.to_json()),
+            Object::SlimEndpointSlice(o) => Ok(o.to_json()),
         };
         value.map_err(|e| e.to_string())
     }
 
     /// Whether both are the very same object (one shared allocation), not merely equal.
     pub fn same(&self, other: &Object) -> bool {
-        std::ptr::eq(self.meta(), other.meta())
+        match (self, other) {
+            (Object::SlimService(a), Object::SlimService(b)) => Arc::ptr_eq(a, b),
+            (Object::SlimEndpointSlice(a), Object::SlimEndpointSlice(b)) => Arc::ptr_eq(a, b),
+            _ => match (self.full_meta(), other.full_meta()) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                _ => false,
+            },
+        }
     }
 
     pub fn name(&self) -> &str {
-        self.meta().name.as_deref().unwrap_or("")
+        match self {
+            Object::SlimService(o) => &o.name,
+            Object::SlimEndpointSlice(o) => &o.name,
+            _ => self
+                .full_meta()
+                .and_then(|m| m.name.as_deref())
+                .unwrap_or(""),
+        }
     }
 
     pub fn namespace(&self) -> Option<&str> {
-        self.meta().namespace.as_deref()
+        match self {
+            Object::SlimService(o) => o.namespace.as_deref(),
+            Object::SlimEndpointSlice(o) => o.namespace.as_deref(),
+            _ => self.full_meta().and_then(|m| m.namespace.as_deref()),
+        }
     }
 
     /// Whether the kind belongs to the `metallb.io` group (and so to MetalLB's namespace).

@@ -111,3 +111,90 @@ fn a_spec_is_not_invented_outside_metallb_io() {
     };
     assert_eq!(service.spec, None);
 }
+
+#[test]
+fn a_speaker_keeps_slim_services_and_slices_that_go_back_to_json_and_decode_the_same() {
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+  labels: {app: web}
+  annotations: {metallb.io/loadBalancerIPs: 198.51.100.7}
+spec:
+  type: LoadBalancer
+  loadBalancerClass: ferrolb
+  externalTrafficPolicy: Local
+  ports: [{port: 80}]
+status:
+  loadBalancer:
+    ingress: [{ip: 198.51.100.7}, {hostname: lb.example}, {ip: "2001:db8::7"}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web, app: web}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.0.1], nodeName: n1}
+- {addresses: [10.0.0.2], nodeName: n2, conditions: {ready: false}}
+- {addresses: [10.0.0.3]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+"#;
+    let full: Vec<Object> = Object::decode_yaml_stream(yaml)
+        .into_iter()
+        .map(|(_, o)| o.unwrap())
+        .collect();
+    let slim: Vec<Object> = Object::decode_yaml_stream_as(yaml, Detail::Speaker)
+        .into_iter()
+        .map(|(_, o)| o.unwrap())
+        .collect();
+    assert!(matches!(full[0], Object::Service(_)));
+    assert!(matches!(full[1], Object::EndpointSlice(_)));
+    let Object::SlimService(service) = &slim[0] else {
+        panic!("a slim Service: {:?}", slim[0]);
+    };
+    assert_eq!(
+        **service,
+        slim::Service {
+            namespace: Some("demo".into()),
+            name: "web".into(),
+            labels: [("app".to_string(), "web".to_string())].into(),
+            load_balancer: true,
+            load_balancer_class: Some("ferrolb".into()),
+            local_traffic: true,
+            ips: vec![
+                "198.51.100.7".parse().unwrap(),
+                "2001:db8::7".parse().unwrap()
+            ],
+        }
+    );
+    assert!(service.is_ours(Some("ferrolb")) && !service.is_ours(None));
+    assert_eq!(service.key().unwrap().to_string(), "demo/web");
+    let Object::SlimEndpointSlice(slice) = &slim[1] else {
+        panic!("a slim EndpointSlice: {:?}", slim[1]);
+    };
+    let endpoints: Vec<(Option<&str>, bool)> = slice
+        .endpoints
+        .iter()
+        .map(|e| (e.node_name.as_deref(), e.ready))
+        .collect();
+    assert_eq!(
+        endpoints,
+        [(Some("n1"), true), (Some("n2"), false), (None, true)],
+        "readiness unset counts as ready"
+    );
+    assert_eq!(slice.service.as_deref(), Some("web"));
+    assert!(matches!(slim[2], Object::Node(_)), "other kinds stay full");
+    // Back to JSON (as status merges do) and decoded again: the same records, keys and kinds.
+    for (object, full) in slim.iter().zip(&full).take(2) {
+        let again = Object::decode(object.to_json().unwrap())
+            .unwrap()
+            .kept_as(Detail::Speaker);
+        assert_eq!(&again, object);
+        assert_eq!(ObjectKey::of(&again), ObjectKey::of(full));
+    }
+}

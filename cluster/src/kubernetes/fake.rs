@@ -1,6 +1,7 @@
 //! A fake Kubernetes API server on kube-rs's tower-test mock, for tests of the backend and of
 //! the components above it: it serves lists, holds watches open and reports every write.
 use super::KubeCluster;
+use ferrolb_api::objects::Detail;
 use http::{Method, Request, Response};
 use kube::Client;
 use kube::client::Body;
@@ -123,10 +124,28 @@ pub fn mock_cluster(
     mpsc::UnboundedReceiver<Seen>,
     mpsc::UnboundedReceiver<String>,
 ) {
+    mock_cluster_keeping(lists, namespace, component, Detail::Full)
+}
+
+/// As [`mock_cluster`], keeping objects with `detail` (a speaker's).
+pub fn mock_cluster_keeping(
+    lists: BTreeMap<&'static str, serde_json::Value>,
+    namespace: &str,
+    component: &str,
+    detail: Detail,
+) -> (
+    KubeCluster,
+    mpsc::UnboundedReceiver<Seen>,
+    mpsc::UnboundedReceiver<String>,
+) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (seen, listed) = fake_api_server(handle, lists);
-    (KubeCluster::new(client, namespace, component), seen, listed)
+    (
+        KubeCluster::new(client, namespace, component, detail),
+        seen,
+        listed,
+    )
 }
 
 /// The next write the fake server saw (5 s at most).

@@ -10,7 +10,7 @@ mod tests;
 
 use crate::{ClusterError, Event, EventType, ObjectKey, Problem, Snapshot};
 use ferrolb_api::kind::{Kind, UnknownKind};
-use ferrolb_api::objects::Object;
+use ferrolb_api::objects::{Detail, Object};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, Node, ObjectReference, Pod, Secret, Service,
@@ -66,17 +66,20 @@ impl KubeCluster {
         kubeconfig: Option<&Path>,
         namespace: &str,
         component: &str,
+        detail: Detail,
     ) -> Result<KubeCluster, ClusterError> {
         Ok(KubeCluster::new(
             client(kubeconfig).await?,
             namespace,
             component,
+            detail,
         ))
     }
 
     /// Starts a watcher per kind: Services, EndpointSlices, Nodes and Namespaces cluster-wide,
-    /// Secrets, ConfigMaps and every metallb.io kind in MetalLB's `namespace`.
-    pub fn new(client: Client, namespace: &str, component: &str) -> KubeCluster {
+    /// Secrets, ConfigMaps and every metallb.io kind in MetalLB's `namespace`. Objects are
+    /// kept with `detail` as they arrive.
+    pub fn new(client: Client, namespace: &str, component: &str, detail: Detail) -> KubeCluster {
         let state = Arc::new(Mutex::new(WatchState::default()));
         let changed = Arc::new(Notify::new());
         let (sender, snapshots) = watch::channel(Arc::new(Snapshot::default()));
@@ -86,13 +89,13 @@ impl KubeCluster {
         let c = &client;
         let ns = namespace;
         let mut tasks: Vec<tokio::task::JoinHandle<()>> = vec![
-            spawn_watch(Api::<Service>::all(c.clone()), all("Service"), |o| {
-                Ok(Object::Service(Arc::new(o)))
+            spawn_watch(Api::<Service>::all(c.clone()), all("Service"), move |o| {
+                Ok(Object::Service(Arc::new(o)).kept_as(detail))
             }),
             spawn_watch(
                 Api::<EndpointSlice>::all(c.clone()),
                 all("EndpointSlice"),
-                |o| Ok(Object::EndpointSlice(Arc::new(o))),
+                move |o| Ok(Object::EndpointSlice(Arc::new(o)).kept_as(detail)),
             ),
             spawn_watch(Api::<Node>::all(c.clone()), all("Node"), |mut o: Node| {
                 // The container images a node holds (often dozens, each with every tag):

@@ -484,3 +484,65 @@ async fn managed_fields_and_node_images_are_not_kept() {
     assert_eq!(status.images, None);
     assert_eq!(status.addresses.as_ref().map(Vec::len), Some(1));
 }
+
+/// A speaker's watches keep Services and EndpointSlices as slim records, as they arrive.
+#[tokio::test]
+async fn a_speaker_keeps_services_and_slices_slim() {
+    let lists = BTreeMap::from([
+        (
+            "/api/v1/services",
+            list(
+                "v1",
+                serde_json::json!([{
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "web", "namespace": "demo", "resourceVersion": "1"},
+                    "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+                    "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
+                }]),
+            ),
+        ),
+        (
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            list(
+                "discovery.k8s.io/v1",
+                serde_json::json!([{
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": "web-1", "namespace": "demo", "resourceVersion": "1",
+                                 "labels": {"kubernetes.io/service-name": "web"}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["10.0.0.1"], "nodeName": "n1"}]
+                }]),
+            ),
+        ),
+    ]);
+    let (cluster, _seen, _listed) = super::fake::mock_cluster_keeping(
+        lists,
+        "metallb-system",
+        "ferrolb-speaker",
+        ferrolb_api::objects::Detail::Speaker,
+    );
+    let mut snapshots = cluster.snapshots();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        snapshots.wait_for(|s| s.objects.len() == 2),
+    )
+    .await
+    .expect("no snapshot")
+    .unwrap();
+    let snapshot = snapshots.borrow().clone();
+    let key = ObjectKey::new(Kind::Service, Some("demo"), "web");
+    let Some(Object::SlimService(service)) = snapshot.get(&key) else {
+        panic!("a slim Service: {:?}", snapshot.objects);
+    };
+    assert!(service.is_ours(None));
+    assert_eq!(
+        service.ips,
+        ["198.51.100.7".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let key = ObjectKey::new(Kind::EndpointSlice, Some("demo"), "web-1");
+    let Some(Object::SlimEndpointSlice(slice)) = snapshot.get(&key) else {
+        panic!("a slim EndpointSlice: {:?}", snapshot.objects);
+    };
+    assert_eq!(slice.service.as_deref(), Some("web"));
+    assert_eq!(slice.endpoints[0].node_name.as_deref(), Some("n1"));
+}

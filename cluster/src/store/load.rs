@@ -1,10 +1,11 @@
 //! Reading the store directory into a [`Snapshot`], reparsing only files that changed.
 use crate::{ObjectKey, Problem, Snapshot, Source};
 use ferrolb_api::kind::Kind;
-use ferrolb_api::objects::{DecodeError, Object};
+use ferrolb_api::objects::{DecodeError, Detail, Object};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +26,12 @@ impl Fingerprint {
     }
 }
 
-type Documents = Vec<(usize, Result<Object, DecodeError>)>;
+/// A user file's documents, kept for the store's life. Errors are boxed: most documents
+/// decode, and an unboxed error would make each of them 100 bytes larger.
+type Documents = Vec<(usize, Result<Object, Box<DecodeError>>)>;
 
 /// A status file's partial objects, each as compact JSON, or why the file could not be read.
-type Partials = Result<Vec<Box<str>>, String>;
+type Partials = Result<Vec<Arc<str>>, String>;
 
 /// Reads a store directory, remembering parsed files between calls.
 pub(super) struct Loader {
@@ -42,12 +45,16 @@ pub(super) struct Loader {
     stale: Vec<(PathBuf, ObjectKey)>,
     /// Kinds left out of snapshots: a component that never reads them need not hold them.
     ignored: &'static [Kind],
+    /// How much of each object is kept.
+    detail: Detail,
     /// Whether the directory could not be read at the last look.
     unreadable: bool,
+    /// Whether snapshots record where each object was defined.
+    record_sources: bool,
     /// The status merges of the last load, by partial: reused while the object a partial
     /// merged into is the very same, so a reload with 10,000 unchanged Service statuses
     /// neither parses nor merges, and snapshots share the merged objects.
-    merges: HashMap<Box<str>, Merge>,
+    merges: HashMap<Arc<str>, Merge>,
 }
 
 /// One partial merged into an object (or made one, for kinds a component owns).
@@ -84,13 +91,17 @@ impl Loader {
             seen: Vec::new(),
             stale: Vec::new(),
             ignored: &[],
+            detail: Detail::Full,
             unreadable: false,
+            record_sources: false,
             merges: HashMap::new(),
         }
     }
 
-    pub(super) fn ignoring(mut self, kinds: &'static [Kind]) -> Loader {
-        self.ignored = kinds;
+    /// Leaves out the kinds `reading` ignores, and keeps objects with its detail.
+    pub(super) fn reading(mut self, reading: crate::Reading) -> Loader {
+        self.ignored = reading.ignored;
+        self.detail = reading.detail;
         self
     }
 
@@ -148,8 +159,10 @@ impl Loader {
             } else {
                 let documents = match self.user_files.remove(path) {
                     Some((old, documents)) if old == *fingerprint => documents,
-                    Some((_, previous)) => keep_last_good(previous, read_user_file(path)),
-                    None => read_user_file(path),
+                    Some((_, previous)) => {
+                        keep_last_good(previous, read_user_file(path, self.detail))
+                    }
+                    None => read_user_file(path, self.detail),
                 };
                 user_files.insert(path.clone(), (*fingerprint, documents));
             }
@@ -179,7 +192,7 @@ impl Loader {
                         if kind.is_some_and(|k| self.ignored.iter().any(|i| i.name() == k)) {
                             continue;
                         }
-                        match merge_status(&mut snapshot, path, &partial) {
+                        match merge_status(&mut snapshot, path, &partial, self.detail) {
                             Merged::Into { key, base } => {
                                 if let Some(merged) = snapshot.objects.get(&key) {
                                     let merged = merged.clone();
@@ -283,13 +296,15 @@ impl Loader {
                 )));
                 continue;
             }
-            snapshot.sources.insert(
-                key.clone(),
-                Source {
-                    file: source.clone(),
-                    document: index + 1,
-                },
-            );
+            if self.record_sources {
+                snapshot.sources.insert(
+                    key.clone(),
+                    Source {
+                        file: source.clone(),
+                        document: index + 1,
+                    },
+                );
+            }
             snapshot.objects.insert(key, object);
         }
     }
@@ -298,7 +313,6 @@ impl Loader {
 /// Kubernetes' rules for names: a DNS-1123 subdomain for objects, a DNS-1123 label for
 /// namespaces. Names become parts of paths, Event targets and label values here.
 fn check_names(object: &Object) -> Result<(), String> {
-    let meta = object.meta();
     let name = object.name();
     if !is_dns_subdomain(name) {
         return Err(format!(
@@ -306,7 +320,7 @@ fn check_names(object: &Object) -> Result<(), String> {
             object.kind()
         ));
     }
-    if let Some(namespace) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+    if let Some(namespace) = object.namespace().filter(|ns| !ns.is_empty())
         && !is_dns_label(namespace)
     {
         return Err(format!(
@@ -336,8 +350,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 /// the rest to `default`, as `kubectl apply` would put them.
 fn default_namespace(object: &mut Object, metallb_namespace: &str) {
     let cluster_scoped = matches!(object, Object::Node(_) | Object::Namespace(_));
-    let meta = object.meta();
-    if cluster_scoped || meta.namespace.as_deref().is_some_and(|ns| !ns.is_empty()) {
+    if cluster_scoped || object.namespace().is_some_and(|ns| !ns.is_empty()) {
         return;
     }
     let namespace = if object.is_metallb() {
@@ -345,7 +358,7 @@ fn default_namespace(object: &mut Object, metallb_namespace: &str) {
     } else {
         "default"
     };
-    object.meta_mut().namespace = Some(namespace.to_string());
+    object.set_namespace(namespace);
 }
 
 /// A file that no longer parses as YAML (a typo being fixed, a half-saved file) keeps the
@@ -354,7 +367,7 @@ fn default_namespace(object: &mut Object, metallb_namespace: &str) {
 fn keep_last_good(previous: Documents, current: Documents) -> Documents {
     let syntax_error = |docs: &Documents| {
         docs.iter()
-            .any(|(_, d)| matches!(d, Err(DecodeError::Invalid { object, .. }) if object == "YAML"))
+            .any(|(_, d)| matches!(d, Err(e) if matches!(&**e, DecodeError::Invalid { object, .. } if object == "YAML")))
     };
     if !syntax_error(&current) {
         return current;
@@ -364,51 +377,69 @@ fn keep_last_good(previous: Documents, current: Documents) -> Documents {
     kept
 }
 
-fn read_user_file(path: &Path) -> Documents {
+fn read_user_file(path: &Path, detail: Detail) -> Documents {
     match std::fs::read_to_string(path) {
-        Ok(text) => Object::decode_yaml_stream(&text),
+        Ok(text) => Object::decode_yaml_stream_as(&text, detail)
+            .into_iter()
+            .map(|(index, decoded)| (index, decoded.map_err(Box::new)))
+            .collect(),
         Err(e) => vec![(
             0,
-            Err(DecodeError::Invalid {
+            Err(Box::new(DecodeError::Invalid {
                 object: "file".into(),
                 key: None,
                 reason: e.to_string(),
-            }),
+            })),
         )],
     }
 }
 
 /// A status file: partial objects, several per file.
 fn read_status_file(path: &Path) -> Partials {
-    read_status_documents(path)?
-        .iter()
-        .map(|v| {
-            serde_json::to_string(v)
-                .map(String::into_boxed_str)
-                .map_err(|e| e.to_string())
-        })
-        .collect()
+    let mut partials = Vec::new();
+    read_status_documents(path, |document| {
+        let text = serde_json::to_string(&document).map_err(|e| e.to_string())?;
+        partials.push(Arc::from(text));
+        Ok(())
+    })?;
+    Ok(partials)
 }
 
-/// The documents of a status file, or the first reason it cannot be read. The file is ours,
-/// but a disk or a person may have damaged it: read it as untrusted (a YAML stream past a
-/// syntax error is not read on, bytes that are not UTF-8 are an error like any other).
-pub(super) fn read_status_documents(path: &Path) -> Result<Vec<serde_json::Value>, String> {
-    parse_status_documents(&std::fs::read(path).map_err(|e| e.to_string())?)
+/// Gives `each` the documents of a status file in order, one at a time (a file of 10,000
+/// partials is never held parsed at once: that took a speaker's heap to 38 MB at its
+/// start), or the first reason the file cannot be read. The file is ours, but a disk or a
+/// person may have damaged it: read it as untrusted (a YAML stream past a syntax error is
+/// not read on, bytes that are not UTF-8 are an error like any other).
+pub(super) fn read_status_documents(
+    path: &Path,
+    each: impl FnMut(serde_json::Value) -> Result<(), String>,
+) -> Result<(), String> {
+    each_status_document(&std::fs::read(path).map_err(|e| e.to_string())?, each)
 }
 
-/// [`read_status_documents`] on bytes already read.
+/// The documents of a status file's bytes, or the first reason they cannot be read.
 pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut documents = Vec::new();
+    each_status_document(bytes, |document| {
+        documents.push(document);
+        Ok(())
+    })?;
+    Ok(documents)
+}
+
+fn each_status_document(
+    bytes: &[u8],
+    mut each: impl FnMut(serde_json::Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     for document in yaml_serde::Deserializer::from_str(text) {
         match <serde_json::Value as serde::Deserialize>::deserialize(document) {
             Ok(serde_json::Value::Null) => {}
-            Ok(value) => documents.push(value),
+            Ok(value) => each(value)?,
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(documents)
+    Ok(())
 }
 
 /// Merges a component's partial object over the user's object, or adds it when FerroLB owns
@@ -428,7 +459,12 @@ enum Merged {
     Failed,
 }
 
-fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Value) -> Merged {
+fn merge_status(
+    snapshot: &mut Snapshot,
+    path: &Path,
+    partial: &serde_json::Value,
+    detail: Detail,
+) -> Merged {
     let problem = |reason: String| Problem {
         source: path.display().to_string(),
         document: None,
@@ -461,7 +497,7 @@ fn merge_status(snapshot: &mut Snapshot, path: &Path, partial: &serde_json::Valu
     };
     match Object::decode(merged) {
         Ok(object) => {
-            snapshot.objects.insert(key.clone(), object);
+            snapshot.objects.insert(key.clone(), object.kept_as(detail));
             Merged::Into { key, base }
         }
         Err(e) => {
@@ -538,7 +574,10 @@ fn collect_yaml_recursive(dir: &Path, out: &mut Vec<(PathBuf, Fingerprint)>) {
 /// Reads files and store directories together, as one set of objects (for `ferrolbctl
 /// validate`): a directory contributes its YAML files, not its `status/`.
 pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Snapshot {
-    let loader = Loader::new(Path::new("."), namespace);
+    let loader = Loader {
+        record_sources: true,
+        ..Loader::new(Path::new("."), namespace)
+    };
     let mut snapshot = Snapshot {
         synced: true,
         ..Snapshot::default()
@@ -558,7 +597,7 @@ pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Snapshot {
             ));
         }
         for (file, _) in files {
-            loader.add_user_objects(&mut snapshot, &file, &read_user_file(&file));
+            loader.add_user_objects(&mut snapshot, &file, &read_user_file(&file, Detail::Full));
         }
     }
     snapshot

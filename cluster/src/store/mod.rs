@@ -14,7 +14,7 @@ mod write;
 
 pub use load::{load, load_paths, parse_status_documents};
 
-use crate::{ClusterError, Event, ObjectKey, Snapshot};
+use crate::{ClusterError, Event, ObjectKey, Reading, Snapshot};
 use ferrolb_api::kind::Kind;
 use load::Loader;
 use std::collections::VecDeque;
@@ -49,15 +49,16 @@ impl FileStore {
     /// Loads `dir` and starts watching it. `namespace` is MetalLB's: metallb.io objects without
     /// a namespace belong to it. `component` names this process's share of `status/`.
     pub fn open(dir: &Path, namespace: &str, component: &str) -> Result<FileStore, ClusterError> {
-        FileStore::open_ignoring(dir, namespace, component, &[])
+        FileStore::open_reading(dir, namespace, component, Reading::default())
     }
 
-    /// As [`FileStore::open`], leaving objects of the `ignored` kinds out of every snapshot.
-    pub fn open_ignoring(
+    /// As [`FileStore::open`], leaving out of every snapshot the kinds `reading` ignores and
+    /// keeping objects with its detail.
+    pub fn open_reading(
         dir: &Path,
         namespace: &str,
         component: &str,
-        ignored: &'static [Kind],
+        reading: Reading,
     ) -> Result<FileStore, ClusterError> {
         let metadata = std::fs::metadata(dir).map_err(|source| ClusterError::Io {
             path: dir.to_path_buf(),
@@ -72,7 +73,7 @@ impl FileStore {
         // Watched before the first read: a change made while it runs is reported.
         let mut changes = changes::Changes::new(dir, POLL_INTERVAL);
         tracing::debug!(notified = changes.notified(), store = %dir.display(), "store watched");
-        let mut loader = Loader::new(dir, namespace).ignoring(ignored);
+        let mut loader = Loader::new(dir, namespace).reading(reading);
         let own = Arc::new(Mutex::new(OwnStatus::load(dir, component)?));
         let first = Arc::new(loader.load());
         remove_stale(&loader, &own);

@@ -342,10 +342,13 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
             "status": {"node": "n1"},
         })
     };
-    let ignored: &'static [Kind] = &[Kind::ServiceL2Status];
+    let ignored = crate::Reading {
+        ignored: &[Kind::ServiceL2Status],
+        ..crate::Reading::default()
+    };
     {
         let store =
-            FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+            FileStore::open_reading(dir.path(), "metallb-system", "speaker", ignored).unwrap();
         store.apply(status("l2-a")).unwrap();
         store.apply(status("l2-b")).unwrap();
         store.flush().unwrap();
@@ -354,7 +357,7 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
     // what it wrote, also after a restart.
     let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
     assert_eq!(reader.snapshots().borrow().l2_statuses().count(), 2);
-    let store = FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+    let store = FileStore::open_reading(dir.path(), "metallb-system", "speaker", ignored).unwrap();
     assert_eq!(store.snapshots().borrow().l2_statuses().count(), 0);
     assert!(store.snapshots().borrow().get(&pool_key("first")).is_some());
     let mut keys: Vec<String> = store
@@ -375,7 +378,7 @@ async fn ignored_kinds_stay_out_of_snapshots_and_written_keys_survive_a_restart(
     let other = dir.path().join("status/other/servicel2status");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("metallb-system.yaml"), "{[ not yaml").unwrap();
-    let store = FileStore::open_ignoring(dir.path(), "metallb-system", "speaker", ignored).unwrap();
+    let store = FileStore::open_reading(dir.path(), "metallb-system", "speaker", ignored).unwrap();
     assert!(store.snapshots().borrow().problems.is_empty());
     let reader = FileStore::open(dir.path(), "metallb-system", "reader").unwrap();
     assert!(!reader.snapshots().borrow().problems.is_empty());
@@ -644,4 +647,50 @@ async fn a_survivor_deletes_a_lost_nodes_labelled_objects() {
             .unwrap(),
         1
     );
+}
+
+/// A speaker keeps Services and EndpointSlices slim: read without a namespace, merged with
+/// the controller's status, and merged again when that status changes.
+#[tokio::test]
+async fn a_speaker_store_keeps_slim_services_with_the_status_merged() {
+    let service = SERVICE.replace("  namespace: demo\n", "");
+    let slice = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n";
+    let dir = store_with(&[("svc.yaml", &format!("{service}---\n{slice}"))]);
+    let controller = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    let status = |ip: &str| {
+        let mut status = service_status(ip);
+        status["metadata"]["namespace"] = "default".into();
+        status
+    };
+    controller.apply(status("198.51.100.7")).unwrap();
+    controller.flush().unwrap();
+    let reading = crate::Reading {
+        detail: ferrolb_api::objects::Detail::Speaker,
+        ..crate::Reading::default()
+    };
+    let speaker =
+        FileStore::open_reading(dir.path(), "metallb-system", "speaker", reading).unwrap();
+    let service_key = ObjectKey::new(Kind::Service, Some("default"), "web");
+    let ips = |s: &Snapshot| -> Vec<String> {
+        match s.get(&service_key) {
+            Some(Object::SlimService(svc)) => svc.ips.iter().map(|ip| ip.to_string()).collect(),
+            other => panic!("a slim Service: {other:?}"),
+        }
+    };
+    let has = |ip: &'static str| move |s: &Snapshot| ips(s) == [ip];
+    wait_for(&speaker, has("198.51.100.7")).await;
+    let snapshot = speaker.snapshots().borrow().clone();
+    let Some(Object::SlimService(svc)) = snapshot.get(&service_key) else {
+        unreachable!()
+    };
+    assert!(svc.is_ours(None), "{svc:?}");
+    let slice_key = ObjectKey::new(Kind::EndpointSlice, Some("default"), "web-1");
+    let Some(Object::SlimEndpointSlice(slice)) = snapshot.get(&slice_key) else {
+        panic!("a slim EndpointSlice: {:?}", snapshot.objects.keys());
+    };
+    assert_eq!(slice.service.as_deref(), Some("web"));
+    assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+    controller.apply(status("198.51.100.8")).unwrap();
+    controller.flush().unwrap();
+    wait_for(&speaker, has("198.51.100.8")).await;
 }

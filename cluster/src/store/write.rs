@@ -69,26 +69,23 @@ impl OwnStatus {
                 {
                     continue;
                 }
-                let documents = match super::load::read_status_documents(&path) {
-                    Ok(documents) => documents,
+                // Rendered one document at a time, kept only if the whole file reads.
+                let mut entries = Vec::new();
+                let read = super::load::read_status_documents(&path, |value| {
+                    if let Some(name) = value.pointer("/metadata/name").and_then(|n| n.as_str()) {
+                        let rendered = render(&value).map_err(|e| e.to_string())?;
+                        entries.push((name.to_string(), rendered));
+                    }
+                    Ok(())
+                });
+                match read {
+                    Ok(()) => own.buckets.entry(relative).or_default().extend(entries),
                     Err(reason) => {
                         // Damaged: start it afresh, and rewrite it at the next flush.
                         tracing::warn!(path = %path.display(), %reason, "a status file of ours is damaged: rewriting it");
                         own.dirty.insert(relative.clone());
                         own.buckets.entry(relative).or_default();
-                        continue;
                     }
-                };
-                let entries = own.buckets.entry(relative).or_default();
-                for value in documents {
-                    let Some(name) = value
-                        .pointer("/metadata/name")
-                        .and_then(|n| n.as_str())
-                        .map(str::to_string)
-                    else {
-                        continue;
-                    };
-                    entries.insert(name, render(&value)?);
                 }
             }
         }

@@ -108,7 +108,7 @@ pub fn decide(request: &Value, snapshot: &Snapshot, namespace: &str) -> Decision
         ));
     }
     let mut object = object;
-    object.meta_mut().namespace = Some(object_namespace);
+    object.set_namespace(&object_namespace);
     let errors = |objects: &std::collections::BTreeMap<ObjectKey, Object>| -> BTreeSet<String> {
         let config = ferrolb_api::config::ConfigObjects::from_objects(objects.values(), namespace);
         match Config::build(&config) {

@@ -195,7 +195,12 @@ fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
         .filter_map(|s| s.status.as_ref())
         .map(|s| ServiceKey::new(&s.service_namespace, &s.service_name))
         .collect();
-    let endpoints = ferrolb_api::endpoints::Endpoints::index(input.snapshot.endpoint_slices());
+    let slices: Vec<ferrolb_api::objects::slim::EndpointSlice> = input
+        .snapshot
+        .endpoint_slices()
+        .map(ferrolb_api::objects::slim::EndpointSlice::of)
+        .collect();
+    let endpoints = ferrolb_api::endpoints::Endpoints::index(&slices);
     let with_ips: std::collections::BTreeSet<ServiceKey> = input
         .snapshot
         .services()

@@ -3,10 +3,9 @@
 //! them. Unlike layer 2 nothing is elected: every eligible node announces, and the router
 //! spreads the traffic over them (ECMP).
 use super::election::Inputs;
-use super::eligibility::{is_ours, labels_of, matches_any, node_may_announce, pool_of};
+use super::eligibility::{labels_of, matches_any, node_may_announce, pool_of};
 use crate::bgp::peer::supported;
 use ferrolb_api::config::{BfdProfile, BgpAdvertisement, BgpCommunity, Peer, PeerEndpoint};
-use ferrolb_api::service::status_ips;
 use ferrolb_api::service_key::ServiceKey;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,19 +59,18 @@ pub fn plan(inputs: &Inputs) -> Bgp {
     }
     let mut statuses: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
     for service in &inputs.services {
-        if !is_ours(service, inputs.lb_class) {
+        if !service.is_ours(inputs.lb_class) {
             continue;
         }
-        let (Some(spec), Some(key)) = (service.spec.as_ref(), ServiceKey::of(service)) else {
+        let Some(key) = service.key() else {
             continue;
         };
-        let ips = status_ips(service);
-        let Some(pool) = pool_of(inputs.config, &ips) else {
+        let ips = &service.ips;
+        let Some(pool) = pool_of(inputs.config, ips) else {
             continue;
         };
         // A ready endpoint somewhere (Cluster), or on this node (Local), as in MetalLB.
-        let local = spec.external_traffic_policy.as_deref() == Some("Local");
-        let serving = if local {
+        let serving = if service.local_traffic {
             inputs.endpoints.serving_nodes(&key).contains(inputs.me)
         } else {
             !inputs.endpoints.ready(&key).is_empty()
@@ -80,9 +78,8 @@ pub fn plan(inputs: &Inputs) -> Bgp {
         if !serving {
             continue;
         }
-        let service_labels = service.metadata.labels.clone().unwrap_or_default();
         for advertisement in pool.bgp_advertisements.iter().filter(|a| {
-            matches_any(&a.service_selectors, &service_labels)
+            matches_any(&a.service_selectors, &service.labels)
                 && matches_any(&a.node_selectors, &labels)
         }) {
             for (name, peer) in &bgp.peers {

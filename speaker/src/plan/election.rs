@@ -2,12 +2,12 @@
 //! speakers and the interfaces each can use. Every speaker runs the same computation on the
 //! same inputs and reaches the same answer, with no coordination; MetalLB speakers do the
 //! same ordering, so a mixed cluster agrees on owners.
-use super::eligibility::{Endpoints, is_ours, labels_of, matches_any, node_may_announce, pool_of};
+use super::eligibility::{Endpoints, labels_of, matches_any, node_may_announce, pool_of};
 use ferrolb_api::config::{Config, L2Advertisement};
 use ferrolb_api::objects::Object;
-use ferrolb_api::service::status_ips;
+use ferrolb_api::objects::slim::Service;
 use ferrolb_api::service_key::ServiceKey;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -88,13 +88,13 @@ impl<'a> Inputs<'a> {
         };
         for object in objects {
             match object {
-                Object::Service(s) => inputs.services.push(s),
+                Object::SlimService(s) => inputs.services.push(s),
                 Object::Node(n) => {
                     inputs
                         .nodes
                         .insert(n.metadata.name.clone().unwrap_or_default(), n);
                 }
-                Object::EndpointSlice(e) => slices.push(&**e),
+                Object::SlimEndpointSlice(e) => slices.push(&**e),
                 _ => {}
             }
         }
@@ -113,19 +113,17 @@ pub fn elect(inputs: &Inputs) -> Vec<Decision> {
 }
 
 fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
-    if !is_ours(service, inputs.lb_class) {
+    if !service.is_ours(inputs.lb_class) {
         return None;
     }
-    let spec = service.spec.as_ref()?;
-    let key = ServiceKey::of(service)?;
-    let ips = status_ips(service);
+    let key = service.key()?;
+    let ips = service.ips.clone();
     let first_ip = *ips.first()?;
     let pool = pool_of(inputs.config, &ips)?;
-    let service_labels = service.metadata.labels.clone().unwrap_or_default();
     let advertisements: Vec<&L2Advertisement> = pool
         .l2_advertisements
         .iter()
-        .filter(|a| matches_any(&a.service_selectors, &service_labels))
+        .filter(|a| matches_any(&a.service_selectors, &service.labels))
         .collect();
     if advertisements.is_empty() {
         return None;
@@ -135,7 +133,7 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         return None;
     }
     let serving = inputs.endpoints.serving_nodes(&key);
-    let local = spec.external_traffic_policy.as_deref() == Some("Local");
+    let local = service.local_traffic;
 
     let mut candidates: Vec<(i64, [u8; 32], String)> = Vec::new();
     // Nodes that would be candidates but have none of the interfaces named, and what the

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use ferrolb_api::endpoints::Endpoints;
-pub use ferrolb_api::service::is_ours;
 
 /// Nodes with this label never announce (Kubernetes' well-known label).
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";

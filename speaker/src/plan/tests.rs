@@ -1,6 +1,7 @@
 //! The planner without root, sockets or a cluster: objects and members in, an Intent out.
 use super::*;
 use ferrolb_api::config::ConfigObjects;
+use ferrolb_api::objects::Detail;
 use ferrolb_l2::packet::Mac;
 use std::time::Instant;
 
@@ -43,7 +44,7 @@ endpoints: [{addresses: [10.0.0.1], nodeName: n1, conditions: {ready: true}}]
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
 fn objects() -> Vec<Object> {
-    Object::decode_yaml_stream(WORLD)
+    Object::decode_yaml_stream_as(WORLD, Detail::Speaker)
         .into_iter()
         .map(|(_, o)| o.expect("decodes"))
         .collect()

@@ -2,7 +2,7 @@
 use super::*;
 use crate::plan::election::{Inputs, Speaker};
 use ferrolb_api::config::{Config, ConfigObjects, PeerEndpoint};
-use ferrolb_api::objects::Object;
+use ferrolb_api::objects::{Detail, Object};
 
 const WORLD: &str = r#"
 apiVersion: metallb.io/v1beta1
@@ -82,7 +82,7 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.30}]}}
 "#;
 
 fn objects() -> Vec<Object> {
-    Object::decode_yaml_stream(WORLD)
+    Object::decode_yaml_stream_as(WORLD, Detail::Speaker)
         .into_iter()
         .map(|(_, o)| o.expect("decodes"))
         .collect()

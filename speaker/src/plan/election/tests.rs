@@ -1,7 +1,7 @@
 use super::*;
 use crate::plan::eligibility::EXCLUDE_LABEL;
 use ferrolb_api::config::ConfigObjects;
-use ferrolb_api::objects::Object;
+use ferrolb_api::objects::{Detail, Object};
 
 const POOLS: &str = r#"
 apiVersion: metallb.io/v1beta1
@@ -58,7 +58,7 @@ struct World {
 }
 
 fn world(yaml: &str) -> World {
-    let objects: Vec<Object> = Object::decode_yaml_stream(yaml)
+    let objects: Vec<Object> = Object::decode_yaml_stream_as(yaml, Detail::Speaker)
         .into_iter()
         .map(|(_, o)| o.expect("valid object"))
         .collect();
