@@ -13,7 +13,8 @@ use ferrolb_cluster::component::Health;
 use ferrolb_cluster::{Cluster, Event, EventTarget, ObjectKey, Snapshot};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -25,18 +26,30 @@ const EVENT_EVERY: Duration = Duration::from_secs(1);
 /// go to the same few peers, and one set serves them all.
 pub type Listed = std::sync::Arc<BTreeSet<String>>;
 
-/// Shares equal sets: each distinct set is kept once, and every key holding it points to it.
-pub fn shared<K: Ord>(sets: BTreeMap<K, BTreeSet<String>>) -> BTreeMap<K, Listed> {
-    let mut distinct: BTreeMap<BTreeSet<String>, Listed> = BTreeMap::new();
-    sets.into_iter()
-        .map(|(key, set)| {
-            let listed = distinct
-                .entry(set)
-                .or_insert_with_key(|set| Listed::new(set.clone()))
-                .clone();
-            (key, listed)
-        })
-        .collect()
+/// Hands out one shared set per distinct set of names: a plan lists the same few sets of
+/// peers or interfaces for thousands of Services.
+#[derive(Default)]
+pub struct Sets {
+    /// By hash of the names; sets whose hashes collide share a bucket.
+    distinct: HashMap<u64, Vec<Listed>>,
+}
+
+impl Sets {
+    /// The shared set holding exactly `names`.
+    pub fn share(&mut self, names: BTreeSet<&str>) -> Listed {
+        let mut hasher = std::hash::DefaultHasher::new();
+        for name in &names {
+            name.hash(&mut hasher);
+        }
+        let bucket = self.distinct.entry(hasher.finish()).or_default();
+        let same = |listed: &&Listed| listed.iter().map(String::as_str).eq(names.iter().copied());
+        if let Some(listed) = bucket.iter().find(same) {
+            return listed.clone();
+        }
+        let listed = Listed::new(names.into_iter().map(str::to_string).collect());
+        bucket.push(listed.clone());
+        listed
+    }
 }
 
 /// How a Service is announced, and so which status says it.
@@ -482,10 +495,8 @@ mod tests {
         };
         let owners = serde_json::json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x1", "uid": "9f1c-uid"}]);
         let web = ServiceKey::new("default", "web");
-        let wanted = shared(BTreeMap::from([(
-            web.clone(),
-            BTreeSet::from(["eth0".to_string()]),
-        )]));
+        let wanted =
+            BTreeMap::from([(web.clone(), Sets::default().share(BTreeSet::from(["eth0"])))]);
         let mut statuses =
             Statuses::new(Protocol::Layer2, "n1", "metallb-system", Some(pod.clone()));
         let mut events = Events::new(tokio::time::Instant::now().into_std());
@@ -535,16 +546,19 @@ mod tests {
     /// Equal sets are kept once: 10,000 Services to the same peers hold one set.
     #[test]
     fn equal_sets_are_shared() {
-        let peers = || BTreeSet::from(["tor-a".to_string(), "tor-b".to_string()]);
-        let sets = shared(BTreeMap::from([
-            (1, peers()),
-            (2, peers()),
-            (3, BTreeSet::from(["tor-a".to_string()])),
-        ]));
-        assert!(std::sync::Arc::ptr_eq(&sets[&1], &sets[&2]));
-        assert_eq!(*sets[&1], peers());
-        assert_eq!(sets[&3].len(), 1);
-        assert!(!std::sync::Arc::ptr_eq(&sets[&1], &sets[&3]));
+        let mut sets = Sets::default();
+        let peers = || BTreeSet::from(["tor-a", "tor-b"]);
+        let (one, two) = (sets.share(peers()), sets.share(peers()));
+        let other = sets.share(BTreeSet::from(["tor-a"]));
+        let none = sets.share(BTreeSet::new());
+        assert!(std::sync::Arc::ptr_eq(&one, &two));
+        assert_eq!(
+            *one,
+            BTreeSet::from(["tor-a".to_string(), "tor-b".to_string()])
+        );
+        assert_eq!(*other, BTreeSet::from(["tor-a".to_string()]));
+        assert!(!std::sync::Arc::ptr_eq(&one, &other));
+        assert!(none.is_empty() && !std::sync::Arc::ptr_eq(&none, &other));
     }
 
     /// A pass that plans the same peers (a new set, equal to the last) writes nothing; one
@@ -557,10 +571,8 @@ mod tests {
         let cluster = Cluster::Kube(Box::new(kube));
         let web = ServiceKey::new("default", "web");
         let peers = |names: &[&str]| {
-            shared(BTreeMap::from([(
-                web.clone(),
-                names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>(),
-            )]))
+            let set = Sets::default().share(names.iter().copied().collect());
+            BTreeMap::from([(web.clone(), set)])
         };
         let mut statuses = Statuses::new(Protocol::Bgp, "n1", "metallb-system", None);
         let mut events = Events::new(tokio::time::Instant::now().into_std());

@@ -8,7 +8,7 @@ pub mod view;
 
 use crate::admin::BgpSessions;
 use crate::metrics::{BfdMetrics, BgpMetrics};
-use crate::plan::bgp::{Bgp, Route};
+use crate::plan::bgp::{Bgp, Route, Routes};
 use ferrolb_bfd::driver::{self as bfd, Bfd};
 use ferrolb_bgp::driver::{self, Command, Event};
 use ferrolb_bgp::export::{Export, Path};
@@ -80,9 +80,10 @@ pub struct NotHonoured {
 struct Running {
     spec: SessionSpec,
     commands: mpsc::Sender<Command>,
-    /// The routes last handed to the session, and the table they made.
-    routes: BTreeMap<IpNet, Route>,
-    table: Vec<(IpNet, Arc<Path>)>,
+    /// The routes last handed to the session (the plan's table, shared), and the
+    /// attribute set each distinct route got.
+    routes: Routes,
+    paths: Vec<(Route, Arc<Path>)>,
     /// How many prefixes the peer should hold (for the pending-prefixes metric).
     wanted: Arc<AtomicUsize>,
     /// Set when the peer is gone for good: its task removes its metric series at the end
@@ -223,7 +224,7 @@ impl Sessions {
                 ));
             }
         }
-        let no_routes = BTreeMap::new();
+        let no_routes = Routes::default();
         let now = tokio::time::Instant::now();
         self.held
             .retain(|name, until| *until > now && wanted.contains_key(name));
@@ -247,25 +248,15 @@ impl Sessions {
                 let Some(peer) = bgp.peers.get(name) else {
                     continue;
                 };
-                // One attribute set per distinct route, shared by its prefixes.
-                let mut paths: Vec<(&Route, Arc<Path>)> = Vec::new();
-                let mut table = Vec::with_capacity(routes.len());
-                for (prefix, route) in routes {
-                    let path = match paths.iter().find(|(r, _)| *r == route) {
-                        Some((_, path)) => path.clone(),
-                        None => {
-                            let path = Arc::new(peer::path(peer, route));
-                            paths.push((route, path.clone()));
-                            path
-                        }
-                    };
-                    table.push((*prefix, path));
-                }
+                let paths = distinct_paths(routes, |route| peer::path(peer, route));
                 running.wanted.store(routes.len(), Ordering::Relaxed);
-                match running.commands.try_send(Command::Replace(table.clone())) {
+                match running
+                    .commands
+                    .try_send(Command::Replace(table(routes, &paths)))
+                {
                     Ok(()) => {
                         running.routes = routes.clone();
-                        running.table = table;
+                        running.paths = paths;
                     }
                     // Full: the session is busy; the next pass hands it the routes again.
                     Err(error) => {
@@ -364,10 +355,11 @@ impl Sessions {
         if let Some(wait) = graceful_shutdown.filter(|w| !w.is_zero()) {
             let mut marked_any = false;
             for (name, session) in &self.running {
-                if session.spec.config.graceful_restart.is_some() || session.table.is_empty() {
+                if session.spec.config.graceful_restart.is_some() || session.routes.is_empty() {
                     continue;
                 }
-                let marked = Command::Replace(marked_for_shutdown(&session.table));
+                let table = table(&session.routes, &session.paths);
+                let marked = Command::Replace(marked_for_shutdown(&table));
                 if session.commands.try_send(marked).is_ok() {
                     marked_any = true;
                 } else {
@@ -544,13 +536,38 @@ fn start(
     Running {
         spec,
         commands,
-        routes: BTreeMap::new(),
-        table: Vec::new(),
+        routes: Routes::default(),
+        paths: Vec::new(),
         wanted,
         removed,
         retired,
         task,
     }
+}
+
+/// One attribute set per distinct route, shared by the prefixes that have it.
+fn distinct_paths(
+    routes: &BTreeMap<IpNet, Route>,
+    path_of: impl Fn(&Route) -> Path,
+) -> Vec<(Route, Arc<Path>)> {
+    let mut paths: Vec<(Route, Arc<Path>)> = Vec::new();
+    for route in routes.values() {
+        if !paths.iter().any(|(r, _)| r == route) {
+            paths.push((route.clone(), Arc::new(path_of(route))));
+        }
+    }
+    paths
+}
+
+/// A session's table: each prefix with its route's attribute set.
+fn table(routes: &BTreeMap<IpNet, Route>, paths: &[(Route, Arc<Path>)]) -> Vec<(IpNet, Arc<Path>)> {
+    routes
+        .iter()
+        .filter_map(|(prefix, route)| {
+            let (_, path) = paths.iter().find(|(r, _)| r == route)?;
+            Some((*prefix, path.clone()))
+        })
+        .collect()
 }
 
 /// The table with GRACEFUL_SHUTDOWN added to each path (each distinct path marked once).

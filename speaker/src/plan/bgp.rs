@@ -10,6 +10,7 @@ use ferrolb_api::service_key::ServiceKey;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What this node does in BGP mode.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,11 +19,15 @@ pub struct Bgp {
     pub peers: BTreeMap<String, Peer>,
     /// By peer name: the BFD profile its sessions run under, for those that name one.
     pub bfd_profiles: BTreeMap<String, BfdProfile>,
-    /// By peer name: the routes to announce to it.
-    pub routes: BTreeMap<String, BTreeMap<IpNet, Route>>,
+    /// By peer name: the routes to announce to it. Peers that get the same routes share one
+    /// table (most do), and the sessions keep it without a copy.
+    pub routes: BTreeMap<String, Routes>,
     /// The Services this node announces, with the peers each goes to (ServiceBGPStatus).
     pub statuses: BTreeMap<ServiceKey, crate::status::Listed>,
 }
+
+/// The routes one peer gets, by prefix.
+pub type Routes = Arc<BTreeMap<IpNet, Route>>;
 
 /// A route's attributes beyond the prefix. Several advertisements may select the same
 /// prefix for one peer: their communities add up and the highest local preference wins.
@@ -57,7 +62,9 @@ pub fn plan(inputs: &Inputs) -> Bgp {
     if bgp.peers.is_empty() || !node_may_announce(node, inputs.ignore_exclude_lb) {
         return bgp;
     }
-    let mut statuses: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
+    let mut routes: BTreeMap<&str, BTreeMap<IpNet, Route>> = BTreeMap::new();
+    // Most Services go to the same peers: one set each, shared.
+    let mut peer_sets = crate::status::Sets::default();
     for service in &inputs.services {
         if !service.is_ours(inputs.lb_class) {
             continue;
@@ -78,6 +85,8 @@ pub fn plan(inputs: &Inputs) -> Bgp {
         if !serving {
             continue;
         }
+        // The peers this Service goes to.
+        let mut to: BTreeSet<&str> = BTreeSet::new();
         for advertisement in pool.bgp_advertisements.iter().filter(|a| {
             matches_any(&a.service_selectors, &service.labels)
                 && matches_any(&a.node_selectors, &labels)
@@ -86,24 +95,42 @@ pub fn plan(inputs: &Inputs) -> Bgp {
                 if !advertisement.peers.is_empty() && !advertisement.peers.contains(name) {
                     continue;
                 }
-                let carried: Vec<&IpAddr> = ips.iter().filter(|ip| carries(peer, ip)).collect();
-                if carried.is_empty() {
+                let mut carried = ips.iter().filter(|ip| carries(peer, ip)).peekable();
+                if carried.peek().is_none() {
                     continue;
                 }
-                let routes = bgp.routes.entry(name.clone()).or_default();
+                let routes = routes.entry(name).or_default();
                 for ip in carried {
                     add(routes, aggregate(*ip, advertisement), advertisement);
                 }
-                statuses
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(name.clone());
+                to.insert(name.as_str());
             }
         }
+        if !to.is_empty() {
+            bgp.statuses.insert(key, peer_sets.share(to));
+        }
     }
-    // Most Services go to the same peers: one set each, shared.
-    bgp.statuses = crate::status::shared(statuses);
+    bgp.routes = shared_tables(routes);
     bgp
+}
+
+/// The tables by peer, equal ones shared.
+fn shared_tables(tables: BTreeMap<&str, BTreeMap<IpNet, Route>>) -> BTreeMap<String, Routes> {
+    let mut distinct: Vec<Routes> = Vec::new();
+    tables
+        .into_iter()
+        .map(|(peer, table)| {
+            let shared = match distinct.iter().find(|d| ***d == table) {
+                Some(same) => same.clone(),
+                None => {
+                    let table = Arc::new(table);
+                    distinct.push(table.clone());
+                    table
+                }
+            };
+            (peer.to_string(), shared)
+        })
+        .collect()
 }
 
 /// Whether a session with `peer` carries `ip`'s routes, as in MetalLB: a session carries

@@ -100,7 +100,8 @@ pub fn plan<'a>(
     inputs.ignore_exclude_lb = node.ignore_exclude_lb;
     intent.bgp = bgp::plan(&inputs);
     let decisions = election::elect(&inputs);
-    let mut l2_statuses = BTreeMap::new();
+    // Most Services are announced on the same interfaces: one set each, shared.
+    let mut interface_sets = crate::status::Sets::default();
     for d in decisions.iter().filter(|d| d.owner() == Some(node.name)) {
         for interface in &d.interfaces {
             let ips = intent.layer2.entry(interface.clone()).or_default();
@@ -108,9 +109,11 @@ pub fn plan<'a>(
                 ips.insert(*ip, d.service.clone());
             }
         }
-        l2_statuses.insert(d.service.clone(), d.interfaces.clone());
+        let interfaces = d.interfaces.iter().map(String::as_str).collect();
+        intent
+            .l2_statuses
+            .insert(d.service.clone(), interface_sets.share(interfaces));
     }
-    intent.l2_statuses = crate::status::shared(l2_statuses);
     for d in &decisions {
         if let Some(lacking) = d
             .lacking_interfaces

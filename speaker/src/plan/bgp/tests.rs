@@ -196,3 +196,35 @@ fn each_session_carries_its_family_and_an_ipv6_one_both_when_dual_stack_or_unnum
     assert!(refused.routes.is_empty() && refused.statuses.is_empty());
     assert!(refused.peers.contains_key("tor"), "kept, to be reported");
 }
+
+/// Peers that get the same routes share one table, and Services going to the same peers
+/// share one set: a plan for 10,000 Services holds each once.
+#[test]
+fn equal_tables_and_peer_sets_are_shared() {
+    let objects = objects();
+    let mut config = config(&objects);
+    // Both peers get every route with the same attributes.
+    for pool in config.pools.values_mut() {
+        for advertisement in &mut pool.bgp_advertisements {
+            advertisement.peers.clear();
+            advertisement.aggregation_length = 32;
+            advertisement.aggregation_length_v6 = 128;
+            advertisement.communities.clear();
+            advertisement.local_pref = 0;
+        }
+    }
+    let speakers: BTreeMap<String, Speaker> = BTreeMap::new();
+    let n2 = plan(&Inputs::new(objects.iter(), &config, &speakers, "n2", None));
+    assert!(!n2.routes["tor"].is_empty());
+    assert!(Arc::ptr_eq(&n2.routes["tor"], &n2.routes["tor-b"]));
+    let web = &n2.statuses[&web()];
+    let local = &n2.statuses[&ServiceKey::new("default", "local")];
+    assert_eq!(
+        **web,
+        BTreeSet::from(["tor".to_string(), "tor-b".to_string()])
+    );
+    assert!(Arc::ptr_eq(web, local));
+    // Different routes: each peer its own table.
+    let n2 = plan_for("n2");
+    assert!(!Arc::ptr_eq(&n2.routes["tor"], &n2.routes["tor-b"]));
+}
