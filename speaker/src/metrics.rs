@@ -5,8 +5,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 pub type Labels = Vec<(String, String)>;
+
+/// `metallb_speaker_announced`'s labels (ip, node, protocol, service): a fixed set of shared
+/// strings, as a node may announce 10,000 Services (a vector and eight strings each took
+/// 5 MB there).
+type AnnouncedLabels = [(&'static str, Arc<str>); 4];
 
 /// A counter under its exact name, as MetalLB's Go client exposes it: the OpenMetrics
 /// `Counter` would add `_total` (`metallb_layer2_requests_received_total`), and dashboards
@@ -383,7 +389,9 @@ pub struct Metrics {
     /// `metallb_k8s_client_*` and `process_*`.
     pub config: ferrolb_cluster::metrics::ConfigMetrics,
     /// 1 for each Service IP this node announces: {ip, node, protocol, service}.
-    announced: Family<Labels, Gauge>,
+    announced: Family<AnnouncedLabels, Gauge>,
+    /// A hash of the set last published: a pass that changes nothing rebuilds nothing.
+    announced_hash: std::sync::atomic::AtomicU64,
     /// Claims of an owned IP by another speaker: gossip between the two is broken.
     split_brains: Family<Labels, Counter>,
 }
@@ -397,7 +405,7 @@ impl Metrics {
         let bfd = BfdMetrics::default();
         bfd.register(&mut registry);
         let gossip = ferrolb_gossip::driver::GossipMetrics::default();
-        let announced = Family::<Labels, Gauge>::default();
+        let announced = Family::<AnnouncedLabels, Gauge>::default();
         let split_brains = Family::<Labels, Counter>::default();
         {
             let layer2 = registry.sub_registry_with_prefix("metallb_layer2");
@@ -449,6 +457,7 @@ impl Metrics {
             bfd,
             gossip,
             announced,
+            announced_hash: std::sync::atomic::AtomicU64::new(0),
             split_brains,
         }
     }
@@ -459,14 +468,33 @@ impl Metrics {
         node: &str,
         announced: impl IntoIterator<Item = (&'static str, &'a str, &'a str)>,
     ) {
+        use std::hash::{Hash, Hasher};
+        use std::sync::atomic::Ordering;
+        let announced: Vec<(&'static str, &str, &str)> = announced.into_iter().collect();
+        let mut hasher = std::hash::DefaultHasher::new();
+        (node, &announced).hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.announced_hash.swap(hash, Ordering::Relaxed) == hash {
+            return;
+        }
         self.announced.clear();
+        let node: Arc<str> = node.into();
+        let mut protocols: Vec<Arc<str>> = Vec::new();
         for (protocol, service, ip) in announced {
+            let protocol = match protocols.iter().find(|p| ***p == *protocol) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: Arc<str> = protocol.into();
+                    protocols.push(shared.clone());
+                    shared
+                }
+            };
             self.announced
-                .get_or_create(&vec![
-                    ("ip".into(), ip.into()),
-                    ("node".into(), node.into()),
-                    ("protocol".into(), protocol.into()),
-                    ("service".into(), service.into()),
+                .get_or_create(&[
+                    ("ip", ip.into()),
+                    ("node", node.clone()),
+                    ("protocol", protocol),
+                    ("service", service.into()),
                 ])
                 .set(1);
         }
@@ -527,5 +555,35 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+    }
+
+    /// The announced set is replaced as a whole, and a pass that repeats it leaves it be.
+    #[test]
+    fn announced_series_follow_the_set() {
+        let metrics = Metrics::new();
+        let series = |metrics: &Metrics| -> Vec<String> {
+            let text = metrics.render();
+            text.lines()
+                .filter(|l| l.starts_with("metallb_speaker_announced{"))
+                .map(str::to_string)
+                .collect()
+        };
+        let both = [
+            ("layer2", "demo/web", "203.0.113.1"),
+            ("bgp", "demo/db", "203.0.113.2"),
+        ];
+        metrics.set_announced("n1", both);
+        assert_eq!(series(&metrics).len(), 2);
+        metrics.set_announced("n1", both);
+        assert_eq!(series(&metrics).len(), 2);
+        metrics.set_announced("n1", [("bgp", "demo/db", "203.0.113.2")]);
+        assert_eq!(
+            series(&metrics),
+            [
+                "metallb_speaker_announced{ip=\"203.0.113.2\",node=\"n1\",protocol=\"bgp\",service=\"demo/db\"} 1"
+            ]
+        );
+        metrics.set_announced("n1", []);
+        assert!(series(&metrics).is_empty());
     }
 }

@@ -326,8 +326,12 @@ impl Object {
             Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
             Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
             Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::SlimService(o) => Arc::make_mut(o).namespace = namespace,
-            Object::SlimEndpointSlice(o) => Arc::make_mut(o).namespace = namespace,
+            Object::SlimService(o) => {
+                Arc::make_mut(o).namespace = namespace.as_deref().map(slim::shared_name)
+            }
+            Object::SlimEndpointSlice(o) => {
+                Arc::make_mut(o).namespace = namespace.as_deref().map(slim::shared_name)
+            }
         }
     }
 

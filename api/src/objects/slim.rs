@@ -8,39 +8,58 @@
 //! checks it; [`Service::to_json`] and [`EndpointSlice::to_json`] give back what they keep,
 //! in the Kubernetes shape, so status merges work on them as on full objects.
 use crate::service_key::{DEFAULT_SERVICE_NAMESPACE, ServiceKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// The label EndpointSlices name their Service with.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// One copy of each namespace and node name, however many records name it: a cluster has
+/// few of them, and a record's own copy was an allocation (32 bytes with the allocator's
+/// share) for 7 bytes of `default`. Never emptied: it holds what the cluster ever named.
+pub fn shared_name(name: &str) -> Arc<str> {
+    static NAMES: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(shared) = names.get(name) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = name.into();
+    names.insert(shared.clone());
+    shared
+}
+
 /// What a speaker reads of a Service.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Service {
-    pub namespace: Option<String>,
-    pub name: String,
+    pub namespace: Option<Arc<str>>,
+    pub name: Box<str>,
     /// Matched by advertisements' `serviceSelectors`.
     pub labels: BTreeMap<String, String>,
+    pub load_balancer_class: Option<Box<str>>,
+    /// `status.loadBalancer.ingress[].ip` in order; entries without an IP (a hostname) left out.
+    pub ips: Box<[IpAddr]>,
     /// `spec.type` is LoadBalancer.
     pub load_balancer: bool,
-    pub load_balancer_class: Option<String>,
     /// `spec.externalTrafficPolicy` is Local: only nodes with a ready endpoint announce.
     pub local_traffic: bool,
-    /// `status.loadBalancer.ingress[].ip` in order; entries without an IP (a hostname) left out.
-    pub ips: Vec<IpAddr>,
 }
 
 impl Service {
     pub fn of(service: &k8s_openapi::api::core::v1::Service) -> Service {
         let spec = service.spec.as_ref();
         Service {
-            namespace: service.metadata.namespace.clone(),
-            name: service.metadata.name.clone().unwrap_or_default(),
+            namespace: service.metadata.namespace.as_deref().map(shared_name),
+            name: service.metadata.name.as_deref().unwrap_or_default().into(),
             labels: service.metadata.labels.clone().unwrap_or_default(),
+            load_balancer_class: spec
+                .and_then(|s| s.load_balancer_class.as_deref().map(Into::into)),
+            ips: crate::service::status_ips(service).into(),
             load_balancer: spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
-            load_balancer_class: spec.and_then(|s| s.load_balancer_class.clone()),
             local_traffic: spec.and_then(|s| s.external_traffic_policy.as_deref()) == Some("Local"),
-            ips: crate::service::status_ips(service),
         }
     }
 
@@ -69,7 +88,7 @@ impl Service {
             spec.insert("type".into(), "LoadBalancer".into());
         }
         if let Some(class) = &self.load_balancer_class {
-            spec.insert("loadBalancerClass".into(), class.as_str().into());
+            spec.insert("loadBalancerClass".into(), (**class).into());
         }
         if self.local_traffic {
             spec.insert("externalTrafficPolicy".into(), "Local".into());
@@ -92,16 +111,16 @@ impl Service {
 /// What a speaker reads of an EndpointSlice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointSlice {
-    pub namespace: Option<String>,
-    pub name: String,
+    pub namespace: Option<Arc<str>>,
+    pub name: Box<str>,
     /// The Service it belongs to, from its `kubernetes.io/service-name` label.
-    pub service: Option<String>,
-    pub endpoints: Vec<Endpoint>,
+    pub service: Option<Box<str>>,
+    pub endpoints: Box<[Endpoint]>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Endpoint {
-    pub node_name: Option<String>,
+    pub node_name: Option<Arc<str>>,
     /// `conditions.ready`; unset counts as ready, as Kubernetes says.
     pub ready: bool,
 }
@@ -109,19 +128,19 @@ pub struct Endpoint {
 impl EndpointSlice {
     pub fn of(slice: &k8s_openapi::api::discovery::v1::EndpointSlice) -> EndpointSlice {
         EndpointSlice {
-            namespace: slice.metadata.namespace.clone(),
-            name: slice.metadata.name.clone().unwrap_or_default(),
+            namespace: slice.metadata.namespace.as_deref().map(shared_name),
+            name: slice.metadata.name.as_deref().unwrap_or_default().into(),
             service: slice
                 .metadata
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .cloned(),
+                .map(|s| s.as_str().into()),
             endpoints: slice
                 .endpoints
                 .iter()
                 .map(|e| Endpoint {
-                    node_name: e.node_name.clone(),
+                    node_name: e.node_name.as_deref().map(shared_name),
                     ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
                 })
                 .collect(),
@@ -134,7 +153,7 @@ impl EndpointSlice {
         let labels: BTreeMap<String, String> = self
             .service
             .iter()
-            .map(|s| (SERVICE_NAME_LABEL.to_string(), s.clone()))
+            .map(|s| (SERVICE_NAME_LABEL.to_string(), s.to_string()))
             .collect();
         let endpoints: Vec<serde_json::Value> = self
             .endpoints
@@ -145,7 +164,7 @@ impl EndpointSlice {
                     "conditions": {"ready": e.ready},
                 });
                 if let Some(node) = &e.node_name {
-                    endpoint["nodeName"] = node.as_str().into();
+                    endpoint["nodeName"] = (**node).into();
                 }
                 endpoint
             })

@@ -166,10 +166,11 @@ metadata: {name: n1}
             load_balancer: true,
             load_balancer_class: Some("ferrolb".into()),
             local_traffic: true,
-            ips: vec![
+            ips: [
                 "198.51.100.7".parse().unwrap(),
                 "2001:db8::7".parse().unwrap()
-            ],
+            ]
+            .into(),
         }
     );
     assert!(service.is_ours(Some("ferrolb")) && !service.is_ours(None));
@@ -188,6 +189,10 @@ metadata: {name: n1}
         "readiness unset counts as ready"
     );
     assert_eq!(slice.service.as_deref(), Some("web"));
+    let (Some(a), Some(b)) = (&service.namespace, &slice.namespace) else {
+        panic!("both have a namespace");
+    };
+    assert!(Arc::ptr_eq(a, b), "one copy of each namespace");
     assert!(matches!(slim[2], Object::Node(_)), "other kinds stay full");
     // Back to JSON (as status merges do) and decoded again: the same records, keys and kinds.
     for (object, full) in slim.iter().zip(&full).take(2) {

@@ -536,7 +536,7 @@ async fn a_speaker_keeps_services_and_slices_slim() {
     };
     assert!(service.is_ours(None));
     assert_eq!(
-        service.ips,
+        *service.ips,
         ["198.51.100.7".parse::<std::net::IpAddr>().unwrap()]
     );
     let key = ObjectKey::new(Kind::EndpointSlice, Some("demo"), "web-1");

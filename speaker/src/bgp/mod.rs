@@ -263,6 +263,9 @@ impl Sessions {
                         tracing::warn!(peer = %name, %error, "BGP routes not handed over yet")
                     }
                 }
+            } else {
+                // The same routes in the plan's new table: held once, not twice.
+                running.routes = routes.clone();
             }
         }
         unsupported

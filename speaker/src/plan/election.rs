@@ -117,7 +117,7 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         return None;
     }
     let key = service.key()?;
-    let ips = service.ips.clone();
+    let ips = service.ips.to_vec();
     let first_ip = *ips.first()?;
     let pool = pool_of(inputs.config, &ips)?;
     let advertisements: Vec<&L2Advertisement> = pool
