@@ -2,22 +2,24 @@
 //! is split again.
 use k8s_openapi::api::core::v1::Service;
 use std::fmt;
+use std::sync::Arc;
 
 /// The namespace of an object that names none, as the API server defaults it.
 pub const DEFAULT_SERVICE_NAMESPACE: &str = "default";
 
-/// `namespace/name` of a Service.
+/// `namespace/name` of a Service. Shared strings: a speaker keys several maps of 10,000
+/// Services by it, and a clone costs two reference counts, not two allocations.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceKey {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl ServiceKey {
     pub fn new(namespace: &str, name: &str) -> ServiceKey {
         ServiceKey {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            namespace: crate::objects::slim::shared_name(namespace),
+            name: name.into(),
         }
     }
 

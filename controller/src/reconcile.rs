@@ -149,7 +149,7 @@ impl Controller {
         let mut requests = Vec::new();
         for (key, svc) in ours {
             let _span = service_span(key).entered();
-            let labels = namespaces.get(&key.namespace).unwrap_or(&empty);
+            let labels = namespaces.get(&*key.namespace).unwrap_or(&empty);
             match service::request(svc, labels) {
                 Ok((request, annotations)) => {
                     if !annotations.deprecated_keys.is_empty()

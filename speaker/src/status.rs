@@ -124,8 +124,8 @@ pub fn bgp_status(
         spec: Default::default(),
         status: Some(ServiceBGPStatusStatus {
             node: node.to_string(),
-            service_name: service.name.clone(),
-            service_namespace: service.namespace.clone(),
+            service_name: service.name.to_string(),
+            service_namespace: service.namespace.to_string(),
             peers: peers.iter().cloned().collect(),
         }),
     }
@@ -143,8 +143,8 @@ pub fn l2_status(
         spec: Default::default(),
         status: Some(ServiceL2StatusStatus {
             node: node.to_string(),
-            service_name: service.name.clone(),
-            service_namespace: service.namespace.clone(),
+            service_name: service.name.to_string(),
+            service_namespace: service.namespace.to_string(),
             interfaces: interfaces
                 .iter()
                 .map(|name| InterfaceInfo { name: name.clone() })
@@ -175,8 +175,8 @@ impl Events {
         let regarding = EventTarget {
             api_version: "v1".into(),
             kind: Kind::Service.name().into(),
-            namespace: Some(service.namespace.clone()),
-            name: service.name.clone(),
+            namespace: Some(service.namespace.to_string()),
+            name: service.name.to_string(),
             uid: None,
         };
         self.publish_about(cluster, regarding, reason, message)
@@ -262,7 +262,7 @@ impl Statuses {
         snapshot: &Snapshot,
         health: &Health,
     ) -> bool {
-        let mut now_published = BTreeMap::new();
+        let mut now_published = Vec::new();
         let mut failed = false;
         for (service, interfaces) in wanted {
             // Every log line about the Service carries its name.
@@ -273,12 +273,14 @@ impl Statuses {
                 .await;
             health.beat();
             if written {
-                now_published.insert(service.clone(), interfaces.clone());
+                now_published.push((service.clone(), interfaces.clone()));
             } else {
                 // Not recorded as published: the next pass writes it again.
                 failed = true;
             }
         }
+        // Built at once from sorted keys: full tree nodes (inserted one by one, about half).
+        let now_published: BTreeMap<ServiceKey, Listed> = now_published.into_iter().collect();
         self.remove_leftovers(cluster, wanted, snapshot).await;
         let gone: Vec<ServiceKey> = self
             .published

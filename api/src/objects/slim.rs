@@ -36,7 +36,8 @@ pub fn shared_name(name: &str) -> Arc<str> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Service {
     pub namespace: Option<Arc<str>>,
-    pub name: Box<str>,
+    /// Shared with the keys made from it.
+    pub name: Arc<str>,
     /// Matched by advertisements' `serviceSelectors`.
     pub labels: BTreeMap<String, String>,
     pub load_balancer_class: Option<Box<str>>,
@@ -65,13 +66,12 @@ impl Service {
 
     /// The Service's key (`None` without a name); a missing namespace is the default one.
     pub fn key(&self) -> Option<ServiceKey> {
-        (!self.name.is_empty()).then(|| {
-            ServiceKey::new(
-                self.namespace
-                    .as_deref()
-                    .unwrap_or(DEFAULT_SERVICE_NAMESPACE),
-                &self.name,
-            )
+        (!self.name.is_empty()).then(|| ServiceKey {
+            namespace: self
+                .namespace
+                .clone()
+                .unwrap_or_else(|| shared_name(DEFAULT_SERVICE_NAMESPACE)),
+            name: self.name.clone(),
         })
     }
 

@@ -100,7 +100,7 @@ impl Request {
     pub fn matches(&self, allocation: &ServiceAllocation) -> bool {
         let namespace_ok = (allocation.namespaces.is_empty()
             && allocation.namespace_selectors.is_empty())
-            || allocation.namespaces.contains(&self.key.namespace)
+            || allocation.namespaces.contains(&*self.key.namespace)
             || allocation
                 .namespace_selectors
                 .iter()

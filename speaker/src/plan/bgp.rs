@@ -65,6 +65,7 @@ pub fn plan(inputs: &Inputs) -> Bgp {
     let mut routes: BTreeMap<&str, BTreeMap<IpNet, Route>> = BTreeMap::new();
     // Most Services go to the same peers: one set each, shared.
     let mut peer_sets = crate::status::Sets::default();
+    let mut statuses = Vec::new();
     for service in &inputs.services {
         if !service.is_ours(inputs.lb_class) {
             continue;
@@ -107,9 +108,11 @@ pub fn plan(inputs: &Inputs) -> Bgp {
             }
         }
         if !to.is_empty() {
-            bgp.statuses.insert(key, peer_sets.share(to));
+            statuses.push((key, peer_sets.share(to)));
         }
     }
+    // In key order already: built at once, with full tree nodes.
+    bgp.statuses = statuses.into_iter().collect();
     bgp.routes = shared_tables(routes);
     bgp
 }
@@ -123,7 +126,8 @@ fn shared_tables(tables: BTreeMap<&str, BTreeMap<IpNet, Route>>) -> BTreeMap<Str
             let shared = match distinct.iter().find(|d| ***d == table) {
                 Some(same) => same.clone(),
                 None => {
-                    let table = Arc::new(table);
+                    // Built again at once: full tree nodes (filled one by one, about half).
+                    let table: Routes = Arc::new(table.into_iter().collect());
                     distinct.push(table.clone());
                     table
                 }

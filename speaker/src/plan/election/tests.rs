@@ -182,7 +182,7 @@ fn no_endpoints_other_pools_and_excluded_nodes_are_not_announced() {
     let w = world(&yaml);
     let decisions = decide(&w, &speakers(&["n1", "n2"]), "n2");
     assert_eq!(decisions.len(), 1, "{decisions:?}");
-    assert_eq!(decisions[0].service.name, "web");
+    assert_eq!(&*decisions[0].service.name, "web");
     assert_eq!(decisions[0].order, ["n2"], "n1 is excluded by label");
     // MetalLB's --ignore-exclude-lb: the label is not looked at.
     let both = speakers(&["n1", "n2"]);
@@ -191,7 +191,7 @@ fn no_endpoints_other_pools_and_excluded_nodes_are_not_announced() {
     let decisions = elect(&inputs);
     let web = decisions
         .iter()
-        .find(|d| d.service.name == "web")
+        .find(|d| &*d.service.name == "web")
         .expect("web");
     assert!(web.order.contains(&"n1".to_string()), "{:?}", web.order);
 }
@@ -347,7 +347,7 @@ fn a_service_with_an_ip_outside_its_pool_is_not_announced() {
     );
     let w = world(&yaml);
     let decisions = decide(&w, &speakers(&["n1", "n2", "n3"]), "n1");
-    let names: Vec<&str> = decisions.iter().map(|d| d.service.name.as_str()).collect();
+    let names: Vec<&str> = decisions.iter().map(|d| &*d.service.name).collect();
     assert_eq!(names, ["dual"]);
 }
 
@@ -385,7 +385,7 @@ mod agreement {
             let live_speakers = speakers(&names);
             let views: Vec<Vec<(String, Vec<String>)>> = names
                 .iter()
-                .map(|me| decide(&w, &live_speakers, me).into_iter().map(|d| (d.service.name, d.order)).collect())
+                .map(|me| decide(&w, &live_speakers, me).into_iter().map(|d| (d.service.name.to_string(), d.order)).collect())
                 .collect();
             for view in &views {
                 prop_assert_eq!(view, &views[0]);
