@@ -9,10 +9,15 @@ use std::sync::Arc;
 
 pub type Labels = Vec<(String, String)>;
 
-/// `metallb_speaker_announced`'s labels (ip, node, protocol, service): a fixed set of shared
-/// strings, as a node may announce 10,000 Services (a vector and eight strings each took
-/// 5 MB there).
-type AnnouncedLabels = [(&'static str, Arc<str>); 4];
+/// `metallb_speaker_announced`'s labels, as shared strings: a node may announce 10,000
+/// Services, and a vector of eight strings per series took 5 MB there.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct AnnouncedLabels {
+    ip: Arc<str>,
+    node: Arc<str>,
+    protocol: Arc<str>,
+    service: Arc<str>,
+}
 
 /// A counter under its exact name, as MetalLB's Go client exposes it: the OpenMetrics
 /// `Counter` would add `_total` (`metallb_layer2_requests_received_total`), and dashboards
@@ -490,12 +495,12 @@ impl Metrics {
                 }
             };
             self.announced
-                .get_or_create(&[
-                    ("ip", ip.into()),
-                    ("node", node.clone()),
-                    ("protocol", protocol),
-                    ("service", service.into()),
-                ])
+                .get_or_create(&AnnouncedLabels {
+                    ip: ip.into(),
+                    node: node.clone(),
+                    protocol,
+                    service: service.into(),
+                })
                 .set(1);
         }
     }
