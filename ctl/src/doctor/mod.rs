@@ -212,7 +212,7 @@ fn interfaces_missing(input: &Input, findings: &mut Vec<Finding>) {
     for failed in input.announce_failed.iter().rev() {
         if announced.contains(&failed.service)
             || !with_ips.contains(&failed.service)
-            || endpoints.ready(&failed.service).is_empty()
+            || !endpoints.any_ready(&failed.service)
             || !reported.insert(failed.service.clone())
         {
             continue;

@@ -81,7 +81,7 @@ pub fn plan(inputs: &Inputs) -> Bgp {
         let serving = if service.local_traffic {
             inputs.endpoints.serving_nodes(&key).contains(inputs.me)
         } else {
-            !inputs.endpoints.ready(&key).is_empty()
+            inputs.endpoints.any_ready(&key)
         };
         if !serving {
             continue;

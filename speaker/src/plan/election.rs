@@ -129,7 +129,7 @@ fn elect_one(inputs: &Inputs, service: &Service) -> Option<Decision> {
         return None;
     }
     // A Service without a ready endpoint is not announced at all, as in MetalLB.
-    if inputs.endpoints.ready(&key).is_empty() {
+    if !inputs.endpoints.any_ready(&key) {
         return None;
     }
     let serving = inputs.endpoints.serving_nodes(&key);
