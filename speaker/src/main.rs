@@ -67,11 +67,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     ferrolb_api::config::parse_go_duration(text)
 }
 
-// Two workers whatever the node's size: the speaker's work is a few sockets and timers, and
-// each worker thread costs memory (its stack and its allocator arena). Reading the store,
-// the one long piece of work, runs on tokio's blocking pool, never on the worker.
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any thread starts: each would otherwise get its own allocator arena.
+    ferrolb_speaker::memory::one_arena();
+    // Two workers whatever the node's size: the speaker's work is a few sockets and timers,
+    // and each worker thread costs memory (its stack). Reading the store, the one long
+    // piece of work, runs on tokio's blocking pool, never on the workers.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.init_logging().map_err(anyhow::Error::msg)?;
     args.common

@@ -8,6 +8,8 @@
 //!   rest. Target: under 40 MiB.
 //!
 //! `cargo build --release --bins && cargo bench -p ferrolb-e2e --bench bgp_scale` (root).
+//! `BGP_SCALE_HOLD=N` keeps the lab up N seconds after measuring, printing the speakers'
+//! PIDs.
 use ferrolb_e2e::layer2::{L2Cluster, NODES, log_time, nodes, service, wall_clock};
 use ferrolb_e2e::standalone::{StoreRun, ingress};
 use ferrolb_e2e::{Lab, Neighbor, cpu_seconds, lab_available, route_monitor, wait_until};
@@ -187,4 +189,15 @@ fn main() {
         "(after the start: store read by {read:.0?} ms, sessions with FRR established at {established:.0?} ms, the first route in the kernel at {first_route:.0} ms, the last at {all_present_ms:.0} ms; {} kernel route changes)",
         changes.len()
     );
+    // `BGP_SCALE_HOLD=N`: the lab stays up N more seconds, for a look inside the speakers
+    // (`/proc/PID/smaps`, `gdb -p PID -batch -ex 'call (void)malloc_stats()'`).
+    if let Ok(seconds) = std::env::var("BGP_SCALE_HOLD") {
+        let pids: Vec<Option<u32>> = NODES
+            .iter()
+            .map(|n| cluster.lab.daemon(n, "speaker").map(|d| d.pid()))
+            .collect();
+        println!("holding the lab {seconds} s; speaker PIDs {pids:?}");
+        let seconds = seconds.parse().expect("BGP_SCALE_HOLD: seconds");
+        std::thread::sleep(Duration::from_secs(seconds));
+    }
 }
