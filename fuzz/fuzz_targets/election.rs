@@ -2,7 +2,7 @@
 //! reaches the same order (each computes it alone).
 #![no_main]
 use ferrolb_api::config::{Config, ConfigObjects};
-use ferrolb_api::objects::Object;
+use ferrolb_api::objects::{Detail, Object};
 use ferrolb_speaker::plan::election::{Inputs, Speaker, elect};
 use libfuzzer_sys::fuzz_target;
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 fuzz_target!(|data: &[u8]| {
     let Some((&live, text)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(text) else { return };
-    let objects: Vec<Object> = Object::decode_yaml_stream(text).into_iter().filter_map(|(_, o)| o.ok()).collect();
+    let objects: Vec<Object> = Object::decode_yaml_stream_as(text, Detail::Speaker).into_iter().filter_map(|(_, o)| o.ok()).collect();
     let Ok(config) = Config::build(&ConfigObjects::from_objects(&objects, "metallb-system")) else { return };
     // Which of n1..n4 are live, and on which interfaces, from the first byte.
     let speakers: BTreeMap<String, Speaker> = (0..4)

@@ -588,6 +588,14 @@ mod tests {
                 "metallb_speaker_announced{ip=\"203.0.113.2\",node=\"n1\",protocol=\"bgp\",service=\"demo/db\"} 1"
             ]
         );
+        // Another node name is another set.
+        metrics.set_announced("n2", [("bgp", "demo/db", "203.0.113.2")]);
+        assert_eq!(
+            series(&metrics),
+            [
+                "metallb_speaker_announced{ip=\"203.0.113.2\",node=\"n2\",protocol=\"bgp\",service=\"demo/db\"} 1"
+            ]
+        );
         metrics.set_announced("n1", []);
         assert!(series(&metrics).is_empty());
     }

@@ -17,19 +17,48 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// One copy of each namespace and node name, however many records name it: a cluster has
 /// few of them, and a record's own copy was an allocation (32 bytes with the allocator's
-/// share) for 7 bytes of `default`. Never emptied: it holds what the cluster ever named.
+/// share) for 7 bytes of `default`. Names nothing holds any more (a deleted namespace, a
+/// node scaled away) are dropped whenever the set has doubled since the last look, so it
+/// stays within twice what is in use.
 pub fn shared_name(name: &str) -> Arc<str> {
-    static NAMES: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
-    let mut names = NAMES
+    let mut guard = NAMES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let names = names.get_or_insert_with(HashSet::new);
-    if let Some(shared) = names.get(name) {
+    let names = &mut *guard;
+    let set = names.set.get_or_insert_with(HashSet::new);
+    if let Some(shared) = set.get(name) {
         return shared.clone();
     }
+    if set.len() >= names.look_at {
+        set.retain(|n| Arc::strong_count(n) > 1);
+        names.look_at = (2 * set.len()).max(MIN_LOOK_AT);
+    }
     let shared: Arc<str> = name.into();
-    names.insert(shared.clone());
+    set.insert(shared.clone());
     shared
+}
+
+/// How many names are kept now.
+#[cfg(test)]
+pub(crate) fn shared_names() -> usize {
+    let names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names.set.as_ref().map_or(0, HashSet::len)
+}
+
+static NAMES: Mutex<Names> = Mutex::new(Names {
+    set: None,
+    look_at: MIN_LOOK_AT,
+});
+
+/// Below this many names, none are dropped.
+const MIN_LOOK_AT: usize = 64;
+
+struct Names {
+    set: Option<HashSet<Arc<str>>>,
+    /// The size at which names nothing holds are dropped.
+    look_at: usize,
 }
 
 /// What a speaker reads of a Service.

@@ -697,4 +697,35 @@ mod tests {
             "the original is untouched"
         );
     }
+
+    /// Each distinct route gets one attribute set, and the table gives every prefix its
+    /// route's: prefixes with equal routes share it.
+    #[test]
+    fn a_table_shares_one_path_per_distinct_route() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let tagged = Route {
+            communities: [100].into(),
+            ..Route::default()
+        };
+        let routes = BTreeMap::from([
+            (net("203.0.113.1/32"), Route::default()),
+            (net("203.0.113.2/32"), tagged.clone()),
+            (net("203.0.113.3/32"), Route::default()),
+        ]);
+        let paths = distinct_paths(&routes, |route| Path {
+            attributes: Attributes {
+                communities: route.communities.iter().copied().collect(),
+                ..Attributes::default()
+            },
+            next_hop: None,
+        });
+        assert_eq!(paths.len(), 2);
+        let table = table(&routes, &paths);
+        let prefixes: Vec<IpNet> = table.iter().map(|(p, _)| *p).collect();
+        assert_eq!(prefixes, routes.keys().copied().collect::<Vec<_>>());
+        assert!(Arc::ptr_eq(&table[0].1, &table[2].1));
+        assert!(!Arc::ptr_eq(&table[0].1, &table[1].1));
+        assert_eq!(table[1].1.attributes.communities, [100]);
+        assert!(table[0].1.attributes.communities.is_empty());
+    }
 }

@@ -95,6 +95,10 @@ impl<'a> Inputs<'a> {
                         .insert(n.metadata.name.clone().unwrap_or_default(), n);
                 }
                 Object::SlimEndpointSlice(e) => slices.push(&**e),
+                // A speaker reads with `Detail::Speaker`; full ones here would plan nothing.
+                Object::Service(_) | Object::EndpointSlice(_) => {
+                    debug_assert!(false, "the speaker plans from slim records");
+                }
                 _ => {}
             }
         }
