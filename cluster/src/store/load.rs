@@ -159,10 +159,8 @@ impl Loader {
             } else {
                 let documents = match self.user_files.remove(path) {
                     Some((old, documents)) if old == *fingerprint => documents,
-                    Some((_, previous)) => {
-                        keep_last_good(previous, read_user_file(path, self.detail))
-                    }
-                    None => read_user_file(path, self.detail),
+                    Some((_, previous)) => keep_last_good(previous, self.read_user_file(path)),
+                    None => self.read_user_file(path),
                 };
                 user_files.insert(path.clone(), (*fingerprint, documents));
             }
@@ -236,6 +234,10 @@ impl Loader {
         })
     }
 
+    fn read_user_file(&self, path: &Path) -> Documents {
+        read_user_file(path, self.detail, &self.namespace)
+    }
+
     /// The key of an object written without a namespace, as [`default_namespace`] places it.
     fn with_default_namespace(&self, key: &ObjectKey) -> ObjectKey {
         let cluster_scoped = matches!(key.kind, Kind::Node | Kind::Namespace);
@@ -264,7 +266,7 @@ impl Loader {
                 reason,
                 object: None,
             };
-            let mut object = match decoded {
+            let object = match decoded {
                 Ok(object) if self.ignored.contains(&object.kind()) => continue,
                 Ok(object) => object.clone(),
                 Err(e) if e.is_unsupported_kind() => {
@@ -290,7 +292,6 @@ impl Loader {
                 snapshot.problems.push(problem(reason));
                 continue;
             }
-            default_namespace(&mut object, &self.namespace);
             let key = ObjectKey::of(&object);
             if snapshot.objects.contains_key(&key) {
                 snapshot.problems.push(problem(format!(
@@ -379,12 +380,21 @@ fn keep_last_good(previous: Documents, current: Documents) -> Documents {
     kept
 }
 
-fn read_user_file(path: &Path, detail: Detail) -> Documents {
+/// A user file's documents, kept with `detail`, and in their default namespace when they
+/// name none. Defaulted here, once per read, and not in each snapshot: a copy made there
+/// would be a new object at every load, and miss the status merges made for the last.
+fn read_user_file(path: &Path, detail: Detail, metallb_namespace: &str) -> Documents {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut documents: Documents = Object::decode_yaml_stream_as(&text, detail)
                 .into_iter()
-                .map(|(index, decoded)| (index, decoded.map_err(Box::new)))
+                .map(|(index, decoded)| {
+                    let decoded = decoded.map(|mut object| {
+                        default_namespace(&mut object, metallb_namespace);
+                        object
+                    });
+                    (index, decoded.map_err(Box::new))
+                })
                 .collect();
             // The collect reuses the decoder's vector, five times larger per document: kept
             // for the store's life, that was 3.7 MB at 20,000 documents.
@@ -605,7 +615,7 @@ pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Snapshot {
             ));
         }
         for (file, _) in files {
-            loader.add_user_objects(&mut snapshot, &file, &read_user_file(&file, Detail::Full));
+            loader.add_user_objects(&mut snapshot, &file, &loader.read_user_file(&file));
         }
     }
     snapshot

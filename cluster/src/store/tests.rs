@@ -694,3 +694,28 @@ async fn a_speaker_store_keeps_slim_services_with_the_status_merged() {
     controller.flush().unwrap();
     wait_for(&speaker, has("198.51.100.8")).await;
 }
+
+/// An object written without a namespace is defaulted once, when its file is read: a reload
+/// for another file reuses it and its merged status, instead of copying and merging it again.
+#[tokio::test]
+async fn an_object_without_a_namespace_is_reused_across_reloads() {
+    let service = SERVICE.replace("  namespace: demo\n", "");
+    let dir = store_with(&[("svc.yaml", &service)]);
+    let store = FileStore::open(dir.path(), "metallb-system", "ferrolb-controller").unwrap();
+    let mut status = service_status("198.51.100.7");
+    status["metadata"]["namespace"] = "default".into();
+    store.apply(status).unwrap();
+    store.flush().unwrap();
+    let key = ObjectKey::new(Kind::Service, Some("default"), "web");
+    let has_status =
+        |s: &Snapshot| matches!(s.get(&key), Some(Object::Service(svc)) if svc.status.is_some());
+    wait_for(&store, has_status).await;
+    let before = store.snapshots().borrow().get(&key).cloned().unwrap();
+    std::fs::write(dir.path().join("pools.yaml"), POOL).unwrap();
+    wait_for(&store, |s| s.get(&pool_key("first")).is_some()).await;
+    let after = store.snapshots().borrow().get(&key).cloned().unwrap();
+    assert!(
+        after.same(&before),
+        "the Service was copied or merged again"
+    );
+}
