@@ -14,6 +14,19 @@ fn mock_cluster(
     mock(lists, "metallb-system", "ferrolb-controller")
 }
 
+/// The first snapshot holding `count` objects (5 s at most).
+async fn with_objects(cluster: &KubeCluster, count: usize) -> Arc<Snapshot> {
+    let mut snapshots = cluster.snapshots();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        snapshots.wait_for(|s| s.objects.len() == count),
+    )
+    .await
+    .expect("no snapshot")
+    .unwrap();
+    snapshots.borrow().clone()
+}
+
 #[tokio::test]
 async fn builds_one_snapshot_from_every_kind_once_all_are_listed() {
     let lists = BTreeMap::from([
@@ -466,15 +479,7 @@ async fn managed_fields_and_node_images_are_not_kept() {
         ),
     ]);
     let (cluster, _seen, _listed) = mock_cluster(lists);
-    let mut snapshots = cluster.snapshots();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        snapshots.wait_for(|s| s.objects.len() == 2),
-    )
-    .await
-    .expect("no snapshot")
-    .unwrap();
-    let snapshot = snapshots.borrow().clone();
+    let snapshot = with_objects(&cluster, 2).await;
     let service = snapshot.services().next().expect("the Service");
     assert_eq!(service.metadata.name.as_deref(), Some("web"));
     assert_eq!(service.metadata.managed_fields, None);
@@ -521,15 +526,7 @@ async fn a_speaker_keeps_services_and_slices_slim() {
         "ferrolb-speaker",
         ferrolb_api::objects::Detail::Speaker,
     );
-    let mut snapshots = cluster.snapshots();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        snapshots.wait_for(|s| s.objects.len() == 2),
-    )
-    .await
-    .expect("no snapshot")
-    .unwrap();
-    let snapshot = snapshots.borrow().clone();
+    let snapshot = with_objects(&cluster, 2).await;
     let key = ObjectKey::new(Kind::Service, Some("demo"), "web");
     let Some(Object::SlimService(service)) = snapshot.get(&key) else {
         panic!("a slim Service: {:?}", snapshot.objects);
