@@ -58,7 +58,7 @@ impl<'a> Endpoints<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::slim::shared_name;
+    use crate::shared_names::shared_name;
 
     fn slice(
         namespace: Option<&str>,

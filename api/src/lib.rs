@@ -11,6 +11,7 @@ pub mod objects;
 pub mod selector;
 pub mod service;
 pub mod service_key;
+pub mod shared_names;
 pub mod status_partial;
 pub mod v1beta1;
 pub mod v1beta2;

@@ -18,7 +18,7 @@ pub struct ServiceKey {
 impl ServiceKey {
     pub fn new(namespace: &str, name: &str) -> ServiceKey {
         ServiceKey {
-            namespace: crate::objects::slim::shared_name(namespace),
+            namespace: crate::shared_names::shared_name(namespace),
             name: name.into(),
         }
     }

@@ -1,6 +1,7 @@
 //! The Kubernetes objects FerroLB reads, decoded from YAML or JSON by `apiVersion` and `kind`.
 use crate::config::ConfigObjects;
 use crate::kind::Kind;
+use crate::shared_names::shared_name;
 use crate::{v1beta1, v1beta2};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -309,28 +310,26 @@ impl Object {
 
     /// Puts the object in `namespace`; it is copied first if it is shared.
     pub fn set_namespace(&mut self, namespace: &str) {
-        let namespace = Some(namespace.to_string());
+        let full = || Some(namespace.to_string());
         match self {
-            Object::Service(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::Node(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::Namespace(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::Secret(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::ConfigMap(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::EndpointSlice(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::IPAddressPool(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::L2Advertisement(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::BGPAdvertisement(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::Community(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::BFDProfile(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::BGPPeer(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut().namespace = namespace,
-            Object::SlimService(o) => {
-                Arc::make_mut(o).namespace = namespace.as_deref().map(slim::shared_name)
-            }
+            Object::Service(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::Node(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::Namespace(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::Secret(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::ConfigMap(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::EndpointSlice(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::IPAddressPool(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::L2Advertisement(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::BGPAdvertisement(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::Community(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::BFDProfile(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::BGPPeer(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::ServiceL2Status(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::ServiceBGPStatus(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::ConfigurationState(o) => Arc::make_mut(o).meta_mut().namespace = full(),
+            Object::SlimService(o) => Arc::make_mut(o).namespace = Some(shared_name(namespace)),
             Object::SlimEndpointSlice(o) => {
-                Arc::make_mut(o).namespace = namespace.as_deref().map(slim::shared_name)
+                Arc::make_mut(o).namespace = Some(shared_name(namespace))
             }
         }
     }

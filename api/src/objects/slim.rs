@@ -8,58 +8,13 @@
 //! checks it; [`Service::to_json`] and [`EndpointSlice::to_json`] give back what they keep,
 //! in the Kubernetes shape, so status merges work on them as on full objects.
 use crate::service_key::{DEFAULT_SERVICE_NAMESPACE, ServiceKey};
-use std::collections::{BTreeMap, HashSet};
+use crate::shared_names::shared_name;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The label EndpointSlices name their Service with.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
-/// One copy of each namespace and node name, however many records name it: a cluster has
-/// few of them, and a record's own copy was an allocation (32 bytes with the allocator's
-/// share) for 7 bytes of `default`. Names nothing holds any more (a deleted namespace, a
-/// node scaled away) are dropped whenever the set has doubled since the last look, so it
-/// stays within twice what is in use.
-pub fn shared_name(name: &str) -> Arc<str> {
-    let mut guard = NAMES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let names = &mut *guard;
-    let set = names.set.get_or_insert_with(HashSet::new);
-    if let Some(shared) = set.get(name) {
-        return shared.clone();
-    }
-    if set.len() >= names.look_at {
-        set.retain(|n| Arc::strong_count(n) > 1);
-        names.look_at = (2 * set.len()).max(MIN_LOOK_AT);
-    }
-    let shared: Arc<str> = name.into();
-    set.insert(shared.clone());
-    shared
-}
-
-/// How many names are kept now.
-#[cfg(test)]
-pub(crate) fn shared_names() -> usize {
-    let names = NAMES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    names.set.as_ref().map_or(0, HashSet::len)
-}
-
-static NAMES: Mutex<Names> = Mutex::new(Names {
-    set: None,
-    look_at: MIN_LOOK_AT,
-});
-
-/// Below this many names, none are dropped.
-const MIN_LOOK_AT: usize = 64;
-
-struct Names {
-    set: Option<HashSet<Arc<str>>>,
-    /// The size at which names nothing holds are dropped.
-    look_at: usize,
-}
 
 /// What a speaker reads of a Service.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -203,20 +203,3 @@ metadata: {name: n1}
         assert_eq!(ObjectKey::of(&again), ObjectKey::of(full));
     }
 }
-
-/// Shared names nothing holds any more are dropped: churning namespaces or nodes do not grow
-/// the set without bound.
-#[test]
-fn shared_names_nothing_holds_are_dropped() {
-    let kept = slim::shared_name("kept-namespace");
-    for i in 0..10_000 {
-        drop(slim::shared_name(&format!("gone-{i}")));
-    }
-    // Other tests in this process may hold a few dozen names of their own.
-    assert!(
-        slim::shared_names() < 1_000,
-        "{} names kept",
-        slim::shared_names()
-    );
-    assert!(Arc::ptr_eq(&kept, &slim::shared_name("kept-namespace")));
-}
