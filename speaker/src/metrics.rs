@@ -483,22 +483,14 @@ impl Metrics {
             return;
         }
         self.announced.clear();
-        let node: Arc<str> = node.into();
-        let mut protocols: Vec<Arc<str>> = Vec::new();
+        use ferrolb_api::shared_names::shared_name;
+        let node = shared_name(node);
         for (protocol, service, ip) in announced {
-            let protocol = match protocols.iter().find(|p| ***p == *protocol) {
-                Some(shared) => shared.clone(),
-                None => {
-                    let shared: Arc<str> = protocol.into();
-                    protocols.push(shared.clone());
-                    shared
-                }
-            };
             self.announced
                 .get_or_create(&AnnouncedLabels {
                     ip: ip.into(),
                     node: node.clone(),
-                    protocol,
+                    protocol: shared_name(protocol),
                     service: service.into(),
                 })
                 .set(1);
