@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = ferrolb_cluster::store::parse_status_documents(data);
+    let _ = ferrolb_cluster::store::each_status_document(data, |_| Ok(()));
 });

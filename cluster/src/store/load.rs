@@ -435,17 +435,8 @@ pub(super) fn read_status_documents(
     each_status_document(&std::fs::read(path).map_err(|e| e.to_string())?, each)
 }
 
-/// The documents of a status file's bytes, or the first reason they cannot be read.
-pub fn parse_status_documents(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
-    let mut documents = Vec::new();
-    each_status_document(bytes, |document| {
-        documents.push(document);
-        Ok(())
-    })?;
-    Ok(documents)
-}
-
-fn each_status_document(
+/// [`read_status_documents`] on bytes already read.
+pub fn each_status_document(
     bytes: &[u8],
     mut each: impl FnMut(serde_json::Value) -> Result<(), String>,
 ) -> Result<(), String> {

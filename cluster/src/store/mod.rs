@@ -12,7 +12,7 @@ mod changes;
 mod load;
 mod write;
 
-pub use load::{load, load_paths, parse_status_documents};
+pub use load::{each_status_document, load, load_paths};
 
 use crate::{ClusterError, Event, ObjectKey, Reading, Snapshot};
 use ferrolb_api::kind::Kind;
