@@ -1,7 +1,7 @@
-//! The sessions of one node, on a thread of their own (a current-thread runtime), so BGP
-//! work, a store being read or a busy runtime elsewhere cannot delay a packet or a
-//! detection. One timer for all sessions (the earliest deadline), no task per session or
-//! packet.
+//! The sessions of one node, on a thread of their own, so BGP work, a store being read or a
+//! busy runtime elsewhere cannot delay a packet or a detection. The thread waits in one
+//! system call ([`poll::wait`]) for its sockets or the earliest deadline of all sessions:
+//! no runtime, no task per session or packet, no timer per session.
 //!
 //! - Single hop (RFC 5881): to UDP port 3784, from a source port in 49152-65535 kept for the
 //!   session's life, TTL 255 sent and required on receipt.
@@ -9,6 +9,7 @@
 //!   required on receipt.
 //! - Received packets go to their session by Your Discriminator, or, while the peer does not
 //!   know ours yet, by source address; a packet matching no session is counted and dropped.
+mod poll;
 mod sockopt;
 
 use crate::packet::{ControlPacket, Diag, State};
@@ -17,11 +18,12 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::time::Duration;
-use tokio::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 /// RFC 5881's destination port.
 pub const SINGLE_HOP_PORT: u16 = 3784;
@@ -114,38 +116,58 @@ pub struct Status {
     pub errors: Vec<String>,
 }
 
+/// The thread's clock: the driver is the I/O shell that reads it; the session core is
+/// given `now`.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
 enum Command {
     Set(Vec<Spec>),
+    /// AdminDown to every peer, repeated, then the end.
     Stop(oneshot::Sender<()>),
+    /// The handle is gone: AdminDown once, and the end.
+    Close,
 }
 
 /// The driver: its thread runs until [`Bfd::stop`] or until this is dropped.
 pub struct Bfd {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: std_mpsc::Sender<Command>,
+    /// A datagram here wakes the thread for its commands.
+    wake: UnixDatagram,
     status: watch::Receiver<Status>,
 }
 
 impl Bfd {
     /// Starts the thread. State changes go to `events`.
     pub fn start(events: mpsc::UnboundedSender<Event>) -> io::Result<Bfd> {
-        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (commands, command_rx) = std_mpsc::channel();
         let (status_tx, status) = watch::channel(Status::default());
-        // Sockets and timers only: no signal or child-process driver to poll at every wakeup
-        // (tokio reaps orphans at each turn when it has one).
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
+        let (wake, woken) = UnixDatagram::pair()?;
+        wake.set_nonblocking(true)?;
+        woken.set_nonblocking(true)?;
         std::thread::Builder::new()
             .name("bfd".into())
-            .spawn(move || runtime.block_on(run(command_rx, events, status_tx)))?;
-        Ok(Bfd { commands, status })
+            .spawn(move || run(&command_rx, &woken, events, &status_tx))?;
+        Ok(Bfd {
+            commands,
+            wake,
+            status,
+        })
+    }
+
+    fn command(&self, command: Command) -> bool {
+        let sent = self.commands.send(command).is_ok();
+        // A full buffer already holds a wakeup the thread has not read.
+        let _ = self.wake.send(&[0]);
+        sent
     }
 
     /// These are now the sessions: new ones start, gone ones say AdminDown and end, and
     /// changed settings are applied without taking a session down.
     pub fn set(&self, specs: Vec<Spec>) {
-        let _ = self.commands.send(Command::Set(specs));
+        self.command(Command::Set(specs));
     }
 
     pub fn status(&self) -> watch::Receiver<Status> {
@@ -156,9 +178,15 @@ impl Bfd {
     /// section 3.2), then ends the thread.
     pub async fn stop(&self) {
         let (done, wait) = oneshot::channel();
-        if self.commands.send(Command::Stop(done)).is_ok() {
+        if self.command(Command::Stop(done)) {
             let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
         }
+    }
+}
+
+impl Drop for Bfd {
+    fn drop(&mut self) {
+        self.command(Command::Close);
     }
 }
 
@@ -173,7 +201,7 @@ fn random() -> u64 {
 struct Entry {
     spec: Spec,
     session: Session,
-    socket: std::net::UdpSocket,
+    socket: UdpSocket,
     to: SocketAddr,
     counters: Counters,
     late: Duration,
@@ -183,11 +211,19 @@ struct Entry {
 /// The four listening sockets, opened when a session first needs one.
 #[derive(Default)]
 struct Listeners {
-    single_v4: Option<UdpSocket>,
-    single_v6: Option<UdpSocket>,
-    multi_v4: Option<UdpSocket>,
-    multi_v6: Option<UdpSocket>,
+    /// By [`slot`]: single hop IPv4, single hop IPv6, multihop IPv4, multihop IPv6.
+    sockets: [Option<UdpSocket>; 4],
     errors: BTreeMap<String, String>,
+}
+
+/// Where the listener for this kind of session is kept.
+fn slot(ipv6: bool, multihop: bool) -> usize {
+    usize::from(ipv6) + 2 * usize::from(multihop)
+}
+
+/// Whether the listener in this slot is for multihop sessions.
+fn slot_is_multihop(slot: usize) -> bool {
+    slot >= 2
 }
 
 fn listen(ipv6: bool, port: u16) -> io::Result<UdpSocket> {
@@ -201,10 +237,10 @@ fn listen(ipv6: bool, port: u16) -> io::Result<UdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
-    sockopt::receive_ttl(&socket, ipv6)?;
+    sockopt::receive_ttl_and_time(&socket, ipv6)?;
     socket.set_nonblocking(true)?;
     socket.bind(&SocketAddr::new(any, port).into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 impl Listeners {
@@ -212,12 +248,7 @@ impl Listeners {
     fn open_for(&mut self, entries: &BTreeMap<Key, Entry>) {
         for ipv6 in [false, true] {
             for multihop in [false, true] {
-                let socket = match (ipv6, multihop) {
-                    (false, false) => &mut self.single_v4,
-                    (true, false) => &mut self.single_v6,
-                    (false, true) => &mut self.multi_v4,
-                    (true, true) => &mut self.multi_v6,
-                };
+                let socket = &mut self.sockets[slot(ipv6, multihop)];
                 let needed = entries
                     .keys()
                     .any(|k| k.peer.is_ipv6() == ipv6 && k.multihop == multihop);
@@ -246,28 +277,9 @@ impl Listeners {
     }
 }
 
-/// The next datagram on `socket` (never, without one), with its TTL.
-async fn recv(
-    socket: Option<&UdpSocket>,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<u8>)> {
-    let Some(socket) = socket else {
-        return std::future::pending().await;
-    };
-    loop {
-        socket.readable().await?;
-        match socket.try_io(tokio::io::Interest::READABLE, || {
-            sockopt::recv_with_ttl(socket, buf)
-        }) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return result,
-        }
-    }
-}
-
 /// The session's own sending socket: a source port from 49152-65535 (RFC 5881 section 4),
 /// TTL 255, and bound to its interface when it has one.
-fn sender(spec: &Spec) -> io::Result<(std::net::UdpSocket, SocketAddr)> {
+fn sender(spec: &Spec) -> io::Result<(UdpSocket, SocketAddr)> {
     let key = &spec.key;
     let port = if key.multihop {
         MULTIHOP_PORT
@@ -358,28 +370,40 @@ fn send(entry: &mut Entry, packet: &ControlPacket) {
     }
 }
 
+/// Carries out what a session asked for: packets out, state changes counted and told.
+/// Returns whether the state changed.
+fn apply(
+    key: &Key,
+    entry: &mut Entry,
+    outputs: Vec<Output>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> bool {
+    let mut changed = false;
+    for output in outputs {
+        match output {
+            Output::Send(packet) => send(entry, &packet),
+            Output::Changed(change) => {
+                changed = true;
+                if change.to == State::Up {
+                    entry.counters.up_events += 1;
+                } else if change.from == State::Up {
+                    entry.counters.down_events += 1;
+                }
+                tracing::info!(peer = %key, from = %change.from, to = %change.to, diag = %change.diag, peer_admin_down = change.peer_admin_down, "BFD session changed state");
+                let _ = events.send(Event {
+                    key: key.clone(),
+                    change,
+                });
+            }
+        }
+    }
+    changed
+}
+
 impl Driver {
     fn apply(&mut self, key: &Key, outputs: Vec<Output>) {
-        let Some(entry) = self.entries.get_mut(key) else {
-            return;
-        };
-        for output in outputs {
-            match output {
-                Output::Send(packet) => send(entry, &packet),
-                Output::Changed(change) => {
-                    self.changed = true;
-                    if change.to == State::Up {
-                        entry.counters.up_events += 1;
-                    } else if change.from == State::Up {
-                        entry.counters.down_events += 1;
-                    }
-                    tracing::info!(peer = %key, from = %change.from, to = %change.to, diag = %change.diag, peer_admin_down = change.peer_admin_down, "BFD session changed state");
-                    let _ = self.events.send(Event {
-                        key: key.clone(),
-                        change,
-                    });
-                }
-            }
+        if let Some(entry) = self.entries.get_mut(key) {
+            self.changed |= apply(key, entry, outputs, &self.events);
         }
     }
 
@@ -392,7 +416,7 @@ impl Driver {
     /// Brings the sessions to what is wanted: gone ones say AdminDown and end, new ones
     /// start, changed settings apply without taking a session down.
     fn reconcile(&mut self) {
-        let now = Instant::now();
+        let now = now();
         // A new source address needs a new socket, so a new session; the rest changes in
         // place.
         let gone: Vec<Key> = self
@@ -415,7 +439,7 @@ impl Driver {
                 .tx_interval()
                 .unwrap_or(Duration::from_millis(300))
                 .clamp(Duration::from_millis(10), Duration::from_millis(300));
-            for output in entry.session.admin_down(now.into_std()) {
+            for output in entry.session.admin_down(now) {
                 if let Output::Send(packet) = output {
                     send(&mut entry, &packet);
                 }
@@ -433,7 +457,7 @@ impl Driver {
         for spec in wanted {
             let key = spec.key.clone();
             if let Some(entry) = self.entries.get_mut(&key) {
-                let outputs = entry.session.set_settings(now.into_std(), spec.settings);
+                let outputs = entry.session.set_settings(now, spec.settings);
                 entry.spec = spec;
                 self.apply(&key, outputs);
                 continue;
@@ -451,7 +475,7 @@ impl Driver {
             };
             self.failed.remove(&key);
             let discr = self.new_discriminator();
-            let session = Session::new(spec.settings, discr, random(), now.into_std());
+            let session = Session::new(spec.settings, discr, random(), now);
             self.entries.insert(
                 key,
                 Entry {
@@ -483,7 +507,15 @@ impl Driver {
         }
     }
 
-    fn received(&mut self, bytes: &[u8], from: SocketAddr, ttl: Option<u8>, multihop: bool) {
+    /// A datagram from a listening socket, read at `now`, which arrived at `arrived`.
+    fn received(
+        &mut self,
+        bytes: &[u8],
+        from: SocketAddr,
+        ttl: Option<u8>,
+        multihop: bool,
+        (now, arrived): (Instant, Instant),
+    ) {
         // Single hop: only from the link, whatever the packet says.
         if !multihop && ttl != Some(255) {
             self.wrong_ttl += 1;
@@ -522,31 +554,24 @@ impl Driver {
             return;
         }
         entry.counters.control_in += 1;
-        let outputs = entry.session.on_packet(Instant::now().into_std(), &packet);
+        let outputs = entry.session.on_packet_received(now, arrived, &packet);
         self.apply(&key, outputs);
     }
 
-    fn timers(&mut self) {
-        let now = Instant::now();
-        let due: Vec<Key> = self
+    /// Every session with something to do by `now`: a detection time ended, or a periodic
+    /// packet whose window is open, so the sessions near their time leave together, in
+    /// one wakeup.
+    fn timers(&mut self, now: Instant) {
+        let due = self
             .entries
-            .iter()
-            .filter(|(_, e)| {
-                e.session
-                    .next_deadline()
-                    .is_some_and(|d| d <= now.into_std())
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in due {
-            let Some(entry) = self.entries.get_mut(&key) else {
-                continue;
-            };
-            if let Some(at) = entry.session.next_tx().filter(|at| *at <= now.into_std()) {
-                entry.late = entry.late.max(now.into_std() - at);
+            .iter_mut()
+            .filter(|(_, e)| e.session.next_earliest().is_some_and(|d| d <= now));
+        for (key, entry) in due {
+            if let Some(at) = entry.session.next_tx().filter(|at| *at <= now) {
+                entry.late = entry.late.max(now - at);
             }
-            let outputs = entry.session.on_timer(now.into_std());
-            self.apply(&key, outputs);
+            let outputs = entry.session.on_timer(now);
+            self.changed |= apply(key, entry, outputs, &self.events);
         }
         for ending in &mut self.ending {
             if ending.next <= now {
@@ -563,8 +588,7 @@ impl Driver {
         let sessions = self
             .entries
             .values()
-            .filter_map(|e| e.session.next_deadline())
-            .map(Instant::from_std);
+            .filter_map(|e| e.session.next_deadline());
         sessions.chain(self.ending.iter().map(|e| e.next)).min()
     }
 
@@ -609,10 +633,31 @@ impl Driver {
     }
 }
 
-async fn run(
-    mut commands: mpsc::UnboundedReceiver<Command>,
+/// How long a received packet may wait to be read when a timer is that near: the thread
+/// then wakes once for both. Its detection time counts from its arrival all the same (the
+/// kernel's timestamp); what waits is the answer to it (a state change, a Final).
+const PACKET_WAIT: Duration = Duration::from_millis(10);
+
+/// At most this many datagrams are read from one socket at one wakeup: a flood must not keep
+/// the timers waiting.
+const DATAGRAMS_PER_WAKEUP: usize = 32;
+
+/// The wall clock now, to place the kernel's arrival times (real-time clock) on the
+/// thread's monotonic clock.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The thread. Each wakeup reads the packets first (a detection time ending now must see
+/// the packet that arrived in time), then fires the timers, then takes the commands.
+fn run(
+    commands: &std_mpsc::Receiver<Command>,
+    woken: &UnixDatagram,
     events: mpsc::UnboundedSender<Event>,
-    status: watch::Sender<Status>,
+    status: &watch::Sender<Status>,
 ) {
     let mut driver = Driver {
         entries: BTreeMap::new(),
@@ -625,80 +670,99 @@ async fn run(
         wrong_ttl: 0,
         changed: false,
     };
-    // One buffer per listening socket: the four wait at once.
-    let mut bufs = [[0u8; 512]; 4];
-    // Two timers for the thread's life, reset rather than made again at each turn.
-    let far = || Instant::now() + Duration::from_secs(3600);
-    let timer = tokio::time::sleep_until(far());
-    tokio::pin!(timer);
-    let publish = tokio::time::sleep_until(Instant::now() + PUBLISH_EVERY);
-    tokio::pin!(publish);
+    let mut buf = [0u8; 512];
+    let mut publish_at = now() + PUBLISH_EVERY;
+    // Which sockets can be read: bit 0 the wakeup, bit 1 + k the listener in slot k.
+    let mut ready = 0;
+    // Whether the last wait listened to the listeners (if not, each is read until empty).
+    let mut listened = true;
+    let mut previous = now();
     loop {
-        let deadline = driver.next_deadline();
-        if deadline != Some(timer.deadline()) {
-            timer.as_mut().reset(deadline.unwrap_or_else(far));
+        let now = now();
+        let wall = wall_clock();
+        for slot in 0..driver.listeners.sockets.len() {
+            if listened && ready & (2 << slot) == 0 {
+                continue;
+            }
+            for _ in 0..DATAGRAMS_PER_WAKEUP {
+                let Some(socket) = &driver.listeners.sockets[slot] else {
+                    break;
+                };
+                let Ok(datagram) = sockopt::recv_datagram(socket, &mut buf) else {
+                    break;
+                };
+                // Arrived since the last wakeup read this socket (or at it), and not after
+                // now: a clock set meanwhile moves it no further.
+                let arrived = datagram
+                    .received
+                    .and_then(|at| now.checked_sub(wall.saturating_sub(at)))
+                    .unwrap_or(now)
+                    .clamp(previous, now);
+                driver.received(
+                    &buf[..datagram.len],
+                    datagram.from,
+                    datagram.ttl,
+                    slot_is_multihop(slot),
+                    (now, arrived),
+                );
+            }
         }
-        let l = &driver.listeners;
-        let single_v4 = l.single_v4.as_ref();
-        let single_v6 = l.single_v6.as_ref();
-        let multi_v4 = l.multi_v4.as_ref();
-        let multi_v6 = l.multi_v6.as_ref();
-        let [buf1, buf2, buf3, buf4] = &mut bufs;
-        tokio::select! {
-            // Timers first: a packet late is a false detection at the peer. Then commands:
-            // a flood of packets must not keep a stop (and its AdminDown) waiting.
-            biased;
-            () = &mut timer, if deadline.is_some() => driver.timers(),
-            command = commands.recv() => match command {
-                Some(Command::Set(specs)) => driver.set(specs),
-                Some(Command::Stop(done)) => {
-                    driver.set(Vec::new());
-                    status.send_replace(driver.status());
-                    // The repeated AdminDowns, then the end.
-                    while let Some(at) = driver.next_deadline() {
-                        tokio::time::sleep_until(at).await;
-                        driver.timers();
+        previous = now;
+        driver.timers(now);
+        if ready & 1 != 0 {
+            while woken.recv(&mut buf).is_ok() {}
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Set(specs)) => driver.set(specs),
+                    Ok(Command::Stop(done)) => {
+                        driver.set(Vec::new());
+                        status.send_replace(driver.status());
+                        // The repeated AdminDowns, then the end.
+                        while let Some(at) = driver.next_deadline() {
+                            std::thread::sleep(at.saturating_duration_since(self::now()));
+                            driver.timers(self::now());
+                        }
+                        let _ = done.send(());
+                        return;
                     }
-                    let _ = done.send(());
-                    return;
-                }
-                None => {
-                    driver.set(Vec::new());
-                    return;
-                }
-            },
-            received = recv(single_v4, buf1) => {
-                if let Ok((n, from, ttl)) = received {
-                    driver.received(&buf1[..n], from, ttl, false);
+                    Ok(Command::Close) | Err(std_mpsc::TryRecvError::Disconnected) => {
+                        driver.set(Vec::new());
+                        return;
+                    }
+                    Err(std_mpsc::TryRecvError::Empty) => break,
                 }
             }
-            received = recv(single_v6, buf2) => {
-                if let Ok((n, from, ttl)) = received {
-                    driver.received(&buf2[..n], from, ttl, false);
-                }
-            }
-            received = recv(multi_v4, buf3) => {
-                if let Ok((n, from, ttl)) = received {
-                    driver.received(&buf3[..n], from, ttl, true);
-                }
-            }
-            received = recv(multi_v6, buf4) => {
-                if let Ok((n, from, ttl)) = received {
-                    driver.received(&buf4[..n], from, ttl, true);
-                }
-            }
-            () = &mut publish => {
-                driver.changed = true;
-                if !driver.failed.is_empty() {
-                    driver.reconcile();
-                }
+        }
+        if now >= publish_at {
+            driver.changed = true;
+            if !driver.failed.is_empty() {
+                driver.reconcile();
             }
         }
         if driver.changed {
             driver.changed = false;
-            publish.as_mut().reset(Instant::now() + PUBLISH_EVERY);
+            publish_at = now + PUBLISH_EVERY;
             status.send_replace(driver.status());
         }
+        let next = driver.next_deadline();
+        let wake_at = next.map_or(publish_at, |at| at.min(publish_at));
+        // A timer due soon: packets wait for it, and one wakeup serves both.
+        listened = next.is_none_or(|at| at > self::now() + PACKET_WAIT);
+        let [a, b, c, d] = driver
+            .listeners
+            .sockets
+            .each_ref()
+            .map(|s| s.as_ref().filter(|_| listened).map(AsFd::as_fd));
+        let sockets = [Some(woken.as_fd()), a, b, c, d];
+        ready = match poll::wait(&sockets, wake_at.saturating_duration_since(self::now())) {
+            Ok(ready) => ready,
+            Err(error) => {
+                // Not expected (the sockets are this thread's own): not a spin either.
+                tracing::error!(%error, "BFD cannot wait for its sockets");
+                std::thread::sleep(Duration::from_millis(10));
+                0
+            }
+        };
     }
 }
 

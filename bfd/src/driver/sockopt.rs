@@ -1,20 +1,28 @@
 //! What socket2 has no safe call for: receiving a datagram together with the TTL (IPv4) or
-//! hop limit (IPv6) it arrived with. Single-hop BFD accepts only 255 (RFC 5881 section 5,
-//! the GTSM of RFC 5082), multihop BFD its profile's minimumTtl; the kernel's IP_MINTTL
-//! guards TCP only, so the check is ours.
+//! hop limit (IPv6) it arrived with, and the time it arrived. Single-hop BFD accepts only
+//! 255 (RFC 5881 section 5, the GTSM of RFC 5082), multihop BFD its profile's minimumTtl;
+//! the kernel's IP_MINTTL guards TCP only, so the check is ours. The arrival time lets the
+//! driver read a datagram a few milliseconds late without its detection time moving.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-/// Asks the kernel to hand each datagram's TTL (hop limit) over with it.
-pub fn receive_ttl(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+/// Asks the kernel to hand each datagram's TTL (hop limit) and arrival time over with it.
+pub fn receive_ttl_and_time(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     let (level, name) = if ipv6 {
         (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT)
     } else {
         (libc::IPPROTO_IP, libc::IP_RECVTTL)
     };
+    set_int(socket, level, name)?;
+    set_int(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
+}
+
+/// Sets an int socket option to 1.
+fn set_int(socket: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the pointer and length describe `on`, an int, which outlives the call.
     let result = unsafe {
@@ -33,12 +41,20 @@ pub fn receive_ttl(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     }
 }
 
-/// Receives one datagram without waiting: its length, sender and TTL (None if the kernel
-/// did not say, which [`receive_ttl`] prevents).
-pub fn recv_with_ttl(
-    socket: &impl AsRawFd,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<u8>)> {
+/// A datagram received into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    pub len: usize,
+    pub from: SocketAddr,
+    /// None if the kernel did not say, which [`receive_ttl_and_time`] prevents.
+    pub ttl: Option<u8>,
+    /// When the kernel received it, on the real-time clock (since the Unix epoch); None if
+    /// it did not say.
+    pub received: Option<Duration>,
+}
+
+/// Receives one datagram without waiting.
+pub fn recv_datagram(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Datagram> {
     // SAFETY: all-zero is a valid sockaddr_storage and msghdr (plain C structs).
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
@@ -62,9 +78,10 @@ pub fn recv_with_ttl(
         return Err(io::Error::last_os_error());
     }
     let mut ttl = None;
+    let mut received_at = None;
     // SAFETY: the CMSG_* macros walk the control data the kernel wrote, within
     // `msg_controllen`; each header they return is valid to read, and its data holds the
-    // int the header's level and type say.
+    // int or timespec the header's level and type say.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
         while !cmsg.is_null() {
@@ -75,6 +92,14 @@ pub fn recv_with_ttl(
             {
                 let value = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
                 ttl = u8::try_from(value).ok();
+            } else if header.cmsg_level == libc::SOL_SOCKET
+                && header.cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let time = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                received_at = u64::try_from(time.tv_sec)
+                    .ok()
+                    .zip(u32::try_from(time.tv_nsec).ok())
+                    .map(|(secs, nanos)| Duration::new(secs, nanos));
             }
             cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
@@ -110,5 +135,50 @@ pub fn recv_with_ttl(
             ));
         }
     };
-    Ok((received as usize, from, ttl))
+    Ok(Datagram {
+        len: received as usize,
+        from,
+        ttl,
+        received: received_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn a_datagram_comes_with_its_ttl_and_its_arrival_time() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bound");
+        receive_ttl_and_time(&receiver, false).expect("options set");
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bound");
+        sender.set_ttl(77).expect("a TTL");
+        let before = super::super::wall_clock();
+        sender
+            .send_to(b"bfd", receiver.local_addr().expect("an address"))
+            .expect("sent");
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a timeout");
+        // Waits (recv_datagram does not): the datagram is there when this returns.
+        let mut peek = [0u8; 8];
+        receiver.peek(&mut peek).expect("a datagram");
+        let mut buf = [0u8; 64];
+        let datagram = recv_datagram(&receiver, &mut buf).expect("received");
+        let after = super::super::wall_clock();
+        assert_eq!(&buf[..datagram.len], b"bfd");
+        assert_eq!(datagram.from, sender.local_addr().expect("an address"));
+        assert_eq!(datagram.ttl, Some(77));
+        let received = datagram.received.expect("an arrival time");
+        assert!(
+            before <= received && received <= after,
+            "{before:?} {received:?} {after:?}"
+        );
+        // Nothing more: without waiting, that is an error, not a hang.
+        assert_eq!(
+            recv_datagram(&receiver, &mut buf).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+    }
 }

@@ -10,7 +10,10 @@
 //!   asked for by a Poll Sequence once Up, as any later change of ours is. An increase of our
 //!   TX interval, and a decrease of our RX interval, take effect when the Final comes back.
 //! - Jitter (6.8.7): each interval is 75 to 100 percent of the negotiated one, at most 90
-//!   percent with a multiplier of 1.
+//!   percent with a multiplier of 1. A periodic packet has a window rather than a moment:
+//!   it may leave up to [`early_window`] before its jittered time, and the jittered times
+//!   leave room for that, so every interval stays within those bounds. A driver with many
+//!   sessions sends all whose window is open in one wakeup ([`Session::next_earliest`]).
 //! - Passive mode: nothing is sent before the peer's first packet (6.1).
 //! - Demand mode is not offered (the D bit is never set). A peer that asks for it is noted
 //!   ([`Session::remote_demand`]) and keeps receiving periodic packets, so its detection goes
@@ -66,6 +69,29 @@ pub enum Output {
     Changed(Change),
 }
 
+/// How long before its jittered time a periodic packet may leave: a tenth of the interval,
+/// at most 5 ms (a few milliseconds let a driver send many sessions' packets in one
+/// wakeup; more would only take randomness from the jitter).
+pub fn early_window(interval: Duration) -> Duration {
+    (interval / 10).min(Duration::from_millis(5))
+}
+
+/// When a periodic packet may leave, and when it must.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TxWindow {
+    earliest: Instant,
+    latest: Instant,
+}
+
+impl TxWindow {
+    fn at(at: Instant) -> TxWindow {
+        TxWindow {
+            earliest: at,
+            latest: at,
+        }
+    }
+}
+
 /// The jitter source: xorshift64, seeded by the driver (tests seed it to replay).
 #[derive(Clone, Debug)]
 struct Jitter(u64);
@@ -76,14 +102,26 @@ impl Jitter {
         Jitter(seed | 1)
     }
 
-    /// `interval` reduced by 0 to 25 percent, or by 10 to 25 percent when `mult` is 1.
-    fn apply(&mut self, interval: Duration, mult: u8) -> Duration {
+    /// When the packet after one sent at `from` may leave: the interval reduced by 0 to
+    /// 25 percent (10 to 25 percent when `mult` is 1), as a window that ends at a random
+    /// time and is [`early_window`] long, wholly within those bounds.
+    fn window(&mut self, from: Instant, interval: Duration, mult: u8) -> TxWindow {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        let (low, span) = if mult == 1 { (750, 151) } else { (750, 251) };
-        let per_mille = low + (self.0 % span) as u32;
-        interval * per_mille / 1000
+        let shortest = interval * 3 / 4;
+        let longest = if mult == 1 {
+            interval * 9 / 10
+        } else {
+            interval
+        };
+        let early = early_window(interval).min(longest - shortest);
+        let span = (longest - shortest - early).as_micros() as u64;
+        let latest = shortest + early + Duration::from_micros(self.0 % (span + 1));
+        TxWindow {
+            earliest: from + latest - early,
+            latest: from + latest,
+        }
     }
 }
 
@@ -117,7 +155,7 @@ pub struct Session {
     /// Whether a packet of the current Poll has gone out: a Final before that answers an
     /// earlier Poll.
     poll_sent: bool,
-    next_tx: Option<Instant>,
+    next_tx: Option<TxWindow>,
     last_tx: Option<Instant>,
     /// When the peer is declared down without a packet; None before its first packet.
     detect_at: Option<Instant>,
@@ -157,7 +195,7 @@ impl Session {
             jitter: Jitter::new(seed),
         };
         if session.may_send() {
-            session.next_tx = Some(now);
+            session.next_tx = Some(TxWindow::at(now));
         }
         session
     }
@@ -211,17 +249,31 @@ impl Session {
         })
     }
 
-    /// The next moment [`Session::on_timer`] has something to do.
+    /// The latest moment [`Session::on_timer`] must be called: a periodic packet due, or
+    /// the detection time ending.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.next_tx, self.detect_at) {
+        let tx = self.next_tx.map(|w| w.latest);
+        match (tx, self.detect_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// When the next periodic packet is due (for the driver's lateness metric).
+    /// The first moment [`Session::on_timer`] has something to do: a periodic packet's
+    /// window opens (up to [`early_window`] before [`Session::next_deadline`]), or the
+    /// detection time ends.
+    pub fn next_earliest(&self) -> Option<Instant> {
+        let tx = self.next_tx.map(|w| w.earliest);
+        match (tx, self.detect_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the next periodic packet is due at the latest (for the driver's lateness
+    /// metric).
     pub fn next_tx(&self) -> Option<Instant> {
-        self.next_tx
+        self.next_tx.map(|w| w.latest)
     }
 
     fn may_send(&self) -> bool {
@@ -249,7 +301,7 @@ impl Session {
     fn schedule(&mut self, now: Instant) {
         self.next_tx = match self.tx_interval() {
             Some(interval) if self.may_send() => {
-                Some(now + self.jitter.apply(interval, self.settings.detect_mult))
+                Some(self.jitter.window(now, interval, self.settings.detect_mult))
             }
             _ => None,
         };
@@ -280,7 +332,8 @@ impl Session {
         self.sent(now, packet, out);
     }
 
-    /// The timers: a periodic packet due, or the peer silent for the detection time.
+    /// The timers: a periodic packet whose window is open, or the peer silent for the
+    /// detection time.
     pub fn on_timer(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         if self.detect_at.is_some_and(|at| now >= at) {
@@ -303,7 +356,7 @@ impl Session {
                 self.schedule(now);
             }
         }
-        if self.next_tx.is_some_and(|at| now >= at) {
+        if self.next_tx.is_some_and(|w| now >= w.earliest) {
             if self.may_send() {
                 let packet = self.packet(false);
                 self.sent(now, packet, &mut out);
@@ -317,6 +370,18 @@ impl Session {
     /// A packet from the peer, already decoded and checked ([`ControlPacket::decode`]) and
     /// routed to this session by the driver.
     pub fn on_packet(&mut self, now: Instant, packet: &ControlPacket) -> Vec<Output> {
+        self.on_packet_received(now, now, packet)
+    }
+
+    /// [`Session::on_packet`] for a packet that arrived at `received`, a little before
+    /// `now` (a driver that reads its sockets at its next wakeup): the detection time counts
+    /// from its arrival, everything else from now.
+    pub fn on_packet_received(
+        &mut self,
+        now: Instant,
+        received: Instant,
+        packet: &ControlPacket,
+    ) -> Vec<Output> {
         let mut out = Vec::new();
         if packet.your_discr != 0 && packet.your_discr != self.local_discr {
             return out;
@@ -339,7 +404,7 @@ impl Session {
         if self.state == State::AdminDown {
             return out;
         }
-        self.detect_at = self.detection_time().map(|d| now + d);
+        self.detect_at = self.detection_time().map(|d| received + d);
         let before = self.state;
         match (self.state, packet.state) {
             (State::Down | State::AdminDown, State::AdminDown) => {}
@@ -375,9 +440,14 @@ impl Session {
                 // A shorter interval the peer now accepts (or any, after it wanted none)
                 // counts from the last packet, not from the end of the old, longer wait.
                 let from = self.last_tx.unwrap_or(now);
-                if self.next_tx.is_none_or(|at| at > from + interval) {
-                    let next = from + self.jitter.apply(interval, self.settings.detect_mult);
-                    self.next_tx = Some(next.max(now));
+                if self.next_tx.is_none_or(|w| w.latest > from + interval) {
+                    let next = self
+                        .jitter
+                        .window(from, interval, self.settings.detect_mult);
+                    self.next_tx = Some(TxWindow {
+                        earliest: next.earliest.max(now),
+                        latest: next.latest.max(now),
+                    });
                 }
             }
         }

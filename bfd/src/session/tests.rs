@@ -190,19 +190,123 @@ fn a_lone_session_sends_once_a_second_with_jitter() {
 }
 
 #[test]
-fn jitter_stays_within_75_to_100_percent_and_within_90_with_a_multiplier_of_1() {
+fn jitter_windows_stay_within_75_to_100_percent_and_within_90_with_a_multiplier_of_1() {
     let mut jitter = Jitter::new(7);
-    let interval = MS * 1000;
-    let spread: Vec<Duration> = (0..10_000).map(|_| jitter.apply(interval, 3)).collect();
-    assert!(spread.iter().all(|d| *d >= MS * 750 && *d <= MS * 1000));
-    assert!(spread.iter().any(|d| *d < MS * 760) && spread.iter().any(|d| *d > MS * 990));
-    let single: Vec<Duration> = (0..10_000).map(|_| jitter.apply(interval, 1)).collect();
-    assert!(single.iter().all(|d| *d >= MS * 750 && *d <= MS * 900));
-    assert!(single.iter().any(|d| *d > MS * 890));
+    let from = Pair::new(settings(50, 50, 3), settings(50, 50, 3)).start;
+    for interval in [MS * 10, MS * 50, MS * 300, MS * 1000, MS * 60_000] {
+        let early = early_window(interval);
+        for (mult, longest) in [(3, interval), (1, interval * 9 / 10)] {
+            let windows: Vec<TxWindow> = (0..10_000)
+                .map(|_| jitter.window(from, interval, mult))
+                .collect();
+            for w in &windows {
+                // Sent anywhere in its window, the interval keeps to section 6.8.7.
+                assert!(w.earliest - from >= interval * 3 / 4, "{interval:?} {w:?}");
+                assert!(w.latest - from <= longest, "{interval:?} {w:?}");
+                assert_eq!(w.latest - w.earliest, early);
+            }
+            // The whole range is used: shortest and longest both reached (within 1%).
+            let close = interval / 100;
+            assert!(
+                windows
+                    .iter()
+                    .any(|w| w.earliest - from < interval * 3 / 4 + close)
+            );
+            assert!(windows.iter().any(|w| w.latest - from > longest - close));
+        }
+    }
     // Seed 0 (xorshift's fixed point) still jitters.
     let mut zero = Jitter::new(0);
-    let values: Vec<Duration> = (0..10).map(|_| zero.apply(interval, 3)).collect();
+    let values: Vec<TxWindow> = (0..10).map(|_| zero.window(from, MS * 1000, 3)).collect();
     assert!(values.iter().any(|v| *v != values[0]));
+}
+
+/// Ten sessions Up at 50 ms with ten peers, driven as the driver drives them: one wakeup at
+/// the earliest deadline fires every session whose window is open.
+#[test]
+fn sessions_sent_together_in_their_windows_keep_every_interval_within_bounds() {
+    let mut pairs: Vec<Pair> = (0..10)
+        .map(|_| Pair::new(settings(50, 50, 3), settings(50, 50, 3)))
+        .collect();
+    for (i, pair) in pairs.iter_mut().enumerate() {
+        // Different jitter on each side of each pair.
+        pair.sessions[0].jitter = Jitter::new(100 + i as u64);
+        pair.run_until(Duration::from_secs(2));
+        assert!(pair.both(State::Up));
+        pair.delivers = [false, true];
+        pair.sent.clear();
+    }
+    let start = pairs[0].now;
+    let end = start + Duration::from_secs(20);
+    let mut wakeups = 0;
+    loop {
+        // Keep the peers' packets coming (A would otherwise go Down after 150 ms).
+        let next = pairs
+            .iter()
+            .filter_map(|p| p.sessions[0].next_deadline())
+            .min()
+            .expect("a deadline");
+        if next > end {
+            break;
+        }
+        for pair in &mut pairs {
+            let peer = pair.sessions[1].current_packet();
+            let outputs = pair.sessions[0].on_packet(next, &peer);
+            pair.now = next;
+            pair.take(0, outputs);
+        }
+        wakeups += 1;
+        for pair in &mut pairs {
+            if pair.sessions[0]
+                .next_earliest()
+                .is_some_and(|at| at <= next)
+            {
+                let outputs = pair.sessions[0].on_timer(next);
+                pair.take(0, outputs);
+            }
+        }
+    }
+    let mut packets = 0;
+    for pair in &pairs {
+        let from = start - pair.start;
+        let gaps = pair.gaps(0, from, from + Duration::from_secs(20));
+        packets += gaps.len() + 1;
+        assert!(
+            gaps.iter().all(|g| *g >= MS * 75 / 2 && *g <= MS * 50),
+            "{gaps:?}"
+        );
+    }
+    // 10 sessions at 43.75 ms on average: about 4,600 packets, in far fewer wakeups.
+    assert!(packets > 4_000, "{packets}");
+    assert!(
+        wakeups * 3 < packets * 2,
+        "{wakeups} wakeups for {packets} packets"
+    );
+}
+
+#[test]
+fn the_detection_time_counts_from_a_packets_arrival_not_from_when_it_was_read() {
+    let mut pair = Pair::new(settings(50, 50, 3), settings(50, 50, 3));
+    pair.run_until(Duration::from_secs(2));
+    assert!(pair.both(State::Up));
+    let now = pair.now;
+    let arrived = now - MS * 8;
+    let packet = pair.sessions[1].current_packet();
+    let outputs = pair.sessions[0].on_packet_received(now, arrived, &packet);
+    assert!(outputs.is_empty(), "{outputs:?}");
+    // Down 150 ms after the arrival, and not a moment before.
+    let session = &mut pair.sessions[0];
+    let before = session.on_timer(arrived + MS * 149);
+    assert!(
+        !before.iter().any(|o| matches!(o, Output::Changed(_))),
+        "{before:?}"
+    );
+    let at = session.on_timer(arrived + MS * 150);
+    assert!(
+        at.iter()
+            .any(|o| matches!(o, Output::Changed(c) if c.diag == Diag::DETECTION_TIME_EXPIRED)),
+        "{at:?}"
+    );
 }
 
 #[test]
