@@ -68,6 +68,20 @@ impl Lab {
             ],
         )?;
         lab.ip_in(&lab.lan.clone(), &["link", "set", "br0", "up"])?;
+        // A switch, not a firewall: where br_netfilter is loaded, each new namespace passes
+        // bridged frames through iptables, and that cost lands on whichever process sent
+        // the frame (the speaker or router measured). Not there: nothing to turn off.
+        let _ = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.lan,
+            "sysctl",
+            "-qw",
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-ip6tables=0",
+            "net.bridge.bridge-nf-call-arptables=0",
+        ]);
         for (name, suffix) in hosts {
             lab.add_host(name, *suffix)?;
         }

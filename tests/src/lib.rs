@@ -13,7 +13,7 @@ mod wait;
 
 pub use lab::{Host, Lab, STANDARD_HOSTS};
 pub use peers::{BFD_PROFILE_FAST, FRR_BFD_FAST, NODE_AS, Neighbor, ROUTER_AS};
-pub use process::{Daemon, cpu_seconds, median, thread_cpu_seconds};
+pub use process::{Daemon, cpu_seconds, median, thread_cpu_seconds, thread_switches};
 pub use wait::wait_until;
 
 /// Whether the lab can run here: root, and the given tools. Without them a test is skipped,

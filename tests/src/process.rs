@@ -92,6 +92,29 @@ pub fn thread_cpu_seconds(pid: u32, name: &str) -> Option<(f64, f64)> {
         .and_then(|task| cpu_from_stat(&std::fs::read_to_string(task.path().join("stat")).ok()?))
 }
 
+/// How many times a process's thread named `name` (its `comm`) has been switched out,
+/// waiting or preempted: about how often it woke.
+pub fn thread_switches(pid: u32, name: &str) -> Option<u64> {
+    let task = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
+        })?;
+    switches_from_status(&std::fs::read_to_string(task.path().join("status")).ok()?)
+}
+
+/// The voluntary and involuntary context switches of a `/proc/.../status`, added.
+fn switches_from_status(status: &str) -> Option<u64> {
+    let count = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:")?)
+}
+
 /// The middle value (the upper one of an even count); NaN-safe ordering.
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -109,5 +132,8 @@ mod tests {
         assert_eq!(cpu_from_stat(stat), Some((2.5, 0.75)));
         assert_eq!(cpu_from_stat("garbage"), None);
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        let status = "Name:\tbfd\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(switches_from_status(status), Some(123));
+        assert_eq!(switches_from_status("Name:\tbfd\n"), None);
     }
 }
