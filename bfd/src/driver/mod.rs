@@ -638,9 +638,15 @@ impl Driver {
 /// kernel's timestamp); what waits is the answer to it (a state change, a Final).
 const PACKET_WAIT: Duration = Duration::from_millis(10);
 
-/// At most this many datagrams are read from one socket at one wakeup: a flood must not keep
-/// the timers waiting.
-const DATAGRAMS_PER_WAKEUP: usize = 32;
+/// At most this many datagrams are read from one socket at one wakeup, so a flood cannot
+/// keep the timers waiting for long (about a millisecond). Sessions alone never send that
+/// many in [`PACKET_WAIT`]; past it, a packet in time may be read after its session's
+/// detection time has been judged, as it would be lost in a full socket buffer.
+const DATAGRAMS_PER_WAKEUP: usize = 512;
+
+/// The wall clock set by more than this between two wakeups: the kernel's stamps
+/// (wall-clock times) are not trusted for that wakeup.
+const CLOCK_STEP: Duration = Duration::from_millis(1);
 
 /// The wall clock now, to place the kernel's arrival times (real-time clock) on the
 /// thread's monotonic clock.
@@ -651,8 +657,44 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
+/// Both clocks, read at one wakeup.
+#[derive(Clone, Copy, Debug)]
+struct Clocks {
+    mono: Instant,
+    wall: Duration,
+}
+
+impl Clocks {
+    /// The wall clock first: an arrival placed by the two then errs late, and a later
+    /// arrival can only delay a detection, never bring one early.
+    fn read() -> Clocks {
+        let wall = wall_clock();
+        Clocks { mono: now(), wall }
+    }
+}
+
+/// When a datagram the kernel stamped `stamp` (wall clock) arrived, on the monotonic clock:
+/// between the previous wakeup and this one. Without a stamp, or when the wall clock was
+/// set since the previous wakeup (the two clocks moved apart), it counts as arrived now.
+fn arrival(turn: Clocks, previous: Clocks, stamp: Option<Duration>) -> Instant {
+    let mono_moved = turn.mono.saturating_duration_since(previous.mono);
+    let steady = turn
+        .wall
+        .checked_sub(previous.wall)
+        .is_some_and(|wall_moved| wall_moved.abs_diff(mono_moved) <= CLOCK_STEP);
+    match stamp {
+        Some(stamp) if steady => turn
+            .mono
+            .checked_sub(turn.wall.saturating_sub(stamp))
+            .unwrap_or(turn.mono)
+            .clamp(previous.mono, turn.mono),
+        _ => turn.mono,
+    }
+}
+
 /// The thread. Each wakeup reads the packets first (a detection time ending now must see
-/// the packet that arrived in time), then fires the timers, then takes the commands.
+/// the packet that arrived in time, [`DATAGRAMS_PER_WAKEUP`] aside), then fires the timers,
+/// then takes the commands.
 fn run(
     commands: &std_mpsc::Receiver<Command>,
     woken: &UnixDatagram,
@@ -674,12 +716,13 @@ fn run(
     let mut publish_at = now() + PUBLISH_EVERY;
     // Which sockets can be read: bit 0 the wakeup, bit 1 + k the listener in slot k.
     let mut ready = 0;
-    // Whether the last wait listened to the listeners (if not, each is read until empty).
+    // Whether the last wait listened to the listeners (if not, each is read, whatever
+    // poll said).
     let mut listened = true;
-    let mut previous = now();
+    let mut previous = Clocks::read();
     loop {
-        let now = now();
-        let wall = wall_clock();
+        let turn = Clocks::read();
+        let now = turn.mono;
         for slot in 0..driver.listeners.sockets.len() {
             if listened && ready & (2 << slot) == 0 {
                 continue;
@@ -691,13 +734,7 @@ fn run(
                 let Ok(datagram) = sockopt::recv_datagram(socket, &mut buf) else {
                     break;
                 };
-                // Arrived since the last wakeup read this socket (or at it), and not after
-                // now: a clock set meanwhile moves it no further.
-                let arrived = datagram
-                    .received
-                    .and_then(|at| now.checked_sub(wall.saturating_sub(at)))
-                    .unwrap_or(now)
-                    .clamp(previous, now);
+                let arrived = arrival(turn, previous, datagram.received);
                 driver.received(
                     &buf[..datagram.len],
                     datagram.from,
@@ -707,7 +744,7 @@ fn run(
                 );
             }
         }
-        previous = now;
+        previous = turn;
         driver.timers(now);
         if ready & 1 != 0 {
             while woken.recv(&mut buf).is_ok() {}

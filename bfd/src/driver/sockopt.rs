@@ -79,21 +79,30 @@ pub fn recv_datagram(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Datagr
     }
     let mut ttl = None;
     let mut received_at = None;
+    // The length a header needs to hold a `T`.
+    let holds = |header: &libc::cmsghdr, size: usize| {
+        // SAFETY: CMSG_LEN is arithmetic on its argument.
+        let needed = unsafe { libc::CMSG_LEN(size as libc::c_uint) } as usize;
+        header.cmsg_len >= needed
+    };
     // SAFETY: the CMSG_* macros walk the control data the kernel wrote, within
-    // `msg_controllen`; each header they return is valid to read, and its data holds the
-    // int or timespec the header's level and type say.
+    // `msg_controllen` (and the buffer, zeroed, is larger than what the two options
+    // write); each header they return is valid to read, and its data is read only when the
+    // header's length covers the int or timespec its level and type say it holds.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
         while !cmsg.is_null() {
             let header = &*cmsg;
-            if (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_TTL)
+            if ((header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_TTL)
                 || (header.cmsg_level == libc::IPPROTO_IPV6
-                    && header.cmsg_type == libc::IPV6_HOPLIMIT)
+                    && header.cmsg_type == libc::IPV6_HOPLIMIT))
+                && holds(header, std::mem::size_of::<libc::c_int>())
             {
                 let value = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
                 ttl = u8::try_from(value).ok();
             } else if header.cmsg_level == libc::SOL_SOCKET
                 && header.cmsg_type == libc::SCM_TIMESTAMPNS
+                && holds(header, std::mem::size_of::<libc::timespec>())
             {
                 let time = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
                 received_at = u64::try_from(time.tv_sec)

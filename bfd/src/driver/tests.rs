@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
+/// The tests with a driver and a peer use the same ports: one at a time.
+static PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const DRIVER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
@@ -92,6 +95,7 @@ async fn status_where(bfd: &Bfd, within: Duration, check: impl Fn(&Status) -> bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_stop() {
+    let _ports = PORTS.lock().await;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let bfd = Bfd::start(events_tx).expect("the driver starts");
     let speaking = Arc::new(AtomicBool::new(true));
@@ -218,4 +222,85 @@ async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_st
     })
     .await;
     assert_eq!(more, 2);
+}
+
+#[test]
+fn an_arrival_is_placed_between_the_last_wakeup_and_this_one_and_a_set_clock_is_not_trusted() {
+    let base = Instant::now().into_std();
+    let wall = Duration::from_secs(1_000_000);
+    let ms = Duration::from_millis;
+    let previous = Clocks { mono: base, wall };
+    let turn = Clocks {
+        mono: base + ms(20),
+        wall: wall + ms(20),
+    };
+    // Stamped 8 ms before this wakeup: 8 ms before it on the monotonic clock.
+    assert_eq!(arrival(turn, previous, Some(wall + ms(12))), base + ms(12));
+    // No stamp: now.
+    assert_eq!(arrival(turn, previous, None), base + ms(20));
+    // Stamped after the wakeup's reading, or before the previous wakeup: held within them.
+    assert_eq!(arrival(turn, previous, Some(wall + ms(25))), base + ms(20));
+    assert_eq!(arrival(turn, previous, Some(wall - ms(30))), base);
+    // The wall clock set forward (or back) between the wakeups: the stamp means nothing.
+    let stepped = Clocks {
+        mono: base + ms(20),
+        wall: wall + ms(5020),
+    };
+    assert_eq!(
+        arrival(stepped, previous, Some(wall + ms(5012))),
+        base + ms(20)
+    );
+    let back = Clocks {
+        mono: base + ms(20),
+        wall: wall - ms(3000),
+    };
+    assert_eq!(
+        arrival(back, previous, Some(wall - ms(3008))),
+        base + ms(20)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_driver_says_admin_down_and_a_second_stop_returns_at_once() {
+    let _ports = PORTS.lock().await;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let bfd = Bfd::start(events_tx).expect("the driver starts");
+    let mut seen = spawn_peer(Arc::new(AtomicBool::new(true)));
+    bfd.set(vec![Spec {
+        key: Key {
+            peer: PEER,
+            interface: None,
+            scope_id: 0,
+            multihop: false,
+        },
+        local: Some(DRIVER),
+        settings: fast(),
+        minimum_ttl: 254,
+    }]);
+    loop {
+        if next_change(&mut events, Duration::from_secs(5)).await.to == State::Up {
+            break;
+        }
+    }
+    while seen.try_recv().is_ok() {}
+    drop(bfd);
+    let admin_down = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(packet) = seen.recv().await {
+            if packet.state == State::AdminDown {
+                return packet;
+            }
+        }
+        panic!("the peer's socket closed");
+    })
+    .await
+    .expect("AdminDown reached the peer");
+    assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+
+    // Stopped, then stopped again: the second finds no thread and does not wait.
+    let (events_tx, _events) = mpsc::unbounded_channel();
+    let bfd = Bfd::start(events_tx).expect("the driver starts");
+    bfd.stop().await;
+    let again = Instant::now();
+    bfd.stop().await;
+    assert!(again.elapsed() < Duration::from_millis(500));
 }

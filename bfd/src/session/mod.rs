@@ -11,8 +11,8 @@
 //!   TX interval, and a decrease of our RX interval, take effect when the Final comes back.
 //! - Jitter (6.8.7): each interval is 75 to 100 percent of the negotiated one, at most 90
 //!   percent with a multiplier of 1. A periodic packet has a window rather than a moment:
-//!   it may leave up to [`early_window`] before its jittered time, and the jittered times
-//!   leave room for that, so every interval stays within those bounds. A driver with many
+//!   it may leave up to [`early_window`] before its jittered time, but never before the
+//!   shortest interval, so every interval stays within those bounds. A driver with many
 //!   sessions sends all whose window is open in one wakeup ([`Session::next_earliest`]).
 //! - Passive mode: nothing is sent before the peer's first packet (6.1).
 //! - Demand mode is not offered (the D bit is never set). A peer that asks for it is noted
@@ -71,7 +71,8 @@ pub enum Output {
 
 /// How long before its jittered time a periodic packet may leave: a tenth of the interval,
 /// at most 5 ms (a few milliseconds let a driver send many sessions' packets in one
-/// wakeup; more would only take randomness from the jitter).
+/// wakeup; the wider the window, the more the times follow other sessions' rather than
+/// the jitter).
 pub fn early_window(interval: Duration) -> Duration {
     (interval / 10).min(Duration::from_millis(5))
 }
@@ -102,9 +103,11 @@ impl Jitter {
         Jitter(seed | 1)
     }
 
-    /// When the packet after one sent at `from` may leave: the interval reduced by 0 to
-    /// 25 percent (10 to 25 percent when `mult` is 1), as a window that ends at a random
-    /// time and is [`early_window`] long, wholly within those bounds.
+    /// When the packet after one sent at `from` may leave: the interval reduced by a
+    /// random 0 to 25 percent (10 to 25 percent when `mult` is 1), and up to
+    /// [`early_window`] before that, but not before the shortest interval. The longest
+    /// keeps a hundredth of the interval (at most 500 µs) in hand for a wakeup that comes a
+    /// little late.
     fn window(&mut self, from: Instant, interval: Duration, mult: u8) -> TxWindow {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -114,12 +117,11 @@ impl Jitter {
             interval * 9 / 10
         } else {
             interval
-        };
-        let early = early_window(interval).min(longest - shortest);
-        let span = (longest - shortest - early).as_micros() as u64;
-        let latest = shortest + early + Duration::from_micros(self.0 % (span + 1));
+        } - (interval / 100).min(Duration::from_micros(500));
+        let span = (longest - shortest).as_micros() as u64;
+        let latest = shortest + Duration::from_micros(self.0 % (span + 1));
         TxWindow {
-            earliest: from + latest - early,
+            earliest: from + latest.saturating_sub(early_window(interval)).max(shortest),
             latest: from + latest,
         }
     }
