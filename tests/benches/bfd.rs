@@ -252,6 +252,8 @@ fn main() {
         .daemon("n1", "speaker")
         .expect("n1's speaker")
         .pid();
+    // Up is not yet steady: each session's Poll to its fast rate, bfdd's too, first.
+    std::thread::sleep(Duration::from_secs(5));
     let span = Duration::from_secs(20);
     let downs = |cluster: &mut L2Cluster| {
         cluster
