@@ -93,6 +93,21 @@ async fn status_where(bfd: &Bfd, within: Duration, check: impl Fn(&Status) -> bo
     now
 }
 
+/// Waits (2 s at most) for the peer to see AdminDown, said as administratively down.
+async fn admin_down_reaches(seen: &mut mpsc::UnboundedReceiver<ControlPacket>) {
+    let admin_down = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(packet) = seen.recv().await {
+            if packet.state == State::AdminDown {
+                return packet;
+            }
+        }
+        panic!("the peer's socket closed");
+    })
+    .await
+    .expect("AdminDown reached the peer");
+    assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_stop() {
     let _ports = PORTS.lock().await;
@@ -201,17 +216,7 @@ async fn a_session_comes_up_negotiates_detects_silence_and_says_admin_down_at_st
     // A stop says AdminDown to the peer.
     while seen.try_recv().is_ok() {}
     bfd.stop().await;
-    let admin_down = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(packet) = seen.recv().await {
-            if packet.state == State::AdminDown {
-                return packet;
-            }
-        }
-        panic!("the peer's socket closed");
-    })
-    .await
-    .expect("AdminDown reached the peer");
-    assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+    admin_down_reaches(&mut seen).await;
     // Said three times in all (one lost packet must not look like a failed path), at the
     // rate the peer expected packets.
     let mut more = 0;
@@ -284,17 +289,7 @@ async fn a_dropped_driver_says_admin_down_and_a_second_stop_returns_at_once() {
     }
     while seen.try_recv().is_ok() {}
     drop(bfd);
-    let admin_down = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(packet) = seen.recv().await {
-            if packet.state == State::AdminDown {
-                return packet;
-            }
-        }
-        panic!("the peer's socket closed");
-    })
-    .await
-    .expect("AdminDown reached the peer");
-    assert_eq!(admin_down.diag, Diag::ADMINISTRATIVELY_DOWN);
+    admin_down_reaches(&mut seen).await;
 
     // Stopped, then stopped again: the second finds no thread and does not wait.
     let (events_tx, _events) = mpsc::unbounded_channel();
