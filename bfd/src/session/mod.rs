@@ -254,22 +254,22 @@ impl Session {
     /// The latest moment [`Session::on_timer`] must be called: a periodic packet due, or
     /// the detection time ending.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let tx = self.next_tx.map(|w| w.latest);
-        match (tx, self.detect_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.next_tx
+            .map(|w| w.latest)
+            .into_iter()
+            .chain(self.detect_at)
+            .min()
     }
 
     /// The first moment [`Session::on_timer`] has something to do: a periodic packet's
     /// window opens (up to [`early_window`] before [`Session::next_deadline`]), or the
     /// detection time ends.
     pub fn next_earliest(&self) -> Option<Instant> {
-        let tx = self.next_tx.map(|w| w.earliest);
-        match (tx, self.detect_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.next_tx
+            .map(|w| w.earliest)
+            .into_iter()
+            .chain(self.detect_at)
+            .min()
     }
 
     /// When the next periodic packet is due at the latest (for the driver's lateness
